@@ -1,0 +1,104 @@
+"""The assignments register themselves here: each package's `assignment.py` defines `ASSIGNMENT`."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+NAMES = ("speech", "handwriting", "music", "blackjack")
+
+
+class AssignmentUnavailable(Exception):
+    """An assignment that is not installed (or has not landed yet)."""
+
+
+def _resolve(ref: str) -> Callable[..., Any]:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@dataclass
+class Assignment:
+    """One portfolio assignment, as the `portfolio` command sees it.
+
+    Args:
+        name: package name, e.g. "speech".
+        title: the course's title, e.g. "Recognizing speech".
+        summary: one line saying what the model does.
+        train: "pkg.train:main", called with an argv list; returns the PortfolioCLI.
+        evaluate: "pkg.evaluate:main", called with an argv list.
+        demo: "pkg.demo:main", called with an argv list.
+        exam_demo_args: (checkpoint, output folder) -> argv for `demo` in the oral exam.
+        monitor: the main validation metric, e.g. "val/acc".
+        mode: "max" or "min" for `monitor`.
+        safe_globals: extra classes allowed when loading this assignment's checkpoints.
+    """
+
+    name: str
+    title: str
+    summary: str
+    train: str
+    evaluate: str
+    demo: str
+    exam_demo_args: Callable[[Path, Path], list[str]]
+    monitor: str = "val/loss"
+    mode: str = "min"
+    safe_globals: Sequence[Any] = field(default_factory=tuple)
+
+    @property
+    def package_dir(self) -> Path:
+        return Path(importlib.import_module(self.name).__file__).parent
+
+    @property
+    def configs_dir(self) -> Path:
+        return self.package_dir / "configs"
+
+    @property
+    def quick_config(self) -> Path:
+        return self.configs_dir / "quick.yaml"
+
+    @property
+    def model_card(self) -> Path:
+        return self.package_dir / "MODEL_CARD.md"
+
+    def experiment_configs(self) -> list[Path]:
+        return sorted((self.configs_dir / "experiments").glob("*.yaml"))
+
+    def run_train(self, argv: list[str]) -> Any:
+        return _resolve(self.train)(argv)
+
+    def run_evaluate(self, argv: list[str]) -> Any:
+        return _resolve(self.evaluate)(argv)
+
+    def run_demo(self, argv: list[str]) -> Any:
+        return _resolve(self.demo)(argv)
+
+
+def get(name: str) -> Assignment:
+    """The registered assignment `name`; AssignmentUnavailable if it is unknown or not installed."""
+    if name not in NAMES:
+        raise AssignmentUnavailable(
+            f"unknown assignment {name!r}; choose one of: {', '.join(NAMES)}"
+        )
+    try:
+        module = importlib.import_module(f"{name}.assignment")
+    except ModuleNotFoundError as err:
+        raise AssignmentUnavailable(
+            f"assignment {name!r} is not available in this installation ({err.msg}); "
+            "it may not have landed yet"
+        ) from None
+    return module.ASSIGNMENT
+
+
+def available() -> dict[str, Assignment | AssignmentUnavailable]:
+    """Every known assignment, mapped to its registration or to the reason it is unavailable."""
+    out: dict[str, Assignment | AssignmentUnavailable] = {}
+    for name in NAMES:
+        try:
+            out[name] = get(name)
+        except AssignmentUnavailable as err:
+            out[name] = err
+    return out
