@@ -1,0 +1,120 @@
+"""Find an assignment's checkpoints and load them safely (`weights_only=True`), with clear errors."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from common.paths import runs_root
+
+
+class CheckpointError(Exception):
+    """A checkpoint that is missing, unreadable, or made by something else."""
+
+
+def run_dirs(assignment: str, root: Path | None = None) -> list[Path]:
+    """This assignment's run folders that hold a checkpoint, oldest first."""
+    base = (root or runs_root()) / assignment
+    if not base.is_dir():
+        return []
+    runs = [d for d in base.iterdir() if (d / "checkpoints").is_dir() and any((d / "checkpoints").glob("*.ckpt"))]
+    return sorted(runs, key=lambda d: max(p.stat().st_mtime for p in (d / "checkpoints").glob("*.ckpt")))
+
+
+def latest_run(assignment: str, root: Path | None = None) -> Path | None:
+    """The run folder whose checkpoint was written last, or None."""
+    runs = run_dirs(assignment, root)
+    return runs[-1] if runs else None
+
+
+def find_checkpoint(
+    assignment: str, which: str = "best", run: str | None = None, root: Path | None = None
+) -> Path:
+    """The best or last checkpoint of run `run` (default: the latest run) of an assignment."""
+    if which not in ("best", "last"):
+        raise ValueError(f"which must be 'best' or 'last', not {which!r}")
+    root = root or runs_root()
+    run_dir = root / assignment / run if run else latest_run(assignment, root)
+    if run_dir is None:
+        raise CheckpointError(
+            f"no {assignment} checkpoint under {root / assignment}; train one first: "
+            f"`portfolio train {assignment}` (or `python -m {assignment}.train`)"
+        )
+    for name in (f"{which}.ckpt", "last.ckpt", "best.ckpt"):
+        path = run_dir / "checkpoints" / name
+        if path.is_file():
+            return path
+    raise CheckpointError(
+        f"run folder {run_dir} has no checkpoint; train it (again) with "
+        f"`python -m {assignment}.train --run.name {run_dir.name}`"
+    )
+
+
+def load_checkpoint(
+    path: str | Path, assignment: str | None = None, safe_globals: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """Load a checkpoint file with `weights_only=True` and check that it belongs to `assignment`."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(
+            f"checkpoint {path} does not exist; pass an existing .ckpt file or train first"
+            + (f" (`portfolio train {assignment}`)" if assignment else "")
+        )
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a folder; pass the .ckpt file inside it")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes); delete it and train again")
+    try:
+        with torch.serialization.safe_globals(list(safe_globals)):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"checkpoint {path} holds objects that cannot be loaded safely ({err}); "
+            "only load checkpoints you trained with this project"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or not a PyTorch checkpoint ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else 'no detail'}); "
+            "use last.ckpt/best.ckpt of another run or train again"
+        ) from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(
+            f"{path} is a PyTorch file but not a Lightning checkpoint (no 'state_dict'); "
+            "pass a checkpoint written by a training run"
+        )
+    if assignment is not None:
+        owner = ckpt.get("mal2", {}).get("assignment")
+        if owner != assignment:
+            made_by = f"the {owner!r} assignment" if owner else "something outside this portfolio"
+            raise CheckpointError(
+                f"checkpoint {path} was made by {made_by}, not by {assignment!r}; pass a "
+                f"checkpoint from runs/{assignment}/ (or `portfolio train {assignment}`)"
+            )
+    return ckpt
+
+
+def load_module(
+    path: str | Path,
+    module_class: type,
+    assignment: str,
+    map_location: str | torch.device = "cpu",
+    safe_globals: Sequence[Any] = (),
+):
+    """Rebuild a LightningModule from its checkpoint alone, in eval mode."""
+    ckpt = load_checkpoint(path, assignment, safe_globals)
+    hparams = {k: v for k, v in ckpt.get("hyper_parameters", {}).items() if not k.startswith("_")}
+    try:
+        module = module_class(**hparams)
+        module.load_state_dict(ckpt["state_dict"])
+    except (TypeError, RuntimeError) as err:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit {module_class.__name__} of this version "
+            f"({str(err).splitlines()[0]}); train a new one"
+        ) from None
+    return module.to(map_location).eval()

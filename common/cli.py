@@ -1,0 +1,274 @@
+"""The shared training entry point: a LightningCLI that gives every run a folder of its own.
+
+    python -m speech.train --config speech/configs/quick.yaml --model.lr 3e-3 --trainer.max_epochs 5
+    python -m speech.train --print_config
+    python -m speech.train --run.name long --run.resume last        # continue after Ctrl-C / a kill
+    python -m speech.train --trainer.devices 2 --trainer.strategy ddp  # same code, many processes
+
+Lightning's own `--trainer.*` options pass through unchanged; `--run.*` are ours (see RunOptions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    RichProgressBar,
+)
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.model_helpers import is_overridden
+
+from common.callbacks import EpochPrinter, PortfolioCallback
+from common.checkpoints import CheckpointError, latest_run, load_checkpoint
+from common.paths import runs_root
+from common.runs import read_metrics, run_info, write_json
+from common.seed import seed_everything
+
+_RUN_NAME_ENV = "MAL2_RUN_NAME"  # lets DDP worker processes find the run folder of rank zero
+
+
+@dataclass
+class RunOptions:
+    """Where a run lives and how it checkpoints, stops and resumes."""
+
+    name: str | None = None
+    """Run folder name under runs/<assignment>/ (default: a timestamp)."""
+    root: str | None = None
+    """Runs root (default: $MAL2_RUNS or ./runs)."""
+    monitor: str = "val/loss"
+    """Metric that picks the best checkpoint and drives EarlyStopping."""
+    mode: str = "min"
+    """'min' or 'max' for the monitored metric."""
+    early_stopping: bool = False
+    """Stop when the monitored metric has not improved for `patience` validation rounds."""
+    patience: int = 5
+    """EarlyStopping patience, in validation rounds."""
+    min_delta: float = 0.0
+    """Smallest change that counts as an improvement for EarlyStopping."""
+    resume: str | None = None
+    """'last' (this run's last checkpoint, or the latest run's) or a checkpoint path."""
+    deterministic: bool = False
+    """Use torch's deterministic algorithms."""
+    test: bool = True
+    """After fit, evaluate the best checkpoint on the test split (when the module has test_step)."""
+
+
+class PortfolioCLI(LightningCLI):
+    """LightningCLI with run folders, checkpoints, loggers and safe resume for one assignment."""
+
+    def __init__(
+        self,
+        model_class: type[LightningModule],
+        datamodule_class: type[LightningDataModule] | None = None,
+        *,
+        assignment: str,
+        args: list[str] | None = None,
+        default_config_files: list[str | Path] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.assignment = assignment
+        self.run_dir: Path | None = None
+        self.summary: dict[str, Any] = {}
+        if default_config_files is None:
+            pkg_default = Path(sys.modules[model_class.__module__].__file__).parent
+            default_yaml = pkg_default / "configs" / "default.yaml"
+            default_config_files = [default_yaml] if default_yaml.exists() else []
+        parser_kwargs = kwargs.pop("parser_kwargs", {})
+        parser_kwargs.setdefault("default_config_files", [str(p) for p in default_config_files])
+        parser_kwargs.setdefault("prog", f"python -m {assignment}.train")
+        super().__init__(
+            model_class,
+            datamodule_class,
+            args=args,
+            run=False,
+            save_config_kwargs={"overwrite": True},
+            seed_everything_default=42,
+            parser_kwargs=parser_kwargs,
+            trainer_defaults={"log_every_n_steps": 10},
+            **kwargs,
+        )
+
+    # --- parsing ---------------------------------------------------------------------------
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_class_arguments(RunOptions, "run")
+
+    def _set_seed(self) -> None:
+        seed = self.config.get("seed_everything")
+        if seed is True or seed is None:
+            seed = int(torch.randint(0, 2**31 - 1, ()).item())
+        if seed is not False:
+            self.config["seed_everything"] = seed_everything(
+                int(seed), deterministic=self.config.run.deterministic
+            )
+
+    def before_instantiate_classes(self) -> None:
+        run = self.config.run
+        root = Path(run.root) if run.root else runs_root()
+        self.resume_path = None
+        name = run.name
+        if run.resume:
+            self.resume_path, name = self._resolve_resume(run.resume, root, name)
+        if name is None:
+            # DDP workers re-run this script; they must land in rank zero's folder.
+            name = os.environ.get(_RUN_NAME_ENV) or datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        self.run_name = name
+        self.run_dir = root / self.assignment / name
+        os.environ[_RUN_NAME_ENV] = name
+        self.config.run.name = name
+
+    def _resolve_resume(self, resume: str, root: Path, name: str | None) -> tuple[Path, str]:
+        if resume == "last":
+            run_dir = root / self.assignment / name if name else latest_run(self.assignment, root)
+            if run_dir is None:
+                raise CheckpointError(
+                    f"--run.resume last: no earlier {self.assignment} run under {root}; "
+                    "start a run first (drop --run.resume)"
+                )
+            path = run_dir / "checkpoints" / "last.ckpt"
+        else:
+            path = Path(resume)
+        load_checkpoint(path, self.assignment)  # clear error for missing/foreign/broken files
+        if name is None:
+            name = path.parent.parent.name if path.parent.name == "checkpoints" else None
+        return path, name
+
+    # --- trainer ---------------------------------------------------------------------------
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        run = self.config.run
+        ckpt_dir = self.run_dir / "checkpoints"
+        callbacks = [
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="best",
+                monitor=run.monitor,
+                mode=run.mode,
+                save_top_k=1,
+                save_last=True,
+                auto_insert_metric_name=False,
+            ),
+            LearningRateMonitor(logging_interval="epoch"),
+            PortfolioCallback(self.assignment),
+        ]
+        if run.early_stopping:
+            callbacks.append(
+                EarlyStopping(
+                    monitor=run.monitor,
+                    mode=run.mode,
+                    patience=run.patience,
+                    min_delta=run.min_delta,
+                )
+            )
+        trainer_cfg = self._get(self.config, "trainer", default={})
+        if trainer_cfg.get("enable_progress_bar", True) is not False:
+            if sys.stdout.isatty():
+                callbacks.append(RichProgressBar())
+            else:  # logs and CI: one plain line per epoch instead of a redrawn bar
+                kwargs["enable_progress_bar"] = False
+                callbacks.append(EpochPrinter())
+        kwargs["logger"] = [
+            CSVLogger(save_dir=self.run_dir, name="", version=""),
+            TensorBoardLogger(save_dir=self.run_dir, name="", version="tensorboard"),
+        ]
+        kwargs["default_root_dir"] = str(self.run_dir)
+        kwargs["callbacks"] = (list(trainer_cfg.get("callbacks") or [])) + callbacks
+        return super().instantiate_trainer(**kwargs)
+
+    # --- running ---------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        """Fit (resuming if asked), test the best checkpoint, write plots and summary.json."""
+        trainer, model, dm = self.trainer, self.model, self.datamodule
+        self._write_run_info()
+        start = time.perf_counter()
+        trainer.fit(model, datamodule=dm, ckpt_path=self.resume_path, weights_only=True)
+        wall = time.perf_counter() - start
+        best = trainer.checkpoint_callback.best_model_path or None
+
+        test_metrics: dict[str, float] = {}
+        if self.config.run.test and is_overridden("test_step", model) and best:
+            results = trainer.test(model, datamodule=dm, ckpt_path=best, weights_only=True)
+            test_metrics = {k: float(v) for r in results for k, v in r.items()}
+        if trainer.is_global_zero:
+            self.summary = self._finish(trainer, model, dm, wall, best, test_metrics)
+        os.environ.pop(_RUN_NAME_ENV, None)
+        return self.summary
+
+    @rank_zero_only
+    def _write_run_info(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        info = run_info(self.assignment, self.run_name)
+        info["seed"] = self.config.get("seed_everything")
+        info["resumed_from"] = str(self.resume_path) if self.resume_path else None
+        info["world_size"] = self.trainer.world_size
+        write_json(self.run_dir / "run.json", info)
+
+    def _finish(self, trainer, model, dm, wall, best, test_metrics) -> dict[str, Any]:
+        from common.plots import plot_learning_curves
+
+        run = self.config.run
+        epochs = read_metrics(self.run_dir / "metrics.csv")
+        plot_learning_curves(epochs, self.run_dir / "learning_curves.png", run.monitor)
+        extra: dict[str, Any] = {}
+        if hasattr(model, "write_artifacts"):
+            if best:  # artifacts describe the best weights, as the test metrics do
+                state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+                model.load_state_dict(state)
+            model.eval()
+            with torch.no_grad():
+                extra = model.write_artifacts(self.run_dir, dm) or {}
+        last = {k: v for e in epochs for k, v in e.items() if not k.startswith("test/")}
+        score = trainer.checkpoint_callback.best_model_score
+        summary = {
+            "assignment": self.assignment,
+            "run": self.run_name,
+            "run_dir": str(self.run_dir),
+            "monitor": run.monitor,
+            "mode": run.mode,
+            "best_score": float(score) if score is not None else None,
+            "best_checkpoint": best,
+            "epochs": trainer.current_epoch,
+            "global_step": trainer.global_step,
+            "wall_time_s": round(wall, 2),
+            "early_stopped": bool(
+                run.early_stopping and trainer.current_epoch < (trainer.max_epochs or 0)
+            ),
+            "final_train_loss": last.get("train/loss"),
+            "final_val_loss": last.get("val/loss"),
+            "test": test_metrics,
+            "extra": {k: v for k, v in extra.items() if isinstance(v, (int, float, str))},
+        }
+        write_json(self.run_dir / "summary.json", summary)
+        return summary
+
+
+def train_main(
+    model_class: type[LightningModule],
+    datamodule_class: type[LightningDataModule] | None,
+    *,
+    assignment: str,
+    args: list[str] | None = None,
+) -> PortfolioCLI:
+    """Parse the command line, train, test and summarise; what every `<pkg>.train.main` calls."""
+    from common.callbacks import NonFiniteLossError
+
+    try:
+        cli = PortfolioCLI(model_class, datamodule_class, assignment=assignment, args=args)
+        cli.fit()
+    except (NonFiniteLossError, CheckpointError) as err:
+        raise SystemExit(f"error: {err}") from None
+    if cli.summary:
+        print(json.dumps(cli.summary, indent=2))
+    return cli

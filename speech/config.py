@@ -1,0 +1,46 @@
+"""Typed configuration for the keyword-spotting assignment, and its label sets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The 35 words of Google Speech Commands v2 (Warden 2018), in the dataset's alphabetical order.
+WORDS_35 = (
+    "backward bed bird cat dog down eight five follow forward four go happy house learn left "
+    "marvin nine no off on one right seven sheila six stop three tree two up visual wow yes zero"
+).split()
+# The 10 command words of the 12-class task; the other 25 words become _unknown_.
+COMMANDS_10 = "yes no up down left right on off stop go".split()
+UNKNOWN, SILENCE = "_unknown_", "_silence_"
+LABELS_12 = [*COMMANDS_10, UNKNOWN, SILENCE]
+
+
+def label_set(name: str) -> list[str]:
+    """The class names of task `name` ("35" or "12")."""
+    if name == "35":
+        return list(WORDS_35)
+    if name == "12":
+        return list(LABELS_12)
+    raise ValueError(f"unknown label set {name!r}; use '35' (all words) or '12' (10 + 2)")
+
+
+@dataclass
+class ModelConfig:
+    """BC-ResNet and its front end."""
+
+    sample_rate: int = 16000
+    """Audio sample rate in Hz; every input is resampled to it."""
+    n_mels: int = 40
+    """Mel bands of the log-mel features (BC-ResNet needs 40)."""
+    width: int = 24
+    """Base channel count, the paper's 8*tau (BC-ResNet-3: 24)."""
+    depth: list[int] = field(default_factory=lambda: [2, 2, 4, 4])
+    """BC-ResBlocks in each of the four stages."""
+    activation: str = "silu"
+    """Activation in the temporal branch: relu, silu, gelu or tanh."""
+    dropout: float = 0.1
+    """Dropout2d rate at the end of each block."""
+    freq_mask: int = 7
+    """SpecAugment: widest frequency mask (mel bands)."""
+    time_mask: int = 20
+    """SpecAugment: widest time mask (10 ms frames)."""

@@ -1,0 +1,164 @@
+"""The keyword-spotting network: log-mel front end, SpecAugment and BC-ResNet (plain torch)."""
+
+from __future__ import annotations
+
+import torch
+import torchaudio
+from torch import nn
+
+from speech.config import ModelConfig
+
+ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU, "tanh": nn.Tanh}
+
+
+class LogMel(nn.Module):
+    """Waveforms (B, samples) at `sample_rate` -> normalised log-mel features (B, 1, n_mels, T).
+
+    Per-utterance mean/variance normalisation makes the features independent of recording gain.
+    """
+
+    def __init__(self, sample_rate: int = 16000, n_mels: int = 40, win_ms: float = 30.0,
+                 hop_ms: float = 10.0):
+        super().__init__()
+        n_fft = int(sample_rate * win_ms / 1000)
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            win_length=n_fft,
+            hop_length=int(sample_rate * hop_ms / 1000),
+            n_mels=n_mels,
+            f_min=20.0,
+            f_max=sample_rate / 2,
+        )
+        self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=80.0)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        x = self.to_db(self.mel(wav) + 1e-10)  # (B, n_mels, T)
+        mean = x.mean(dim=(-2, -1), keepdim=True)
+        std = x.std(dim=(-2, -1), keepdim=True)
+        return ((x - mean) / (std + 1e-5)).unsqueeze(1)  # (B, 1, n_mels, T)
+
+
+class SpecAugment(nn.Module):
+    """SpecAugment (Park et al. 2019): random frequency and time masks, only in training."""
+
+    def __init__(self, freq_mask: int = 7, time_mask: int = 20, n_masks: int = 2):
+        super().__init__()
+        masks = []
+        for _ in range(n_masks):
+            masks.append(torchaudio.transforms.FrequencyMasking(freq_mask, iid_masks=True))
+            masks.append(torchaudio.transforms.TimeMasking(time_mask, iid_masks=True))
+        self.masks = nn.Sequential(*masks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # features are zero-mean, so masking with 0 (the default) masks with the mean
+        return self.masks(x) if self.training else x
+
+
+class SubSpectralNorm(nn.Module):
+    """BatchNorm with separate statistics per frequency sub-band (Chang et al. 2021)."""
+
+    def __init__(self, channels: int, sub_bands: int = 5):
+        super().__init__()
+        self.sub_bands = sub_bands
+        self.bn = nn.BatchNorm2d(channels * sub_bands)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, f, t = x.shape  # f must be divisible by sub_bands
+        x = self.bn(x.reshape(b, c * self.sub_bands, f // self.sub_bands, t))
+        return x.reshape(b, c, f, t)
+
+
+class BCResBlock(nn.Module):
+    """Broadcasted residual block (Kim et al. 2021, Fig. 2 / eq. 3):
+
+        y = x + f2(x) + BC(f1(avgpool_freq(f2(x))))
+
+    f2 is a frequency-wise depthwise conv (2D part), f1 a temporal depthwise-separable conv on the
+    frequency-averaged map (1D part) whose output is broadcast back over frequency. A transition
+    block (channel change) drops the identity shortcut and starts with a 1x1 conv.
+    """
+
+    def __init__(self, c_in: int, c_out: int, freq_stride: int, dilation: int,
+                 activation: str, dropout: float):
+        super().__init__()
+        self.transition = c_in != c_out
+        layers: list[nn.Module] = []
+        if self.transition:
+            layers += [nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+        layers += [
+            nn.Conv2d(c_out, c_out, (3, 1), (freq_stride, 1), (1, 0), groups=c_out, bias=False),
+            SubSpectralNorm(c_out),
+        ]
+        self.f2 = nn.Sequential(*layers)
+        self.f1 = nn.Sequential(
+            nn.Conv2d(c_out, c_out, (1, 3), padding=(0, dilation), dilation=(1, dilation),
+                      groups=c_out, bias=False),
+            nn.BatchNorm2d(c_out),
+            ACTIVATIONS[activation](),
+            nn.Conv2d(c_out, c_out, 1, bias=False),
+            nn.Dropout2d(dropout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x2 = self.f2(x)  # (B, C, F, T)
+        x1 = self.f1(x2.mean(dim=2, keepdim=True))  # (B, C, 1, T), broadcast over F below
+        out = x2 + x1
+        if not self.transition:
+            out = out + x
+        return torch.relu(out)
+
+
+class BCResNet(nn.Module):
+    """BC-ResNet (Kim et al., Interspeech 2021) on (B, 1, 40, T) log-mels.
+
+    `width` is the paper's 8*tau base channel count (BC-ResNet-1: 8, BC-ResNet-8: 64); `depth`
+    the number of blocks in each of the four stages (paper: 2, 2, 4, 4).
+    """
+
+    def __init__(self, cfg: ModelConfig, n_classes: int):
+        super().__init__()
+        if cfg.n_mels % 40:
+            raise ValueError(f"BC-ResNet needs n_mels = 40 (got {cfg.n_mels})")
+        w = cfg.width
+        channels = [2 * w, w, int(1.5 * w), 2 * w, int(2.5 * w), 4 * w]
+        self.head = nn.Sequential(
+            nn.Conv2d(1, channels[0], 5, (2, 1), 2, bias=False),  # (B, 2w, 20, T)
+            nn.BatchNorm2d(channels[0]),
+            nn.ReLU(),
+        )
+        blocks: list[nn.Module] = []
+        for stage, n in enumerate(cfg.depth):
+            for i in range(n):
+                c_in = channels[stage] if i == 0 else channels[stage + 1]
+                stride = 2 if stage in (1, 2) and i == 0 else 1  # 20 -> 10 -> 5 frequency bins
+                blocks.append(BCResBlock(c_in, channels[stage + 1], stride, 2**stage,
+                                         cfg.activation, cfg.dropout))
+        self.blocks = nn.Sequential(*blocks)
+        c = channels[-2]
+        self.classifier = nn.Sequential(
+            nn.Conv2d(c, c, (5, 5), padding=(0, 2), groups=c, bias=False),  # (B, c, 1, T)
+            nn.Conv2d(c, channels[-1], 1, bias=False),
+            nn.BatchNorm2d(channels[-1]),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(channels[-1], n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.blocks(self.head(x)))  # (B, n_classes)
+
+
+class KeywordSpotter(nn.Module):
+    """Waveform (B, 16000) -> word logits (B, n_classes): LogMel, SpecAugment, BC-ResNet."""
+
+    def __init__(self, cfg: ModelConfig, n_classes: int):
+        super().__init__()
+        self.cfg = cfg
+        self.features = LogMel(cfg.sample_rate, cfg.n_mels)
+        self.augment = SpecAugment(cfg.freq_mask, cfg.time_mask)
+        self.net = BCResNet(cfg, n_classes)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        return self.net(self.augment(self.features(wav)))

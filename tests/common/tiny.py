@@ -1,0 +1,69 @@
+"""A tiny regression task, trained through the real PortfolioCLI by the common tests."""
+
+from __future__ import annotations
+
+import torch
+from lightning.pytorch import LightningDataModule, LightningModule
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from common.cli import train_main
+
+
+class TinyData(LightningDataModule):
+    def __init__(self, n: int = 256, batch_size: int = 32, nan_after: int = -1) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(n, 4, generator=g)
+        y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.1 * torch.randn(n, generator=g)
+        if nan_after >= 0:
+            x[nan_after:] = float("nan")
+        self.train_set = TensorDataset(x[: n // 2], y[: n // 2])
+        self.val_set = TensorDataset(x[n // 2 :], y[n // 2 :])
+        self.batch_size = batch_size
+
+    def train_dataloader(self):
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
+
+    def val_dataloader(self):
+        return DataLoader(self.val_set, batch_size=self.batch_size)
+
+    def test_dataloader(self):
+        return DataLoader(self.val_set, batch_size=self.batch_size)
+
+
+class TinyModule(LightningModule):
+    def __init__(self, hidden: int = 16, lr: float = 1e-2, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(
+            nn.Linear(4, hidden), nn.Tanh(), nn.Dropout(dropout), nn.Linear(hidden, 1)
+        )
+
+    def _step(self, batch, stage: str):
+        x, y = batch
+        loss = nn.functional.mse_loss(self.net(x).squeeze(-1), y)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True)
+        if stage != "train":
+            self.log(f"{stage}/mae", (self.net(x).squeeze(-1) - y).abs().mean())
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+
+def main(args=None):
+    return train_main(TinyModule, TinyData, assignment="tiny", args=args)
+
+
+if __name__ == "__main__":
+    main()
