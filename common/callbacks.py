@@ -54,12 +54,19 @@ class PortfolioCallback(Callback):
         }
 
     def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint) -> None:
+        # The checkpoint was saved right before the next epoch's DataLoader iterator was made;
+        # on resume that iterator is made after the sanity check, which draws from the RNG
+        # too, so the state is set now and set again once the sanity check is over.
         self._restore = checkpoint.get("mal2", {}).get("rng")
-
-    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self._restore is not None:
             set_rng_state(self._restore)
-            self._restore = None
+
+    def on_sanity_check_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._restore is not None:
+            set_rng_state(self._restore)
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._restore = None
 
     def on_before_backward(self, trainer: Trainer, pl_module: LightningModule, loss) -> None:
         if not torch.isfinite(loss).all():
@@ -86,4 +93,6 @@ class EpochPrinter(Callback):
         }
         text = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
         took = time.perf_counter() - self._start
-        rank_zero_info(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  {text}  ({took:.1f} s)")
+        rank_zero_info(
+            f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  {text}  ({took:.1f} s)"
+        )

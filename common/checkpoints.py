@@ -22,8 +22,14 @@ def run_dirs(assignment: str, root: Path | None = None) -> list[Path]:
     base = (root or runs_root()) / assignment
     if not base.is_dir():
         return []
-    runs = [d for d in base.iterdir() if (d / "checkpoints").is_dir() and any((d / "checkpoints").glob("*.ckpt"))]
-    return sorted(runs, key=lambda d: max(p.stat().st_mtime for p in (d / "checkpoints").glob("*.ckpt")))
+    runs = [
+        d
+        for d in base.iterdir()
+        if (d / "checkpoints").is_dir() and any((d / "checkpoints").glob("*.ckpt"))
+    ]
+    return sorted(
+        runs, key=lambda d: max(p.stat().st_mtime for p in (d / "checkpoints").glob("*.ckpt"))
+    )
 
 
 def latest_run(assignment: str, root: Path | None = None) -> Path | None:

@@ -10,8 +10,10 @@ Lightning's own `--trainer.*` options pass through unchanged; `--run.*` are ours
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ from lightning.pytorch.callbacks import (
 )
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
@@ -65,6 +69,34 @@ class RunOptions:
     """Use torch's deterministic algorithms."""
     test: bool = True
     """After fit, evaluate the best checkpoint on the test split (when the module has test_step)."""
+
+
+class _AppendingWriter(ExperimentWriter):
+    """CSV writer that continues an existing metrics.csv (Lightning's deletes it) on resume."""
+
+    def _check_log_dir_exists(self) -> None:
+        path = Path(self.metrics_file_path)
+        if path.is_file():
+            with path.open(newline="") as f:
+                self.metrics_keys = sorted(next(csv.reader(f), []))
+
+
+class _RunCSVLogger(CSVLogger):
+    """metrics.csv directly in the run folder, flushed every step so a killed run keeps it."""
+
+    def __init__(self, run_dir: Path, append: bool) -> None:
+        super().__init__(save_dir=run_dir, name="", version="", flush_logs_every_n_steps=1)
+        self._append = append
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            if self._append:
+                self._experiment = _AppendingWriter(log_dir=self.log_dir)
+            else:
+                super().experiment  # noqa: B018  (creates Lightning's writer)
+        return self._experiment
 
 
 class PortfolioCLI(LightningCLI):
@@ -180,7 +212,7 @@ class PortfolioCLI(LightningCLI):
                 kwargs["enable_progress_bar"] = False
                 callbacks.append(EpochPrinter())
         kwargs["logger"] = [
-            CSVLogger(save_dir=self.run_dir, name="", version=""),
+            _RunCSVLogger(self.run_dir, append=self.resume_path is not None),
             TensorBoardLogger(save_dir=self.run_dir, name="", version="tensorboard"),
         ]
         kwargs["default_root_dir"] = str(self.run_dir)
@@ -193,7 +225,19 @@ class PortfolioCLI(LightningCLI):
         trainer, model, dm = self.trainer, self.model, self.datamodule
         self._write_run_info()
         start = time.perf_counter()
-        trainer.fit(model, datamodule=dm, ckpt_path=self.resume_path, weights_only=True)
+        try:
+            trainer.fit(model, datamodule=dm, ckpt_path=self.resume_path, weights_only=True)
+        except SystemExit:
+            if trainer.interrupted:  # Ctrl-C: Lightning shut down cleanly and exits with 1
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                print(
+                    f"interrupted; the last checkpoint is kept. Resume with `python -m "
+                    f"{self.assignment}.train --run.name {self.run_name} --run.resume last` "
+                    "(same config)",
+                    file=sys.stderr,
+                )
+                os.environ.pop(_RUN_NAME_ENV, None)
+            raise
         wall = time.perf_counter() - start
         best = trainer.checkpoint_callback.best_model_path or None
 

@@ -46,7 +46,7 @@ def points_to_strokes(points: np.ndarray) -> list[np.ndarray]:
     return [p for p in pieces if len(p) > 0]
 
 
-def resample_polyline(line: np.ndarray, step: float, corner_degrees: float = 35.0) -> np.ndarray:
+def resample_polyline(line: np.ndarray, step: float, corner_degrees: float = 45.0) -> np.ndarray:
     """Points along a polyline as a digitiser samples a pen: about one every `step` of arc length,
     with the sharp corners kept, so curves and corners (where a pen slows down) get more points.
 

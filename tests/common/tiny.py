@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import torch
 from lightning.pytorch import LightningDataModule, LightningModule
 from torch import nn
@@ -33,7 +36,14 @@ class TinyData(LightningDataModule):
 
 
 class TinyModule(LightningModule):
-    def __init__(self, hidden: int = 16, lr: float = 1e-2, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        hidden: int = 16,
+        lr: float = 1e-2,
+        dropout: float = 0.1,
+        interrupt_at_step: int = -1,
+        kill_at_step: int = -1,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = nn.Sequential(
@@ -49,6 +59,11 @@ class TinyModule(LightningModule):
         return loss
 
     def training_step(self, batch, batch_idx):
+        # Fault injection for the resume tests: a real Ctrl-C (SIGINT) or a hard kill.
+        if self.global_step == self.hparams.interrupt_at_step:
+            os.kill(os.getpid(), signal.SIGINT)
+        if self.global_step == self.hparams.kill_at_step:
+            os._exit(137)
         return self._step(batch, "train")
 
     def validation_step(self, batch, batch_idx):

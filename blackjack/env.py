@@ -1,0 +1,60 @@
+"""The Gymnasium environment, observation encoding, and Monte Carlo evaluation of a policy."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+
+from blackjack.rules import Rules
+
+Observation = tuple[int, int, int]  # (player_sum, dealer_card, usable_ace)
+
+
+def make_env(rules: Rules = Rules(), render_mode: str | None = None) -> gym.Env:
+    """Gymnasium's Blackjack-v1 with the given rules."""
+    return gym.make("Blackjack-v1", sab=rules.sab, natural=rules.natural, render_mode=render_mode)
+
+
+def table_policy(policy: np.ndarray, seed: int = 0) -> Callable[[Observation], int]:
+    """An action function for a (32, 11, 2) table of P(hit); draws only for stochastic entries."""
+    rng = np.random.default_rng(seed)
+
+    def act(obs: Observation) -> int:
+        p = policy[obs]
+        return int(p >= 1.0 or (p > 0.0 and rng.random() < p))
+
+    return act
+
+
+def simulate(
+    act: Callable[[Observation], int], hands: int, rules: Rules = Rules(), seed: int = 0
+) -> dict[str, float]:
+    """Play `hands` hands of Blackjack-v1 with `act`; mean return with a 95% confidence interval
+    (normal approximation, which is accurate at these sample sizes) and win/draw/loss rates."""
+    if hands < 2:
+        raise ValueError(f"need at least 2 hands for a confidence interval, got {hands}")
+    env = make_env(rules)
+    returns = np.empty(hands)
+    obs, _ = env.reset(seed=seed)
+    for i in range(hands):
+        done, reward = False, 0.0
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(act(obs))
+            done = terminated or truncated
+        returns[i] = reward
+        obs, _ = env.reset()
+    env.close()
+    mean = float(returns.mean())
+    half = 1.96 * float(returns.std(ddof=1)) / math.sqrt(hands)
+    return {
+        "hands": hands,
+        "mean_return": mean,
+        "ci95_low": mean - half,
+        "ci95_high": mean + half,
+        "win_rate": float((returns > 0).mean()),
+        "draw_rate": float((returns == 0).mean()),
+        "loss_rate": float((returns < 0).mean()),
+    }

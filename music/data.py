@@ -1,0 +1,391 @@
+"""Piano-roll data: music21's Bach chorales (embedded default), the JSB Chorales pickle, or any
+folder of MIDI files; cached once as notes, cut into rolls on the chosen grid, split by piece."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import urllib.request
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from common.paths import data_root
+from music import midi
+from music.config import DataConfig
+
+CACHE_VERSION = 1
+JSB_URL = "http://www-etud.iro.umontreal.ca/~boulanni/JSB%20Chorales.pickle"
+JSB_SPLITS = ("train", "valid", "test")
+SOURCES = ("chorales", "jsb", "midi")
+MIDI_SUFFIXES = {".mid", ".midi", ".kar"}
+
+
+class DataError(ValueError):
+    """Data that cannot be used, with what to do about it."""
+
+
+# ---- JSB Chorales: an untrusted pickle ------------------------------------------------------
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles plain containers, strings and numbers only.
+
+    Every class or function a pickle names goes through `find_class`; refusing all of them means
+    a pickle cannot make Python call anything (the classic `os.system` payload included).
+    """
+
+    def find_class(self, module: str, name: str):
+        raise pickle.UnpicklingError(
+            f"the pickle asks for {module}.{name}; only lists, tuples, dicts, strings and numbers "
+            "are allowed in a data file"
+        )
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("the pickle uses persistent ids; not allowed in a data file")
+
+
+def load_jsb(path: str | Path) -> dict[str, list[np.ndarray]]:
+    """The JSB Chorales pickle as {"train"|"valid"|"test": [(T, 88) bool roll, ...]}.
+
+    The file (Boulanger-Lewandowski et al. 2012) is a dict of three lists of pieces, each piece a
+    list of time steps, each time step a tuple of MIDI pitches (quarter-note grid).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"JSB pickle {path} does not exist; give --data.path FILE")
+    try:
+        data = RestrictedUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+    except pickle.UnpicklingError as err:
+        raise DataError(f"refusing to load {path}: {err}") from None
+    except Exception as err:
+        raise DataError(
+            f"{path} is not a readable pickle ({type(err).__name__}: {err}); "
+            "give the JSB Chorales pickle"
+        ) from None
+    if not isinstance(data, dict) or not set(JSB_SPLITS) <= set(data):
+        keys = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
+        raise DataError(
+            f"{path} should hold a dict with keys train, valid, test (the JSB Chorales format); "
+            f"found {keys}"
+        )
+    out = {}
+    for split in JSB_SPLITS:
+        pieces = data[split]
+        if not isinstance(pieces, (list, tuple)) or not pieces:
+            raise DataError(f"{path}: '{split}' should be a non-empty list of pieces")
+        rolls = []
+        for i, piece in enumerate(pieces):
+            try:
+                ok = isinstance(piece, (list, tuple)) and all(
+                    isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p < 128
+                    for step in piece
+                    for p in step
+                )
+            except TypeError:
+                ok = False
+            if not ok or not piece:
+                raise DataError(
+                    f"{path}: {split} piece {i} is not a list of time steps of MIDI pitches "
+                    "(numbers 0..127)"
+                )
+            rolls.append(midi.pitches_to_roll(piece))
+        out[split] = rolls
+    return out
+
+
+def download_jsb(dest: Path) -> Path:
+    """Fetch the JSB Chorales pickle to `dest` (once)."""
+    if dest.is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(JSB_URL, timeout=30) as response:
+            payload = response.read()
+    except OSError as err:
+        raise DataError(
+            f"could not download the JSB Chorales pickle from {JSB_URL} ({err}); when offline, "
+            "copy the file here and pass --data.path FILE"
+        ) from None
+    tmp = dest.with_suffix(".part")
+    tmp.write_bytes(payload)
+    tmp.replace(dest)
+    return dest
+
+
+# ---- note collections, cached -----------------------------------------------------------------
+
+
+def _save_collection(path: Path, names: list[str], notes: list[np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    offsets = np.cumsum([0] + [len(n) for n in notes])
+    flat = np.concatenate(notes) if notes else np.zeros((0, 3), np.float64)
+    tmp = path.with_name(path.name + ".part.npz")
+    np.savez(tmp, version=CACHE_VERSION, names=np.array(names), notes=flat, offsets=offsets)
+    tmp.replace(path)
+
+
+def _load_collection(path: Path) -> tuple[list[str], list[np.ndarray]] | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if int(z["version"]) != CACHE_VERSION:
+                return None
+            names, flat, offsets = list(z["names"]), z["notes"], z["offsets"]
+    except (OSError, KeyError, ValueError):
+        return None
+    return [str(n) for n in names], [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+
+
+def chorale_paths() -> list[Path]:
+    """The Bach chorales shipped in music21's corpus (bwv*.mxl), in a fixed order."""
+    from music21 import corpus
+
+    return sorted(
+        (Path(p) for p in corpus.getComposer("bach") if Path(p).name.startswith("bwv")),
+        key=lambda p: p.name,
+    )
+
+
+def parse_chorale(path: Path) -> np.ndarray:
+    """(N, 3) notes of a chorale: pitch, start and end in quarter notes (all parts, ties kept
+    as separate notes; the roll merges them)."""
+    from music21 import converter
+
+    score = converter.parse(str(path))
+    rows = []
+    for part in score.parts:
+        for element in part.flatten().notes:
+            length = float(element.quarterLength)
+            if length <= 0:  # grace notes
+                continue
+            start = float(element.offset)
+            for pitch in element.pitches:
+                rows.append((pitch.midi, start, start + length))
+    return np.array(rows, dtype=np.float64).reshape(-1, 3)
+
+
+def load_chorales(max_pieces: int | None = None, processes: int = 2) -> tuple[list, list]:
+    """Names and notes of music21's Bach chorales, parsed once and cached in data/music/."""
+    cache = data_root() / "music" / f"chorales_v{CACHE_VERSION}.npz"
+    loaded = _load_collection(cache)
+    if loaded is not None:
+        names, notes = loaded
+        return names[:max_pieces], notes[:max_pieces]
+    paths = chorale_paths()
+    if not paths:
+        raise DataError("music21's corpus holds no Bach chorales; reinstall music21")
+    subset = paths[:max_pieces] if max_pieces else paths
+    if len(subset) > 20 and processes > 1:
+        with ProcessPoolExecutor(processes) as pool:
+            notes = list(pool.map(parse_chorale, subset, chunksize=8))
+    else:
+        notes = [parse_chorale(p) for p in subset]
+    names = [p.stem for p in subset]
+    if len(subset) == len(paths):  # only the whole corpus is cached
+        _save_collection(cache, names, notes)
+    return names, notes
+
+
+def midi_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES)
+
+
+def load_midi_folder(folder: str | Path) -> tuple[list[str], list[np.ndarray]]:
+    """Names and notes of every usable MIDI file under `folder` (drum tracks dropped).
+
+    Unreadable or empty files are skipped and listed in one warning. The result is cached under
+    data/music/, keyed by the files' paths, sizes and modification times.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"MIDI folder {folder} does not exist; give --data.path FOLDER")
+    files = midi_files(folder)
+    if not files:
+        raise DataError(f"no .mid/.midi files under {folder}; give a folder of MIDI files")
+    stamp = hashlib.sha1()
+    for f in files:
+        st = f.stat()
+        stamp.update(f"{f.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    cache = data_root() / "music" / f"midi_{stamp.hexdigest()[:16]}_v{CACHE_VERSION}.npz"
+    loaded = _load_collection(cache)
+    if loaded is not None:
+        return loaded
+    names, notes, skipped = [], [], []
+    for f in files:
+        try:
+            pm = midi.load_midi(f)
+        except midi.MidiError as err:
+            skipped.append(f"{f.relative_to(folder)}: {err}")
+            continue
+        names.append(str(f.relative_to(folder)))
+        notes.append(np.array(midi.midi_to_notes(pm), dtype=np.float64).reshape(-1, 3))
+    if skipped:
+        warnings.warn(
+            f"skipped {len(skipped)} of {len(files)} MIDI files under {folder}:\n  "
+            + "\n  ".join(skipped),
+            stacklevel=2,
+        )
+    if not names:
+        raise DataError(f"none of the {len(files)} MIDI files under {folder} could be used")
+    _save_collection(cache, names, notes)
+    return names, notes
+
+
+def split_by_piece(n: int, val_fraction: float, test_fraction: float, seed: int) -> dict:
+    """Indices of the train/valid/test pieces: a fixed random permutation, cut by fraction."""
+    if n < 3:
+        raise DataError(f"need at least 3 pieces to split into train/valid/test, got {n}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    n_val = max(1, round(n * val_fraction))
+    n_test = max(1, round(n * test_fraction))
+    return {
+        "valid": order[:n_val],
+        "test": order[n_val : n_val + n_test],
+        "train": order[n_val + n_test :],
+    }
+
+
+# ---- datasets ---------------------------------------------------------------------------------
+
+
+class PianoRollDataset(Dataset):
+    """Training pieces: a random crop of at most `seq_len` steps, randomly transposed."""
+
+    def __init__(self, rolls: list[np.ndarray], seq_len: int, transpose: int):
+        self.rolls = [r for r in rolls if len(r) > 1]
+        self.seq_len, self.transpose = seq_len, transpose
+        self.ranges = [midi.transpose_range(r) for r in self.rolls]
+
+    def __len__(self) -> int:
+        return len(self.rolls)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        roll = self.rolls[i]
+        if len(roll) > self.seq_len:
+            start = int(torch.randint(len(roll) - self.seq_len + 1, ()))
+            roll = roll[start : start + self.seq_len]
+        if self.transpose:
+            down, up = self.ranges[i]
+            low, high = max(-self.transpose, down), min(self.transpose, up)
+            roll = midi.transpose(roll, int(torch.randint(low, high + 1, ())))
+        return torch.from_numpy(np.ascontiguousarray(roll)).float()  # (T, 88)
+
+
+class WindowDataset(Dataset):
+    """Evaluation pieces, whole, or in consecutive windows of `eval_len` steps when longer."""
+
+    def __init__(self, rolls: list[np.ndarray], eval_len: int):
+        self.windows = [
+            roll[s : s + eval_len] for roll in rolls for s in range(0, len(roll), eval_len)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(self.windows[i])).float()
+
+
+def pad_collate(rolls: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad pieces to the longest: rolls (B, T, 88) and a mask (B, T) of real steps."""
+    length = max(len(r) for r in rolls)
+    x = torch.zeros(len(rolls), length, rolls[0].shape[1])
+    mask = torch.zeros(len(rolls), length, dtype=torch.bool)
+    for i, r in enumerate(rolls):
+        x[i, : len(r)] = r
+        mask[i, : len(r)] = True
+    return x, mask
+
+
+class MusicDataModule(L.LightningDataModule):
+    """Piano rolls for training, validation and testing; see `DataConfig` for the arguments."""
+
+    def __init__(
+        self,
+        source: str = "chorales",
+        path: str | None = None,
+        steps_per_quarter: int = 1,
+        transpose: int = 5,
+        seq_len: int = 128,
+        eval_len: int = 1024,
+        batch_size: int = 16,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        split_seed: int = 0,
+        max_pieces: int | None = None,
+        num_workers: int = 0,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = DataConfig(**self.hparams)
+        if source not in SOURCES:
+            raise DataError(f"unknown data source {source!r}; choose one of {', '.join(SOURCES)}")
+        if source == "midi" and not path:
+            raise DataError("--data.source midi needs --data.path FOLDER")
+        if steps_per_quarter < 1:
+            raise DataError(f"steps_per_quarter must be 1 or more, got {steps_per_quarter}")
+        self.rolls: dict[str, list[np.ndarray]] | None = None
+
+    @property
+    def steps_per_quarter(self) -> int:
+        return self.config.steps_per_quarter
+
+    def load(self) -> dict[str, list[np.ndarray]]:
+        """{"train"|"valid"|"test": [(T, 88) bool roll, ...]}, loaded once."""
+        if self.rolls is not None:
+            return self.rolls
+        c = self.config
+        if c.source == "jsb":
+            if c.steps_per_quarter != 1:
+                raise DataError("the JSB Chorales pickle is on a quarter-note grid: use "
+                                "--data.steps_per_quarter 1")
+            path = Path(c.path) if c.path else download_jsb(data_root() / "music" / "jsb.pickle")
+            rolls = load_jsb(path)
+            if c.max_pieces:
+                rolls = {k: v[: c.max_pieces] for k, v in rolls.items()}
+        else:
+            if c.source == "chorales":
+                names, notes = load_chorales(c.max_pieces)
+            else:
+                names, notes = load_midi_folder(c.path)
+                names, notes = names[: c.max_pieces], notes[: c.max_pieces]
+            pieces = [midi.notes_to_roll(n, c.steps_per_quarter) for n in notes]
+            split = split_by_piece(len(pieces), c.val_fraction, c.test_fraction, c.split_seed)
+            rolls = {k: [pieces[i] for i in idx] for k, idx in split.items()}
+        self.rolls = rolls
+        return rolls
+
+    def prepare_data(self) -> None:
+        self.load()  # parse and cache once, before any worker starts
+
+    def setup(self, stage: str | None = None) -> None:
+        rolls = self.load()
+        c = self.config
+        self.train_set = PianoRollDataset(rolls["train"], c.seq_len, c.transpose)
+        self.val_set = WindowDataset(rolls["valid"], c.eval_len)
+        self.test_set = WindowDataset(rolls["test"], c.eval_len)
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.config.batch_size,
+            shuffle=shuffle,
+            collate_fn=pad_collate,
+            num_workers=self.config.num_workers,
+            persistent_workers=self.config.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)

@@ -1,0 +1,137 @@
+"""The composer network: an LSTM over the frames of a piano roll, with one of two output models.
+
+- "lstm" (baseline): every key of the next frame is an independent Bernoulli given the past.
+- "nade": RNN-NADE (Boulanger-Lewandowski et al. 2012, sec. 3-4): the LSTM's state sets the
+  biases of a NADE (Larochelle & Murray 2011) that models the keys of the frame one after the
+  other, low to high, each given the keys below it. Chords become joint events, not 88 coin flips.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from music.config import ModelConfig
+
+
+def frame_nll(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Negative log-likelihood of each frame in nats, summed over the keys.
+
+    Args:
+        logits: (..., K) log-odds of each key sounding.
+        target: (..., K) 0/1.
+
+    Returns:
+        (...) -log p(frame) = -sum_k [x_k log p_k + (1 - x_k) log(1 - p_k)].
+    """
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
+
+
+class BernoulliHead(nn.Module):
+    """Independent keys: logits = W h + b."""
+
+    def __init__(self, hidden: int, n_keys: int):
+        super().__init__()
+        self.proj = nn.Linear(hidden, n_keys)
+
+    def logits(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(h)  # (..., K); the keys do not see each other
+
+    def sample(self, h: torch.Tensor, temperature: float, greedy: bool = False) -> torch.Tensor:
+        logits = self.proj(h)
+        if greedy:
+            return (logits > 0).float()
+        return torch.bernoulli(torch.sigmoid(logits / temperature))
+
+
+class NADEHead(nn.Module):
+    """NADE over the keys of one frame, its biases set by the LSTM state h (RNN-NADE eq. 11-12).
+
+    p(x_k = 1 | x_<k, h) = sigmoid(b_v(h)_k + V_k . sigmoid(b_h(h) + sum_{j<k} x_j W_j))
+    """
+
+    def __init__(self, hidden: int, n_keys: int, nade_hidden: int):
+        super().__init__()
+        self.visible_bias = nn.Linear(hidden, n_keys)  # b_v(h)
+        self.hidden_bias = nn.Linear(hidden, nade_hidden)  # b_h(h)
+        self.W = nn.Parameter(torch.randn(n_keys, nade_hidden) * 0.05)  # key j -> hidden units
+        self.V = nn.Parameter(torch.randn(n_keys, nade_hidden) * 0.05)  # hidden units -> key k
+
+    def logits(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced log-odds of every key, all keys at once (the sum over j < k is an
+        exclusive cumulative sum along the keys)."""
+        contrib = x.unsqueeze(-1) * self.W  # (..., K, H_nade): what key j adds when it sounds
+        below = contrib.cumsum(-2) - contrib  # (..., K, H_nade): sum over keys j < k
+        hidden = torch.sigmoid(self.hidden_bias(h).unsqueeze(-2) + below)
+        return self.visible_bias(h) + (hidden * self.V).sum(-1)  # (..., K)
+
+    def sample(self, h: torch.Tensor, temperature: float, greedy: bool = False) -> torch.Tensor:
+        """Draw (or, greedy, decide by p > 0.5) the keys one by one, low to high."""
+        b_v = self.visible_bias(h)  # (N, K)
+        a = self.hidden_bias(h)  # (N, H_nade)
+        keys = []
+        for k in range(self.W.shape[0]):
+            logit = b_v[:, k] + torch.sigmoid(a) @ self.V[k]  # (N,)
+            if greedy:
+                key = (logit > 0).float()
+            else:
+                key = torch.bernoulli(torch.sigmoid(logit / temperature))
+            a = a + key.unsqueeze(-1) * self.W[k]
+            keys.append(key)
+        return torch.stack(keys, -1)  # (N, K)
+
+
+class Composer(nn.Module):
+    """An LSTM reads the frames so far and predicts the next frame through its head."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        if c.kind not in ("lstm", "nade"):
+            raise ValueError(f"unknown model kind {c.kind!r}; choose 'lstm' or 'nade'")
+        self.lstm = nn.LSTM(
+            c.n_keys, c.hidden, c.layers, batch_first=True, dropout=c.dropout if c.layers > 1 else 0
+        )
+        self.drop = nn.Dropout(c.dropout)
+        if c.kind == "lstm":
+            self.head = BernoulliHead(c.hidden, c.n_keys)
+        else:
+            self.head = NADEHead(c.hidden, c.n_keys, c.nade_hidden)
+
+    def context(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, K) frames -> (B, T, hidden): the state that predicts frame t from frames < t."""
+        start = torch.zeros_like(x[:, :1])  # frame 0 is predicted from an empty "previous" frame
+        h, _ = self.lstm(torch.cat([start, x[:, :-1]], 1))
+        return self.drop(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, K) frames -> (B, T) negative log-likelihood of each frame, in nats."""
+        return frame_nll(self.head.logits(self.context(x), x), x)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, K) 0/1 guess of every frame from the true frames before it (for accuracy)."""
+        h = self.context(x)
+        return self.head.sample(h.flatten(0, 1), 1.0, greedy=True).view_as(x)
+
+    @torch.no_grad()
+    def generate(
+        self, steps: int, temperature: float = 1.0, prime: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Compose `steps` new frames, (steps, K), after an optional (P, K) prime.
+
+        Call `model.eval()` first (as with nanoGPT's generate); seed torch for repeatable pieces.
+        """
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        first = torch.zeros(1, 1, self.config.n_keys)
+        inp = first if prime is None else torch.cat([first, prime.float().unsqueeze(0)], 1)
+        h, state = self.lstm(inp)
+        frames = []
+        for _ in range(steps):
+            frame = self.head.sample(h[:, -1], temperature)  # (1, K)
+            frames.append(frame)
+            h, state = self.lstm(frame.unsqueeze(1), state)
+        return torch.cat(frames, 0)
