@@ -1,4 +1,4 @@
-"""Callbacks every run gets: checkpoint tagging, RNG state for exact resume, NaN guard, plain log."""
+"""Callbacks of every run: checkpoint tagging, RNG state for exact resume, NaN guard, plain log."""
 
 from __future__ import annotations
 

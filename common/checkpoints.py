@@ -1,4 +1,4 @@
-"""Find an assignment's checkpoints and load them safely (`weights_only=True`), with clear errors."""
+"""Find an assignment's checkpoints; load them safely (`weights_only=True`) with clear errors."""
 
 from __future__ import annotations
 
