@@ -1,0 +1,216 @@
+"""`portfolio`: one command for the four assignments.
+
+portfolio list                          assignments, installed? trained?
+portfolio train all --quick             train every assignment (quick profile)
+portfolio compare speech A.yaml B.yaml C.yaml
+portfolio demo speech my.wav            an assignment's exam demo (no args: latest checkpoint)
+portfolio evaluate blackjack --ckpt CKPT
+portfolio exam --seed 3                 draw an assignment as the oral exam does, run its demo
+portfolio report                        runs/report.md + runs/report.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from common import registry
+from common.checkpoints import CheckpointError, find_checkpoint, latest_run
+from common.paths import runs_root
+
+
+def _get(name: str) -> registry.Assignment:
+    try:
+        return registry.get(name)
+    except registry.AssignmentUnavailable as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+def _train(assignment: registry.Assignment, quick: bool, extra: list[str]):
+    argv = ["--config", str(assignment.quick_config)] if quick else []
+    if quick and not any(a.startswith("--run.name") for a in extra):
+        argv += ["--run.name", f"quick-{datetime.now():%Y%m%d-%H%M%S}"]
+    return assignment.run_train(argv + extra)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    print(f"{'assignment':<12} {'title':<26} {'installed':<10} latest run")
+    for name, entry in registry.available().items():
+        if isinstance(entry, registry.AssignmentUnavailable):
+            print(f"{name:<12} {'-':<26} {'no':<10} unavailable: {entry}")
+            continue
+        run = latest_run(name)
+        trained = f"{run} (trained)" if run else "not trained"
+        print(f"{name:<12} {entry.title:<26} {'yes':<10} {trained}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    names = list(registry.NAMES) if args.assignment == "all" else [args.assignment]
+    failed = []
+    for name in names:
+        try:
+            assignment = registry.get(name)
+        except registry.AssignmentUnavailable as err:
+            print(f"skipping {name}: {err}", file=sys.stderr)
+            failed.append(name)
+            continue
+        print(f"== training {name} ({'quick' if args.quick else 'default'} profile)", flush=True)
+        try:
+            _train(assignment, args.quick, args.extra)
+        except SystemExit as err:
+            if err.code not in (0, None):
+                print(f"{name} failed: {err.code}", file=sys.stderr)
+                failed.append(name)
+    if args.assignment == "all":
+        cmd_report(args)
+    if failed:
+        print(f"not trained: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from common.compare import compare
+
+    assignment = _get(args.assignment)
+    configs = [Path(c) for c in args.configs] or assignment.experiment_configs()
+    extra = ["--config", str(assignment.quick_config)] if args.quick else []
+    try:
+        out = compare(
+            args.assignment, configs, assignment.run_train, mode=assignment.mode, extra_args=extra
+        )
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    print((out / "comparison.md").read_text())
+    print(f"written: {out}/comparison.md, comparison.csv, comparison.png")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    assignment = _get(args.assignment)
+    argv = args.args
+    if not argv:
+        try:
+            ckpt = find_checkpoint(args.assignment)
+        except CheckpointError as err:
+            raise SystemExit(f"error: {err}") from None
+        out = runs_root() / "demo" / args.assignment
+        argv = assignment.exam_demo_args(ckpt, out)
+    assignment.run_demo(argv)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    assignment = _get(args.assignment)
+    argv = args.args
+    if not argv:
+        try:
+            argv = ["--ckpt", str(find_checkpoint(args.assignment))]
+        except CheckpointError as err:
+            raise SystemExit(f"error: {err}") from None
+    assignment.run_evaluate(argv)
+    return 0
+
+
+def model_card_summary(path: Path, max_lines: int = 4) -> str:
+    """The model card's title and the first lines of each section."""
+    if not path.is_file():
+        return f"(no model card at {path})"
+    out, taken = [], 0
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            out.append(line.lstrip("# ").upper() if line.startswith("# ") else line.lstrip("# "))
+            taken = 0
+        elif line.strip() and taken < max_lines and not line.startswith("|"):
+            out.append("  " + re.sub(r"\s+", " ", line.strip()))
+            taken += 1
+    return "\n".join(out)
+
+
+def cmd_exam(args: argparse.Namespace) -> int:
+    from common.report import latest_summary
+
+    ready = {n: a for n, a in registry.available().items() if isinstance(a, registry.Assignment)}
+    if not ready:
+        raise SystemExit("error: no assignment is installed; nothing to examine")
+    name = random.Random(args.seed).choice(sorted(ready))
+    assignment = ready[name]
+    print(f"== The draw: {assignment.title} ({name})\n")
+    print(model_card_summary(assignment.model_card))
+    try:
+        ckpt = find_checkpoint(name)
+    except CheckpointError:
+        print(f"\n== No {name} checkpoint yet: training a quick one first (about a minute) ...")
+        _train(assignment, quick=True, extra=[])
+        ckpt = find_checkpoint(name)
+    summary = latest_summary(name)
+    if summary:
+        print(f"\n== Latest metrics ({summary['run']})")
+        for key in ("best_score", "epochs", "wall_time_s"):
+            print(f"  {key}: {summary.get(key)}")
+        for key, value in {**summary.get("test", {}), **summary.get("extra", {})}.items():
+            print(f"  {key}: {value}")
+    out = runs_root() / "exam" / f"{datetime.now():%Y%m%d-%H%M%S}-{name}"
+    demo_args = assignment.exam_demo_args(ckpt, out)
+    print(f"\n== Demo: python -m {assignment.demo.split(':')[0]} {' '.join(demo_args)}\n")
+    assignment.run_demo(demo_args)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from common.report import build_report
+
+    md, page = build_report()
+    print(f"written: {md} and {page}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="portfolio",
+        description="MAL2 deep-learning portfolio: train, compare, demo and report the four "
+        "assignments (" + ", ".join(registry.NAMES) + ").",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the assignments and whether each is installed and trained")
+    p = sub.add_parser("train", help="run an assignment's default training (or all of them)")
+    p.add_argument("assignment", choices=[*registry.NAMES, "all"])
+    p.add_argument("--quick", action="store_true", help="the quick profile (about a minute each)")
+    p.add_argument("extra", nargs=argparse.REMAINDER, help="more arguments for <pkg>.train")
+    p = sub.add_parser("compare", help="train several configurations and compare them")
+    p.add_argument("assignment", choices=registry.NAMES)
+    p.add_argument("configs", nargs="*", help="YAML files (default: the assignment's experiments)")
+    p.add_argument("--quick", action="store_true", help="apply the quick profile to each run")
+    for cmd, text in (("demo", "the assignment's exam demo"), ("evaluate", "metrics as JSON")):
+        p = sub.add_parser(cmd, help=f"{text} (no args: on the latest checkpoint)")
+        p.add_argument("assignment", choices=registry.NAMES)
+        p.add_argument("args", nargs=argparse.REMAINDER, help=f"arguments for the {cmd}")
+    p = sub.add_parser("exam", help="draw one assignment at random and run its demo")
+    p.add_argument("--seed", type=int, default=None, help="fixed draw")
+    sub.add_parser("report", help="write runs/report.md and runs/report.html")
+    return parser
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "train": cmd_train,
+    "compare": cmd_compare,
+    "demo": cmd_demo,
+    "evaluate": cmd_evaluate,
+    "exam": cmd_exam,
+    "report": cmd_report,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
