@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +42,10 @@ from common.checkpoints import CheckpointError, latest_run, load_checkpoint
 from common.paths import runs_root
 from common.runs import read_metrics, run_info, write_json
 from common.seed import seed_everything
+
+# `portfolio` calls the entry points in-process with an argv list; that is intended here.
+warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within")
+warnings.filterwarnings("ignore", message=".*smaller than the logging interval")
 
 _RUN_NAME_ENV = "MAL2_RUN_NAME"  # lets DDP worker processes find the run folder of rank zero
 
@@ -71,14 +76,23 @@ class RunOptions:
     """After fit, evaluate the best checkpoint on the test split (when the module has test_step)."""
 
 
-class _AppendingWriter(ExperimentWriter):
-    """CSV writer that continues an existing metrics.csv (Lightning's deletes it) on resume."""
+class _RunWriter(ExperimentWriter):
+    """metrics.csv writer: continues the file on resume, replaces it on a fresh run of that name.
+
+    (Lightning's writer deletes the file whenever the folder is not empty, resume or not.)
+    """
+
+    def __init__(self, log_dir: str, append: bool) -> None:
+        self._append = append
+        super().__init__(log_dir)
 
     def _check_log_dir_exists(self) -> None:
         path = Path(self.metrics_file_path)
-        if path.is_file():
+        if path.is_file() and self._append:
             with path.open(newline="") as f:
                 self.metrics_keys = sorted(next(csv.reader(f), []))
+        elif path.is_file():
+            path.unlink()
 
 
 class _RunCSVLogger(CSVLogger):
@@ -92,10 +106,8 @@ class _RunCSVLogger(CSVLogger):
     @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:
         if self._experiment is None:
-            if self._append:
-                self._experiment = _AppendingWriter(log_dir=self.log_dir)
-            else:
-                super().experiment  # noqa: B018  (creates Lightning's writer)
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _RunWriter(self.log_dir, self._append)
         return self._experiment
 
 

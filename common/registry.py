@@ -35,6 +35,7 @@ class Assignment:
         monitor: the main validation metric, e.g. "val/acc".
         mode: "max" or "min" for `monitor`.
         safe_globals: extra classes allowed when loading this assignment's checkpoints.
+        package: the Python package holding configs/ and MODEL_CARD.md (default: `name`).
     """
 
     name: str
@@ -47,10 +48,11 @@ class Assignment:
     monitor: str = "val/loss"
     mode: str = "min"
     safe_globals: Sequence[Any] = field(default_factory=tuple)
+    package: str | None = None
 
     @property
     def package_dir(self) -> Path:
-        return Path(importlib.import_module(self.name).__file__).parent
+        return Path(importlib.import_module(self.package or self.name).__file__).parent
 
     @property
     def configs_dir(self) -> Path:

@@ -82,3 +82,32 @@ def main(args=None):
 
 if __name__ == "__main__":
     main()
+
+
+def demo(args=None):
+    """Prints the tiny model's prediction for one input: what `portfolio demo tiny` runs."""
+    import argparse
+
+    from common.checkpoints import load_module
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ckpt", required=True)
+    ns = parser.parse_args(args)
+    module = load_module(ns.ckpt, TinyModule, "tiny")
+    x = torch.tensor([[1.0, 1.0, 1.0, 1.0]])
+    print(f"tiny demo prediction: {module.net(x).item():.3f}")
+
+
+def assignment():
+    from common.registry import Assignment
+
+    return Assignment(
+        name="tiny",
+        title="Tiny regression",
+        summary="A 4-input regression used by the tests.",
+        train="tests.common.tiny:main",
+        evaluate="tests.common.tiny:demo",
+        demo="tests.common.tiny:demo",
+        exam_demo_args=lambda ckpt, out: ["--ckpt", str(ckpt)],
+        package="tests.common",
+    )

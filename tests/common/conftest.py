@@ -1,0 +1,31 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    """An empty runs root for this test (MAL2_RUNS), also seen by subprocesses."""
+    root = tmp_path / "runs"
+    monkeypatch.setenv("MAL2_RUNS", str(root))
+    monkeypatch.delenv("MAL2_RUN_NAME", raising=False)
+    return root
+
+
+def run_tiny(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """`python -m tests.common.tiny ARGS` in a fresh process (the real entry-point path)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("MAL2_RUN_NAME", None)
+    return subprocess.run(
+        [sys.executable, "-m", "tests.common.tiny", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
