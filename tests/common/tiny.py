@@ -43,6 +43,7 @@ class TinyModule(LightningModule):
         dropout: float = 0.1,
         interrupt_at_step: int = -1,
         kill_at_step: int = -1,
+        nan_at_step: int = -1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -64,7 +65,10 @@ class TinyModule(LightningModule):
             os.kill(os.getpid(), signal.SIGINT)
         if self.global_step == self.hparams.kill_at_step:
             os._exit(137)
-        return self._step(batch, "train")
+        loss = self._step(batch, "train")
+        if self.global_step == self.hparams.nan_at_step:
+            loss = loss * float("nan")
+        return loss
 
     def validation_step(self, batch, batch_idx):
         self._step(batch, "val")

@@ -1,0 +1,101 @@
+"""Trainer defaults, the run folder, CLI options, EarlyStopping and the NaN guard."""
+
+import json
+
+import pytest
+import torch
+import yaml
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    RichProgressBar,
+)
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from common.callbacks import EpochPrinter, PortfolioCallback
+from common.cli import PortfolioCLI
+from tests.common.tiny import TinyData, TinyModule, main
+
+
+def _cli(args):
+    return PortfolioCLI(TinyModule, TinyData, assignment="tiny", args=args)
+
+
+def test_trainer_defaults(runs):
+    cli = _cli(["--run.name", "x", "--trainer.gradient_clip_val", "0.5"])
+    trainer = cli.trainer
+    ckpts = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)]
+    assert len(ckpts) == 1
+    assert ckpts[0].save_last and ckpts[0].filename == "best" and ckpts[0].monitor == "val/loss"
+    assert any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
+    assert any(isinstance(c, PortfolioCallback) for c in trainer.callbacks)
+    assert not any(isinstance(c, EarlyStopping) for c in trainer.callbacks)  # off by default
+    # pytest captures stdout (not a terminal): a plain per-epoch line instead of Rich
+    assert any(isinstance(c, EpochPrinter) for c in trainer.callbacks)
+    assert not any(isinstance(c, RichProgressBar) for c in trainer.callbacks)
+    assert trainer.gradient_clip_val == 0.5
+    assert {type(lg) for lg in trainer.loggers} >= {TensorBoardLogger} and any(
+        isinstance(lg, CSVLogger) for lg in trainer.loggers
+    )
+    assert cli.run_dir == runs / "tiny" / "x"
+
+
+def test_early_stopping_from_config(runs):
+    cli = _cli(["--run.early_stopping", "true", "--run.patience", "3", "--run.monitor",
+                "val/mae", "--run.mode", "max"])
+    (stopper,) = [c for c in cli.trainer.callbacks if isinstance(c, EarlyStopping)]
+    assert (stopper.monitor, stopper.patience, stopper.mode) == ("val/mae", 3, "max")
+
+
+def test_early_stopping_stops_a_stalled_run(runs):
+    summary = main(["--model.lr", "0.0", "--trainer.max_epochs", "20", "--run.early_stopping",
+                    "true", "--run.patience", "2"]).summary
+    assert summary["epochs"] == 3  # one epoch sets the best, two more without improvement
+    assert summary["early_stopped"] is True
+
+
+def test_run_folder_contents_and_dotted_overrides(runs):
+    cli = main(["--run.name", "full", "--trainer.max_epochs", "2", "--model.hidden", "8"])
+    run = runs / "tiny" / "full"
+    for name in ("config.yaml", "run.json", "metrics.csv", "summary.json", "learning_curves.png",
+                 "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+        assert (run / name).is_file(), name
+    assert any((run / "tensorboard").iterdir())
+    info = json.loads((run / "run.json").read_text())
+    assert {"command", "argv", "versions", "git_commit", "seed"} <= info.keys()
+    assert info["versions"]["torch"] and info["versions"]["lightning"]
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["model"]["hidden"] == 8 and config["run"]["name"] == "full"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary == cli.summary
+    assert summary["epochs"] == 2 and summary["test"]["test/loss"] > 0
+    assert cli.model.net[0].out_features == 8
+
+
+def test_print_config(runs, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        _cli(["--print_config", "--model.hidden", "5"])
+    assert exit_.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["hidden"] == 5 and "run" in printed and "trainer" in printed
+
+
+def test_non_finite_loss_stops_with_the_step(runs):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--run.name", "nan", "--model.nan_at_step", "6", "--trainer.max_epochs", "3"])
+    message = str(exit_.value.code)
+    assert "at step 6 (epoch 1)" in message and "nan" in message
+    assert "learning rate" in message  # says what to do
+    run = runs / "tiny" / "nan"
+    assert not (run / "summary.json").exists()
+    # the kept checkpoint (end of epoch 0) holds finite weights: nothing trained on the NaN
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values())
+
+
+def test_bad_override_is_a_clear_error(runs, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        _cli(["--model.hiden", "5"])
+    assert exit_.value.code != 0
+    assert "hiden" in capsys.readouterr().err
