@@ -36,7 +36,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     kind: str = "nade"
-    """"lstm": independent Bernoulli per key (baseline); "nade": RNN-NADE over the keys of a frame."""
+    """"lstm": independent Bernoulli per key (baseline); "nade": RNN-NADE over a frame's keys."""
     hidden: int = 256
     """LSTM units per layer (the model of time)."""
     layers: int = 2

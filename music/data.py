@@ -323,7 +323,7 @@ class MusicDataModule(L.LightningDataModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.config = DataConfig(**self.hparams)
+        self.config = DataConfig(**{k: v for k, v in self.hparams.items() if not k.startswith("_")})
         if source not in SOURCES:
             raise DataError(f"unknown data source {source!r}; choose one of {', '.join(SOURCES)}")
         if source == "midi" and not path:
@@ -343,8 +343,10 @@ class MusicDataModule(L.LightningDataModule):
         c = self.config
         if c.source == "jsb":
             if c.steps_per_quarter != 1:
-                raise DataError("the JSB Chorales pickle is on a quarter-note grid: use "
-                                "--data.steps_per_quarter 1")
+                raise DataError(
+                    "the JSB Chorales pickle is on a quarter-note grid: use "
+                    "--data.steps_per_quarter 1"
+                )
             path = Path(c.path) if c.path else download_jsb(data_root() / "music" / "jsb.pickle")
             rolls = load_jsb(path)
             if c.max_pieces:

@@ -1,0 +1,117 @@
+"""The LightningModule: NLL in nats per frame (the JSB Chorales benchmark's measure) and frame
+accuracy (Bay et al. 2009), logged for train/val/test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from torchmetrics import MeanMetric, Metric
+
+from music.config import ModelConfig
+from music.model import Composer
+
+
+class FrameAccuracy(Metric):
+    """Bay et al. (2009) frame-level accuracy, TP / (TP + FP + FN), counted over all frames."""
+
+    def __init__(self):
+        super().__init__()
+        for name in ("tp", "fp", "fn"):
+            self.add_state(name, default=torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        pred, target = pred.bool(), target.bool()
+        self.tp += (pred & target).sum()
+        self.fp += (pred & ~target).sum()
+        self.fn += (~pred & target).sum()
+
+    def compute(self) -> torch.Tensor:
+        return self.tp / (self.tp + self.fp + self.fn).clamp(min=1)
+
+
+class ComposerModule(L.LightningModule):
+    """Trains a `Composer` to maximise the likelihood of the next frame of the piano roll.
+
+    Args:
+        kind, hidden, layers, dropout, nade_hidden: the network (see `ModelConfig`).
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        data_steps_per_quarter: grid of the data it learned from; set from the datamodule.
+        sample_bars: length of the sample written into the run folder after training.
+    """
+
+    def __init__(
+        self,
+        kind: str = "nade",
+        hidden: int = 256,
+        layers: int = 2,
+        dropout: float = 0.3,
+        nade_hidden: int = 128,
+        lr: float = 2e-3,
+        weight_decay: float = 0.0,
+        data_steps_per_quarter: int | None = None,
+        sample_bars: int = 8,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = Composer(ModelConfig(kind, hidden, layers, dropout, nade_hidden))
+        self.nll = torch.nn.ModuleDict({s: MeanMetric() for s in ("val", "test")})
+        self.acc = torch.nn.ModuleDict({s: FrameAccuracy() for s in ("val", "test")})
+
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        if dm is not None and hasattr(dm, "steps_per_quarter"):
+            spq = self.hparams.data_steps_per_quarter
+            if spq is not None and spq != dm.steps_per_quarter:
+                raise ValueError(
+                    f"this model learned a grid of {spq} steps per quarter; the data uses "
+                    f"{dm.steps_per_quarter}: set --data.steps_per_quarter {spq}"
+                )
+            self.hparams.data_steps_per_quarter = dm.steps_per_quarter  # saved with the checkpoint
+
+    def _step(self, batch, stage: str) -> torch.Tensor:
+        x, mask = batch  # (B, T, 88), (B, T)
+        nll = self.model(x)[mask]  # (frames,) nats per real frame
+        loss = nll.mean()
+        batch_size = int(mask.sum())
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=batch_size)
+        if stage != "train":
+            self.nll[stage].update(nll)  # mean over all frames of the split, not over batches
+            self.acc[stage].update(self.model.predict(x)[mask], x[mask])
+            self.log(f"{stage}/nll", self.nll[stage], on_step=False, on_epoch=True)
+            self.log(f"{stage}/frame_acc", self.acc[stage], on_step=False, on_epoch=True)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+
+    @property
+    def steps_per_quarter(self) -> int:
+        return self.hparams.data_steps_per_quarter or 1
+
+    def write_artifacts(self, run_dir: Path, datamodule) -> dict:
+        """A sample piece (MIDI, PNG, WAV) and its statistics, next to the training data's."""
+        from music import midi
+        from music.compose import compose, write_outputs
+
+        torch.manual_seed(0)
+        roll = compose(self.model, bars=self.hparams.sample_bars, spq=self.steps_per_quarter)
+        write_outputs(roll, run_dir / "sample.mid", self.steps_per_quarter)
+        stats = midi.roll_statistics([roll])
+        return {
+            "sample_polyphony": stats["polyphony"],
+            "sample_in_key_share": stats["in_key_share"],
+        }

@@ -1,0 +1,28 @@
+"""Train the composer.
+
+    python -m music.train                                    # Bach chorales, RNN-NADE, <= 5 min
+    python -m music.train --config music/configs/quick.yaml  # a one-minute smoke run
+    python -m music.train --config music/configs/experiments/lstm_baseline.yaml
+    python -m music.train --data.source jsb --data.path "JSB Chorales.pickle"
+    python -m music.train --data.source midi --data.path ~/nottingham --data.steps_per_quarter 2
+
+Runs land in runs/music/<name>/ (see DEVELOPERS.md); the main metric is val/nll (nats per frame).
+"""
+
+from __future__ import annotations
+
+from common.cli import train_main
+from music.data import DataError, MusicDataModule
+from music.midi import MidiError
+from music.module import ComposerModule
+
+
+def main(args: list[str] | None = None):
+    try:
+        return train_main(ComposerModule, MusicDataModule, assignment="music", args=args)
+    except (DataError, MidiError) as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+if __name__ == "__main__":
+    main()
