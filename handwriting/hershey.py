@@ -9,7 +9,7 @@ where the pen slows down: in curves and corners) and lifted between strokes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from HersheyFonts import HersheyFonts
@@ -45,7 +45,7 @@ WRITERS: dict[str, Writer] = {
 PRINT_STYLES = [w.name for w in WRITERS.values() if w.kind == "print"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _glyphs(font: str) -> dict:
     fonts = HersheyFonts()
     fonts.load_default_font(font)
@@ -67,8 +67,11 @@ def glyph_strokes(text: str, font: str, spacing: float = 0.0) -> list[np.ndarray
         scale = 1.0 / (g.base_line - g.cap_line)  # cap height -> 1
         for stroke in g.strokes:
             s = np.asarray(stroke, dtype=np.float64)
-            strokes.append(np.column_stack([x + (s[:, 0] - g.left_offset) * scale,
-                                            (g.base_line - s[:, 1]) * scale]))
+            strokes.append(
+                np.column_stack(
+                    [x + (s[:, 0] - g.left_offset) * scale, (g.base_line - s[:, 1]) * scale]
+                )
+            )
         x += g.char_width * scale + spacing
     return strokes
 
@@ -94,7 +97,13 @@ def render_line(text: str, writer: Writer, rng: np.random.Generator | None = Non
         rng: per-sample variation and noise; None draws the writer's clean, noise-free line.
     """
     if rng is None:
-        slant, width, spacing, step, noise = writer.slant, writer.width, writer.spacing, writer.step, 0.0
+        slant, width, spacing, step, noise = (
+            writer.slant,
+            writer.width,
+            writer.spacing,
+            writer.step,
+            0.0,
+        )
         drift, phase, period = 0.0, 0.0, 1.0
     else:  # each sample varies the writer's style a little
         slant = writer.slant + rng.normal(0, 0.04)
@@ -102,7 +111,11 @@ def render_line(text: str, writer: Writer, rng: np.random.Generator | None = Non
         spacing = max(0.0, writer.spacing + rng.normal(0, 0.02))
         step = writer.step * np.exp(rng.normal(0, 0.08))
         noise = writer.noise
-        drift, phase, period = writer.drift * rng.uniform(0.3, 1.0), rng.uniform(0, 6.3), rng.uniform(4, 10)
+        drift, phase, period = (
+            writer.drift * rng.uniform(0.3, 1.0),
+            rng.uniform(0, 6.3),
+            rng.uniform(4, 10),
+        )
     strokes = []
     for s in _join_touching(glyph_strokes(text, writer.font, spacing / max(width, 1e-6))):
         s = s * [width, 1.0]

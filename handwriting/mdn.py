@@ -56,8 +56,10 @@ def log_gaussian2d(x1, x2, mix: Mixture) -> torch.Tensor:
 
 
 def nll(mix: Mixture, target: torch.Tensor) -> torch.Tensor:
-    """Negative log-likelihood per point (eq. 26), shape (...): target (..., 3) = (dx, dy, pen_up)."""
-    log_density = torch.logsumexp(mix.log_pi + log_gaussian2d(target[..., 0], target[..., 1], mix), -1)
+    """Negative log-likelihood per point (eq. 26), shape (...); target (..., 3) is (dx, dy, pen)."""
+    log_density = torch.logsumexp(
+        mix.log_pi + log_gaussian2d(target[..., 0], target[..., 1], mix), -1
+    )
     log_eos = -F.binary_cross_entropy_with_logits(mix.eos_logit, target[..., 2], reduction="none")
     return -(log_density + log_eos)
 

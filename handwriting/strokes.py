@@ -75,7 +75,9 @@ def resample_polyline(line: np.ndarray, step: float, corner_degrees: float = 45.
         arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(piece, axis=0), axis=1))])
         n = max(1, int(round(arc[-1] / step)))
         s = np.linspace(0.0, arc[-1], n + 1)[1:]
-        out.append(np.column_stack([np.interp(s, arc, piece[:, 0]), np.interp(s, arc, piece[:, 1])]))
+        out.append(
+            np.column_stack([np.interp(s, arc, piece[:, 0]), np.interp(s, arc, piece[:, 1])])
+        )
     return np.vstack(out)
 
 

@@ -1,0 +1,38 @@
+"""Registration with the `portfolio` command (import-light: no torch here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.registry import Assignment
+
+
+def exam_demo_args(ckpt: Path, out_dir: Path) -> list[str]:
+    """Write a short, unseen sentence in a print style, with its attention plot (a few seconds)."""
+    out_dir = Path(out_dir)
+    return [
+        "Exam day, 42 quick notes.",
+        "--ckpt",
+        str(ckpt),
+        "--style",
+        "ada",
+        "--bias",
+        "2.0",
+        "-o",
+        str(out_dir / "handwriting.png"),
+        "--attention",
+        str(out_dir / "attention.png"),
+    ]
+
+
+ASSIGNMENT = Assignment(
+    name="handwriting",
+    title="Generating handwriting",
+    summary="Graves (2013) synthesis network: an LSTM with soft attention writes text as strokes",
+    train="handwriting.train:main",
+    evaluate="handwriting.evaluate:main",
+    demo="handwriting.write:main",
+    exam_demo_args=exam_demo_args,
+    monitor="val/nll",
+    mode="min",
+)

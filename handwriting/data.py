@@ -1,0 +1,224 @@
+"""Pen-trajectory data sets and the LightningDataModule.
+
+Two sources: the embedded default (synthetic lines from the Hershey fonts, generated once and
+cached with a version stamp) and IAM-OnDB (parsed from the two archives a registered user
+downloads). Both give lines of (dx, dy, pen_up) offsets in cap-height-like units with their text;
+the module scales the offsets to unit standard deviation on the training set (Graves 2013, 4.1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from handwriting import hershey, iamondb
+from handwriting.text import encode, load_corpus, sample_lines, split_sentences, unknown_characters
+
+CACHE_VERSION = 1  # bump when the generated data change
+ALPHABET = " !\"#&'()+,-./0123456789:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def data_dir() -> Path:
+    try:
+        from common.paths import data_root
+    except ImportError:  # pragma: no cover - common always ships paths
+        return Path("data") / "handwriting"
+    return data_root() / "handwriting"
+
+
+def generate_hershey(n_train: int, n_val: int, max_chars: int, seed: int) -> dict:
+    """Synthetic lines: every writer gets an equal share; validation text comes from held-out
+    sentences, so it is never seen in training. Deterministic for a seed."""
+    train_sents, val_sents = split_sentences(load_corpus(), seed, val_fraction=0.15)
+    writers = list(hershey.WRITERS.values())
+    out = {}
+    for split, sents, n, offset in [
+        ("train", train_sents, n_train, 0),
+        ("val", val_sents, n_val, 1),
+    ]:
+        rng = np.random.default_rng([seed, offset])
+        texts = sample_lines(sents, n, max_chars, rng)
+        ids = [i % len(writers) for i in range(n)]
+        lines = [
+            torch.from_numpy(hershey.render_line(t, writers[w], rng)) for t, w in zip(texts, ids)
+        ]
+        out[split] = {"offsets": lines, "texts": texts, "writers": [writers[w].name for w in ids]}
+    out["val_sentences"] = val_sents
+    return out
+
+
+def load_or_generate_hershey(n_train: int, n_val: int, max_chars: int, seed: int) -> dict:
+    """The cached embedded data set, generated on first use (a few seconds per 1000 lines)."""
+    path = data_dir() / f"hershey-v{CACHE_VERSION}-n{n_train}-{n_val}-c{max_chars}-s{seed}.pt"
+    if path.exists():
+        return torch.load(path, weights_only=True)
+    data = generate_hershey(n_train, n_val, max_chars, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(data, tmp)
+    tmp.replace(path)  # atomic: an interrupted run leaves no half-written cache
+    return data
+
+
+class StrokeDataset(Dataset):
+    """(offsets (T, 3) scaled, chars (U,), writer name) per line."""
+
+    def __init__(self, offsets: list, texts: list[str], writers: list[str], scale, alphabet: str):
+        self.offsets, self.texts, self.writers = offsets, texts, writers
+        self.scale = torch.tensor([scale[0], scale[1], 1.0])
+        self.alphabet = alphabet
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __getitem__(self, i: int):
+        x = self.offsets[i].float() / self.scale
+        x[0, :2] = 0.0  # lines start at the origin
+        return x, torch.from_numpy(encode(self.texts[i], self.alphabet)), self.writers[i]
+
+    def lengths(self) -> list[int]:
+        return [len(o) for o in self.offsets]
+
+
+def collate(batch):
+    """Pad to the longest line: x (B, T, 3), mask (B, T), chars (B, U) with 0 = padding."""
+    xs, cs, writers = zip(*batch)
+    T, U = max(len(x) for x in xs), max(len(c) for c in cs)
+    x = torch.zeros(len(xs), T, 3)
+    mask = torch.zeros(len(xs), T, dtype=torch.bool)
+    chars = torch.zeros(len(xs), U, dtype=torch.long)
+    for i, (xi, ci) in enumerate(zip(xs, cs)):
+        x[i, : len(xi)], mask[i, : len(xi)], chars[i, : len(ci)] = xi, True, ci
+    return {"x": x, "mask": mask, "chars": chars, "writers": list(writers)}
+
+
+class BucketSampler(Sampler):
+    """Batches of lines of similar length (less padding: the first LSTM layer runs step by step,
+    so every padded step costs as much as a real one). Shuffled per epoch, deterministic."""
+
+    def __init__(self, lengths: list[int], batch_size: int, shuffle: bool, seed: int = 0):
+        self.lengths, self.batch_size, self.shuffle, self.seed = lengths, batch_size, shuffle, seed
+        self.epoch = 0
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        self.epoch += 1
+        n = len(self.lengths)
+        order = torch.randperm(n, generator=g).tolist() if self.shuffle else list(range(n))
+        chunk = self.batch_size * 50
+        batches = []
+        for s in range(0, n, chunk):
+            part = sorted(order[s : s + chunk], key=lambda i: self.lengths[i])
+            batches += [part[k : k + self.batch_size] for k in range(0, len(part), self.batch_size)]
+        if self.shuffle:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+        return iter(batches)
+
+    def __len__(self) -> int:
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+
+class HandwritingDataModule(L.LightningDataModule):
+    """Lines of online handwriting with their transcriptions.
+
+    Args:
+        source: "hershey" (embedded synthetic writers, offline) or "iamondb".
+        path: folder holding IAM-OnDB's lineStrokes-all.tar.gz and ascii-all.tar.gz.
+        n_train: synthetic training lines (hershey).
+        n_val: synthetic validation lines (hershey); IAM-OnDB uses val_fraction of its lines.
+        max_chars: longest text line, in characters.
+        max_points: lines with more points are dropped (keeps batches short on a CPU).
+        batch_size: lines per batch.
+        num_workers: DataLoader workers (0 is fastest for this in-memory data).
+        seed: data generation and splits.
+        val_fraction: share of IAM-OnDB lines held out for validation.
+    """
+
+    def __init__(
+        self,
+        source: str = "hershey",
+        path: str | None = None,
+        n_train: int = 12000,
+        n_val: int = 500,
+        max_chars: int = 24,
+        max_points: int = 320,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        seed: int = 1234,
+        val_fraction: float = 0.05,
+    ):
+        super().__init__()
+        if source not in ("hershey", "iamondb"):
+            raise ValueError(f"--data.source must be 'hershey' or 'iamondb', not {source!r}")
+        if source == "iamondb" and not path:
+            raise ValueError(
+                "--data.source iamondb needs --data.path DIR: the folder where you saved "
+                "lineStrokes-all.tar.gz and ascii-all.tar.gz from the IAM-OnDB web site"
+            )
+        self.save_hyperparameters()
+        self.alphabet = ALPHABET
+        self.scale: tuple[float, float] = (1.0, 1.0)
+        self.train_set = self.val_set = None
+        self.val_sentences: list[str] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        hp = self.hparams
+        if hp.source == "hershey":
+            data = load_or_generate_hershey(hp.n_train, hp.n_val, hp.max_chars, hp.seed)
+            self.val_sentences = data["val_sentences"]
+        else:
+            data = iamondb.load_or_parse(Path(hp.path), data_dir(), hp.val_fraction, hp.seed)
+        splits = {s: self._filter(data[s], s) for s in ("train", "val")}
+        self.scale = offset_scale(splits["train"]["offsets"])
+        self.train_set = StrokeDataset(**splits["train"], scale=self.scale, alphabet=self.alphabet)
+        self.val_set = StrokeDataset(**splits["val"], scale=self.scale, alphabet=self.alphabet)
+
+    def _filter(self, split: dict, name: str) -> dict:
+        """Drop lines that are too long or use characters outside the alphabet (with a count)."""
+        keep = [
+            i
+            for i, (o, t) in enumerate(zip(split["offsets"], split["texts"]))
+            if len(o) <= self.hparams.max_points and not unknown_characters(t, self.alphabet)
+        ]
+        dropped = len(split["texts"]) - len(keep)
+        if dropped:
+            print(
+                f"handwriting data: dropped {dropped} of {len(split['texts'])} {name} lines "
+                f"(over {self.hparams.max_points} points or unknown characters)"
+            )
+        if not keep:
+            raise ValueError(f"no usable {name} lines left; raise --data.max_points")
+        return {k: [split[k][i] for i in keep] for k in ("offsets", "texts", "writers")}
+
+    def train_dataloader(self) -> DataLoader:
+        sampler = BucketSampler(
+            self.train_set.lengths(), self.hparams.batch_size, True, self.hparams.seed
+        )
+        return DataLoader(
+            self.train_set,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.hparams.num_workers,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        sampler = BucketSampler(self.val_set.lengths(), self.hparams.batch_size, False)
+        return DataLoader(
+            self.val_set,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.hparams.num_workers,
+        )
+
+
+def offset_scale(offsets: list[torch.Tensor]) -> tuple[float, float]:
+    """Standard deviation of dx and dy over a training set (Graves 2013, section 4.1)."""
+    allpts = torch.cat([o[1:, :2] for o in offsets]).double()
+    std = allpts.std(dim=0)
+    return float(std[0]), float(std[1])

@@ -1,0 +1,181 @@
+"""Graves (2013) handwriting networks as plain torch modules (no Lightning in here).
+
+Prediction network (section 4): stacked LSTMs with skip connections from the input to every layer
+and from every layer to the mixture density output. Synthesis network (section 5): the first
+layer also reads a soft window over the one-hot text, a mixture of K Gaussians (eqs. 46-51), and
+the window feeds every layer above it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from handwriting import mdn
+from handwriting.config import ModelConfig
+
+
+@dataclass
+class Sample:
+    """A generated line: offsets (T, 3) in the model's normalised units, window weights (T, U)."""
+
+    offsets: np.ndarray
+    phi: np.ndarray | None
+    finished: bool
+
+
+def _clip_grad(h: torch.Tensor, limit: float = 10.0) -> torch.Tensor:
+    """Clip the derivatives flowing back into an LSTM layer's outputs to [-10, 10], as Graves
+    (2013, section 4.2) does for the LSTM derivatives; identity in the forward pass."""
+    if h.requires_grad:
+        h.register_hook(lambda g: g.clamp(-limit, limit))
+    return h
+
+
+class HandwritingRNN(nn.Module):
+    """Prediction or synthesis network, built from a ModelConfig."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = c = config
+        H, A, K = c.hidden_size, c.alphabet_size, c.n_window
+        win = A if c.synthesis else 0
+        if c.synthesis:
+            # Layer 1 runs step by step: its input includes the window w_{t-1} (eq. 52).
+            self.cell1 = nn.LSTMCell(3 + A, H)
+            self.window = nn.Linear(H, 3 * K)  # (alpha_hat, beta_hat, kappa_hat), eq. 48
+        else:
+            self.cell1 = nn.LSTM(3, H, batch_first=True)
+        # Layers 2..N see the input x, the layer below and the window w_t (eq. 53).
+        self.upper = nn.ModuleList(
+            nn.LSTM(3 + H + win, H, batch_first=True) for _ in range(c.num_layers - 1)
+        )
+        self.head = nn.Linear(c.num_layers * H, 1 + 6 * c.n_mixtures)  # eq. 17
+
+    def init_state(self, batch: int, device=None) -> dict:
+        c, z = self.config, lambda *s: torch.zeros(*s, device=device)
+        state = {"upper": [None] * (c.num_layers - 1)}
+        if c.synthesis:
+            state.update(
+                h1=z(batch, c.hidden_size),
+                c1=z(batch, c.hidden_size),
+                w=z(batch, c.alphabet_size),
+                kappa=z(batch, c.n_window),
+            )
+        else:
+            state["lstm1"] = None
+        return state
+
+    def one_hot(self, chars: torch.Tensor) -> torch.Tensor:
+        """(B, U) codes 1..A (0 = padding) -> (B, U, A) one-hot, all-zero rows for padding."""
+        return F.one_hot(chars, self.config.alphabet_size + 1)[..., 1:].float()
+
+    def _attend(self, h1, kappa, onehot):
+        """Soft window (eqs. 46-51): weights phi (B, U) over the characters and w (B, A)."""
+        a_hat, b_hat, k_hat = self.window(h1).chunk(3, dim=-1)  # (B, K) each
+        alpha, beta = a_hat.exp(), b_hat.exp()
+        kappa = kappa + self.config.kappa_scale * k_hat.exp()  # eq. 51: monotone progress
+        u = torch.arange(onehot.shape[1], device=h1.device, dtype=h1.dtype)  # (U,)
+        phi = (
+            alpha.unsqueeze(-1) * torch.exp(-beta.unsqueeze(-1) * (kappa.unsqueeze(-1) - u) ** 2)
+        ).sum(1)
+        w = torch.bmm(phi.unsqueeze(1), onehot).squeeze(1)  # eq. 47: (B, A)
+        return phi, w, kappa
+
+    def forward(
+        self, x: torch.Tensor, chars: torch.Tensor | None = None, state: dict | None = None
+    ):
+        """Run the network over inputs x (B, T, 3).
+
+        Args:
+            x: normalised pen offsets, (B, T, 3).
+            chars: (B, U) character codes, synthesis only.
+            state: from a previous call (generation), or None to start fresh.
+
+        Returns:
+            y (B, T, 1 + 6M) mixture parameters, the new state, phi (B, T, U) or None.
+        """
+        B, T, _ = x.shape
+        state = state if state is not None else self.init_state(B, x.device)
+        new = {"upper": []}
+        phis = None
+        if self.config.synthesis:
+            onehot = self.one_hot(chars)  # (B, U, A)
+            h, c, w, kappa = state["h1"], state["c1"], state["w"], state["kappa"]
+            hs, ws, phis = [], [], []
+            for t in range(T):
+                h, c = self.cell1(torch.cat([x[:, t], w], dim=-1), (h, c))
+                phi, w, kappa = self._attend(h, kappa, onehot)
+                hs.append(h), ws.append(w), phis.append(phi)
+            h1, win = torch.stack(hs, 1), torch.stack(ws, 1)  # (B, T, H), (B, T, A)
+            phis = torch.stack(phis, 1)  # (B, T, U)
+            new.update(h1=h, c1=c, w=w, kappa=kappa)
+            extra = [x, win]
+        else:
+            h1, new["lstm1"] = self.cell1(x, state["lstm1"])
+            extra = [x]
+        outs, below = [_clip_grad(h1)], h1
+        for layer, s in zip(self.upper, state["upper"]):
+            below, s_new = layer(torch.cat([*extra, below], dim=-1), s)  # skip connections
+            outs.append(_clip_grad(below))
+            new["upper"].append(s_new)
+        return self.head(torch.cat(outs, dim=-1)), new, phis
+
+    @torch.no_grad()
+    def generate(
+        self,
+        chars: torch.Tensor | None = None,
+        max_steps: int = 1000,
+        bias: float = 0.0,
+        prime: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        stop_margin: int = 2,
+    ) -> Sample:
+        """Sample one line, point by point.
+
+        Args:
+            chars: (U,) character codes to write (synthesis); for priming, the primer's text
+                followed by the new text.
+            max_steps: hard limit on generated points.
+            bias: sampling bias b (section 5.4); higher is neater.
+            prime: (P, 3) normalised offsets written in the chosen style (section 5.5): the
+                network reads them first, then continues in that hand.
+            generator: for reproducible samples.
+            stop_margin: steps to keep writing once the window has passed the last character.
+        """
+        self.eval()
+        device = next(self.parameters()).device
+        state = self.init_state(1, device)
+        synthesis = self.config.synthesis
+        if synthesis:
+            if chars is None or chars.numel() == 0:
+                raise ValueError("the synthesis network needs a non-empty text to write")
+            # One extra, empty position U: the window "passing the last character" means
+            # phi(t, U) outweighs every phi(t, u < U) (section 5.3).
+            chars = F.pad(chars.view(1, -1).to(device), (0, 1))
+        U = chars.shape[1] - 1 if synthesis else 0
+        x = torch.tensor([[[0.0, 0.0, 1.0]]], device=device)  # start: pen up at the origin
+        if prime is not None and len(prime):
+            prime_in = torch.cat([x, prime.view(1, -1, 3).to(device)], dim=1)
+            y, state, _ = self(prime_in[:, :-1], chars, state)
+            x = prime_in[:, -1:]
+        points, phis, finished, after = [], [], False, 0
+        for _ in range(max_steps):
+            y, state, phi = self(x, chars, state)
+            point = mdn.sample(mdn.split_params(y[:, -1], self.config.n_mixtures, bias), generator)
+            points.append(point[0])
+            if synthesis:
+                phis.append(phi[0, -1, :U])
+                if phi[0, -1, U] > phi[0, -1, :U].max():
+                    after += 1
+                if after >= stop_margin:
+                    finished = True
+                    break
+            x = point.view(1, 1, 3)
+        offsets = torch.stack(points).cpu().numpy() if points else np.zeros((0, 3), np.float32)
+        phi_arr = torch.stack(phis).cpu().numpy() if phis else None
+        return Sample(offsets=offsets, phi=phi_arr, finished=finished or not synthesis)

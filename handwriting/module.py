@@ -1,0 +1,177 @@
+"""LightningModule: the Graves (2013) network, its loss, logging and writing helpers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+
+from handwriting import hershey, mdn
+from handwriting.config import ModelConfig
+from handwriting.data import ALPHABET
+from handwriting.model import HandwritingRNN
+from handwriting.text import encode, unknown_characters
+
+PRIMER_TEXT = "a quick brown fox"  # what each style's priming line says (section 5.5)
+
+
+class HandwritingModule(L.LightningModule):
+    """Trains HandwritingRNN by maximum likelihood (eq. 26) and writes text with it.
+
+    Args:
+        synthesis: attention window over the text (section 5) or prediction network (section 4).
+        hidden_size, num_layers, n_mixtures, n_window, kappa_scale: see ModelConfig.
+        lr: Adam learning rate.
+        lr_decay: multiply the learning rate by this after every epoch.
+        alphabet: the characters the network knows (one-hot order).
+    """
+
+    def __init__(
+        self,
+        synthesis: bool = True,
+        hidden_size: int = 256,
+        num_layers: int = 2,
+        n_mixtures: int = 20,
+        n_window: int = 10,
+        kappa_scale: float = 0.1,
+        lr: float = 1e-3,
+        lr_decay: float = 1.0,
+        alphabet: str = ALPHABET,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = ModelConfig(
+            synthesis=synthesis,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            n_mixtures=n_mixtures,
+            n_window=n_window,
+            alphabet_size=len(alphabet),
+            kappa_scale=kappa_scale,
+        )
+        self.model = HandwritingRNN(self.config)
+        # Offset scale of the training data (Graves 4.1), filled in at fit start; a buffer, so
+        # every checkpoint carries it and generation can undo it.
+        self.register_buffer("scale", torch.ones(2))
+
+    def on_fit_start(self) -> None:
+        dm = self.trainer.datamodule
+        if dm is not None and getattr(dm, "scale", None) is not None:
+            self.scale.copy_(torch.tensor(dm.scale))
+
+    def _step(self, batch, stage: str) -> torch.Tensor:
+        x, mask = batch["x"], batch["mask"]  # (B, T, 3), (B, T)
+        start = x.new_tensor([0.0, 0.0, 1.0]).expand(len(x), 1, 3)  # pen up at the origin
+        inputs = torch.cat([start, x[:, :-1]], 1)  # predict point t from points < t
+        y, _, _ = self.model(inputs, batch["chars"] if self.config.synthesis else None)
+        if stage == "train":
+            y.register_hook(lambda g: g.clamp(-100.0, 100.0))  # Graves: output derivatives
+        point_nll = mdn.nll(mdn.split_params(y, self.config.n_mixtures), x) * mask  # (B, T)
+        per_point = point_nll.sum() / mask.sum()
+        per_seq = point_nll.sum() / len(x)
+        self.log(
+            f"{stage}/loss",
+            per_point,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(x),
+        )
+        if stage != "train":
+            self.log(f"{stage}/nll", per_point, on_step=False, on_epoch=True, batch_size=len(x))
+            self.log(f"{stage}/nll_seq", per_seq, on_step=False, on_epoch=True, batch_size=len(x))
+        # Optimise the per-sequence loss (eq. 26 summed over a line), as Graves does; the
+        # derivative clipping above and in the model keeps it stable on long lines.
+        return per_seq
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.hparams.lr_decay)
+        return {"optimizer": opt, "lr_scheduler": sched}
+
+    # ---- writing -------------------------------------------------------------------------
+    def primer(self, style: str) -> tuple[str, torch.Tensor]:
+        """The priming line of a synthetic writer, in the network's normalised units."""
+        if style not in hershey.WRITERS:
+            raise ValueError(
+                f"unknown style {style!r}; choose one of: {', '.join(hershey.WRITERS)}"
+            )
+        offsets = torch.from_numpy(
+            hershey.render_line(PRIMER_TEXT, hershey.WRITERS[style], np.random.default_rng(0))
+        )
+        offsets[0, :2] = 0.0
+        return PRIMER_TEXT, offsets / torch.cat([self.scale, torch.ones(1)])
+
+    @torch.no_grad()
+    def write(
+        self,
+        text: str,
+        style: str | None = None,
+        bias: float = 1.0,
+        seed: int = 0,
+        max_steps: int | None = None,
+    ):
+        """Handwrite one line. Returns (offsets (T, 3) in data units, phi (T, U) or None, finished).
+
+        Raises ValueError for empty text or characters the network does not know.
+        """
+        if not text.strip():
+            raise ValueError("the text is empty: give some words to write")
+        alphabet = self.hparams.alphabet
+        missing = unknown_characters(text, alphabet)
+        if missing:
+            raise ValueError(f"the model cannot write {missing!r}: it knows only {alphabet!r}")
+        prime, full = None, text
+        if style is not None:
+            prime_text, prime = self.primer(style)
+            full = prime_text + " " + text
+        chars = torch.from_numpy(encode(full, alphabet))
+        g = torch.Generator().manual_seed(seed)
+        steps = max_steps or 30 * len(text) + 60
+        sample = self.model.generate(chars, steps, bias, prime, g)
+        offsets = sample.offsets.copy()
+        offsets[:, :2] *= self.scale.cpu().numpy()
+        if len(offsets):
+            offsets[-1, 2] = 1.0
+        phi = None
+        if sample.phi is not None:
+            phi = sample.phi[:, len(full) - len(text) :]  # the new text's characters only
+        return offsets, phi, sample.finished
+
+    def write_artifacts(self, run_dir: Path, datamodule) -> dict:
+        """Samples of validation text (never trained on) in every style, and an attention plot."""
+        from handwriting.plot import save_attention, save_lines
+
+        if not self.config.synthesis:
+            lines = [
+                self.model.generate(
+                    max_steps=300, generator=torch.Generator().manual_seed(i)
+                ).offsets
+                for i in range(3)
+            ]
+            for o in lines:
+                o[:, :2] *= self.scale.cpu().numpy()
+            save_lines(lines, Path(run_dir) / "samples.png")
+            return {}
+        texts = getattr(datamodule, "val_sentences", None) or ["unseen words"]
+        text = texts[0][:24].strip()
+        rows, titles, phi = [], [], None
+        for style in hershey.WRITERS:
+            offsets, p, _ = self.write(text, style=style, bias=1.5)
+            rows.append(offsets)
+            titles.append(f"{style} ({hershey.WRITERS[style].font}): {text}")
+            phi = p if phi is None else phi
+        save_lines(rows, Path(run_dir) / "samples.png", titles)
+        if phi is not None:
+            save_attention(phi, text, Path(run_dir) / "attention.png")
+        (Path(run_dir) / "samples.json").write_text(json.dumps({"text": text}))
+        return {}

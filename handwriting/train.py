@@ -1,0 +1,22 @@
+"""Train the handwriting synthesis network (Graves 2013, section 5).
+
+python -m handwriting.train                                  # default: embedded Hershey data
+python -m handwriting.train --config handwriting/configs/quick.yaml
+python -m handwriting.train --data.source iamondb --data.path DIR
+python -m handwriting.train --model.hidden_size 384 --trainer.max_epochs 30
+python -m handwriting.train --print_config
+"""
+
+from __future__ import annotations
+
+from common.cli import train_main
+from handwriting.data import HandwritingDataModule
+from handwriting.module import HandwritingModule
+
+
+def main(args: list[str] | None = None):
+    return train_main(HandwritingModule, HandwritingDataModule, assignment="handwriting", args=args)
+
+
+if __name__ == "__main__":
+    main()

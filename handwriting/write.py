@@ -1,0 +1,141 @@
+"""The exam demo: handwrite any text with a trained synthesis network.
+
+    python -m handwriting.write "Hello exam board" --bias 1.5 --style ada -o hello.png
+    python -m handwriting.write "Hi" --style cleo -o hi.svg --attention attn.png --animate pen.gif
+    python -m handwriting.write --list-styles
+    python -m handwriting.write "naïve café" --drop-unknown -o out.png
+
+Without --ckpt it uses the best checkpoint of the latest handwriting run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from handwriting import hershey
+from handwriting.text import unknown_characters, wrap
+
+MAX_LINE_CHARS = 24  # the longest line the default model saw in training
+
+
+def list_styles() -> str:
+    rows = [f"{'style':<6} {'font':<8} kind    slant  width"]
+    for w in hershey.WRITERS.values():
+        rows.append(f"{w.name:<6} {w.font:<8} {w.kind:<7} {w.slant:+.2f}  {w.width:.2f}")
+    rows.append("none   -        -       the model picks a hand itself (no priming)")
+    return "\n".join(rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m handwriting.write", description=__doc__.split("\n")[0]
+    )
+    p.add_argument(
+        "text", nargs="?", help="what to write (long text is wrapped over several lines)"
+    )
+    p.add_argument("--ckpt", help="checkpoint (default: latest handwriting run's best)")
+    p.add_argument(
+        "--bias",
+        type=float,
+        default=1.5,
+        help="sampling bias, 0 = raw, higher = neater (Graves 5.4)",
+    )
+    p.add_argument(
+        "--style", default="ada", help="writer to imitate by priming (see --list-styles), or 'none'"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed of the pen")
+    p.add_argument("-o", "--output", default="handwriting.png", help="output .png or .svg")
+    p.add_argument(
+        "--attention", help="also save the alignment plot (window weight per character) here"
+    )
+    p.add_argument("--animate", help="also save a GIF of the pen writing the first line here")
+    p.add_argument(
+        "--drop-unknown", action="store_true", help="leave out characters the model cannot write"
+    )
+    p.add_argument(
+        "--line-chars", type=int, default=MAX_LINE_CHARS, help="wrap lines at this many characters"
+    )
+    p.add_argument("--list-styles", action="store_true", help="list the styles and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list_styles:
+        print(list_styles())
+        return 0
+    try:
+        return _write(args)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+def _write(args) -> int:
+    from common.checkpoints import CheckpointError, find_checkpoint, load_module
+    from handwriting.module import HandwritingModule
+    from handwriting.plot import save_animation, save_attention, save_lines
+
+    if args.text is None or not args.text.strip():
+        raise ValueError(
+            'no text to write: give some words, e.g. python -m handwriting.write "Hello"'
+        )
+    style = None if args.style == "none" else args.style
+    if style is not None and style not in hershey.WRITERS:
+        raise ValueError(
+            f"unknown style {args.style!r}; available: {', '.join(hershey.WRITERS)}, none"
+        )
+    out = Path(args.output)
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise ValueError(f"output {out} must end in .png or .svg")
+    try:
+        ckpt = Path(args.ckpt) if args.ckpt else find_checkpoint("handwriting")
+        module = load_module(ckpt, HandwritingModule, "handwriting")
+    except CheckpointError as err:
+        raise SystemExit(f"error: {err}") from None
+    if not module.hparams.synthesis:
+        raise ValueError(
+            f"{ckpt} is a prediction network (no text input); pass a synthesis checkpoint"
+        )
+    alphabet = module.hparams.alphabet
+    text = " ".join(args.text.split())
+    missing = unknown_characters(text, alphabet)
+    if missing and not args.drop_unknown:
+        raise ValueError(
+            f"the model cannot write these characters: {' '.join(repr(c) for c in missing)}; "
+            "rephrase, or pass --drop-unknown to leave them out"
+        )
+    text = "".join(c for c in text if c in alphabet)
+    if not text.strip():
+        raise ValueError("nothing left to write after dropping unknown characters")
+    lines = wrap(text, args.line_chars)
+    start, rows, phis, points, unfinished = time.perf_counter(), [], [], 0, 0
+    for i, line in enumerate(lines):
+        offsets, phi, finished = module.write(line, style=style, bias=args.bias, seed=args.seed + i)
+        rows.append(offsets)
+        phis.append(phi)
+        points += len(offsets)
+        unfinished += not finished
+    took = time.perf_counter() - start
+    save_lines(rows, out)
+    print(
+        f"wrote {len(lines)} line(s), {points} points in {took:.1f} s "
+        f"({points / max(took, 1e-9):.0f} points/s), style {args.style}, bias {args.bias}: {out}"
+    )
+    if unfinished:
+        print(
+            f"warning: {unfinished} line(s) hit the step limit before the window passed the "
+            "last character (an undertrained model?)",
+            file=sys.stderr,
+        )
+    if args.attention and phis[0] is not None:
+        print(f"attention plot: {save_attention(phis[0], lines[0], Path(args.attention))}")
+    if args.animate:
+        print(f"animation: {save_animation(rows[0], Path(args.animate))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
