@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="run an assignment's default training (or all of them)")
     p.add_argument("assignment", choices=[*registry.NAMES, "all"])
     p.add_argument("--quick", action="store_true", help="the quick profile (about a minute each)")
-    p.add_argument("extra", nargs=argparse.REMAINDER, help="more arguments for <pkg>.train")
+    p.epilog = "Other arguments go to `python -m <pkg>.train` (e.g. --trainer.max_epochs 3)."
     p = sub.add_parser("compare", help="train several configurations and compare them")
     p.add_argument("assignment", choices=registry.NAMES)
     p.add_argument("configs", nargs="*", help="YAML files (default: the assignment's experiments)")
@@ -208,7 +208,11 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     return COMMANDS[args.command](args)
 
 

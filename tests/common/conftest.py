@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -17,15 +18,20 @@ def runs(tmp_path, monkeypatch):
     return root
 
 
-def run_tiny(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+def run_tiny(*args: str, timeout: int = 120) -> SimpleNamespace:
     """`python -m tests.common.tiny ARGS` in a fresh process (the real entry-point path)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("MAL2_RUN_NAME", None)
-    return subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "tests.common.tiny", *args],
         cwd=ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
     )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    return SimpleNamespace(returncode=proc.returncode, stdout=out, stderr=err, pid=proc.pid)

@@ -42,15 +42,35 @@ def test_trainer_defaults(runs):
 
 
 def test_early_stopping_from_config(runs):
-    cli = _cli(["--run.early_stopping", "true", "--run.patience", "3", "--run.monitor",
-                "val/mae", "--run.mode", "max"])
+    cli = _cli(
+        [
+            "--run.early_stopping",
+            "true",
+            "--run.patience",
+            "3",
+            "--run.monitor",
+            "val/mae",
+            "--run.mode",
+            "max",
+        ]
+    )
     (stopper,) = [c for c in cli.trainer.callbacks if isinstance(c, EarlyStopping)]
     assert (stopper.monitor, stopper.patience, stopper.mode) == ("val/mae", 3, "max")
 
 
 def test_early_stopping_stops_a_stalled_run(runs):
-    summary = main(["--model.lr", "0.0", "--trainer.max_epochs", "20", "--run.early_stopping",
-                    "true", "--run.patience", "2"]).summary
+    summary = main(
+        [
+            "--model.lr",
+            "0.0",
+            "--trainer.max_epochs",
+            "20",
+            "--run.early_stopping",
+            "true",
+            "--run.patience",
+            "2",
+        ]
+    ).summary
     assert summary["epochs"] == 3  # one epoch sets the best, two more without improvement
     assert summary["early_stopped"] is True
 
@@ -58,8 +78,15 @@ def test_early_stopping_stops_a_stalled_run(runs):
 def test_run_folder_contents_and_dotted_overrides(runs):
     cli = main(["--run.name", "full", "--trainer.max_epochs", "2", "--model.hidden", "8"])
     run = runs / "tiny" / "full"
-    for name in ("config.yaml", "run.json", "metrics.csv", "summary.json", "learning_curves.png",
-                 "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+    for name in (
+        "config.yaml",
+        "run.json",
+        "metrics.csv",
+        "summary.json",
+        "learning_curves.png",
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+    ):
         assert (run / name).is_file(), name
     assert any((run / "tensorboard").iterdir())
     info = json.loads((run / "run.json").read_text())

@@ -1,0 +1,94 @@
+"""Finding checkpoints and loading them safely, with clear errors for every kind of bad file."""
+
+import os
+import pickle
+
+import pytest
+import torch
+
+from common.checkpoints import (
+    CheckpointError,
+    find_checkpoint,
+    latest_run,
+    load_checkpoint,
+    load_module,
+)
+from tests.common.tiny import TinyModule, main
+
+
+@pytest.fixture
+def trained(runs):
+    main(["--run.name", "first", "--trainer.max_epochs", "2"])
+    main(["--run.name", "second", "--trainer.max_epochs", "2"])
+    return runs
+
+
+def test_find_best_and_last_of_latest_run(trained):
+    assert latest_run("tiny") == trained / "tiny" / "second"
+    assert find_checkpoint("tiny") == trained / "tiny" / "second" / "checkpoints" / "best.ckpt"
+    assert find_checkpoint("tiny", "last").name == "last.ckpt"
+    assert find_checkpoint("tiny", run="first").parent.parent.name == "first"
+    # touching the first run's checkpoint makes it the latest
+    os.utime(trained / "tiny" / "first" / "checkpoints" / "last.ckpt")
+    assert latest_run("tiny").name == "first"
+
+
+def test_no_checkpoint_says_how_to_train(runs):
+    with pytest.raises(CheckpointError, match="portfolio train speech"):
+        find_checkpoint("speech")
+
+
+def test_load_module_rebuilds_from_checkpoint_alone(trained):
+    path = find_checkpoint("tiny")
+    module = load_module(path, TinyModule, "tiny")
+    assert not module.training
+    state = torch.load(path, weights_only=True)["state_dict"]
+    assert torch.equal(module.net[0].weight, state["net.0.weight"])
+
+
+def test_missing_empty_truncated_and_foreign_files(trained, tmp_path):
+    good = find_checkpoint("tiny")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.ckpt", "tiny")
+    empty = tmp_path / "empty.ckpt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        load_checkpoint(empty, "tiny")
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_checkpoint(truncated, "tiny")
+    with pytest.raises(CheckpointError, match="made by the 'tiny' assignment, not by 'music'"):
+        load_checkpoint(good, "music")
+    plain = tmp_path / "weights.pt"
+    torch.save({"w": torch.zeros(2)}, plain)
+    with pytest.raises(CheckpointError, match="not a Lightning checkpoint"):
+        load_checkpoint(plain, "tiny")
+    untagged = tmp_path / "untagged.ckpt"
+    torch.save({"state_dict": {}}, untagged)
+    with pytest.raises(CheckpointError, match="outside this portfolio"):
+        load_checkpoint(untagged, "tiny")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_unsafe_pickle_is_refused(tmp_path):
+    evil = tmp_path / "evil.ckpt"
+    torch.save(
+        {"state_dict": {}, "payload": _Evil()}, evil, pickle_protocol=pickle.HIGHEST_PROTOCOL
+    )
+    with pytest.raises(CheckpointError, match="cannot be loaded safely"):
+        load_checkpoint(evil, "tiny")
+
+
+def test_module_of_another_shape_is_a_clear_error(trained):
+    class Other(TinyModule):
+        def __init__(self, **kwargs):
+            kwargs["hidden"] = 3
+            super().__init__(**kwargs)
+
+    with pytest.raises(CheckpointError, match="does not fit Other"):
+        load_module(find_checkpoint("tiny"), Other, "tiny")

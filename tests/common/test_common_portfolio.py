@@ -1,0 +1,94 @@
+"""The `portfolio` command: help, list, the error paths, and train/compare/demo/exam/report
+end to end on the tiny fixture assignment."""
+
+import subprocess
+import sys
+
+import pytest
+
+from common import portfolio, registry
+from tests.common import tiny
+
+
+@pytest.fixture
+def tiny_registry(monkeypatch, runs):
+    """Registry holding the tiny assignment and one that is not installed ("ghost")."""
+    real_get = registry.get
+
+    def get(name):
+        return tiny.assignment() if name == "tiny" else real_get(name)
+
+    monkeypatch.setattr(registry, "NAMES", ("tiny", "ghost"))
+    monkeypatch.setattr(registry, "get", get)
+    return runs
+
+
+def test_help_lists_every_command():
+    out = subprocess.run(
+        [sys.executable, "-m", "common.portfolio", "--help"], capture_output=True, text=True
+    )
+    assert out.returncode == 0
+    for cmd in ("list", "train", "compare", "demo", "exam", "report"):
+        assert cmd in out.stdout
+
+
+def test_list_real_registry(capsys, runs):
+    assert portfolio.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in registry.NAMES:
+        assert name in out
+
+
+def test_unknown_assignment_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        portfolio.main(["train", "nosuch"])
+    assert exit_.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_unavailable_assignment_is_reported_not_raised(tiny_registry, capsys):
+    assert portfolio.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "ghost" in out and "unavailable" in out and "not trained" in out
+    with pytest.raises(SystemExit, match="'ghost' is not available"):
+        portfolio.main(["demo", "ghost"])
+    assert portfolio.main(["train", "ghost"]) == 1
+    assert "skipping ghost" in capsys.readouterr().err
+
+
+def test_demo_without_checkpoint_says_train_first(tiny_registry):
+    with pytest.raises(SystemExit, match="train one first: `portfolio train tiny`"):
+        portfolio.main(["demo", "tiny"])
+
+
+def test_exam_trains_quick_then_demos_and_report(tiny_registry, capsys):
+    assert portfolio.main(["exam", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "The draw: Tiny regression (tiny)" in out
+    assert "INTENDED USE" in out or "Intended use" in out  # model card summary
+    assert "training a quick one first" in out
+    assert "tiny demo prediction:" in out
+    # a second exam finds the checkpoint and trains nothing
+    assert portfolio.main(["exam", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "training a quick one" not in out and "Latest metrics" in out
+    assert portfolio.main(["report"]) == 0
+    md = (tiny_registry / "report.md").read_text()
+    assert "Tiny regression" in md and "learning_curves" in md and "test/loss" in md
+    assert "ghost" in md and "Unavailable" in md
+    assert "<img" in (tiny_registry / "report.html").read_text()
+
+
+def test_exam_draw_is_fixed_by_seed(monkeypatch):
+    names = ["blackjack", "handwriting", "music", "speech"]
+    draws = {s: __import__("random").Random(s).choice(names) for s in range(20)}
+    assert len(set(draws.values())) > 1  # the seed matters
+    assert draws == {s: __import__("random").Random(s).choice(names) for s in range(20)}
+
+
+def test_train_all_and_compare_via_command(tiny_registry, capsys):
+    assert portfolio.main(["train", "all", "--quick"]) == 1  # ghost could not be trained
+    assert list((tiny_registry / "tiny").glob("quick-*/summary.json"))
+    assert (tiny_registry / "report.md").exists()  # train all writes the report
+    assert portfolio.main(["compare", "tiny", "--quick"]) == 0
+    assert list((tiny_registry / "tiny").glob("compare-*/comparison.csv"))
