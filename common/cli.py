@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import signal
 import sys
@@ -46,6 +47,11 @@ from common.seed import seed_everything
 # `portfolio` calls the entry points in-process with an argv list; that is intended here.
 warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within")
 warnings.filterwarnings("ignore", message=".*smaller than the logging interval")
+warnings.filterwarnings("ignore", message=".*treespec, LeafSpec.*")
+# Lightning advertises a cloud logger on every run; this portfolio is offline.
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+    lambda record: "litlogger" not in record.getMessage()
+)
 
 _RUN_NAME_ENV = "MAL2_RUN_NAME"  # lets DDP worker processes find the run folder of rank zero
 
