@@ -1,0 +1,101 @@
+"""The IAM-OnDB parser on a tiny archive in the real layout, written by the test."""
+
+import io
+import tarfile
+
+import numpy as np
+import pytest
+
+from handwriting import iamondb
+from handwriting.strokes import to_absolute
+
+
+def stroke_xml(strokes) -> bytes:
+    body = "".join(
+        '<Stroke colour="black" start_time="0" end_time="1">'
+        + "".join(f'<Point x="{x}" y="{y}" time="0"/>' for x, y in s)
+        + "</Stroke>"
+        for s in strokes
+    )
+    session = f"<WhiteboardCaptureSession><StrokeSet>{body}</StrokeSet></WhiteboardCaptureSession>"
+    return ('<?xml version="1.0"?>' + session).encode()
+
+
+def add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def line(x0: float, n: int = 30, jump: float = 0.0):
+    """Two strokes in tablet units (y grows downwards), about 200 units high."""
+    xs = x0 + np.arange(n) * 10.0
+    return [
+        [(x, 1000 + 100 * np.sin(x / 40)) for x in xs],
+        [(xs[-1] + 30 + jump, 900), (xs[-1] + 60 + jump, 1100)],
+    ]
+
+
+@pytest.fixture
+def archive(tmp_path):
+    forms = {
+        "a01-000u": ["A MOVE to stop", "Mr. Gaitskell from"],
+        "b02-011z": ["nominating any more", "Labour life Peers", "is to be made"],
+    }
+    with tarfile.open(tmp_path / iamondb.ASCII_ARCHIVE, "w:gz") as tar:
+        for form, lines in forms.items():
+            text = "OCR:\n\nsome ocr text\n\nCSR:\n\n" + "\n".join(lines) + "\n"
+            add(tar, f"ascii/{form[:3]}/{form[:7]}/{form}.txt", text.encode())
+    with tarfile.open(tmp_path / iamondb.STROKES_ARCHIVE, "w:gz") as tar:
+
+        def put(form, k, strokes):
+            add(tar, f"lineStrokes/{form[:3]}/{form[:7]}/{form}-{k:02d}.xml", stroke_xml(strokes))
+
+        put("a01-000u", 1, line(0))
+        put("a01-000u", 2, line(500))
+        put("b02-011z", 1, line(100))
+        put("b02-011z", 2, [[(0, 0), (1, 1)]])  # broken: too few points
+        put("b02-011z", 3, line(100, jump=5000))  # broken: the pen jumps across the tablet
+        put("b02-011z", 4, line(100))  # no transcription line 4
+    return tmp_path
+
+
+def test_transcription_sections():
+    assert iamondb.parse_transcriptions("OCR:\n\nx\n\nCSR:\n\nfirst line\nsecond\n") == [
+        "first line",
+        "second",
+    ]
+    assert iamondb.parse_transcriptions("no sections here") == []
+
+
+def test_parser_matches_lines_and_drops_broken_ones(archive):
+    lines, dropped = iamondb.read_archives(archive)
+    got = {lid: text for lid, text, _ in lines}
+    assert got == {
+        "a01-000u-01": "A MOVE to stop",
+        "a01-000u-02": "Mr. Gaitskell from",
+        "b02-011z-01": "nominating any more",
+    }
+    assert dropped == {"too few points": 1, "jump too long": 1, "no transcription": 1}
+    for _, _, offsets in lines:
+        points = to_absolute(offsets)
+        assert offsets.dtype == np.float32 and offsets[:, 2].sum() == 2  # two strokes
+        assert 0.9 < np.percentile(points[:, 1], 95) - np.percentile(points[:, 1], 5) < 1.1
+        assert points[0, 0] == pytest.approx(0.0, abs=1e-6)
+        assert points[:, 1].argmax() != points[:, 1].argmin()
+    # y is flipped to point up: the second stroke goes from tablet y 900 (high) to 1100 (low)
+    second = to_absolute(lines[0][2])[-2:, 1]
+    assert second[0] > second[1]
+
+
+def test_load_or_parse_splits_by_form_and_caches(archive, tmp_path):
+    data = iamondb.load_or_parse(archive, tmp_path / "cache", val_fraction=0.5, seed=0)
+    train_forms, val_forms = set(data["train"]["writers"]), set(data["val"]["writers"])
+    assert train_forms and val_forms and not train_forms & val_forms
+    assert len(data["train"]["texts"]) + len(data["val"]["texts"]) == 3
+    assert list((tmp_path / "cache").glob("iamondb-v*.pt"))
+
+
+def test_missing_archives_say_what_to_download(tmp_path):
+    with pytest.raises(FileNotFoundError, match="lineStrokes-all.tar.gz"):
+        iamondb.read_archives(tmp_path)

@@ -1,0 +1,124 @@
+"""The attention window, the prediction network, and sampling (termination, bias, priming)."""
+
+import math
+
+import numpy as np
+import torch
+
+from handwriting.config import ModelConfig
+from handwriting.model import HandwritingRNN
+
+
+def small(synthesis=True, **kw) -> HandwritingRNN:
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        synthesis=synthesis,
+        hidden_size=16,
+        num_layers=2,
+        n_mixtures=3,
+        n_window=2,
+        alphabet_size=6,
+        **kw,
+    )
+    return HandwritingRNN(cfg)
+
+
+def set_window_speed(model: HandwritingRNN, chars_per_step: float) -> None:
+    """Make kappa advance by exactly `chars_per_step` per step (eq. 51), whatever the input."""
+    K = model.config.n_window
+    with torch.no_grad():
+        model.window.weight.zero_()
+        model.window.bias.zero_()
+        model.window.bias[2 * K :] = math.log(chars_per_step / model.config.kappa_scale)
+
+
+def test_synthesis_shapes_and_window_weights():
+    model = small()
+    x, chars = torch.randn(3, 7, 3), torch.tensor([[1, 2, 3, 0], [4, 5, 6, 1], [2, 0, 0, 0]])
+    y, state, phi = model(x, chars)
+    assert y.shape == (3, 7, 1 + 6 * 3)
+    assert phi.shape == (3, 7, 4) and (phi >= 0).all()
+    assert state["w"].shape == (3, 6) and state["kappa"].shape == (3, 2)
+
+
+def test_window_progress_is_monotone():
+    model = small()
+    x, chars = torch.randn(2, 25, 3), torch.randint(1, 7, (2, 5))
+    state, kappas = None, []
+    for t in range(25):  # step by step, as in generation
+        _, state, _ = model(x[:, t : t + 1], chars, state)
+        kappas.append(state["kappa"].clone())
+    kappa = torch.stack(kappas, 1)  # (B, T, K)
+    assert (kappa.diff(dim=1) > 0).all()
+
+
+def test_window_reads_the_character_under_kappa():
+    model = small()
+    set_window_speed(model, 1.0)  # kappa = t + 1 after step t
+    with torch.no_grad():
+        model.window.bias[:2] = math.log(1.0)  # alpha = 1
+        model.window.bias[2:4] = math.log(20.0)  # beta = 20: a sharp window
+    chars = torch.tensor([[1, 2, 3, 4, 5]])
+    _, state, phi = model(torch.zeros(1, 3, 3), chars)
+    assert phi[0].argmax(-1).tolist() == [1, 2, 3]
+    assert state["w"][0].argmax().item() == 3  # one-hot of code 4 is column 3
+
+
+def test_padding_characters_contribute_nothing():
+    model = small()
+    x = torch.randn(1, 6, 3)
+    y1, _, _ = model(x, torch.tensor([[1, 2, 3]]))
+    y2, _, _ = model(x, torch.tensor([[1, 2, 3, 0, 0]]))
+    assert torch.allclose(y1, y2, atol=1e-6)
+
+
+def test_prediction_network_has_no_window():
+    model = small(synthesis=False)
+    y, _, phi = model(torch.randn(2, 9, 3))
+    assert y.shape == (2, 9, 19) and phi is None
+    sample = model.generate(max_steps=40, generator=torch.Generator().manual_seed(0))
+    assert sample.offsets.shape == (40, 3)
+
+
+def test_generation_stops_after_the_last_character():
+    model = small()
+    set_window_speed(model, 0.5)
+    text = torch.tensor([1, 2, 3, 4])
+    sample = model.generate(text, max_steps=500, generator=torch.Generator().manual_seed(0))
+    assert sample.finished
+    assert 4 / 0.5 <= len(sample.offsets) <= 4 / 0.5 + 6  # U / speed steps, plus the margin
+    assert sample.phi.shape == (len(sample.offsets), 4)
+
+
+def test_generation_respects_max_steps_when_the_window_stalls():
+    model = small()
+    set_window_speed(model, 1e-4)
+    sample = model.generate(torch.tensor([1, 2, 3]), max_steps=30)
+    assert not sample.finished and len(sample.offsets) == 30
+
+
+def test_generation_bias_makes_samples_less_random():
+    model = small()
+    set_window_speed(model, 0.05)
+    spread = {}
+    for bias in (0.0, 4.0):
+        runs = [
+            model.generate(
+                torch.tensor([1, 2]), 30, bias, generator=torch.Generator().manual_seed(s)
+            ).offsets
+            for s in range(3)
+        ]
+        spread[bias] = np.std([r[:, :2] for r in runs], axis=0).mean()
+    assert spread[4.0] < 0.2 * spread[0.0]
+
+
+def test_priming_changes_what_follows():
+    model = small()
+    set_window_speed(model, 0.1)
+    text = torch.tensor([1, 2, 3, 4, 5])
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    plain = model.generate(text, 20, 3.0, generator=g()).offsets
+    prime = torch.randn(15, 3) * 3
+    prime[:, 2] = 0
+    primed = model.generate(text, 20, 3.0, prime=prime, generator=g()).offsets
+    assert not np.allclose(plain, primed)
