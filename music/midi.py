@@ -184,10 +184,12 @@ def pitch_class_histogram(roll: np.ndarray) -> np.ndarray:
 def estimate_key(roll: np.ndarray) -> tuple[int, str]:
     """Krumhansl-Schmuckler key finding: (tonic pitch class, "major" | "minor")."""
     hist = pitch_class_histogram(roll)
+    if hist.std() == 0:  # silence, or all twelve pitch classes equally: no key to find
+        return 0, "major"
     best = (-np.inf, 0, "major")
     for mode, profile in (("major", KK_MAJOR), ("minor", KK_MINOR)):
         for tonic in range(12):
-            r = np.corrcoef(hist, np.roll(profile, tonic))[0, 1] if hist.any() else 0.0
+            r = np.corrcoef(hist, np.roll(profile, tonic))[0, 1]
             if r > best[0]:
                 best = (r, tonic, mode)
     return best[1], best[2]

@@ -1,0 +1,31 @@
+"""Registration with `portfolio` (import-light: nothing heavy is imported here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.registry import Assignment
+
+
+def exam_demo_args(ckpt: Path, out_dir: Path) -> list[str]:
+    """Compose 8 bars from the checkpoint into out_dir: MIDI, piano-roll PNG and WAV."""
+    return [
+        "--ckpt", str(ckpt),
+        "--bars", "8",
+        "--temperature", "0.9",
+        "--seed", "0",
+        "-o", str(Path(out_dir) / "composition.mid"),
+    ]  # fmt: skip
+
+
+ASSIGNMENT = Assignment(
+    name="music",
+    title="Composing music",
+    summary="LSTM composer (RNN-NADE) over piano rolls, trained on Bach chorales",
+    train="music.train:main",
+    evaluate="music.evaluate:main",
+    demo="music.compose:main",
+    exam_demo_args=exam_demo_args,
+    monitor="val/nll",
+    mode="min",
+)

@@ -1,0 +1,115 @@
+"""Score a checkpoint and print JSON: NLL (nats per frame) and frame accuracy on a split, and
+statistics of composed pieces next to the training data's.
+
+    python -m music.evaluate --ckpt runs/music/NAME/checkpoints/best.ckpt
+    python -m music.evaluate --ckpt CKPT --data.source jsb --data.path "JSB Chorales.pickle"
+    python -m music.evaluate --ckpt CKPT --split valid --samples 16 --bars 16
+
+Without --ckpt, the best checkpoint of the latest music run. The data options default to the ones
+the checkpoint was trained with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from music import midi
+from music.compose import compose
+from music.data import DataError, MusicDataModule, pad_collate
+from music.module import FrameAccuracy
+
+DATA_OPTIONS = ("source", "path", "max_pieces", "eval_len", "split_seed")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m music.evaluate", description=__doc__.split("\n")[0])
+    p.add_argument("--ckpt", help="checkpoint (default: best of the latest music run)")
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--data.source", dest="source", choices=("chorales", "jsb", "midi"))
+    p.add_argument("--data.path", dest="path", help="JSB pickle or MIDI folder")
+    p.add_argument("--data.max_pieces", dest="max_pieces", type=int)
+    p.add_argument("--data.eval_len", dest="eval_len", type=int)
+    p.add_argument("--data.split_seed", dest="split_seed", type=int)
+    p.add_argument("--samples", type=int, default=8, help="pieces to compose for the statistics")
+    p.add_argument("--bars", type=int, default=16, help="length of each composed piece")
+    p.add_argument("--temperature", type=float, default=0.9)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch_size", type=int, default=16)
+    return p.parse_args(argv)
+
+
+@torch.no_grad()
+def score(model, rolls: list[np.ndarray], eval_len: int, batch_size: int = 16) -> dict:
+    """NLL in nats per frame (summed over the 88 keys, averaged over frames) and Bay et al.
+    frame accuracy of `model` on the pieces, each frame predicted from the true frames before."""
+    model.eval()
+    windows = [
+        torch.from_numpy(r[s : s + eval_len]).float()
+        for r in rolls
+        for s in range(0, len(r), eval_len)
+    ]
+    total, frames, acc = 0.0, 0, FrameAccuracy()
+    for i in range(0, len(windows), batch_size):
+        x, mask = pad_collate(windows[i : i + batch_size])
+        total += float(model(x)[mask].sum())
+        frames += int(mask.sum())
+        acc.update(model.predict(x)[mask], x[mask])
+    return {"nll": total / max(frames, 1), "frame_acc": float(acc.compute()), "frames": frames}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from common.checkpoints import CheckpointError, load_checkpoint
+    from music.compose import load_composer
+
+    args = parse_args(argv)
+    if args.samples < 0 or args.bars < 1 or args.temperature <= 0:
+        raise SystemExit("error: --samples >= 0, --bars >= 1 and --temperature > 0 are required")
+    try:
+        module, path = load_composer(args.ckpt)
+        saved = load_checkpoint(path, "music").get("datamodule_hyper_parameters", {})
+        data = {k: v for k, v in saved.items() if not k.startswith("_")}
+        data.update({k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None})
+        if args.source and args.source != saved.get("source") and args.path is None:
+            data["path"] = None  # another source: do not reuse the old source's path
+        data["steps_per_quarter"] = module.steps_per_quarter
+        dm = MusicDataModule(**data)
+        rolls = dm.load()
+    except (CheckpointError, DataError, midi.MidiError) as err:
+        raise SystemExit(f"error: {err}") from None
+    c = dm.config
+
+    start = time.perf_counter()
+    result = {
+        "checkpoint": str(path),
+        "model": module.hparams.kind,
+        "data": {"source": c.source, "path": c.path, "steps_per_quarter": c.steps_per_quarter},
+        "split": args.split,
+        "pieces": len(rolls[args.split]),
+        **score(module.model, rolls[args.split], c.eval_len, args.batch_size),
+    }
+    result["score_seconds"] = round(time.perf_counter() - start, 2)
+
+    torch.manual_seed(args.seed)
+    spq = module.steps_per_quarter
+    generated = [
+        compose(module.model, args.bars, spq, args.temperature) for _ in range(args.samples)
+    ]
+    train_stats = midi.roll_statistics(rolls["train"])
+    if generated:
+        gen_stats = midi.roll_statistics(generated)
+        gen_stats["pitch_class_distance_to_train"] = midi.histogram_distance(
+            gen_stats["pitch_class_histogram"], train_stats["pitch_class_histogram"]
+        )
+        result["generated"] = gen_stats
+    result["train_data"] = train_stats
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

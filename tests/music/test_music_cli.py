@@ -1,0 +1,184 @@
+"""The entry points on a tiny budget: train, compose (MIDI, PNG, WAV), evaluate, bad inputs."""
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+import soundfile as sf
+
+from music import compose, evaluate, train
+from music.assignment import ASSIGNMENT
+from music.data import MusicDataModule
+
+TINY = [
+    "--model.hidden", "16", "--model.layers", "1", "--model.nade_hidden", "8",
+    "--data.batch_size", "4", "--trainer.max_epochs", "2", "--model.sample_bars", "2",
+]  # fmt: skip
+
+
+def jsb_pickle(path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    chords = [(48, 55, 64, 72), (53, 57, 65, 72), (55, 59, 62, 67), (48, 55, 64, 67)]
+
+    def piece():
+        return [chords[(t + int(rng.integers(4))) % 4] for t in range(16)]
+
+    data = {"train": [piece() for _ in range(8)], "valid": [piece()] * 2, "test": [piece()] * 2}
+    path.write_bytes(pickle.dumps(data, protocol=2))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("music")
+    pickle_path = jsb_pickle(root / "jsb.pickle")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MAL2_RUNS", str(root / "runs"))
+    mp.setenv("MAL2_DATA", str(root / "data"))
+    cli = train.main(
+        ["--data.source", "jsb", "--data.path", str(pickle_path), "--run.name", "tiny", *TINY]
+    )
+    yield root, pickle_path, cli
+    mp.undo()
+
+
+def test_training_writes_a_run_folder_with_music_metrics(trained):
+    root, _, cli = trained
+    run = root / "runs" / "music" / "tiny"
+    assert (run / "checkpoints" / "best.ckpt").is_file()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["monitor"] == "val/nll"
+    assert 0 < summary["test"]["test/nll"] < 88 * 2  # nats per frame, far below 88 log 2 * 2
+    assert 0 <= summary["test"]["test/frame_acc"] <= 1
+    assert (run / "sample.mid").is_file() and (run / "sample.png").is_file()
+    assert cli.model.hparams.data_steps_per_quarter == 1  # the grid travels with the checkpoint
+
+
+def test_compose_writes_valid_midi_png_and_wav(trained, tmp_path):
+    root, _, _ = trained
+    ckpt = root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt"
+    out = tmp_path / "piece.mid"
+    result = compose.main(["--ckpt", str(ckpt), "--bars", "3", "--seed", "1", "-o", str(out)])
+    pm = pretty_midi.PrettyMIDI(str(out))
+    assert result["steps"] == 12  # 3 bars of 4 quarter notes
+    assert pm.instruments and all(21 <= n.pitch <= 108 for n in pm.instruments[0].notes)
+    assert pm.get_end_time() <= 12 * 0.6 + 1e-6  # 100 quarter notes per minute
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    audio, rate = sf.read(out.with_suffix(".wav"))
+    assert rate == compose.SAMPLE_RATE and len(audio) > rate and np.abs(audio).max() <= 1
+    again = compose.main(["--ckpt", str(ckpt), "--bars", "3", "--seed", "1", "-o", str(out)])
+    assert again["notes"] == result["notes"]  # same seed, same piece
+
+
+def test_compose_continues_a_prime(trained, tmp_path):
+    root, _, _ = trained
+    ckpt = root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt"
+    prime = tmp_path / "prime.mid"
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(program=0)
+    inst.notes.append(pretty_midi.Note(velocity=80, pitch=60, start=0.0, end=2.0))  # 4 quarters
+    pm.instruments.append(inst)
+    pm.write(str(prime))
+    out = tmp_path / "cont.mid"
+    args = ["--ckpt", str(ckpt), "--prime", str(prime), "--bars", "1", "-o", str(out)]
+    result = compose.main(args)
+    assert result["steps"] == 4 + 4
+    first = min(pretty_midi.PrettyMIDI(str(out)).instruments[0].notes, key=lambda n: n.start)
+    assert first.pitch == 60 and first.start == 0
+
+
+def test_exam_demo_args_run_offline(trained, tmp_path):
+    root, _, _ = trained
+    ckpt = root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt"
+    ASSIGNMENT.run_demo(ASSIGNMENT.exam_demo_args(ckpt, tmp_path))
+    assert {p.suffix for p in tmp_path.iterdir()} >= {".mid", ".png", ".wav"}
+    assert ASSIGNMENT.monitor == "val/nll" and ASSIGNMENT.mode == "min"
+    assert len(ASSIGNMENT.experiment_configs()) >= 3 and ASSIGNMENT.quick_config.is_file()
+
+
+def test_evaluate_prints_json(trained, capsys):
+    root, pickle_path, _ = trained
+    ckpt = root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt"
+    result = evaluate.main(["--ckpt", str(ckpt), "--samples", "2", "--bars", "2"])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["split"] == "test" and printed["pieces"] == 2 and printed["frames"] == 32
+    assert printed["nll"] == pytest.approx(result["nll"])
+    with_test = json.loads((root / "runs/music/tiny/summary.json").read_text())["test"]
+    assert printed["nll"] == pytest.approx(with_test["test/nll"], rel=1e-4)
+    gen, data = printed["generated"], printed["train_data"]
+    assert gen["pieces"] == 2 and 0 <= gen["pitch_class_distance_to_train"] <= 1
+    assert data["polyphony"] == pytest.approx(4.0)
+    assert sum(data["pitch_class_histogram"]) == pytest.approx(1, abs=1e-3)
+
+
+def bad_midi_files(folder: Path) -> dict[str, Path]:
+    folder.mkdir(exist_ok=True)
+    (folder / "broken.mid").write_bytes(b"MThd\x00\x00garbage")
+    pretty_midi.PrettyMIDI().write(str(folder / "empty.mid"))
+    pm = pretty_midi.PrettyMIDI()
+    drums = pretty_midi.Instrument(program=0, is_drum=True)
+    drums.notes.append(pretty_midi.Note(velocity=90, pitch=36, start=0, end=1))
+    pm.instruments.append(drums)
+    pm.write(str(folder / "drums.mid"))
+    return {
+        "broken.mid": folder / "broken.mid",
+        "no notes": folder / "empty.mid",
+        "only drum": folder / "drums.mid",
+        "does not exist": folder / "missing.mid",
+    }
+
+
+def test_compose_bad_inputs_give_clear_messages(trained, tmp_path):
+    root, _, _ = trained
+    ckpt = root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt"
+    out = str(tmp_path / "x.mid")
+    for message, prime in bad_midi_files(tmp_path / "primes").items():
+        with pytest.raises(SystemExit, match=f"error: .*{message}"):
+            compose.main(["--ckpt", str(ckpt), "--prime", str(prime), "-o", out])
+    with pytest.raises(SystemExit, match="error: checkpoint .* does not exist"):
+        compose.main(["--ckpt", str(tmp_path / "nope.ckpt"), "-o", out])
+    with pytest.raises(SystemExit, match="should end in .mid"):
+        compose.main(["--ckpt", str(ckpt), "-o", str(tmp_path / "x.wav")])
+    with pytest.raises(SystemExit, match="temperature must be positive"):
+        compose.main(["--ckpt", str(ckpt), "--temperature", "0", "-o", out])
+    assert not (tmp_path / "x.mid").exists()
+
+
+def test_train_and_evaluate_bad_data_give_clear_messages(trained, tmp_path):
+    root, _, _ = trained
+    ckpt = root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt"
+    with pytest.raises(SystemExit, match="error: JSB pickle .* does not exist"):
+        evaluate.main(["--ckpt", str(ckpt), "--data.path", str(tmp_path / "none.pickle")])
+    with pytest.raises(SystemExit, match="error: MIDI folder .* does not exist"):
+        train.main(["--data.source", "midi", "--data.path", str(tmp_path / "nofolder"), *TINY])
+    evil = tmp_path / "evil.pickle"
+    evil.write_bytes(b"cos\nsystem\n(S'echo hi'\ntR.")
+    with pytest.raises(SystemExit, match="error: refusing to load"):
+        evaluate.main(["--ckpt", str(ckpt), "--data.path", str(evil)])
+
+
+def test_a_midi_folder_trains_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAL2_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MAL2_DATA", str(tmp_path / "data"))
+    folder = tmp_path / "midi"
+    bad_midi_files(folder)
+    for i in range(4):
+        pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+        inst = pretty_midi.Instrument(program=0)
+        for t in range(16):
+            for p in (60 + i, 64 + i, 67 + i):
+                note = pretty_midi.Note(velocity=80, pitch=p, start=t / 4, end=t / 4 + 0.25)
+                inst.notes.append(note)
+        pm.instruments.append(inst)
+        pm.write(str(folder / f"piece{i}.mid"))
+    with pytest.warns(UserWarning, match="skipped 3 of 7"):
+        cli = train.main(
+            ["--data.source", "midi", "--data.path", str(folder), "--data.steps_per_quarter", "2",
+             "--data.val_fraction", "0.25", "--data.test_fraction", "0.25", "--run.name", "m",
+             *TINY]
+        )  # fmt: skip
+    assert cli.model.hparams.data_steps_per_quarter == 2
+    assert isinstance(cli.datamodule, MusicDataModule) and len(cli.datamodule.rolls["train"]) == 2

@@ -1,0 +1,119 @@
+"""The composer network: the NLL against closed forms and slow references, a tiny fit, sampling."""
+
+import itertools
+import math
+
+import torch
+
+from music.config import ModelConfig
+from music.model import BernoulliHead, Composer, NADEHead, frame_nll
+from music.module import FrameAccuracy
+
+
+def test_nll_of_a_constant_probability_matches_the_closed_form():
+    torch.manual_seed(0)
+    x = (torch.rand(3, 7, 88) < 0.05).float()
+    p = 0.1
+    logits = torch.full_like(x, math.log(p / (1 - p)))
+    nll = frame_nll(logits, x)  # (3, 7)
+    on = x.sum(-1)
+    expected = -(on * math.log(p) + (88 - on) * math.log(1 - p))
+    torch.testing.assert_close(nll, expected)
+    # per-frame average over a split, as logged: 4 notes per frame on average -> the known value
+    four = torch.zeros(1, 1, 88)
+    four[..., [40, 44, 47, 52]] = 1
+    value = frame_nll(torch.full_like(four, math.log(p / (1 - p))), four).item()
+    assert abs(value - (-4 * math.log(0.1) - 84 * math.log(0.9))) < 1e-4  # 18.06 nats
+
+
+def test_fast_nade_logits_match_the_textbook_formula():
+    torch.manual_seed(1)
+    head = NADEHead(hidden=12, n_keys=88, nade_hidden=20)
+    h = torch.randn(4, 9, 12)
+    x = (torch.rand(4, 9, 88) < 0.08).float()
+    x[0, 0] = 0  # silent frame
+    x[0, 1] = 1  # every key
+    torch.testing.assert_close(head.logits(h, x), head.naive_logits(h, x), atol=1e-5, rtol=1e-5)
+    # and the gradients agree too
+    g1 = torch.autograd.grad(frame_nll(head.logits(h, x), x).sum(), head.W)[0]
+    g2 = torch.autograd.grad(frame_nll(head.naive_logits(h, x), x).sum(), head.W)[0]
+    torch.testing.assert_close(g1, g2, atol=1e-4, rtol=1e-4)
+
+
+def test_nade_is_a_normalised_distribution_over_frames():
+    torch.manual_seed(2)
+    head = NADEHead(hidden=5, n_keys=7, nade_hidden=6)
+    with torch.no_grad():
+        head.W.normal_(0, 1.5)  # strong interactions between keys
+        head.V.normal_(0, 1.5)
+    h = torch.randn(5)
+    frames = torch.tensor(list(itertools.product([0.0, 1.0], repeat=7)))  # all 128 frames
+    nll = frame_nll(head.logits(h.expand(128, 5), frames), frames)
+    assert abs(torch.exp(-nll).sum().item() - 1.0) < 1e-5
+    # keys are not independent: the NADE differs from the product of its own marginals
+    probs = torch.exp(-nll)
+    marginal = (probs[:, None] * frames).sum(0)
+    independent = torch.prod(frames * marginal + (1 - frames) * (1 - marginal), dim=1)
+    assert (probs - independent).abs().max() > 1e-3
+
+
+def test_a_frame_is_predicted_from_the_past_only():
+    torch.manual_seed(3)
+    model = Composer(ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=4)).eval()
+    x = (torch.rand(2, 6, 88) < 0.1).float()
+    y = x.clone()
+    y[:, 3:] = 1 - y[:, 3:]  # change the future only
+    a, b = model(x), model(y)
+    torch.testing.assert_close(a[:, :3], b[:, :3])  # frames 0..2 are predicted before the change
+    assert not torch.allclose(a[:, 4:], b[:, 4:])  # later ones see it
+
+
+def test_tiny_fit_learns_a_repeating_chord_progression():
+    torch.manual_seed(0)
+    chords = [[48, 52, 55, 60], [53, 57, 60, 65], [55, 59, 62, 67], [48, 52, 55, 64]]
+    piece = torch.zeros(1, 32, 88)
+    for t in range(32):
+        piece[0, t, [p - 21 for p in chords[t % 4]]] = 1
+    model = Composer(ModelConfig("nade", hidden=32, layers=1, dropout=0.0, nade_hidden=16))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = model(piece).mean().item()
+    for _ in range(150):
+        loss = model(piece).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    assert first > 40 and model(piece)[0, 4:].mean().item() < 1.0  # from ~61 nats to almost 0
+    acc = FrameAccuracy()
+    acc.update(model.predict(piece)[0, 4:], piece[0, 4:])
+    assert acc.compute().item() > 0.95
+    # it also continues the progression when it composes
+    out = model.generate(8, temperature=0.5, prime=piece[0, :6])
+    expected = torch.stack([piece[0, t % 4] for t in range(6, 14)])
+    assert (out == expected).float().mean() > 0.98
+
+
+def test_frame_accuracy_counts_as_bay_et_al():
+    acc = FrameAccuracy()
+    target = torch.tensor([[1, 1, 0, 0], [0, 1, 1, 0]])
+    pred = torch.tensor([[1, 0, 1, 0], [0, 1, 1, 0]])
+    acc.update(pred, target)  # TP 3, FP 1, FN 1
+    assert abs(acc.compute().item() - 3 / 5) < 1e-6
+
+
+def test_generate_shapes_and_binary_values():
+    torch.manual_seed(0)
+    for kind in ("lstm", "nade"):
+        model = Composer(ModelConfig(kind, hidden=8, layers=2, dropout=0.1, nade_hidden=4)).eval()
+        out = model.generate(10, temperature=1.0)
+        assert out.shape == (10, 88) and set(out.unique().tolist()) <= {0.0, 1.0}
+        primed = model.generate(3, prime=torch.zeros(5, 88))
+        assert primed.shape == (3, 88)
+
+
+def test_bernoulli_head_ignores_the_other_keys():
+    torch.manual_seed(0)
+    head = BernoulliHead(6, 88)
+    h = torch.randn(2, 6)
+    x = (torch.rand(2, 88) < 0.5).float()
+    torch.testing.assert_close(head.logits(h, x), head.logits(h, 1 - x))
