@@ -22,6 +22,10 @@ CACHE_VERSION = 1  # bump when the generated data change
 ALPHABET = " !\"#&'()+,-./0123456789:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+class DataError(ValueError):
+    """A data option or data file the user has to fix (the message says how)."""
+
+
 def data_dir() -> Path:
     try:
         from common.paths import data_root
@@ -153,9 +157,9 @@ class HandwritingDataModule(L.LightningDataModule):
     ):
         super().__init__()
         if source not in ("hershey", "iamondb"):
-            raise ValueError(f"--data.source must be 'hershey' or 'iamondb', not {source!r}")
+            raise DataError(f"--data.source must be 'hershey' or 'iamondb', not {source!r}")
         if source == "iamondb" and not path:
-            raise ValueError(
+            raise DataError(
                 "--data.source iamondb needs --data.path DIR: the folder where you saved "
                 "lineStrokes-all.tar.gz and ascii-all.tar.gz from the IAM-OnDB web site"
             )
@@ -193,7 +197,7 @@ class HandwritingDataModule(L.LightningDataModule):
                 f"(over {self.hparams.max_points} points or unknown characters)"
             )
         if not keep:
-            raise ValueError(f"no usable {name} lines left; raise --data.max_points")
+            raise DataError(f"no usable {name} lines left; raise --data.max_points")
         return {k: [split[k][i] for i in keep] for k in ("offsets", "texts", "writers")}
 
     def train_dataloader(self) -> DataLoader:

@@ -115,7 +115,7 @@ def load_or_parse(folder: Path, cache_dir: Path, val_fraction: float, seed: int)
     if dropped:
         print("IAM-OnDB: dropped " + ", ".join(f"{n} lines ({why})" for why, n in dropped.items()))
     if not lines:
-        raise ValueError(f"no usable lines in the IAM-OnDB archives under {folder}")
+        raise FileNotFoundError(f"no usable lines in the IAM-OnDB archives under {folder}")
     forms = sorted({lid.rsplit("-", 1)[0] for lid, _, _ in lines})
     order = torch.randperm(len(forms), generator=torch.Generator().manual_seed(seed)).tolist()
     n_val = max(1, int(round(val_fraction * len(forms))))

@@ -10,12 +10,17 @@ python -m handwriting.train --print_config
 from __future__ import annotations
 
 from common.cli import train_main
-from handwriting.data import HandwritingDataModule
+from handwriting.data import DataError, HandwritingDataModule
 from handwriting.module import HandwritingModule
 
 
 def main(args: list[str] | None = None):
-    return train_main(HandwritingModule, HandwritingDataModule, assignment="handwriting", args=args)
+    try:
+        return train_main(
+            HandwritingModule, HandwritingDataModule, assignment="handwriting", args=args
+        )
+    except (DataError, FileNotFoundError) as err:  # bad --data.* options or missing files
+        raise SystemExit(f"error: {err}") from None
 
 
 if __name__ == "__main__":

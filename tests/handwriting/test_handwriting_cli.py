@@ -1,0 +1,133 @@
+"""Smoke tests through the real entry points: train (tiny budget), write, evaluate, portfolio,
+and the bad inputs a student may type at the exam."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = [
+    "--config", str(ROOT / "handwriting/configs/quick.yaml"),
+    "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3",
+    "--data.n_train", "96", "--data.n_val", "16", "--data.max_chars", "8",
+    "--model.hidden_size", "16", "--model.n_mixtures", "2", "--model.n_window", "2",
+]  # fmt: skip
+
+
+def run(module: str, *args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=240)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny synthesis run through `python -m handwriting.train`, shared by the tests."""
+    tmp = tmp_path_factory.mktemp("hw")
+    env = {**os.environ, "MAL2_RUNS": str(tmp / "runs"), "MAL2_DATA": str(tmp / "data"),
+           "PYTHONPATH": str(ROOT)}  # fmt: skip
+    env.pop("MAL2_RUN_NAME", None)
+    proc = run("handwriting.train", *TINY, "--run.name", "tiny", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = tmp / "runs" / "handwriting" / "tiny"
+    return {
+        "env": env,
+        "run_dir": run_dir,
+        "ckpt": run_dir / "checkpoints" / "best.ckpt",
+        "tmp": tmp,
+    }
+
+
+def test_training_writes_run_folder_and_artifacts(trained):
+    run_dir = trained["run_dir"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["monitor"] == "val/nll" and summary["best_score"] > 0
+    for name in ("checkpoints/best.ckpt", "metrics.csv", "samples.png", "attention.png"):
+        assert (run_dir / name).is_file(), name
+    assert list((trained["tmp"] / "data" / "handwriting").glob("hershey-v*.pt"))  # cached
+
+
+def test_write_png_svg_attention_and_wrapping(trained, tmp_path, capsys):
+    from handwriting.write import main
+
+    out = tmp_path / "out.png"
+    main(["Hello, exam 42!", "--ckpt", str(trained["ckpt"]), "-o", str(out),
+          "--attention", str(tmp_path / "attn.png"), "--style", "cleo"])  # fmt: skip
+    assert out.stat().st_size > 1000 and (tmp_path / "attn.png").is_file()
+    text = "one two three four five six seven eight nine ten eleven twelve"
+    main([text, "--ckpt", str(trained["ckpt"]), "-o", str(tmp_path / "long.svg"),
+          "--line-chars", "20"])  # fmt: skip
+    assert "wrote 4 line(s)" in capsys.readouterr().out
+    assert (tmp_path / "long.svg").read_text().lstrip().startswith("<?xml")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["café €"], "cannot write these characters: 'é' '€'"),
+        (["   "], "no text to write"),
+        (["hi", "--style", "zorro"], "unknown style 'zorro'"),
+        (["hi", "-o", "out.jpg"], "must end in .png or .svg"),
+        (["€€", "--drop-unknown"], "nothing left to write"),
+    ],
+)
+def test_write_bad_input_gives_a_clear_error(trained, args, message):
+    from handwriting.write import main
+
+    with pytest.raises(SystemExit) as err:
+        main([*args, "--ckpt", str(trained["ckpt"])])
+    assert message in str(err.value)
+
+
+def test_write_drop_unknown_and_missing_checkpoint(trained, tmp_path):
+    from handwriting.write import main
+
+    assert (
+        main(
+            [
+                "café",
+                "--drop-unknown",
+                "--ckpt",
+                str(trained["ckpt"]),
+                "-o",
+                str(tmp_path / "c.png"),
+            ]
+        )
+        == 0
+    )
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["hi", "--ckpt", str(tmp_path / "nope.ckpt")])
+
+
+def test_write_list_styles_names_the_fonts(capsys):
+    from handwriting.write import main
+
+    main(["--list-styles"])
+    out = capsys.readouterr().out
+    assert "ada" in out and "futural" in out and "timesi" in out and "cursive" in out
+
+
+def test_evaluate_prints_json(trained, tmp_path):
+    proc = run("handwriting.evaluate", "--ckpt", str(trained["ckpt"]), "--legibility-texts", "2",
+               "--out-dir", str(tmp_path), env=trained["env"])  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout[proc.stdout.index("{") :])
+    assert 0 < report["val_nll_per_point"] < 20 and report["val_lines"] == 16
+    assert set(report["legibility"]["per_style"]) == {"ada", "ben", "cleo", "dora", "emil"}
+    assert (tmp_path / "unseen_ada.png").is_file()
+
+
+def test_portfolio_demo_uses_the_exam_args(trained):
+    proc = run("common.portfolio", "demo", "handwriting", env=trained["env"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    demo = trained["tmp"] / "runs" / "demo" / "handwriting"
+    assert (demo / "handwriting.png").is_file() and (demo / "attention.png").is_file()
+
+
+def test_bad_data_source_is_a_clear_error(trained):
+    proc = run("handwriting.train", *TINY, "--data.source", "iamondb", env=trained["env"])
+    assert proc.returncode != 0 and "--data.path DIR" in proc.stderr
+    assert "Traceback" not in proc.stderr
