@@ -17,8 +17,9 @@ class LogMel(nn.Module):
     Per-utterance mean/variance normalisation makes the features independent of recording gain.
     """
 
-    def __init__(self, sample_rate: int = 16000, n_mels: int = 40, win_ms: float = 30.0,
-                 hop_ms: float = 10.0):
+    def __init__(
+        self, sample_rate: int = 16000, n_mels: int = 40, win_ms: float = 30.0, hop_ms: float = 10.0
+    ):
         super().__init__()
         n_fft = int(sample_rate * win_ms / 1000)
         self.mel = torchaudio.transforms.MelSpectrogram(
@@ -79,8 +80,15 @@ class BCResBlock(nn.Module):
     block (channel change) drops the identity shortcut and starts with a 1x1 conv.
     """
 
-    def __init__(self, c_in: int, c_out: int, freq_stride: int, dilation: int,
-                 activation: str, dropout: float):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        freq_stride: int,
+        dilation: int,
+        activation: str,
+        dropout: float,
+    ):
         super().__init__()
         self.transition = c_in != c_out
         layers: list[nn.Module] = []
@@ -92,8 +100,15 @@ class BCResBlock(nn.Module):
         ]
         self.f2 = nn.Sequential(*layers)
         self.f1 = nn.Sequential(
-            nn.Conv2d(c_out, c_out, (1, 3), padding=(0, dilation), dilation=(1, dilation),
-                      groups=c_out, bias=False),
+            nn.Conv2d(
+                c_out,
+                c_out,
+                (1, 3),
+                padding=(0, dilation),
+                dilation=(1, dilation),
+                groups=c_out,
+                bias=False,
+            ),
             nn.BatchNorm2d(c_out),
             ACTIVATIONS[activation](),
             nn.Conv2d(c_out, c_out, 1, bias=False),
@@ -132,8 +147,11 @@ class BCResNet(nn.Module):
             for i in range(n):
                 c_in = channels[stage] if i == 0 else channels[stage + 1]
                 stride = 2 if stage in (1, 2) and i == 0 else 1  # 20 -> 10 -> 5 frequency bins
-                blocks.append(BCResBlock(c_in, channels[stage + 1], stride, 2**stage,
-                                         cfg.activation, cfg.dropout))
+                blocks.append(
+                    BCResBlock(
+                        c_in, channels[stage + 1], stride, 2**stage, cfg.activation, cfg.dropout
+                    )
+                )
         self.blocks = nn.Sequential(*blocks)
         c = channels[-2]
         self.classifier = nn.Sequential(

@@ -1,0 +1,108 @@
+"""eSpeak NG through ctypes: the library and voice data ship in the `espeakng-loader` wheel.
+
+eSpeak keeps one global state per process, so this module holds one synthesizer per process,
+initialised lazily in synchronous mode with a callback that collects the int16 samples.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import numpy as np
+
+# espeak_PARAMETER values from speak_lib.h
+RATE, VOLUME, PITCH, RANGE = 1, 2, 3, 4
+AUDIO_OUTPUT_SYNCHRONOUS = 2
+SSML = 0x10
+
+_SynthCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
+
+
+class ESpeakError(RuntimeError):
+    """eSpeak NG could not be loaded or refused a voice."""
+
+
+class _Engine:
+    def __init__(self) -> None:
+        try:
+            import espeakng_loader
+        except ImportError:
+            raise ESpeakError(
+                "the embedded data set needs eSpeak NG: `pip install espeakng-loader`"
+            ) from None
+        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        self.data_path = Path(espeakng_loader.get_data_path())
+        self.lib.espeak_Initialize.restype = ctypes.c_int
+        self.sample_rate = self.lib.espeak_Initialize(
+            AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data_path).encode(), 0
+        )
+        if self.sample_rate <= 0:
+            raise ESpeakError(f"espeak_Initialize failed (data folder {self.data_path})")
+        self._chunks: list[np.ndarray] = []
+        self._callback = _SynthCallback(self._collect)  # keep a reference: C holds a pointer
+        self.lib.espeak_SetSynthCallback(self._callback)
+
+    def _collect(self, wav, n: int, events) -> int:
+        if n > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        return 0  # 0 = continue synthesis
+
+    def synthesize(
+        self, text: str, voice: str, rate: int, pitch: int, pitch_range: int, ssml: bool = False
+    ) -> np.ndarray:
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ESpeakError(f"eSpeak NG has no voice {voice!r}")
+        for param, value in ((RATE, rate), (PITCH, pitch), (RANGE, pitch_range), (VOLUME, 100)):
+            self.lib.espeak_SetParameter(param, int(value), 0)
+        self._chunks = []
+        data = text.encode()
+        self.lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, SSML if ssml else 0, None, None)
+        self.lib.espeak_Synchronize()
+        if not self._chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(self._chunks).astype(np.float32) / 32768.0
+
+
+_engine: _Engine | None = None
+
+
+def engine() -> _Engine:
+    """The process's eSpeak NG synthesizer (initialised on first use)."""
+    global _engine
+    if _engine is None:
+        _engine = _Engine()
+    return _engine
+
+
+def synthesize(
+    text: str,
+    voice: str = "en-us",
+    rate: int = 175,
+    pitch: int = 50,
+    pitch_range: int = 50,
+    ssml: bool = False,
+) -> tuple[np.ndarray, int]:
+    """Speak `text` -> (float32 samples in [-1, 1], sample rate 22050).
+
+    Args:
+        voice: an eSpeak voice with optional variant, e.g. "en-us+f3" or "de+klatt2".
+        rate: words per minute (80..450); pitch and pitch_range: 0..100.
+        ssml: interpret `text` as SSML (e.g. <emphasis>).
+    """
+    eng = engine()
+    return eng.synthesize(text, voice, rate, pitch, pitch_range, ssml), eng.sample_rate
+
+
+def variant_gender(variant: str) -> str:
+    """'female', 'male' or 'unspecified', as the variant file in the eSpeak data declares it."""
+    path = engine().data_path / "voices" / "!v" / variant
+    if not path.is_file():
+        raise ESpeakError(f"eSpeak NG has no voice variant {variant!r}")
+    for line in path.read_text(errors="replace").splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "gender":
+            return words[1].lower() if words[1].lower() in ("male", "female") else "unspecified"
+    return "unspecified"

@@ -1,0 +1,104 @@
+"""The LightningModule: cross-entropy with label smoothing, accuracy, AdamW + one-cycle LR."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torchmetrics.classification import MulticlassAccuracy
+
+from speech.config import ModelConfig
+from speech.data import class_names
+from speech.model import KeywordSpotter
+
+
+class KeywordModule(L.LightningModule):
+    """Trains a `KeywordSpotter`; a checkpoint alone rebuilds it (labels included).
+
+    Args:
+        labels: the task: 35, 12 or a comma-separated word list (must match the data's).
+        width, depth, activation, dropout, freq_mask, time_mask: see `ModelConfig`.
+        lr: peak learning rate of the one-cycle schedule.
+        weight_decay: AdamW weight decay.
+        label_smoothing: cross-entropy label smoothing.
+        warmup: fraction of the steps spent warming up to `lr`.
+    """
+
+    def __init__(
+        self,
+        labels: str = "35",
+        width: int = 24,
+        depth: list[int] | None = None,
+        activation: str = "silu",
+        dropout: float = 0.1,
+        freq_mask: int = 7,
+        time_mask: int = 20,
+        lr: float = 5e-3,
+        weight_decay: float = 1e-3,
+        label_smoothing: float = 0.1,
+        warmup: float = 0.1,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.class_names = class_names(labels)
+        n = len(self.class_names)
+        cfg = ModelConfig(
+            width=width,
+            depth=list(depth or [2, 2, 4, 4]),
+            activation=activation,
+            dropout=dropout,
+            freq_mask=freq_mask,
+            time_mask=time_mask,
+        )
+        self.model = KeywordSpotter(cfg, n)
+        self.acc = torch.nn.ModuleDict(
+            {s: MulticlassAccuracy(n, average="micro") for s in ("train_", "val_", "test_")}
+        )
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        return self.model(wav)  # (B, n_classes) logits
+
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None and getattr(dm, "names", self.class_names) != self.class_names:
+            raise ValueError(
+                f"model.labels={self.hparams.labels!r} but data.labels={dm.cfg.labels!r}; "
+                "set both to the same task (e.g. --model.labels 12 --data.labels 12)"
+            )
+
+    def _step(self, batch, stage: str) -> torch.Tensor:
+        wav, target = batch  # (B, 16000), (B,)
+        logits = self(wav)
+        loss = F.cross_entropy(logits, target, label_smoothing=self.hparams.label_smoothing)
+        acc = self.acc[stage + "_"]
+        acc(logits, target)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt,
+            max_lr=self.hparams.lr,
+            total_steps=self.trainer.estimated_stepping_batches,
+            pct_start=self.hparams.warmup,
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    @torch.inference_mode()
+    def predict_proba(self, wavs: torch.Tensor) -> torch.Tensor:
+        """Class probabilities for 16 kHz 1-second clips (B, 16000) -> (B, n_classes)."""
+        self.eval()
+        return self(wavs.to(self.device)).softmax(dim=-1)

@@ -1,0 +1,306 @@
+"""The embedded data set: Speech Commands words spoken by eSpeak NG voices, made less synthetic.
+
+Every clip draws a speaker (an accent voice + a voice variant) and prosody (speed, pitch, pitch
+range, emphasis), is synthesized by eSpeak NG, then speed-perturbed, time-shifted inside 1 s,
+spectrally warped (vocal tract length), reverberated, mixed with coloured noise and scaled.
+Splits are by voice variant: the test split's variants are never heard in training.
+
+The result is cached under `data/speech/espeak/` with a version stamp; bump VERSION whenever
+the output of `generate` changes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchaudio
+
+from speech import audio, espeak
+from speech.config import WORDS_35
+
+VERSION = 1
+
+# eSpeak voice -> accent name. English accents, then other languages' voices reading the English
+# spelling with their own letter-to-sound rules (a foreign accent, sometimes a mispronunciation).
+ACCENTS = {
+    "en-us": "American",
+    "en-us-nyc": "New York",
+    "en": "British",
+    "en-gb-x-rp": "Received Pronunciation",
+    "en-gb-scotland": "Scottish",
+    "en-gb-x-gbclan": "Lancaster",
+    "en-gb-x-gbcwmd": "West Midlands",
+    "en-029": "Caribbean",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "es-419": "Latin American Spanish",
+    "it": "Italian",
+    "nl": "Dutch",
+    "pl": "Polish",
+    "pt-br": "Brazilian Portuguese",
+    "sv": "Swedish",
+    "hi": "Hindi",
+    "cmn": "Mandarin",
+}
+
+# Human-sounding eSpeak variants (robotic, whispering and croaking ones are left out).
+VARIANTS = [
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "m8",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "klatt4",
+    "klatt5",
+    "klatt6",
+    "Alex",
+    "Alicia",
+    "Andrea",
+    "Andy",
+    "Annie",
+    "Denis",
+    "Diogo",
+    "Gene",
+    "Henrique",
+    "Hugo",
+    "Jacky",
+    "Lee",
+    "Marco",
+    "Mario",
+    "Michael",
+    "Mike",
+    "Nguyen",
+    "Reed",
+    "Storm",
+    "adam",
+    "anika",
+    "antonio",
+    "aunty",
+    "belinda",
+    "benjamin",
+    "boris",
+    "caleb",
+    "david",
+    "ed",
+    "edward",
+    "grandma",
+    "grandpa",
+    "gustave",
+    "ian",
+    "iven",
+    "john",
+    "kaukovalta",
+    "linda",
+    "marcelo",
+    "max",
+    "michel",
+    "miguel",
+    "norbert",
+    "pablo",
+    "paul",
+    "pedro",
+    "quincy",
+    "rob",
+    "robert",
+    "sandro",
+    "shelby",
+    "steph",
+    "steph2",
+    "steph3",
+    "travis",
+    "victor",
+    "zac",
+]
+
+SPLITS = ("train", "val", "test")
+
+# Emphasis and intonation: plain, exclamation, question, statement, SSML strong emphasis.
+EMPHASIS = ("{}", "{}!", "{}?", "{}.", "<speak><emphasis level='strong'>{}</emphasis></speak>")
+
+
+@dataclass
+class SynthConfig:
+    """What to generate; every field is part of the cache key."""
+
+    train_per_word: int = 240
+    """Training clips per word."""
+    val_per_word: int = 40
+    """Validation clips per word."""
+    test_per_word: int = 60
+    """Test clips per word (voices never heard in training)."""
+    seed: int = 0
+    """Generation seed: same seed, same clips."""
+    split_seed: int = 0
+    """Seed of the voice-variant split."""
+    held_out: float = 0.15
+    """Fraction of voice variants held out for each of val and test."""
+    snr_db: tuple[float, float] = (5.0, 35.0)
+    """Range of the background-noise signal-to-noise ratio."""
+    noise_prob: float = 0.9
+    """Probability that a clip gets background noise."""
+    reverb_prob: float = 0.5
+    """Probability that a clip is reverberated."""
+
+
+def split_variants(split_seed: int = 0, held_out: float = 0.15) -> dict[str, list[str]]:
+    """Voice variants per split, stratified by declared gender so every split has both."""
+    rng = np.random.default_rng(split_seed)
+    out: dict[str, list[str]] = {s: [] for s in SPLITS}
+    genders = {v: espeak.variant_gender(v) for v in VARIANTS}
+    for gender in ("female", "male", "unspecified"):
+        group = sorted(v for v in VARIANTS if genders[v] == gender)
+        group = [group[i] for i in rng.permutation(len(group))]
+        k = max(1, round(held_out * len(group)))
+        out["test"] += group[:k]
+        out["val"] += group[k : 2 * k]
+        out["train"] += group[2 * k :]
+    return out
+
+
+def _speed_resamplers() -> dict[float, torchaudio.transforms.Resample]:
+    # Speed perturbation (Ko et al. 2015) folded into the 22.05 -> 16 kHz resampling: reading
+    # 22050 Hz audio as if it were 22050*s Hz plays it s times faster (tempo and pitch).
+    # Quantised factors keep the polyphase kernels small and cached.
+    return {
+        s: torchaudio.transforms.Resample(int(round(22050 * s / 50) * 50), audio.SAMPLE_RATE)
+        for s in (0.9, 0.95, 1.0, 1.05, 1.1)
+    }
+
+
+def generate(cfg: SynthConfig, words: list[str] | None = None, chunk: int = 512) -> dict:
+    """Synthesize the data set -> {"clips": int16 (N, 16000), "word", "split", "accent",
+    "variant", "gender": lists of N strings, "params": per-clip prosody and augmentation}."""
+    words = list(words or WORDS_35)
+    variants = split_variants(cfg.split_seed, cfg.held_out)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    resamplers = _speed_resamplers()
+    speeds = sorted(resamplers)
+    accents = list(ACCENTS)
+    per_word = {"train": cfg.train_per_word, "val": cfg.val_per_word, "test": cfg.test_per_word}
+
+    rows = []
+    for split in SPLITS:
+        for word in words:
+            for _ in range(per_word[split]):
+                rows.append(
+                    {
+                        "word": word,
+                        "split": split,
+                        "voice": accents[rng.integers(len(accents))],
+                        "variant": variants[split][rng.integers(len(variants[split]))],
+                        "rate": int(rng.integers(120, 261)),
+                        "pitch": int(rng.integers(15, 86)),
+                        "range": int(rng.integers(10, 91)),
+                        "emphasis": int(rng.integers(len(EMPHASIS))),
+                        "speed": float(speeds[rng.integers(len(speeds))]),
+                        "warp": float(rng.uniform(0.9, 1.1)),
+                        "rt60": float(rng.uniform(0.15, 0.7))
+                        if rng.random() < cfg.reverb_prob
+                        else 0.0,
+                        "noise_beta": float(rng.uniform(0.0, 2.0)),
+                        "snr_db": float(rng.uniform(*cfg.snr_db))
+                        if rng.random() < cfg.noise_prob
+                        else float("inf"),
+                        "peak_db": float(rng.uniform(-25.0, -1.0)),
+                    }
+                )
+
+    clips = np.zeros((len(rows), audio.SAMPLE_RATE), dtype=np.int16)
+    for start in range(0, len(rows), chunk):
+        batch = rows[start : start + chunk]
+        speech = []
+        for row in batch:
+            text = EMPHASIS[row["emphasis"]].format(row["word"])
+            wav, _ = espeak.synthesize(
+                text,
+                f"{row['voice']}+{row['variant']}",
+                row["rate"],
+                row["pitch"],
+                row["range"],
+                ssml=text.startswith("<speak>"),
+            )
+            wav = resamplers[row["speed"]](torch.from_numpy(wav))
+            speech.append(audio.place_randomly(wav, audio.SAMPLE_RATE, gen))
+        x = torch.stack(speech)  # (B, 16000)
+        x = audio.spectral_warp(x, torch.tensor([r["warp"] for r in batch]))
+        rt60 = torch.tensor([r["rt60"] for r in batch])
+        wet = rt60 > 0
+        if wet.any():
+            x[wet] = audio.reverberate(x[wet], audio.room_impulse_responses(rt60[wet], gen))
+        noise = audio.coloured_noise(
+            len(batch), x.shape[1], torch.tensor([r["noise_beta"] for r in batch]), gen
+        )
+        snr = torch.tensor([r["snr_db"] for r in batch])
+        noisy = audio.mix_at_snr(x, noise, snr.clamp(max=200.0))
+        peak = noisy.abs().amax(dim=1, keepdim=True) + 1e-9
+        gain = 10 ** (torch.tensor([r["peak_db"] for r in batch])[:, None] / 20) / peak
+        clips[start : start + len(batch)] = (
+            (noisy * gain * 32767).round().clamp(-32768, 32767).to(torch.int16).numpy()
+        )
+
+    genders = {v: espeak.variant_gender(v) for v in VARIANTS}
+    return {
+        "clips": clips,
+        "word": [r["word"] for r in rows],
+        "split": [r["split"] for r in rows],
+        "accent": [ACCENTS[r["voice"]] for r in rows],
+        "variant": [r["variant"] for r in rows],
+        "gender": [genders[r["variant"]] for r in rows],
+        "params": rows,
+    }
+
+
+def cache_dir(cfg: SynthConfig, root: Path, words: list[str] | None = None) -> Path:
+    """Folder of the cached data set for this configuration and VERSION."""
+    key = json.dumps(
+        {"version": VERSION, "cfg": asdict(cfg), "words": words or WORDS_35}, sort_keys=True
+    )
+    digest = __import__("hashlib").sha1(key.encode()).hexdigest()[:10]
+    return Path(root) / "speech" / "espeak" / f"v{VERSION}-{digest}"
+
+
+def load_or_generate(
+    cfg: SynthConfig, root: Path, words: list[str] | None = None, verbose: bool = True
+) -> dict:
+    """The cached data set, generated first if it is missing or has another version stamp."""
+    folder = cache_dir(cfg, root, words)
+    meta_path = folder / "meta.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("version") == VERSION:
+            meta["clips"] = np.load(folder / "clips.npy", mmap_mode=None)
+            return meta
+    t0 = time.perf_counter()
+    if verbose:
+        n = (cfg.train_per_word + cfg.val_per_word + cfg.test_per_word) * len(words or WORDS_35)
+        print(f"speech: generating {n} eSpeak clips into {folder} ...", flush=True)
+    data = generate(cfg, words)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "clips.npy", data["clips"])
+    meta = {k: v for k, v in data.items() if k != "clips"}
+    meta.update(version=VERSION, config=asdict(cfg), seconds=time.perf_counter() - t0)
+    tmp = meta_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(meta))
+    tmp.replace(meta_path)  # the stamp appears last: an interrupted run regenerates
+    if verbose:
+        print(f"speech: generated in {meta['seconds']:.1f} s", flush=True)
+    meta["clips"] = data["clips"]
+    return meta

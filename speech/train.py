@@ -1,0 +1,22 @@
+"""Train the keyword spotter.
+
+python -m speech.train                          # embedded eSpeak set, ~5 min on 2 cores
+python -m speech.train --config speech/configs/quick.yaml   # about a minute
+python -m speech.train --data.source speechcommands --data.download true --trainer.max_epochs 30
+python -m speech.train --model.labels 12 --data.labels 12   # 10 commands + unknown + silence
+python -m speech.train --print_config                    # every option and its value
+"""
+
+from __future__ import annotations
+
+from common.cli import train_main
+from speech.data import KeywordDataModule
+from speech.module import KeywordModule
+
+
+def main(args: list[str] | None = None):
+    return train_main(KeywordModule, KeywordDataModule, assignment="speech", args=args)
+
+
+if __name__ == "__main__":
+    main()
