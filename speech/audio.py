@@ -139,16 +139,21 @@ def reverberate(wavs: torch.Tensor, rirs: torch.Tensor) -> torch.Tensor:
     return wet * rms / (wet.pow(2).mean(dim=-1, keepdim=True).sqrt() + 1e-9)
 
 
-def coloured_noise(
-    n_clips: int, length: int, beta: torch.Tensor, generator: torch.Generator
-) -> torch.Tensor:
-    """Noise with power spectrum ~ 1/f^beta (0 white, 1 pink, 2 brown), unit RMS, (B, length)."""
-    white = torch.randn(n_clips, length, generator=generator)
+def colour(white: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """Shape white noise (B, N) to a power spectrum ~ 1/f^beta (B,): 0 white, 1 pink, 2 brown.
+    Unit RMS per row."""
     spec = torch.fft.rfft(white)
     f = torch.arange(spec.shape[-1], dtype=torch.float32).clamp(min=1.0)
     spec = spec * f[None, :].pow(-beta[:, None] / 2)  # amplitude ~ f^(-beta/2)
-    noise = torch.fft.irfft(spec, n=length)
+    noise = torch.fft.irfft(spec, n=white.shape[-1])
     return noise / noise.pow(2).mean(dim=-1, keepdim=True).sqrt()
+
+
+def coloured_noise(
+    n_clips: int, length: int, beta: torch.Tensor, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Noise with power spectrum ~ 1/f^beta (0 white, 1 pink, 2 brown), unit RMS, (B, length)."""
+    return colour(torch.randn(n_clips, length, generator=generator), beta)
 
 
 def mix_at_snr(speech: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ initialised lazily in synchronous mode with a callback that collects the int16 s
 from __future__ import annotations
 
 import ctypes
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,8 @@ class _Engine:
         for param, value in ((RATE, rate), (PITCH, pitch), (RANGE, pitch_range), (VOLUME, 100)):
             self.lib.espeak_SetParameter(param, int(value), 0)
         self._chunks = []
+        # breathy variants draw noise from eSpeak's generator: seed it for repeatable output
+        self.lib.espeak_ng_SetRandSeed(ctypes.c_long(zlib.crc32(f"{voice} {text}".encode())))
         data = text.encode()
         self.lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, SSML if ssml else 0, None, None)
         self.lib.espeak_Synchronize()
@@ -106,3 +109,25 @@ def variant_gender(variant: str) -> str:
         if len(words) >= 2 and words[0] == "gender":
             return words[1].lower() if words[1].lower() in ("male", "female") else "unspecified"
     return "unspecified"
+
+
+def _synthesize_shard(requests: list[tuple]) -> list[np.ndarray]:
+    return [(synthesize(*r)[0] * 32767).astype(np.int16) for r in requests]
+
+
+def synthesize_many(requests: list[tuple], shards: int = 2) -> list[np.ndarray]:
+    """Synthesize many `synthesize(*request)` calls -> int16 arrays at 22050 Hz, reproducibly.
+
+    eSpeak NG carries hidden state from one utterance to the next (its output depends on what
+    this process said before, and no API call resets it), so each of a fixed number of shards
+    runs in a fresh process: the same requests always give the same samples, and the shards
+    run in parallel.
+    """
+    import multiprocessing as mp
+
+    bounds = [round(i * len(requests) / shards) for i in range(shards + 1)]
+    parts = [requests[a:b] for a, b in zip(bounds, bounds[1:])]
+    # maxtasksperchild=1: a worker that finished one shard must not go on with the next
+    with mp.get_context("spawn").Pool(shards, maxtasksperchild=1) as pool:
+        results = pool.map(_synthesize_shard, parts, chunksize=1)
+    return [wav for part in results for wav in part]

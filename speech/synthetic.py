@@ -23,7 +23,7 @@ import torchaudio
 from speech import audio, espeak
 from speech.config import WORDS_35
 
-VERSION = 1
+VERSION = 2
 
 # eSpeak voice -> accent name. English accents, then other languages' voices reading the English
 # spelling with their own letter-to-sound rules (a foreign accent, sometimes a mispronunciation).
@@ -190,7 +190,6 @@ def generate(cfg: SynthConfig, words: list[str] | None = None, chunk: int = 512)
     words = list(words or WORDS_35)
     variants = split_variants(cfg.split_seed, cfg.held_out)
     rng = np.random.default_rng(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
     resamplers = _speed_resamplers()
     speeds = sorted(resamplers)
     accents = list(ACCENTS)
@@ -223,31 +222,34 @@ def generate(cfg: SynthConfig, words: list[str] | None = None, chunk: int = 512)
                     }
                 )
 
+    requests = []
+    for row in rows:
+        text = EMPHASIS[row["emphasis"]].format(row["word"])
+        voice = f"{row['voice']}+{row['variant']}"
+        ssml = text.startswith("<speak>")
+        requests.append((text, voice, row["rate"], row["pitch"], row["range"], ssml))
+    raw = espeak.synthesize_many(requests)  # int16 at 22050 Hz, reproducible
     clips = np.zeros((len(rows), audio.SAMPLE_RATE), dtype=np.int16)
     for start in range(0, len(rows), chunk):
         batch = rows[start : start + chunk]
-        speech = []
-        for row in batch:
-            text = EMPHASIS[row["emphasis"]].format(row["word"])
-            wav, _ = espeak.synthesize(
-                text,
-                f"{row['voice']}+{row['variant']}",
-                row["rate"],
-                row["pitch"],
-                row["range"],
-                ssml=text.startswith("<speak>"),
-            )
-            wav = resamplers[row["speed"]](torch.from_numpy(wav))
+        speech, white, rirs = [], [], []
+        for i, row in enumerate(batch, start):
+            # one generator per clip: the result does not depend on chunking or order
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + i)
+            wav = torch.from_numpy(raw[i].astype(np.float32) / 32768.0)
+            wav = resamplers[row["speed"]](wav)
             speech.append(audio.place_randomly(wav, audio.SAMPLE_RATE, gen))
+            white.append(torch.randn(audio.SAMPLE_RATE, generator=gen))
+            if row["rt60"] > 0:
+                rirs.append(audio.room_impulse_responses(torch.tensor([row["rt60"]]), gen)[0])
         x = torch.stack(speech)  # (B, 16000)
         x = audio.spectral_warp(x, torch.tensor([r["warp"] for r in batch]))
-        rt60 = torch.tensor([r["rt60"] for r in batch])
-        wet = rt60 > 0
-        if wet.any():
-            x[wet] = audio.reverberate(x[wet], audio.room_impulse_responses(rt60[wet], gen))
-        noise = audio.coloured_noise(
-            len(batch), x.shape[1], torch.tensor([r["noise_beta"] for r in batch]), gen
-        )
+        wet = torch.tensor([r["rt60"] > 0 for r in batch])
+        if rirs:
+            n = audio.SAMPLE_RATE  # one length for all: the FFT size must not depend on the batch
+            rirs = torch.stack([torch.nn.functional.pad(r, (0, n - len(r))) for r in rirs])
+            x[wet] = audio.reverberate(x[wet], rirs)
+        noise = audio.colour(torch.stack(white), torch.tensor([r["noise_beta"] for r in batch]))
         snr = torch.tensor([r["snr_db"] for r in batch])
         noisy = audio.mix_at_snr(x, noise, snr.clamp(max=200.0))
         peak = noisy.abs().amax(dim=1, keepdim=True) + 1e-9

@@ -1,0 +1,189 @@
+"""Which keyword was said? Top-5 words per recording, and a figure (waveform, log-mel, bars).
+
+    python -m speech.demo yes.wav                      # latest checkpoint of runs/speech/
+    python -m speech.demo a.wav b.flac --ckpt CKPT --out demo_out/
+    python -m speech.demo --speak "left" --voice en-gb-scotland+f5   # synthesize, then classify
+
+A recording longer than one second is scanned with a 1-second window every 250 ms; the
+keywords detected above `--threshold` are listed with their times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import soundfile as sf
+import torch
+
+from common.checkpoints import CheckpointError, find_checkpoint, load_module
+from speech import audio
+from speech.module import KeywordModule
+
+HOP = audio.SAMPLE_RATE // 4
+
+
+def classify(module: KeywordModule, wav: torch.Tensor, threshold: float = 0.6) -> dict:
+    """Classify a 16 kHz recording of any length.
+
+    Returns {"probs": (n_classes,) of the most confident window, "start": its start in seconds,
+    "detections": [(word, start_s, end_s, prob)] for windows above `threshold`}.
+    """
+    windows, starts = audio.sliding_windows(wav, audio.SAMPLE_RATE, HOP)  # (W, 16000)
+    loud = torch.tensor([not audio.is_silent(w, -50.0) for w in windows])
+    probs = module.predict_proba(windows).cpu()  # (W, n_classes)
+    conf = torch.where(loud, probs.max(dim=1).values, torch.full((len(windows),), -1.0))
+    best = int(conf.argmax())
+    detections: list[list] = []
+    for i in range(len(windows)):
+        p, k = probs[i].max(dim=0)
+        word = module.class_names[int(k)]
+        if not loud[i] or p < threshold or word.startswith("_"):
+            continue
+        t0, t1 = (
+            starts[i].item() / audio.SAMPLE_RATE,
+            (starts[i].item() + audio.SAMPLE_RATE) / (audio.SAMPLE_RATE),
+        )
+        if detections and detections[-1][0] == word and t0 <= detections[-1][2]:
+            detections[-1][2] = t1  # same word in overlapping windows: one detection
+            detections[-1][3] = max(detections[-1][3], p.item())
+        else:
+            detections.append([word, t0, t1, p.item()])
+    return {
+        "probs": probs[best],
+        "start": starts[best].item() / audio.SAMPLE_RATE,
+        "detections": [tuple(d) for d in detections],
+    }
+
+
+def plot(path: Path, wav: torch.Tensor, module: KeywordModule, result: dict, title: str) -> Path:
+    """Waveform (chosen window shaded), log-mel of that window, top-10 probability bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    start = int(result["start"] * audio.SAMPLE_RATE)
+    clip = audio.fit_length(wav[start : start + audio.SAMPLE_RATE])
+    with torch.inference_mode():
+        mel = module.model.features(clip[None].to(module.device))[0, 0].cpu()  # (n_mels, T)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    t = torch.arange(len(wav)) / audio.SAMPLE_RATE
+    axes[0].plot(t, wav, lw=0.5)
+    axes[0].axvspan(result["start"], result["start"] + 1.0, color="orange", alpha=0.2)
+    for word, t0, t1, _ in result["detections"]:
+        axes[0].text((t0 + t1) / 2, wav.abs().max().item(), word, ha="center", va="bottom")
+    axes[0].set(title="waveform (16 kHz)", xlabel="time (s)")
+    axes[1].imshow(mel, origin="lower", aspect="auto", extent=(0, 1, 0, mel.shape[0]))
+    axes[1].set(title="log-mel spectrogram (normalised)", xlabel="time (s)", ylabel="mel band")
+    top = result["probs"].topk(min(10, len(module.class_names)))
+    names = [module.class_names[i] for i in top.indices]
+    axes[2].barh(range(len(names))[::-1], top.values.numpy())
+    axes[2].set_yticks(range(len(names))[::-1], names)
+    axes[2].set(title="probabilities", xlim=(0, 1))
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def speak(text: str, voice: str, path: Path, rate: int = 160) -> Path:
+    """Synthesize `text` with eSpeak NG into a 16 kHz mono WAV (1 s for one word)."""
+    from speech import espeak
+
+    wav, rate_hz = espeak.synthesize(text, voice, rate=rate)
+    wav = audio.resample(torch.from_numpy(wav), rate_hz, audio.SAMPLE_RATE)
+    start, end = audio.active_region(wav)
+    wav = wav[max(0, start - 1600) : end + 1600]
+    if wav.shape[0] < audio.SAMPLE_RATE:
+        wav = audio.fit_length(wav)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, (0.5 * wav / (wav.abs().max() + 1e-9)).numpy(), audio.SAMPLE_RATE)
+    return path
+
+
+def write_exam_clips(out_dir: Path) -> list[Path]:
+    """Two recordings in voices held out of training: one word, and two words in 3 seconds."""
+    from speech.synthetic import split_variants
+
+    test_voices = split_variants()["test"]
+    one = speak("yes", f"en-us+{test_voices[0]}", out_dir / "yes.wav")
+    # two keywords with a pause between them, for the sliding-window detector
+    pair = speak(
+        "left. . . . stop", f"en-gb-scotland+{test_voices[1]}", out_dir / "left_stop.wav", rate=140
+    )
+    return [one, pair]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m speech.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("files", nargs="*", type=Path, help="audio files (WAV, FLAC, OGG, ...)")
+    parser.add_argument("--ckpt", type=Path, help="checkpoint (default: latest speech run's best)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("runs/demo/speech"), help="folder for the figures"
+    )
+    parser.add_argument("--top", type=int, default=5, help="how many words to list per file")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.6,
+        help="probability above which a window counts as a detection",
+    )
+    parser.add_argument("--speak", help="synthesize this text with eSpeak NG and classify it")
+    parser.add_argument("--voice", default="en-us+f3", help="eSpeak voice for --speak")
+    parser.add_argument("--no-figure", action="store_true", help="skip the PNG figures")
+    args = parser.parse_args(argv)
+    files = list(args.files)
+    if args.speak:
+        files.append(speak(args.speak, args.voice, args.out / "spoken.wav"))
+    if not files:
+        parser.error("give at least one audio file (or --speak TEXT)")
+    try:
+        ckpt = args.ckpt or find_checkpoint("speech")
+        module = load_module(ckpt, KeywordModule, "speech")
+    except CheckpointError as err:
+        raise SystemExit(f"error: {err}") from None
+    print(f"checkpoint: {ckpt}")
+
+    failures = 0
+    for path in files:
+        try:
+            wav = audio.load_audio(path)
+        except audio.AudioError as err:
+            print(f"\n{path}: cannot classify: {str(err).split(': ', 1)[-1]}")
+            failures += 1
+            continue
+        seconds = len(wav) / audio.SAMPLE_RATE
+        print(f"\n{path} ({seconds:.2f} s)")
+        if audio.is_silent(wav, -50.0):
+            print("  silence: nothing louder than -50 dBFS; no word to classify")
+            continue
+        result = classify(module, wav, args.threshold)
+        where = f" (best window at {result['start']:.2f} s)" if seconds > 1.0 else ""
+        print(f"  top {args.top}{where}:")
+        top = result["probs"].topk(min(args.top, len(module.class_names)))
+        for p, i in zip(top.values.tolist(), top.indices.tolist()):
+            print(f"    {module.class_names[i]:<10} {p:6.1%}  {'#' * round(30 * p)}")
+        if seconds > 1.0:
+            found = (
+                ", ".join(
+                    f"{w} {t0:.2f}-{t1:.2f} s ({p:.0%})" for w, t0, t1, p in result["detections"]
+                )
+                or "none"
+            )
+            print(f"  keywords detected: {found}")
+        if not args.no_figure:
+            fig = plot(args.out / f"{path.stem}.png", wav, module, result, str(path.name))
+            print(f"  figure: {fig}")
+    return 1 if failures == len(files) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Accuracy of a checkpoint, printed as JSON: overall, per class, per speaker group; plus a
+confusion-matrix PNG.
+
+    python -m speech.evaluate --ckpt runs/speech/<run>/checkpoints/best.ckpt          # test split
+    python -m speech.evaluate --ckpt CKPT --data-dir my_recordings/   # <dir>/<label>/*.wav
+
+A folder may hold `metadata.csv` (a `path` column relative to the folder, plus group columns such
+as `accent`) for accuracy per group. Labels the model does not know are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+from common.checkpoints import CheckpointError, find_checkpoint, load_module
+from speech import audio
+from speech.data import DataError, FileDataset, KeywordDataModule, read_groups, scan_folder
+from speech.data import target_of as _target_of
+from speech.module import KeywordModule
+
+
+@torch.inference_mode()
+def predict(module: KeywordModule, dataset, batch_size: int = 64) -> tuple[torch.Tensor, ...]:
+    """(predictions (N,), targets (N,)) of `module` on a dataset of (wav, target) pairs."""
+    module.eval()
+    preds, targets = [], []
+    for wav, target in DataLoader(dataset, batch_size=batch_size):
+        preds.append(module(wav.to(module.device)).argmax(dim=-1).cpu())
+        targets.append(target)
+    return torch.cat(preds), torch.cat(targets)
+
+
+def accuracy_report(
+    preds: torch.Tensor,
+    targets: torch.Tensor,
+    names: list[str],
+    groups: dict[str, list[str]] | None = None,
+) -> dict:
+    """Overall, per-class and per-group accuracy as plain JSON-able numbers."""
+    correct = (preds == targets).float()
+    per_class = {}
+    for i, name in enumerate(names):
+        mask = targets == i
+        if mask.any():
+            per_class[name] = {
+                "n": int(mask.sum()),
+                "accuracy": round(correct[mask].mean().item(), 4),
+            }
+    per_group: dict[str, dict] = {}
+    for key, values in (groups or {}).items():
+        buckets: dict[str, list[float]] = defaultdict(list)
+        for value, ok in zip(values, correct.tolist()):
+            buckets[value].append(ok)
+        per_group[key] = {
+            v: {"n": len(b), "accuracy": round(sum(b) / len(b), 4)}
+            for v, b in sorted(buckets.items())
+        }
+    return {
+        "n": int(len(targets)),
+        "accuracy": round(correct.mean().item(), 4) if len(targets) else None,
+        "per_class": per_class,
+        "per_group": per_group,
+    }
+
+
+def plot_confusion(
+    preds: torch.Tensor, targets: torch.Tensor, names: list[str], path: Path
+) -> Path:
+    """Row-normalised confusion matrix (true label per row) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = MulticlassConfusionMatrix(len(names), normalize="true")(preds, targets)
+    size = max(5.0, 0.28 * len(names))
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(cm.numpy(), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    acc = (preds == targets).float().mean().item() if len(targets) else float("nan")
+    ax.set_title(f"confusion matrix (accuracy {acc:.3f}, n={len(targets)})")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def folder_dataset(root: Path, names: list[str]) -> tuple:
+    """(dataset, groups, skipped labels, unreadable files) for a `<root>/<label>/*.wav` folder."""
+    known, skipped = scan_folder(root, names)
+    meta = read_groups(root)
+    paths, targets, unreadable = [], [], {}
+    group_rows = []
+    for label, files in known.items():
+        for path in files:
+            try:  # check once, so one bad file is reported instead of stopping the run
+                audio.load_audio(path)
+            except audio.AudioError as err:
+                unreadable[str(path)] = str(err).split(": ", 1)[-1]
+                continue
+            paths.append(path)
+            targets.append(_target_of(label, names))
+            group_rows.append(meta.get(f"{label}/{path.name}", {}))
+    keys = sorted({k for row in group_rows for k in row})
+    groups = {k: [row.get(k, "(unknown)") for row in group_rows] for k in keys}
+    return FileDataset(paths, targets), groups, skipped, unreadable
+
+
+def evaluate(
+    ckpt: Path, data_dir: Path | None, out: Path, split: str = "test", batch_size: int = 64
+) -> dict:
+    """Evaluate `ckpt` on a folder or on its own data module's split; write the PNG."""
+    module = load_module(ckpt, KeywordModule, "speech")
+    names = module.class_names
+    skipped: dict[str, int] = {}
+    unreadable: dict[str, str] = {}
+    if data_dir is not None:
+        dataset, groups, skipped, unreadable = folder_dataset(data_dir, names)
+        source = str(data_dir)
+    else:
+        hparams = torch.load(ckpt, map_location="cpu", weights_only=True).get(
+            "datamodule_hyper_parameters", {}
+        )
+        dm = KeywordDataModule(**hparams)
+        dm.setup("test")
+        dataset = dm.splits[split]
+        groups = getattr(dataset, "groups", {})
+        source = f"{dm.cfg.source}:{split}"
+    preds, targets = predict(module, dataset, batch_size)
+    report = {"checkpoint": str(ckpt), "data": source, "labels": len(names)}
+    report.update(accuracy_report(preds, targets, names, groups))
+    report["skipped_labels"] = skipped
+    report["n_skipped"] = sum(skipped.values())
+    report["unreadable_files"] = unreadable
+    stem = Path(data_dir).name if data_dir else split
+    report["confusion_matrix_png"] = str(
+        plot_confusion(preds, targets, names, out / f"confusion_{stem}.png")
+    )
+    return report
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        prog="python -m speech.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--ckpt", type=Path, help="checkpoint (default: latest speech run's best)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder laid out as <dir>/<label>/*.wav (default: the checkpoint's own data set)",
+    )
+    parser.add_argument(
+        "--split",
+        default="test",
+        choices=("train", "val", "test"),
+        help="split of the checkpoint's data set when no --data-dir is given",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="folder for the confusion-matrix PNG (default: the run folder's evaluation/)",
+    )
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args(argv)
+    try:
+        ckpt = args.ckpt or find_checkpoint("speech")
+        out = args.out or (
+            ckpt.parent.parent / "evaluation"
+            if ckpt.parent.name == "checkpoints"
+            else Path("evaluation")
+        )
+        report = evaluate(ckpt, args.data_dir, out, args.split, args.batch_size)
+    except (CheckpointError, DataError, audio.AudioError) as err:
+        raise SystemExit(f"error: {err}") from None
+    json.dump(report, sys.stdout, indent=2)
+    print()
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The embedded eSpeak data set: determinism, voice-disjoint splits, the versioned cache."""
+
+import numpy as np
+
+from speech import synthetic
+from speech.synthetic import SynthConfig
+
+TINY = SynthConfig(train_per_word=4, val_per_word=2, test_per_word=2)
+WORDS = ["yes", "no", "marvin"]
+
+
+def test_generation_is_deterministic_for_a_seed():
+    a = synthetic.generate(TINY, WORDS, chunk=8)
+    again = synthetic.generate(TINY, WORDS, chunk=8)
+    b = synthetic.generate(TINY, WORDS, chunk=5)
+    c = synthetic.generate(SynthConfig(4, 2, 2, seed=1), WORDS)
+    assert a["clips"].shape == (3 * 8, 16000) and a["clips"].dtype == np.int16
+    assert np.array_equal(a["clips"], again["clips"]) and a["params"] == again["params"]
+    # another batch size only changes float rounding in batched FFTs: at most 1 LSB
+    assert np.abs(a["clips"].astype(int) - b["clips"].astype(int)).max() <= 1
+    assert not np.array_equal(a["clips"], c["clips"])
+    assert all(np.abs(a["clips"]).max(axis=1) > 1000)  # every clip holds sound, not silence
+
+
+def test_splits_hold_disjoint_voices():
+    variants = synthetic.split_variants()
+    sets = {s: set(v) for s, v in variants.items()}
+    assert not sets["train"] & sets["test"] and not sets["train"] & sets["val"]
+    assert not sets["val"] & sets["test"]
+    assert sum(len(s) for s in sets.values()) == len(synthetic.VARIANTS)
+    data = synthetic.generate(TINY, WORDS)
+    for split, variant, gender in zip(data["split"], data["variant"], data["gender"]):
+        assert variant in sets[split]
+        assert gender in ("female", "male", "unspecified")
+    test_genders = {g for s, g in zip(data["split"], data["gender"]) if s == "test"}
+    assert {"female"} <= test_genders or len(data["split"]) < 10
+    assert set(data["accent"]) <= set(synthetic.ACCENTS.values())
+
+
+def test_cache_is_reused_and_regenerated_on_a_new_version(tmp_path, monkeypatch):
+    first = synthetic.load_or_generate(TINY, tmp_path, WORDS, verbose=False)
+    folder = synthetic.cache_dir(TINY, tmp_path, WORDS)
+    assert (folder / "meta.json").is_file() and (folder / "clips.npy").is_file()
+    calls = []
+    monkeypatch.setattr(synthetic, "generate", lambda *a, **k: calls.append(1) or first)
+    again = synthetic.load_or_generate(TINY, tmp_path, WORDS, verbose=False)
+    assert calls == [] and np.array_equal(again["clips"], first["clips"])
+    monkeypatch.setattr(synthetic, "VERSION", synthetic.VERSION + 1)
+    synthetic.load_or_generate(TINY, tmp_path, WORDS, verbose=False)
+    assert calls == [1]  # a new version stamp means a new cache folder and a fresh generation
