@@ -109,11 +109,14 @@ def write_exam_clips(out_dir: Path) -> list[Path]:
     """Two recordings in voices held out of training: one word, and two words in 3 seconds."""
     from speech.synthetic import split_variants
 
-    test_voices = split_variants()["test"]
-    one = speak("yes", f"en-us+{test_voices[0]}", out_dir / "yes.wav")
+    first, second = split_variants()["test"][:2]
+    one = speak("yes", f"en-us+{first}", out_dir / f"yes_{first}.wav")
     # two keywords with a pause between them, for the sliding-window detector
     pair = speak(
-        "left. . . . stop", f"en-gb-scotland+{test_voices[1]}", out_dir / "left_stop.wav", rate=140
+        "left. . . . stop",
+        f"en-gb-scotland+{second}",
+        out_dir / f"left_stop_{second}.wav",
+        rate=140,
     )
     return [one, pair]
 

@@ -1,0 +1,170 @@
+"""A tiny fit through the real entry point, then evaluate on a folder and the demo on awkward
+files (sample rates, stereo, long, silent, empty, not audio)."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from common.checkpoints import load_module
+from speech import audio, demo, espeak, evaluate, train
+from speech.data import KeywordDataModule
+from speech.module import KeywordModule
+
+WORDS = "yes,no,up"
+TINY = [
+    "--model.labels",
+    WORDS,
+    "--data.labels",
+    WORDS,
+    "--model.width",
+    "8",
+    "--data.train_per_word",
+    "8",
+    "--data.val_per_word",
+    "2",
+    "--data.test_per_word",
+    "2",
+    "--data.batch_size",
+    "8",
+    "--trainer.max_epochs",
+    "2",
+    "--trainer.enable_progress_bar",
+    "false",
+    "--run.name",
+    "tiny",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny training run shared by the tests of this file."""
+    root = tmp_path_factory.mktemp("speech")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MAL2_DATA", str(root / "data"))
+    mp.setenv("MAL2_RUNS", str(root / "runs"))
+    mp.delenv("MAL2_RUN_NAME", raising=False)
+    cli = train.main(TINY)
+    yield root, cli
+    mp.undo()
+
+
+def test_tiny_fit_writes_a_run_that_rebuilds_from_its_checkpoint(trained):
+    root, cli = trained
+    run = root / "runs" / "speech" / "tiny"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["monitor"] == "val/acc"
+    assert 0.0 <= summary["test"]["test/acc"] <= 1.0
+    assert math.isfinite(summary["final_train_loss"])
+    module = load_module(run / "checkpoints" / "best.ckpt", KeywordModule, "speech")
+    assert module.class_names == ["yes", "no", "up"]
+    probs = module.predict_proba(torch.randn(2, 16000))
+    assert probs.shape == (2, 3) and torch.allclose(probs.sum(dim=1), torch.ones(2))
+
+
+def speak_to(
+    path: Path,
+    word: str,
+    voice: str,
+    rate: int = 16000,
+    stereo: bool = False,
+    seconds: float | None = None,
+) -> Path:
+    wav, sr = espeak.synthesize(word, voice)
+    wav = audio.resample(torch.from_numpy(wav), sr, rate).numpy()
+    if seconds:
+        wav = np.pad(wav, (rate // 4, max(0, int(seconds * rate) - len(wav) - rate // 4)))
+    if stereo:
+        wav = np.stack([wav, 0.5 * wav], axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, wav, rate)
+    return path
+
+
+def test_evaluate_on_a_folder_counts_unknown_labels_and_groups(trained, tmp_path, capsys):
+    root, _ = trained
+    ckpt = root / "runs" / "speech" / "tiny" / "checkpoints" / "best.ckpt"
+    folder = tmp_path / "mine"
+    rows = ["path,accent"]
+    for word in ("yes", "no", "cat"):  # "cat" is not one of the model's words
+        for voice, accent in (("en-us+f3", "American"), ("de+m3", "German")):
+            name = f"{voice.replace('+', '_')}.wav"
+            speak_to(folder / word / name, word, voice, rate=22050)
+            rows.append(f"{word}/{name},{accent}")
+    (folder / "metadata.csv").write_text("\n".join(rows))
+    (folder / "yes" / "broken.wav").write_text("not audio")
+    report = evaluate.main(
+        ["--ckpt", str(ckpt), "--data-dir", str(folder), "--out", str(tmp_path / "eval")]
+    )
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == report
+    assert report["n"] == 4 and report["skipped_labels"] == {"cat": 2}
+    assert set(report["per_class"]) == {"yes", "no"}
+    assert report["per_group"]["accent"]["German"]["n"] == 2
+    assert list(report["unreadable_files"]) == [str(folder / "yes" / "broken.wav")]
+    assert Path(report["confusion_matrix_png"]).stat().st_size > 1000
+
+
+def test_evaluate_default_uses_the_held_out_voices_with_groups(trained, tmp_path):
+    root, _ = trained
+    ckpt = root / "runs" / "speech" / "tiny" / "checkpoints" / "best.ckpt"
+    report = evaluate.main(["--ckpt", str(ckpt), "--out", str(tmp_path)])
+    assert report["n"] == 6 and report["data"] == "espeak:test"
+    assert {"accent", "variant", "gender"} <= set(report["per_group"])
+
+
+def test_demo_handles_awkward_files_without_tracebacks(trained, tmp_path, capsys):
+    root, _ = trained
+    ckpt = root / "runs" / "speech" / "tiny" / "checkpoints" / "best.ckpt"
+    files = [
+        speak_to(tmp_path / "8k.wav", "yes", "en-us+m3", rate=8000),
+        speak_to(tmp_path / "22k.wav", "no", "en-us+f2", rate=22050),
+        speak_to(tmp_path / "44k_stereo.wav", "up", "en+m1", rate=44100, stereo=True),
+        speak_to(tmp_path / "long.wav", "yes", "en-us+m2", seconds=3.0),
+    ]
+    sf.write(tmp_path / "silence.wav", np.zeros(16000), 16000)
+    sf.write(tmp_path / "zero_length.wav", np.zeros(0), 16000)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "notes.wav").write_text("definitely not audio")
+    awkward = ["silence.wav", "zero_length.wav", "empty.wav", "notes.wav", "missing.wav"]
+    files += [tmp_path / n for n in awkward]
+    code = demo.main([*map(str, files), "--ckpt", str(ckpt), "--out", str(tmp_path / "figs")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count("top 5") == 4  # the four readable recordings are classified
+    assert "keywords detected" in out  # the 3-second file is scanned
+    assert "silence" in out
+    assert "zero length" in out and "empty" in out and "not a readable audio" in out
+    assert "no such file" in out
+    assert len(list((tmp_path / "figs").glob("*.png"))) == 4
+
+
+def test_exam_demo_args_use_held_out_voices_and_run(trained, tmp_path, capsys):
+    from speech.assignment import ASSIGNMENT
+    from speech.synthetic import split_variants
+
+    root, _ = trained
+    ckpt = root / "runs" / "speech" / "tiny" / "checkpoints" / "best.ckpt"
+    argv = ASSIGNMENT.exam_demo_args(ckpt, tmp_path / "exam")
+    wavs = [Path(a) for a in argv if a.endswith(".wav")]
+    assert len(wavs) == 2 and all(w.is_file() for w in wavs)
+    assert sf.info(str(wavs[0])).samplerate == 16000
+    held_out = split_variants()["test"]
+    assert all(w.stem.split("_")[-1] in held_out for w in wavs)  # file names carry the variant
+    ASSIGNMENT.run_demo(argv)
+    assert capsys.readouterr().out.count("top 5") == 2
+
+
+def test_twelve_class_task_has_unknown_and_silence(isolated):
+    dm = KeywordDataModule(labels="12", train_per_word=2, val_per_word=1, test_per_word=1)
+    dm.setup("fit")
+    names = dm.names
+    train_targets = dm.splits["train"].targets.tolist()
+    assert names[-2:] == ["_unknown_", "_silence_"]
+    assert train_targets.count(names.index("_unknown_")) == 2 * 25  # the 25 other words
+    assert train_targets.count(names.index("_silence_")) == int(0.1 * 70)
+    assert train_targets.count(names.index("yes")) == 2
