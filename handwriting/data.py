@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from handwriting import hershey, iamondb
 from handwriting.text import encode, load_corpus, sample_lines, split_sentences, unknown_characters
 
-CACHE_VERSION = 1  # bump when the generated data change
+CACHE_VERSION = 2  # bump when the generated data change
 ALPHABET = " !\"#&'()+,-./0123456789:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -149,7 +149,7 @@ class HandwritingDataModule(L.LightningDataModule):
         n_train: int = 12000,
         n_val: int = 500,
         max_chars: int = 24,
-        max_points: int = 320,
+        max_points: int = 360,
         batch_size: int = 64,
         num_workers: int = 0,
         seed: int = 1234,

@@ -37,7 +37,7 @@ WRITERS: dict[str, Writer] = {
     for w in [
         Writer("ada", "futural", "print", 0.00, 1.00, 0.05, 0.03, 0.24, 0.006),
         Writer("ben", "rowmans", "print", 0.25, 1.15, 0.12, 0.05, 0.26, 0.008),
-        Writer("cleo", "timesi", "print", 0.10, 0.95, 0.04, 0.04, 0.30, 0.006),
+        Writer("cleo", "timesi", "print", 0.10, 0.95, 0.04, 0.04, 0.36, 0.006),
         Writer("dora", "scripts", "script", 0.05, 1.05, 0.00, 0.05, 0.24, 0.006),
         Writer("emil", "cursive", "script", 0.15, 1.10, 0.02, 0.06, 0.26, 0.008),
     ]

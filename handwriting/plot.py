@@ -22,19 +22,23 @@ def _draw(ax, offsets: np.ndarray, dy: float = 0.0, color: str = "black", lw: fl
 def save_lines(lines: list[np.ndarray], path: Path, titles: list[str] | None = None) -> Path:
     """Draw each (T, 3) offset line on its own row of one page; .png or .svg by suffix.
 
-    Lines must be in cap-height units (about 1 high): `HandwritingRNN.generate` returns them so.
+    Rows are stacked by their real heights, so lines that drift up or down never overlap.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    widths = [float(np.ptp(to_absolute(o)[:, 0])) if len(o) else 1.0 for o in lines]
-    width = max(4.0, max(widths, default=4.0))
-    gap = 2.2
-    fig, ax = plt.subplots(figsize=(min(30, 0.6 * width + 1), 0.9 * gap * len(lines) + 0.4))
-    for i, offsets in enumerate(lines):
-        if len(offsets):
-            _draw(ax, offsets, dy=i * gap)
+    points = [to_absolute(o) if len(o) else np.zeros((1, 3)) for o in lines]
+    width = max(4.0, max(float(np.ptp(p[:, 0])) for p in points))
+    fig, ax = plt.subplots()
+    top = 0.0
+    for i, (offsets, p) in enumerate(zip(lines, points)):
         if titles:
-            ax.text(0, -i * gap + 1.45, titles[i], fontsize=8, color="tab:gray")
+            ax.text(p[:, 0].min(), top, titles[i], fontsize=8, color="tab:gray", va="top")
+            top -= 0.5
+        dy = p[:, 1].max() - top  # shift this row so its highest point sits at `top`
+        if len(offsets):
+            _draw(ax, offsets, dy=dy)
+        top -= float(np.ptp(p[:, 1])) + 0.6
+    fig.set_size_inches(min(30, 0.5 * width + 1), min(60, 0.5 * -top + 0.5))
     ax.set_aspect("equal")
     ax.axis("off")
     fig.tight_layout()

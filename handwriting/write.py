@@ -74,9 +74,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write(args) -> int:
+    import torch
+
     from common.checkpoints import CheckpointError, find_checkpoint, load_module
     from handwriting.module import HandwritingModule
     from handwriting.plot import save_animation, save_attention, save_lines
+
+    # One point at a time is a chain of tiny ops: extra threads only add synchronisation, and on
+    # a busy laptop they make sampling many times slower.
+    torch.set_num_threads(1)
 
     if args.text is None or not args.text.strip():
         raise ValueError(
