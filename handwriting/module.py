@@ -15,7 +15,9 @@ from handwriting.data import ALPHABET
 from handwriting.model import HandwritingRNN
 from handwriting.text import encode, unknown_characters
 
-PRIMER_TEXT = "a quick brown fox"  # what each style's priming line says (section 5.5)
+# What each style's priming line says (section 5.5). Short, so that primer + a demo line of 20
+# characters stays about as long as the longest training lines (32 characters).
+PRIMER_TEXT = "the quick fox"
 
 
 class HandwritingModule(L.LightningModule):

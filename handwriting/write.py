@@ -18,7 +18,7 @@ from pathlib import Path
 from handwriting import hershey
 from handwriting.text import unknown_characters, wrap
 
-MAX_LINE_CHARS = 24  # the longest line the default model saw in training
+MAX_LINE_CHARS = 20  # with the priming line, about the longest line seen in training
 
 
 def list_styles() -> str:
