@@ -102,3 +102,22 @@ class KeywordModule(L.LightningModule):
         """Class probabilities for 16 kHz 1-second clips (B, 16000) -> (B, n_classes)."""
         self.eval()
         return self(wavs.to(self.device)).softmax(dim=-1)
+
+    def write_artifacts(self, run_dir, datamodule) -> dict:
+        """Test-split confusion matrix and per-speaker-group accuracy (for the model card)."""
+        import json
+
+        from speech.evaluate import accuracy_report, plot_confusion, predict
+
+        if datamodule is None or "test" not in getattr(datamodule, "splits", {}):
+            return {}
+        data = datamodule.splits["test"]
+        preds, targets = predict(self, data, batch_size=256)
+        report = accuracy_report(preds, targets, self.class_names, getattr(data, "groups", {}))
+        plot_confusion(preds, targets, self.class_names, run_dir / "confusion_test.png")
+        (run_dir / "test_report.json").write_text(json.dumps(report, indent=2))
+        extra = {"test_acc_unseen_voices": report["accuracy"]}
+        for key, groups in report["per_group"].items():
+            worst = min(groups, key=lambda g: groups[g]["accuracy"])
+            extra[f"worst_{key}"] = f"{worst} ({groups[worst]['accuracy']:.3f})"
+        return extra
