@@ -99,3 +99,34 @@ def test_load_or_parse_splits_by_form_and_caches(archive, tmp_path):
 def test_missing_archives_say_what_to_download(tmp_path):
     with pytest.raises(FileNotFoundError, match="lineStrokes-all.tar.gz"):
         iamondb.read_archives(tmp_path)
+
+
+def test_training_on_iamondb_like_strokes_stays_finite(archive):
+    """A few optimiser steps on parsed IAM-OnDB-style lines (tablet units, long pen jumps
+    between words): the loss and every gradient stay finite."""
+    import torch
+
+    from handwriting import mdn
+    from handwriting.config import ModelConfig
+    from handwriting.data import ALPHABET, StrokeDataset, collate, offset_scale
+    from handwriting.model import HandwritingRNN
+
+    lines, _ = iamondb.read_archives(archive)
+    offsets = [torch.from_numpy(o) for _, _, o in lines]
+    data = StrokeDataset(offsets, [t for _, t, _ in lines], ["w"] * len(lines),
+                         offset_scale(offsets), ALPHABET)  # fmt: skip
+    batch = collate([data[i] for i in range(len(data))])
+    torch.manual_seed(0)
+    model = HandwritingRNN(ModelConfig(hidden_size=16, n_mixtures=3, n_window=2,
+                                       alphabet_size=len(ALPHABET)))  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, mask = batch["x"], batch["mask"]
+    inputs = torch.cat([torch.tensor([0.0, 0.0, 1.0]).expand(len(x), 1, 3), x[:, :-1]], 1)
+    for _ in range(5):
+        y, _, _ = model(inputs, batch["chars"])
+        loss = (mdn.nll(mdn.split_params(y, 3), x) * mask).sum() / len(x)
+        opt.zero_grad()
+        loss.backward()
+        assert torch.isfinite(loss)
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+        opt.step()
