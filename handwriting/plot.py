@@ -79,7 +79,6 @@ def save_animation(offsets: np.ndarray, path: Path, frames: int = 60) -> Path:
     cuts = np.linspace(1, len(points), frames).astype(int)
 
     def update(k: int):
-        ax.lines.clear() if hasattr(ax.lines, "clear") else None
         for line in list(ax.lines):
             line.remove()
         for stroke in points_to_strokes(points[: cuts[k]]):
