@@ -1,0 +1,79 @@
+"""Speech Commands layout (official split lists, background noise, 12-class mapping) and
+user folders, on a fake data set written by the test."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from speech.data import DataError, KeywordDataModule, scan_folder, target_of, which_set
+
+
+def write_fake_speech_commands(root, rate=16000):
+    rng = np.random.default_rng(0)
+    names = {}
+    for word in ("yes", "no", "cat"):
+        for speaker in ("aaaa1111", "bbbb2222", "cccc3333", "dddd4444"):
+            path = root / word / f"{speaker}_nohash_0.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, 0.1 * rng.standard_normal(rate * 3 // 4), rate)  # 0.75 s clips
+            names.setdefault(speaker, []).append(f"{word}/{path.name}")
+    (root / "validation_list.txt").write_text("\n".join(names["aaaa1111"]))
+    (root / "testing_list.txt").write_text("\n".join(names["bbbb2222"]))
+    noise = root / "_background_noise_" / "pink.wav"
+    noise.parent.mkdir()
+    sf.write(noise, 0.05 * rng.standard_normal(rate * 3), rate)
+
+
+def test_speech_commands_official_splits_unknown_and_silence(tmp_path):
+    write_fake_speech_commands(tmp_path)
+    dm = KeywordDataModule(
+        source="speechcommands", root=str(tmp_path), labels="12", silence_fraction=0.5, batch_size=4
+    )
+    dm.setup("fit")
+    sizes = {s: len(d) for s, d in dm.splits.items()}
+    # 3 words x (2 train speakers | 1 val | 1 test), plus 50 % silence clips per split
+    assert sizes == {"train": 6 + 3, "val": 3 + 1, "test": 3 + 1}
+    train = dm.splits["train"]
+    unknown, silence = dm.names.index("_unknown_"), dm.names.index("_silence_")
+    assert train.targets.count(unknown) == 2 and train.targets.count(silence) == 3
+    assert train.noise is not None and train.noise.shape == (3, 16000)  # 3 s of noise, cut
+    wav, target = train[len(train) - 1]  # a _silence_ clip: background noise only
+    assert wav.shape == (16000,) and target == silence and wav.abs().max() > 0
+    wav, _ = dm.splits["val"][0]
+    assert wav.shape == (16000,)  # 0.75 s clips are padded to one second
+    batch = next(iter(dm.train_dataloader()))
+    assert batch[0].shape == (4, 16000)
+
+
+def test_missing_speech_commands_explains_the_download_option(tmp_path):
+    dm = KeywordDataModule(source="speechcommands", root=str(tmp_path / "nothing"))
+    with pytest.raises(DataError, match="--data.download true"):
+        dm.setup("fit")
+    with pytest.raises(DataError, match="data.source"):
+        KeywordDataModule(source="youtube")
+
+
+def test_user_folder_split_by_speaker_and_unknown_labels(tmp_path):
+    write_fake_speech_commands(tmp_path)
+    known, unknown = scan_folder(tmp_path, ["yes", "no"])
+    assert set(known) == {"yes", "no"} and unknown == {"cat": 4}
+    assert target_of("cat", ["yes", "no"]) is None
+    assert target_of("cat", ["yes", "_unknown_"]) == 1
+    # the same speaker always lands in the same split, whatever the word or take
+    assert which_set("yes/abcd_nohash_0.wav") == which_set("no/abcd_nohash_3.wav")
+    splits = {which_set(f"{i:08x}_nohash_0.wav") for i in range(200)}
+    assert splits == {"train", "val", "test"}
+    with pytest.raises(DataError, match="no audio"):
+        scan_folder(tmp_path, ["tree", "wow"])
+
+
+def test_training_time_shift_moves_the_clip():
+    from speech.data import ClipDataset
+
+    clips = torch.zeros(1, 16000, dtype=torch.int16)
+    clips[0, 8000] = 10000
+    data = ClipDataset(clips, torch.tensor([0]), shift=1600)
+    torch.manual_seed(0)
+    positions = {int(data[0][0].abs().argmax()) for _ in range(20)}
+    assert len(positions) > 5 and all(6400 <= p <= 9600 for p in positions)
