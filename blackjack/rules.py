@@ -194,7 +194,7 @@ def _solve(policy: np.ndarray | None, rules: Rules) -> Solution:
     # every decision observation has been solved (value() fills q as a side effect).
     for s, d, u in observations():
         value(s, d, u)
-    return Solution(q=q, q_natural=q_nat, policy=chosen, expected_return=total)
+    return Solution(q=q, q_natural=q_nat, policy=chosen, expected_return=float(total))
 
 
 def evaluate(policy: np.ndarray, rules: Rules = Rules()) -> Solution:
@@ -202,7 +202,7 @@ def evaluate(policy: np.ndarray, rules: Rules = Rules()) -> Solution:
     policy = np.asarray(policy, dtype=float)
     if policy.shape != TABLE_SHAPE:
         raise ValueError(f"policy must have shape {TABLE_SHAPE}, got {policy.shape}")
-    decisions = np.array([policy[o] for o in observations()])
+    decisions = policy[observation_index()]
     if not np.all((decisions >= 0) & (decisions <= 1)):
         raise ValueError("policy entries are probabilities of hitting and must lie in [0, 1]")
     return _solve(policy, rules)
@@ -226,11 +226,17 @@ def empty_policy() -> np.ndarray:
     return np.zeros(TABLE_SHAPE)
 
 
+def observation_index() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """observations() as index arrays into a (32, 11, 2) table."""
+    s, d, u = np.array(observations()).T
+    return s, d, u
+
+
 def greedy_policy(q: np.ndarray) -> np.ndarray:
     """Deterministic greedy policy from Q-values shaped (32, 11, 2, 2); ties stick."""
     policy = empty_policy()
-    for o in observations():
-        policy[o] = float(q[o][HIT] > q[o][STICK])
+    idx = observation_index()
+    policy[idx] = q[idx][:, HIT] > q[idx][:, STICK]
     return policy
 
 

@@ -1,0 +1,25 @@
+"""Registration with the `portfolio` command (kept import-light: no torch here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.registry import Assignment
+
+
+def exam_demo_args(ckpt: Path, out_dir: Path) -> list[str]:
+    """The agent plays three seeded hands, explaining each move; frames go to out_dir/frames."""
+    return ["--ckpt", str(ckpt), "--auto", "3", "--seed", "0", "--frames", str(out_dir / "frames")]
+
+
+ASSIGNMENT = Assignment(
+    name="blackjack",
+    title="Playing blackjack",
+    summary="DQN agent for Gymnasium Blackjack-v1, scored exactly by dynamic programming",
+    train="blackjack.train:main",
+    evaluate="blackjack.evaluate:main",
+    demo="blackjack.play:main",
+    exam_demo_args=exam_demo_args,
+    monitor="val/return",
+    mode="max",
+)

@@ -1,0 +1,117 @@
+"""Experience for DQN: a replay buffer, an epsilon-greedy player of Blackjack-v1, and the
+IterableDataset that plays the environment and yields replay batches to Lightning."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset
+
+from blackjack.rules import observations
+
+
+class ReplayBuffer:
+    """Fixed-size ring buffer of transitions (obs, action, reward, next_obs, done) in NumPy."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"replay buffer capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
+        self.obs = np.zeros((capacity, 3), dtype=np.int64)
+        self.next_obs = np.zeros((capacity, 3), dtype=np.int64)
+        self.action = np.zeros(capacity, dtype=np.int64)
+        self.reward = np.zeros(capacity, dtype=np.float32)
+        self.done = np.zeros(capacity, dtype=np.float32)
+        self.size = 0
+        self._next = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def append(self, obs, action: int, reward: float, next_obs, done: bool) -> None:
+        i = self._next
+        self.obs[i], self.action[i], self.reward[i] = obs, action, reward
+        self.next_obs[i], self.done[i] = next_obs, done
+        self._next = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        idx = rng.integers(0, self.size, batch_size)
+        return {
+            "obs": torch.from_numpy(self.obs[idx]),  # (B, 3)
+            "action": torch.from_numpy(self.action[idx]),  # (B,)
+            "reward": torch.from_numpy(self.reward[idx]),  # (B,)
+            "next_obs": torch.from_numpy(self.next_obs[idx]),  # (B, 3)
+            "done": torch.from_numpy(self.done[idx]),  # (B,)
+        }
+
+
+class Player:
+    """Plays one environment step at a time with an epsilon-greedy policy and stores it.
+
+    The greedy part is a (32, 11, 2) table of actions, refreshed from the online network before
+    every batch: one forward pass over the 280 decision observations instead of one per step.
+    """
+
+    def __init__(self, env: gym.Env, buffer: ReplayBuffer, seed: int) -> None:
+        self.env, self.buffer = env, buffer
+        env.action_space.seed(seed)
+        self.obs, _ = env.reset(seed=seed)
+        self.rng = np.random.default_rng(seed)  # the explore-or-exploit coin
+        self.steps = 0
+        self.episodes = 0
+
+    def step(self, greedy: np.ndarray | None, epsilon: float) -> None:
+        if greedy is None or self.rng.random() < epsilon:
+            action = int(self.env.action_space.sample())
+        else:
+            action = int(greedy[self.obs])
+        next_obs, reward, terminated, truncated, _ = self.env.step(action)
+        self.buffer.append(self.obs, action, reward, next_obs, terminated)
+        self.steps += 1
+        if terminated or truncated:
+            self.episodes += 1
+            next_obs, _ = self.env.reset()
+        self.obs = next_obs
+
+
+class ExperienceDataset(IterableDataset):
+    """One Lightning epoch of DQN experience: before each replay batch the player takes
+    `env_steps` steps. `greedy()` gives the current greedy action table, `epsilon()` the rate."""
+
+    def __init__(
+        self,
+        player: Player,
+        batches: int,
+        batch_size: int,
+        env_steps: int,
+        greedy: Callable[[], np.ndarray],
+        epsilon: Callable[[], float],
+        rng: np.random.Generator,
+    ) -> None:
+        self.player, self.batches, self.batch_size = player, batches, batch_size
+        self.env_steps, self.greedy, self.epsilon, self.rng = env_steps, greedy, epsilon, rng
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        for _ in range(self.batches):
+            table, eps = self.greedy(), self.epsilon()
+            for _ in range(self.env_steps):
+                self.player.step(table, eps)
+            yield self.player.buffer.sample(self.batch_size, self.rng)
+
+
+class ObservationDataset(Dataset):
+    """The validation "set": all 280 decision observations in one batch; the policy they define
+    is scored exactly by dynamic programming."""
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.tensor(observations())  # (280, 3)

@@ -1,0 +1,109 @@
+"""Evaluate a trained agent (or a reference policy) on Blackjack-v1; prints JSON.
+
+    python -m blackjack.evaluate --ckpt runs/blackjack/<run>/checkpoints/best.ckpt
+    python -m blackjack.evaluate                      # best checkpoint of the latest run
+    python -m blackjack.evaluate --hands 200000 --export-policy policy.csv --charts out/
+    python -m blackjack.evaluate --policy basic       # a reference policy, no checkpoint
+
+Exact figures come from dynamic programming (`blackjack.rules`); the Monte Carlo estimate
+plays the Gymnasium environment and gives a 95% confidence interval and win/draw/loss rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from blackjack import rules
+from blackjack.env import simulate, table_policy
+
+REFERENCE = {"optimal": None, "basic": rules.basic_strategy, "random": rules.random_policy}
+
+
+def load_agent(ckpt: str | None):
+    """The DQNAgent of `ckpt` (default: the latest run's best checkpoint), in eval mode."""
+    from blackjack.module import DQNAgent
+    from common.checkpoints import find_checkpoint, load_module
+
+    path = Path(ckpt) if ckpt else find_checkpoint("blackjack", "best")
+    return path, load_module(path, DQNAgent, "blackjack")
+
+
+def evaluate_policy(
+    policy, r: rules.Rules, hands: int, seed: int = 0
+) -> dict[str, float | dict[str, float]]:
+    """Exact and Monte Carlo figures of a (32, 11, 2) policy table."""
+    exact = rules.evaluate(policy, r).expected_return
+    best = rules.optimal(r)
+    mc = simulate(table_policy(policy, seed), hands, r, seed=seed)
+    differ = sum(
+        round(policy[o]) != round(best.policy[o]) or 0 < policy[o] < 1 for o in rules.observations()
+    )
+    return {
+        "exact_return": exact,
+        "optimal_return": best.expected_return,
+        "gap": best.expected_return - exact,
+        "cells_differing_from_optimal": int(differ),
+        "monte_carlo": mc,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m blackjack.evaluate", description=__doc__)
+    parser.add_argument("--ckpt", help="checkpoint (default: latest run's best.ckpt)")
+    parser.add_argument(
+        "--policy", choices=sorted(REFERENCE), help="evaluate a reference policy instead"
+    )
+    parser.add_argument("--hands", type=int, default=100_000, help="Monte Carlo hands")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo hands")
+    parser.add_argument("--export-policy", metavar="CSV", help="write the greedy policy as CSV")
+    parser.add_argument("--charts", metavar="DIR", help="write strategy.png (vs optimal) here")
+    parser.add_argument("--sab", type=int, choices=(0, 1), help="rules for --policy (default 1)")
+    parser.add_argument(
+        "--natural", type=int, choices=(0, 1), help="rules for --policy (default 0)"
+    )
+    args = parser.parse_args(argv)
+    if args.hands < 2:
+        parser.error(f"--hands must be at least 2 (got {args.hands})")
+    if args.ckpt and args.policy:
+        parser.error("give either --ckpt or --policy, not both")
+
+    if args.policy:
+        r = rules.Rules(sab=bool(1 if args.sab is None else args.sab), natural=bool(args.natural))
+        make = REFERENCE[args.policy]
+        policy = rules.optimal(r).policy if make is None else make()
+        source = {"policy": args.policy}
+    else:
+        if args.sab is not None or args.natural is not None:
+            parser.error("--sab/--natural apply to --policy; a checkpoint carries its own rules")
+        from common.checkpoints import CheckpointError
+
+        try:
+            path, agent = load_agent(args.ckpt)
+        except CheckpointError as err:
+            raise SystemExit(f"error: {err}") from None
+        r, policy = agent.rules, agent.greedy_policy()
+        source = {"checkpoint": str(path)}
+
+    result = {**source, "rules": {"sab": r.sab, "natural": r.natural}}
+    result.update(evaluate_policy(policy, r, args.hands, args.seed))
+    if args.export_policy:
+        from blackjack.charts import write_policy_csv
+
+        result["policy_csv"] = args.export_policy
+        result["policy_rows"] = write_policy_csv(policy, Path(args.export_policy))
+    if args.charts:
+        from blackjack.charts import plot_strategy
+
+        out = Path(args.charts) / "strategy.png"
+        plot_strategy(policy, rules.optimal(r).policy, out, title=args.policy or "learned")
+        result["strategy_chart"] = str(out)
+    json.dump(result, sys.stdout, indent=2)
+    print()
+    return result
+
+
+if __name__ == "__main__":
+    main()

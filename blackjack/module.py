@@ -1,0 +1,173 @@
+"""The DQN agent as a LightningModule: replay, target network, epsilon schedule, Double DQN.
+
+An "epoch" is `batches_per_epoch` gradient steps, each after `env_steps_per_batch` environment
+steps. Validation scores the greedy policy exactly (dynamic programming, `blackjack.rules`):
+`val/return` is its expected return per hand, with no sampling noise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningModule
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+from blackjack import rules
+from blackjack.config import DQNConfig, QNetworkConfig
+from blackjack.data import ExperienceDataset, ObservationDataset, Player, ReplayBuffer
+from blackjack.env import make_env
+from blackjack.model import QNetwork
+
+
+class DQNAgent(LightningModule):
+    """Deep Q-learning for Blackjack-v1. Arguments are the fields of QNetworkConfig, DQNConfig
+    and the environment's rules (`sab`, `natural`), kept plain so a checkpoint rebuilds it."""
+
+    def __init__(
+        self,
+        hidden: list[int] = [128, 128],  # noqa: B006 (jsonargparse needs a literal default)
+        sab: bool = True,
+        natural: bool = False,
+        gamma: float = 1.0,
+        lr: float = 1e-3,
+        lr_final_ratio: float = 0.05,
+        batch_size: int = 256,
+        buffer_size: int = 100_000,
+        warmup_steps: int = 2_000,
+        env_steps_per_batch: int = 4,
+        batches_per_epoch: int = 1_000,
+        eps_start: float = 1.0,
+        eps_end: float = 0.05,
+        eps_decay: float = 0.5,
+        target_sync: int = 250,
+        double_dqn: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        hp = {k: v for k, v in self.hparams.items() if not k.startswith("_")}  # _instantiator
+        self.rules = rules.Rules(sab=hp.pop("sab"), natural=hp.pop("natural"))
+        self.net_config = QNetworkConfig(hidden=list(hp.pop("hidden")))
+        self.config = DQNConfig(**hp)
+        if not self.net_config.hidden or min(self.net_config.hidden) < 1:
+            raise ValueError(f"hidden must list positive layer widths, got {hidden}")
+        self.net = QNetwork(self.net_config)
+        self.target = QNetwork(self.net_config).requires_grad_(False)
+        self.target.load_state_dict(self.net.state_dict())
+        self.player: Player | None = None
+        self._rng = np.random.default_rng(seed + 1)  # replay sampling
+        self._optimum = rules.optimal(self.rules)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs)  # (B, 3) -> (B, 2)
+
+    def greedy_policy(self) -> np.ndarray:
+        """The greedy policy of the online network as a (32, 11, 2) table (1 = hit)."""
+        return rules.greedy_policy(self.net.q_table())
+
+    # --- experience ------------------------------------------------------------------------
+    def total_steps(self) -> int:
+        steps = self.trainer.estimated_stepping_batches
+        if not np.isfinite(steps):
+            raise ValueError("set trainer.max_epochs (or max_steps): the schedules need an end")
+        return int(steps)
+
+    def epsilon(self) -> float:
+        c = self.config
+        frac = min(1.0, self.global_step / max(1.0, c.eps_decay * self.total_steps()))
+        return c.eps_start + frac * (c.eps_end - c.eps_start)
+
+    def train_dataloader(self) -> DataLoader:
+        c = self.config
+        if self.player is None:
+            self.player = Player(make_env(self.rules), ReplayBuffer(c.buffer_size), c.seed)
+            for _ in range(c.warmup_steps):  # fill the buffer with random play
+                self.player.step(None, 1.0)
+        dataset = ExperienceDataset(
+            self.player,
+            c.batches_per_epoch,
+            c.batch_size,
+            c.env_steps_per_batch,
+            greedy=self.greedy_policy,
+            epsilon=self.epsilon,
+            rng=self._rng,
+        )
+        return DataLoader(dataset, batch_size=None)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(ObservationDataset(), batch_size=None)
+
+    # --- learning --------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        q = self.net(batch["obs"]).gather(1, batch["action"][:, None]).squeeze(1)  # (B,)
+        with torch.no_grad():
+            next_q = self.target(batch["next_obs"])  # (B, 2)
+            # Double DQN (van Hasselt et al. 2016, eq. 4): the online net picks a', the target
+            # net values it, which removes the max operator's upward bias.
+            chooser = self.net(batch["next_obs"]) if self.config.double_dqn else next_q
+            next_v = next_q.gather(1, chooser.argmax(1, keepdim=True)).squeeze(1)
+            y = batch["reward"] + self.config.gamma * (1.0 - batch["done"]) * next_v
+        # Squared error, not Huber: Q must be the *mean* return, and the +-1 reward noise makes
+        # a Huber loss drift towards the median.
+        loss = F.mse_loss(q, y)
+        if (self.global_step + 1) % self.config.target_sync == 0:
+            self.target.load_state_dict(self.net.state_dict())
+        self.log("train/loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+    def on_fit_start(self) -> None:
+        # A tiny MLP gains nothing from intra-op threads, and on a shared 2-core laptop extra
+        # threads cost up to 40x per step (measured); restored in on_fit_end.
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def on_fit_end(self) -> None:
+        torch.set_num_threads(self._threads)
+
+    def on_train_epoch_end(self) -> None:
+        self.log("train/epsilon", self.epsilon())
+        self.log("train/episodes", float(self.player.episodes))
+        self.log("train/env_steps", float(self.player.steps))
+
+    def validation_step(self, obs: torch.Tensor, batch_idx: int) -> None:
+        q = self.net(obs)  # (280, 3) -> (280, 2)
+        idx = tuple(obs.T.cpu())
+        q_star = torch.from_numpy(self._optimum.q[idx]).to(q)  # exact optimal Q, (280, 2)
+        solution = rules.evaluate(self.greedy_policy(), self.rules)
+        self.log("val/loss", F.mse_loss(q, q_star))  # distance to Q*, the fixed point DQN seeks
+        self.log("val/return", solution.expected_return)
+        self.log("val/regret", self._optimum.expected_return - solution.expected_return)
+
+    def configure_optimizers(self):
+        c = self.config
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=c.lr)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=self.total_steps(), eta_min=c.lr * c.lr_final_ratio
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    # --- after training --------------------------------------------------------------------
+    def write_artifacts(self, run_dir: Path, datamodule: Any = None) -> dict[str, Any]:
+        """Strategy charts (learned vs optimal), learning curve against episodes, policy CSV."""
+        from blackjack.charts import plot_learning_curve, plot_strategy, write_policy_csv
+        from common.runs import read_metrics
+
+        policy = self.greedy_policy()
+        exact = rules.evaluate(policy, self.rules).expected_return
+        differ = plot_strategy(policy, self._optimum.policy, run_dir / "strategy.png")
+        plot_learning_curve(
+            read_metrics(run_dir / "metrics.csv"),
+            self._optimum.expected_return,
+            run_dir / "learning_curve.png",
+        )
+        write_policy_csv(policy, run_dir / "policy.csv")
+        return {
+            "exact_return": exact,
+            "optimal_return": self._optimum.expected_return,
+            "gap": self._optimum.expected_return - exact,
+            "cells_differing_from_optimal": differ,
+        }

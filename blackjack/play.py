@@ -1,0 +1,194 @@
+"""Play blackjack against Gymnasium's dealer while the trained agent advises you, or watch it play.
+
+    python -m blackjack.play                           # you play; latest run's best checkpoint
+    python -m blackjack.play --ckpt runs/blackjack/<run>/checkpoints/best.ckpt
+    python -m blackjack.play --auto 5 --frames out/    # the agent plays 5 hands, saves frames
+
+Keys: h = hit, s = stick, q = quit (Enter between hands). Input is read from stdin, so a
+script can drive it: `printf 'h\\ns\\n\\nq\\n' | python -m blackjack.play`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from blackjack import rules
+from blackjack.env import make_env
+
+CARD_NAMES = {1: "A", 10: "10"}
+
+
+def cards(hand: list[int]) -> str:
+    return " ".join(CARD_NAMES.get(c, str(c)) for c in hand)
+
+
+def describe(obs: tuple[int, int, int]) -> str:
+    player_sum, dealer_card, usable_ace = obs
+    kind = "soft" if usable_ace else "hard"
+    return f"dealer shows {CARD_NAMES.get(dealer_card, dealer_card)}, you have {kind} {player_sum}"
+
+
+class Advisor:
+    """The agent's Q-values for an observation, its move, and the exact optimal move."""
+
+    def __init__(self, q_table: np.ndarray, r: rules.Rules) -> None:
+        self.q = q_table  # (32, 11, 2, 2)
+        self.optimal = rules.optimal(r)
+
+    def action(self, obs: tuple[int, int, int]) -> int:
+        q = self.q[obs]
+        return int(q[rules.HIT] > q[rules.STICK])
+
+    def advice(self, obs: tuple[int, int, int]) -> str:
+        q, best = self.q[obs], int(self.optimal.policy[obs])
+        move = ("STICK", "HIT")[self.action(obs)]
+        exact = self.optimal.q[obs]
+        return (
+            f"agent: Q(stick) {q[0]:+.3f}  Q(hit) {q[1]:+.3f}  -> {move}"
+            f"   (exact optimum: {('STICK', 'HIT')[best]}, Q* {exact[0]:+.3f} / {exact[1]:+.3f})"
+        )
+
+
+def ask(prompt: str, choices: set[str], stdin: TextIO, out: TextIO) -> str | None:
+    """Ask until the answer is one of `choices`; None at end of input."""
+    while True:
+        out.write(prompt)
+        out.flush()
+        line = stdin.readline()
+        if not line:
+            out.write("\n")
+            return None
+        key = line.strip().lower()
+        if key in choices:
+            return key
+        shown = ", ".join(sorted(c or "Enter" for c in choices))
+        out.write(f"  '{line.strip()}' is not a valid key; type one of: {shown}\n")
+
+
+def finish(env, reward: float, out: TextIO) -> None:
+    game = env.unwrapped
+    out.write(f"  dealer's hand: {cards(game.dealer)} = {rules_sum(game.dealer)}\n")
+    word = "win" if reward > 0 else "lose" if reward < 0 else "draw"
+    out.write(f"  you {word}: reward {reward:+g}\n")
+
+
+def rules_sum(hand: list[int]) -> str:
+    total = sum(hand) + (10 if 1 in hand and sum(hand) + 10 <= 21 else 0)
+    return "bust" if total > 21 else str(total)
+
+
+def play_hand(
+    env, advisor: Advisor, choose: Callable[[tuple], str | None], out: TextIO, frames=None
+) -> float | None:
+    """One hand; `choose(obs)` returns 'h', 's' or None (quit). Returns the reward or None."""
+    obs, _ = env.reset()
+    while True:
+        game = env.unwrapped
+        out.write(f"  your cards: {cards(game.player)}  ({describe(obs)})\n")
+        out.write(f"  {advisor.advice(obs)}\n")
+        if frames is not None:
+            frames(env)
+        key = choose(obs)
+        if key is None or key == "q":
+            return None
+        obs, reward, terminated, truncated, _ = env.step(1 if key == "h" else 0)
+        out.write(f"  -> {'hit' if key == 'h' else 'stick'}\n")
+        if terminated or truncated:
+            if key == "h":
+                out.write(f"  your cards: {cards(env.unwrapped.player)} = bust\n")
+            finish(env, reward, out)
+            return float(reward)
+
+
+def frame_saver(folder: Path, out: TextIO):
+    """A callback that saves env.render() as PNG files, or None (with a message) without pygame."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    try:
+        import pygame  # noqa: F401
+    except ImportError:
+        out.write("note: saving frames needs pygame (`pip install pygame`); playing without.\n")
+        return None
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    count = [0]
+
+    def save(env) -> None:
+        count[0] += 1
+        plt.imsave(folder / f"frame_{count[0]:03d}.png", env.render())
+
+    save.count = count
+    return save
+
+
+def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO | None = None):
+    parser = argparse.ArgumentParser(prog="python -m blackjack.play", description=__doc__)
+    parser.add_argument("--ckpt", help="checkpoint (default: latest run's best.ckpt)")
+    parser.add_argument("--auto", type=int, metavar="N", help="let the agent play N hands")
+    parser.add_argument("--frames", metavar="DIR", help="save Gymnasium's rendered frames here")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the deck (default: random)")
+    args = parser.parse_args(argv)
+    stdin, out = stdin or sys.stdin, out or sys.stdout
+    if args.auto is not None and args.auto < 1:
+        parser.error(f"--auto needs a positive number of hands (got {args.auto})")
+
+    from blackjack.evaluate import load_agent
+    from common.checkpoints import CheckpointError
+
+    try:
+        path, agent = load_agent(args.ckpt)
+    except CheckpointError as err:
+        raise SystemExit(f"error: {err}") from None
+    advisor = Advisor(agent.net.q_table(), agent.rules)
+    frames = frame_saver(Path(args.frames), out) if args.frames else None
+    env = make_env(agent.rules, render_mode="rgb_array" if frames else None)
+    env.reset(seed=args.seed)
+    r = agent.rules
+    out.write(f"Blackjack-v1 (sab={r.sab}, natural={r.natural}), agent from {path}\n")
+    exact = rules.evaluate(agent.greedy_policy(), r).expected_return
+    out.write(
+        f"agent's exact expected return {exact:+.4f} per hand; "
+        f"optimal {advisor.optimal.expected_return:+.4f}: the house keeps its edge.\n"
+    )
+
+    if args.auto:
+
+        def choose(obs):
+            return "h" if advisor.action(obs) else "s"
+    else:
+
+        def choose(obs):
+            return ask("  [h]it, [s]tick or [q]uit? ", {"h", "s", "q"}, stdin, out)
+
+    rewards: list[float] = []
+    while args.auto is None or len(rewards) < args.auto:
+        out.write(f"\nhand {len(rewards) + 1}\n")
+        reward = play_hand(env, advisor, choose, out, frames)
+        if reward is None:
+            break
+        rewards.append(reward)
+        if args.auto is None and ask(
+            "Enter for the next hand, q to quit: ", {"", "q"}, stdin, out
+        ) in (
+            None,
+            "q",
+        ):
+            break
+    env.close()
+    total = sum(rewards)
+    out.write(f"\n{len(rewards)} hands, total reward {total:+g}\n")
+    if frames is not None:
+        out.write(f"saved {frames.count[0]} frames in {args.frames}\n")
+    return rewards
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Train the DQN agent on Gymnasium Blackjack-v1.
+
+    python -m blackjack.train                                   # default: <= 2 min on 2 cores
+    python -m blackjack.train --config blackjack/configs/quick.yaml         # ~20 s smoke run
+    python -m blackjack.train --model.hidden '[64, 64]' --model.lr 3e-3 --trainer.max_epochs 10
+    python -m blackjack.train --model.sab false --model.natural true      # casino 3:2 naturals
+    python -m blackjack.train --print_config
+
+The run folder runs/blackjack/<name>/ gets checkpoints, metrics.csv, learning_curves.png,
+learning_curve.png (exact return against episodes), strategy.png and policy.csv.
+"""
+
+from __future__ import annotations
+
+from blackjack.module import DQNAgent
+from common.cli import train_main
+
+
+def main(args: list[str] | None = None):
+    return train_main(DQNAgent, None, assignment="blackjack", args=args)
+
+
+if __name__ == "__main__":
+    main()
