@@ -38,6 +38,8 @@ class ComposerModule(L.LightningModule):
         kind, hidden, layers, dropout, nade_hidden: the network (see `ModelConfig`).
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
+        lr_patience: halve the learning rate after this many validation rounds without a
+            better val/nll (0 = constant learning rate).
         data_steps_per_quarter: grid of the data it learned from; set from the datamodule.
         sample_bars: length of the sample written into the run folder after training.
     """
@@ -51,6 +53,7 @@ class ComposerModule(L.LightningModule):
         nade_hidden: int = 128,
         lr: float = 2e-3,
         weight_decay: float = 0.0,
+        lr_patience: int = 10,
         data_steps_per_quarter: int | None = None,
         sample_bars: int = 8,
     ):
@@ -94,9 +97,17 @@ class ComposerModule(L.LightningModule):
         self._step(batch, "test")
 
     def configure_optimizers(self):
-        return torch.optim.Adam(
+        opt = torch.optim.Adam(
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
         )
+        if not self.hparams.lr_patience:
+            return opt
+        # The run is cut by time (trainer.max_time), so a schedule fixed in epochs would not
+        # fit; halving on a plateau adapts to however many epochs the CPU allows.
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="min", factor=0.5, patience=self.hparams.lr_patience
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": plateau, "monitor": "val/nll"}}
 
     @property
     def steps_per_quarter(self) -> int:

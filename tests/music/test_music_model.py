@@ -57,6 +57,24 @@ def test_nade_is_a_normalised_distribution_over_frames():
     assert (probs - independent).abs().max() > 1e-3
 
 
+def test_fast_nade_sampling_draws_exactly_as_key_by_key_sampling():
+    torch.manual_seed(4)
+    head = NADEHead(hidden=6, n_keys=88, nade_hidden=10)
+    with torch.no_grad():
+        head.visible_bias.bias.fill_(-2.5)
+        head.W.normal_(0, 1.0)
+        head.V.normal_(0, 1.0)
+    h = torch.randn(300, 6)
+    torch.manual_seed(9)
+    u = torch.rand(300, 88)  # the uniforms that `sample` will draw
+    torch.manual_seed(9)
+    fast = head.sample(h, temperature=0.8)
+    assert torch.equal(fast, head.sample_slow(h, 0.8, u))
+    assert 1 < fast.sum(1).mean() < 20  # a real test: frames with several notes
+    greedy = head.sample(h, 1.0, greedy=True)
+    assert torch.equal(greedy, head.sample_slow(h, 1.0, torch.full((300, 88), 0.5)))
+
+
 def test_a_frame_is_predicted_from_the_past_only():
     torch.manual_seed(3)
     model = Composer(ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=4)).eval()
@@ -83,7 +101,7 @@ def test_tiny_fit_learns_a_repeating_chord_progression():
         loss.backward()
         opt.step()
     model.eval()
-    assert first > 40 and model(piece)[0, 4:].mean().item() < 1.0  # from ~61 nats to almost 0
+    assert first > 12 and model(piece)[0, 4:].mean().item() < 1.0  # from ~16 nats to almost 0
     acc = FrameAccuracy()
     acc.update(model.predict(piece)[0, 4:], piece[0, 4:])
     assert acc.compute().item() > 0.95
