@@ -1,0 +1,88 @@
+"""The DQN pieces (replay buffer, encoding, Double DQN target) and a short real training run."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from blackjack import rules
+from blackjack.data import ReplayBuffer
+from blackjack.model import encode
+from blackjack.module import DQNAgent
+
+
+def test_replay_buffer_wraps_around_and_samples_stored_transitions():
+    buffer = ReplayBuffer(capacity=3)
+    for i in range(5):
+        buffer.append((i + 4, 2, 0), i % 2, float(i), (i + 5, 2, 0), i == 4)
+    assert len(buffer) == 3
+    batch = buffer.sample(64, np.random.default_rng(0))
+    assert batch["obs"].shape == (64, 3) and batch["reward"].shape == (64,)
+    assert set(batch["reward"].tolist()) == {2.0, 3.0, 4.0}  # 0 and 1 were overwritten
+    assert torch.equal(batch["next_obs"][:, 0], batch["obs"][:, 0] + 1)
+    assert torch.equal(batch["done"], (batch["reward"] == 4).float())
+
+
+def test_encode_is_one_hot():
+    x = encode(torch.tensor([[13, 1, 0], [21, 10, 1]]))
+    assert x.shape == (2, 44)
+    assert x[0, 13] == 1 and x[0, 32 + 1] == 1 and x[0, 43] == 0
+    assert x[1, 21] == 1 and x[1, 32 + 10] == 1 and x[1, 43] == 1
+    assert x.sum(1).tolist() == [2.0, 3.0]
+
+
+@pytest.mark.parametrize("double", [True, False])
+def test_training_loss_matches_a_per_transition_loop(double):
+    torch.manual_seed(0)
+    agent = DQNAgent(hidden=[16], double_dqn=double, gamma=0.9)
+    for p in agent.target.parameters():  # make target and online networks differ
+        p.data.add_(0.3 * torch.randn_like(p))
+    batch = {
+        "obs": torch.tensor([[13, 2, 0], [18, 10, 1], [20, 7, 0]]),
+        "action": torch.tensor([1, 1, 0]),
+        "reward": torch.tensor([0.0, 0.0, 1.0]),
+        "next_obs": torch.tensor([[19, 2, 0], [14, 10, 0], [20, 7, 0]]),
+        "done": torch.tensor([0.0, 0.0, 1.0]),
+    }
+    agent.log = lambda *args, **kwargs: None  # outside a Trainer
+    loss = agent.training_step(batch, 0)
+    errors = []
+    with torch.no_grad():
+        for i in range(3):
+            q = agent.net(batch["obs"][i : i + 1])[0, batch["action"][i]]
+            nxt = batch["next_obs"][i : i + 1]
+            chooser = agent.net if double else agent.target
+            a = int(chooser(nxt)[0].argmax())
+            v = 0.0 if batch["done"][i] else float(agent.target(nxt)[0, a])
+            errors.append((float(q) - (float(batch["reward"][i]) + 0.9 * v)) ** 2)
+    assert float(loss.detach()) == pytest.approx(sum(errors) / 3, rel=1e-5)
+
+
+def test_invalid_network_size_is_rejected():
+    with pytest.raises(ValueError, match="hidden"):
+        DQNAgent(hidden=[])
+
+
+def test_short_fit_improves_over_random_and_writes_its_artifacts(tiny_run):
+    cli, ckpt = tiny_run
+    summary = cli.summary
+    random_return = rules.evaluate(rules.random_policy()).expected_return  # about -0.39
+    assert summary["monitor"] == "val/return"
+    assert summary["best_score"] > random_return + 0.2
+    assert summary["extra"]["exact_return"] == pytest.approx(summary["best_score"], abs=1e-6)
+    assert summary["extra"]["gap"] >= 0
+    run_dir = ckpt.parent.parent
+    for name in ("strategy.png", "learning_curve.png", "policy.csv", "metrics.csv"):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert json.loads((run_dir / "summary.json").read_text())["epochs"] == 3
+
+
+def test_checkpoint_alone_rebuilds_the_agent(tiny_run):
+    from common.checkpoints import load_module
+
+    cli, ckpt = tiny_run
+    agent = load_module(ckpt, DQNAgent, "blackjack")
+    exact = rules.evaluate(agent.greedy_policy(), agent.rules).expected_return
+    assert exact == pytest.approx(cli.summary["best_score"], abs=1e-6)
+    assert agent.net_config.hidden == [64, 64]

@@ -1,0 +1,80 @@
+"""The exam demo (`blackjack.play`) driven by scripted stdin, and `blackjack.evaluate`."""
+
+import csv
+import io
+import json
+
+import pytest
+
+from blackjack import rules
+from blackjack.assignment import ASSIGNMENT
+from blackjack.evaluate import main as evaluate_main
+from blackjack.play import main as play_main
+
+
+def test_interactive_play_asks_again_after_invalid_keys(tiny_run):
+    _, ckpt = tiny_run
+    # hand 1: an invalid key, then stick; Enter; hand 2: two invalid keys, then quit
+    script = io.StringIO("x\ns\n\n??\nhit me\nq\n")
+    out = io.StringIO()
+    rewards = play_main(["--ckpt", str(ckpt), "--seed", "7"], stdin=script, out=out)
+    text = out.getvalue()
+    assert len(rewards) == 1 and rewards[0] in (-1.0, 0.0, 1.0)
+    assert text.count("is not a valid key") == 3
+    assert "'x' is not a valid key" in text and "'hit me' is not a valid key" in text
+    assert "Q(stick)" in text and "Q(hit)" in text and "exact optimum" in text
+    assert "dealer's hand" in text  # the hand was played out after sticking
+    assert "1 hands, total reward" in text
+
+
+def test_play_stops_cleanly_at_end_of_input(tiny_run):
+    _, ckpt = tiny_run
+    rewards = play_main(
+        ["--ckpt", str(ckpt), "--seed", "1"], stdin=io.StringIO("h\n"), out=io.StringIO()
+    )
+    assert rewards == [] or len(rewards) == 1  # a hit may bust and end the hand before EOF
+
+
+def test_exam_demo_plays_hands_and_saves_frames(tiny_run, tmp_path):
+    pytest.importorskip("pygame")
+    _, ckpt = tiny_run
+    out = io.StringIO()
+    argv = ASSIGNMENT.exam_demo_args(ckpt, tmp_path)
+    rewards = play_main(argv, stdin=io.StringIO(""), out=out)
+    assert len(rewards) == 3
+    frames = sorted((tmp_path / "frames").glob("*.png"))
+    assert len(frames) >= 3 and all(f.stat().st_size > 1000 for f in frames)
+    assert out.getvalue().count("agent: Q(stick)") >= 3
+
+
+def test_demo_without_a_checkpoint_explains_what_to_do(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        play_main(["--ckpt", str(tmp_path / "missing.ckpt")], stdin=io.StringIO(""))
+
+
+def test_evaluate_prints_exact_and_monte_carlo_figures_and_exports_every_observation(
+    tiny_run, tmp_path, capsys
+):
+    _, ckpt = tiny_run
+    csv_path = tmp_path / "policy.csv"
+    evaluate_main(["--ckpt", str(ckpt), "--hands", "2000", "--export-policy", str(csv_path)])
+    result = json.loads(capsys.readouterr().out)
+    assert result["optimal_return"] == pytest.approx(rules.optimal().expected_return)
+    assert result["gap"] == pytest.approx(result["optimal_return"] - result["exact_return"])
+    mc = result["monte_carlo"]
+    assert mc["ci95_low"] < mc["mean_return"] < mc["ci95_high"] and mc["hands"] == 2000
+    with csv_path.open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["player_sum", "dealer_card", "usable_ace", "action"]
+    keys = {(int(r["player_sum"]), int(r["dealer_card"]), int(r["usable_ace"])) for r in rows}
+    assert keys == set(rules.observations()) and len(rows) == 280
+    assert {r["action"] for r in rows} <= {"0", "1"}
+
+
+def test_evaluate_reference_policy_and_bad_input(capsys):
+    evaluate_main(["--policy", "optimal", "--hands", "1000"])
+    assert json.loads(capsys.readouterr().out)["gap"] == 0
+    with pytest.raises(SystemExit):
+        evaluate_main(["--hands", "1"])
+    with pytest.raises(SystemExit):
+        evaluate_main(["--policy", "basic", "--ckpt", "x.ckpt"])
