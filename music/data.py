@@ -111,7 +111,7 @@ def download_jsb(dest: Path) -> Path:
     except OSError as err:
         raise DataError(
             f"could not download the JSB Chorales pickle from {JSB_URL} ({err}); when offline, "
-            "copy the file here and pass --data.path FILE"
+            "get 'JSB Chorales.pickle' on another machine and pass --data.path FILE"
         ) from None
     tmp = dest.with_suffix(".part")
     tmp.write_bytes(payload)
