@@ -82,7 +82,8 @@ def plot_learning_curve(
     for name, (episodes, returns) in curves.items():
         ax.plot(episodes, returns, marker=".", label=name)
     ax.axhline(optimum, color="black", ls="--", lw=1, label=f"optimal ({optimum:.4f})")
-    ax.set_xlabel("episodes (hands played)")
+    ax.set_xscale("log")
+    ax.set_xlabel("episodes (hands played, log scale)")
     ax.set_ylabel("exact expected return per hand")
     ax.set_ylim(max(-0.45, ax.get_ylim()[0]), optimum + 0.02)
     ax.grid(alpha=0.3)

@@ -103,6 +103,8 @@ def play_hand(
         if terminated or truncated:
             if key == "h":
                 out.write(f"  your cards: {cards(env.unwrapped.player)} = bust\n")
+            if frames is not None:
+                frames(env)  # the final table
             finish(env, reward, out)
             return float(reward)
 
