@@ -65,6 +65,8 @@ class ModelConfig:
     """Audio sample rate in Hz; every input is resampled to it."""
     n_mels: int = 40
     """Mel bands of the log-mel features (BC-ResNet needs 40)."""
+    hop_ms: float = 10.0
+    """Frame hop of the log-mel features in ms (window 30 ms)."""
     width: int = 24
     """Base channel count, the paper's 8*tau (BC-ResNet-3: 24)."""
     depth: list[int] = field(default_factory=lambda: [2, 2, 4, 4])
@@ -76,4 +78,6 @@ class ModelConfig:
     freq_mask: int = 7
     """SpecAugment: widest frequency mask (mel bands)."""
     time_mask: int = 20
-    """SpecAugment: widest time mask (10 ms frames)."""
+    """SpecAugment: widest time mask (frames)."""
+    n_masks: int = 2
+    """SpecAugment: masks of each kind per clip (0 turns SpecAugment off)."""

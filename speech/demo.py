@@ -2,7 +2,7 @@
 
     python -m speech.demo yes.wav                      # latest checkpoint of runs/speech/
     python -m speech.demo a.wav b.flac --ckpt CKPT --out demo_out/
-    python -m speech.demo --speak "left" --voice en-gb-scotland+f5   # synthesize, then classify
+    python -m speech.demo --speak "left stop" --voice en-gb-scotland+f5   # synthesize, classify
 
 A recording longer than one second is scanned with a 1-second window every 250 ms; the
 keywords detected above `--threshold` are listed with their times.
@@ -90,34 +90,35 @@ def plot(path: Path, wav: torch.Tensor, module: KeywordModule, result: dict, tit
     return path
 
 
-def speak(text: str, voice: str, path: Path, rate: int = 160) -> Path:
-    """Synthesize `text` with eSpeak NG into a 16 kHz mono WAV (1 s for one word)."""
+def speak(words: list[str], voice: str, path: Path, rate: int = 160, gap: float = 0.8) -> Path:
+    """Synthesize words with eSpeak NG, `gap` seconds apart, over faint pink noise, into a
+    16 kHz mono WAV (exactly 1 s for one word)."""
     from speech import espeak
 
-    wav, rate_hz = espeak.synthesize(text, voice, rate=rate)
-    wav = audio.resample(torch.from_numpy(wav), rate_hz, audio.SAMPLE_RATE)
-    start, end = audio.active_region(wav)
-    wav = wav[max(0, start - 1600) : end + 1600]
-    if wav.shape[0] < audio.SAMPLE_RATE:
-        wav = audio.fit_length(wav)
+    pieces = []
+    for word in words:
+        wav, rate_hz = espeak.synthesize(word, voice, rate=rate)
+        wav = audio.resample(torch.from_numpy(wav), rate_hz, audio.SAMPLE_RATE)
+        start, end = audio.active_region(wav)
+        pieces.append(wav[max(0, start - 1600) : end + 1600])
+        pieces.append(torch.zeros(int(gap * audio.SAMPLE_RATE)))
+    wav = torch.cat(pieces[:-1])
+    wav = audio.fit_length(wav) if len(words) == 1 else wav
+    wav = 0.5 * wav / (wav.abs().max() + 1e-9)
+    gen = torch.Generator().manual_seed(0)  # a quiet room rather than digital silence
+    wav = wav + 0.002 * audio.coloured_noise(1, len(wav), torch.ones(1), gen)[0]
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, (0.5 * wav / (wav.abs().max() + 1e-9)).numpy(), audio.SAMPLE_RATE)
+    sf.write(path, wav.numpy(), audio.SAMPLE_RATE)
     return path
 
 
 def write_exam_clips(out_dir: Path) -> list[Path]:
-    """Two recordings in voices held out of training: one word, and two words in 3 seconds."""
+    """Two recordings in voices held out of training: one word, and two words in 2.5 seconds."""
     from speech.synthetic import split_variants
 
     first, second = split_variants()["test"][:2]
-    one = speak("yes", f"en-us+{first}", out_dir / f"yes_{first}.wav")
-    # two keywords with a pause between them, for the sliding-window detector
-    pair = speak(
-        "left. . . . stop",
-        f"en-gb-scotland+{second}",
-        out_dir / f"left_stop_{second}.wav",
-        rate=140,
-    )
+    one = speak(["yes"], f"en-us+{first}", out_dir / f"yes_{first}.wav")
+    pair = speak(["left", "stop"], f"en-gb-scotland+{second}", out_dir / f"left_stop_{second}.wav")
     return [one, pair]
 
 
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     files = list(args.files)
     if args.speak:
-        files.append(speak(args.speak, args.voice, args.out / "spoken.wav"))
+        files.append(speak(args.speak.split(), args.voice, args.out / "spoken.wav"))
     if not files:
         parser.error("give at least one audio file (or --speak TEXT)")
     try:

@@ -174,8 +174,8 @@ class KeywordSpotter(nn.Module):
     def __init__(self, cfg: ModelConfig, n_classes: int):
         super().__init__()
         self.cfg = cfg
-        self.features = LogMel(cfg.sample_rate, cfg.n_mels)
-        self.augment = SpecAugment(cfg.freq_mask, cfg.time_mask)
+        self.features = LogMel(cfg.sample_rate, cfg.n_mels, hop_ms=cfg.hop_ms)
+        self.augment = SpecAugment(cfg.freq_mask, cfg.time_mask, cfg.n_masks)
         self.net = BCResNet(cfg, n_classes)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,8 @@ class KeywordModule(L.LightningModule):
 
     Args:
         labels: the task: 35, 12 or a comma-separated word list (must match the data's).
-        width, depth, activation, dropout, freq_mask, time_mask: see `ModelConfig`.
+        width, depth, activation, dropout, hop_ms, freq_mask, time_mask, n_masks: see
+            `ModelConfig`.
         lr: peak learning rate of the one-cycle schedule.
         weight_decay: AdamW weight decay.
         label_smoothing: cross-entropy label smoothing.
