@@ -80,7 +80,11 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--ckpt", type=Path, help="measure this checkpoint; skip generate+train")
-    parser.add_argument("--keep", action="store_true", help="keep the data/runs in ./data, ./runs")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="use (and keep) ./data instead of a fresh temporary data folder",
+    )
     args = parser.parse_args()
 
     figures: dict[str, float] = {}
@@ -97,8 +101,8 @@ def main() -> int:
             figures["train_wall_s"] = summary["wall_time_s"]
     else:
         tmp = Path(tempfile.mkdtemp(prefix="speech-bench-"))
-        data_root = ROOT / "data" if args.keep else tmp / "data"
-        runs_root = ROOT / "runs" if args.keep else tmp / "runs"
+        data_root = ROOT / "data" if args.keep else tmp / "data"  # fresh: time the generation
+        runs_root = ROOT / "runs"  # keep the run: its checkpoint serves the demo
         os.environ["MAL2_DATA"] = str(data_root)
         gen_s = measure_generation(data_root)
         figures["generation_s"] = gen_s
