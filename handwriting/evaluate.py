@@ -92,7 +92,9 @@ def legibility_test(
 
 
 def unseen_texts(datamodule, n: int, max_chars: int = 20, seed: int = 0) -> list[str]:
-    """Distinct lines from the held-out validation sentences (never in the training text)."""
+    """Up to `n` lines from the held-out validation sentences (never in the training text), at
+    most one per sentence, so that no two candidates share a phrase: "the worm." and "catches the
+    worm." would be near-duplicates that even a perfect hand cannot be told apart by."""
     from handwriting.text import load_corpus, sample_lines, split_sentences
 
     sentences = getattr(datamodule, "val_sentences", None)
@@ -100,9 +102,10 @@ def unseen_texts(datamodule, n: int, max_chars: int = 20, seed: int = 0) -> list
         _, sentences = split_sentences(load_corpus(), datamodule.hparams.seed, 0.15)
     rng = np.random.default_rng(seed)
     out: list[str] = []
-    for line in sample_lines(sentences, 50 * n, max_chars, rng):
-        if len(line) >= 8 and line not in out:
-            out.append(line)
+    for i in rng.permutation(len(sentences)):
+        lines = [t for t in sample_lines([sentences[i]], 20, max_chars, rng) if len(t) >= 8]
+        if lines:
+            out.append(max(lines, key=len))
         if len(out) == n:
             break
     return out
