@@ -81,3 +81,35 @@ class ModelConfig:
     """SpecAugment: widest time mask (frames)."""
     n_masks: int = 2
     """SpecAugment: masks of each kind per clip (0 turns SpecAugment off)."""
+
+
+@dataclass
+class DataConfig:
+    """Where the clips come from and how they are batched."""
+
+    source: str = "espeak"
+    """espeak (embedded synthetic set), speechcommands (Google v2) or folder (<root>/<label>/)."""
+    root: str | None = None
+    """Folder of speechcommands/folder data (default: data/speech/SpeechCommands)."""
+    download: bool = False
+    """speechcommands: download the 2.3 GB archive when `root` has no data."""
+    labels: str = "35"
+    """35 (all words), 12 (10 commands + _unknown_ + _silence_) or a comma-separated word list."""
+    train_per_word: int = 240
+    """espeak: training clips per word."""
+    val_per_word: int = 40
+    """espeak: validation clips per word."""
+    test_per_word: int = 60
+    """espeak: test clips per word (held-out voices)."""
+    seed: int = 0
+    """espeak: generation seed."""
+    time_shift_ms: float = 100.0
+    """Training: random time shift of up to this many ms."""
+    noise_prob: float = 0.8
+    """speechcommands/folder training: probability of mixing in background noise."""
+    silence_fraction: float = 0.1
+    """12-class task: number of _silence_ clips as a fraction of each split."""
+    batch_size: int = 128
+    """Clips per batch."""
+    num_workers: int = 0
+    """DataLoader worker processes."""

@@ -8,7 +8,7 @@ import hashlib
 import re
 import tarfile
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from common.paths import data_root
 from speech import audio
-from speech.config import SILENCE, UNKNOWN, WORDS_35, label_set
+from speech.config import SILENCE, UNKNOWN, WORDS_35, DataConfig, label_set
 from speech.synthetic import SynthConfig, load_or_generate
 
 SPEECH_COMMANDS_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
@@ -27,38 +27,6 @@ MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # from the Speech Commands README's which_se
 
 class DataError(ValueError):
     """A data folder or data option that cannot be used; the message says what to do."""
-
-
-@dataclass
-class DataConfig:
-    """Where the clips come from and how they are batched."""
-
-    source: str = "espeak"
-    """espeak (embedded synthetic set), speechcommands (Google v2) or folder (<root>/<label>/)."""
-    root: str | None = None
-    """Folder of speechcommands/folder data (default: data/speech/SpeechCommands)."""
-    download: bool = False
-    """speechcommands: download the 2.3 GB archive when `root` has no data."""
-    labels: str = "35"
-    """35 (all words), 12 (10 commands + _unknown_ + _silence_) or a comma-separated word list."""
-    train_per_word: int = 240
-    """espeak: training clips per word."""
-    val_per_word: int = 40
-    """espeak: validation clips per word."""
-    test_per_word: int = 60
-    """espeak: test clips per word (held-out voices)."""
-    seed: int = 0
-    """espeak: generation seed."""
-    time_shift_ms: float = 100.0
-    """Training: random time shift of up to this many ms."""
-    noise_prob: float = 0.8
-    """speechcommands/folder training: probability of mixing in background noise."""
-    silence_fraction: float = 0.1
-    """12-class task: number of _silence_ clips as a fraction of each split."""
-    batch_size: int = 128
-    """Clips per batch."""
-    num_workers: int = 0
-    """DataLoader worker processes."""
 
 
 def class_names(labels: str) -> list[str]:
