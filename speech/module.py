@@ -32,8 +32,10 @@ class KeywordModule(L.LightningModule):
         depth: list[int] | None = None,
         activation: str = "silu",
         dropout: float = 0.1,
+        hop_ms: float = 10.0,
         freq_mask: int = 7,
         time_mask: int = 20,
+        n_masks: int = 2,
         lr: float = 5e-3,
         weight_decay: float = 1e-3,
         label_smoothing: float = 0.1,
@@ -48,8 +50,10 @@ class KeywordModule(L.LightningModule):
             depth=list(depth or [2, 2, 4, 4]),
             activation=activation,
             dropout=dropout,
+            hop_ms=hop_ms,
             freq_mask=freq_mask,
             time_mask=time_mask,
+            n_masks=n_masks,
         )
         self.model = KeywordSpotter(cfg, n)
         self.acc = torch.nn.ModuleDict(
