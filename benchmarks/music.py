@@ -42,16 +42,29 @@ def train(name: str, extra: list[str]) -> float:
     return wall
 
 
-def score_run(name: str, source_args: list[str]) -> dict:
-    from music.evaluate import main as evaluate
+def best_checkpoint(name: str) -> Path:
+    """The best checkpoint the run's summary names (Lightning adds -v1 to a reused name)."""
+    summary = json.loads((ROOT / "runs" / "music" / name / "summary.json").read_text())
+    return Path(summary["best_checkpoint"])
 
-    ckpt = ROOT / "runs" / "music" / name / "checkpoints" / "best.ckpt"
+
+def latest_bench_run(data_name: str, kind: str) -> str:
+    runs = sorted((ROOT / "runs" / "music").glob(f"bench-*-{data_name}-{kind}/summary.json"))
+    if not runs:
+        sys.exit(f"no earlier benchmark run for {data_name}/{kind}: run without --skip-train")
+    return runs[-1].parent.name
+
+
+def score_run(name: str, source_args: list[str]) -> dict:
     import contextlib
     import io
 
+    from music.evaluate import main as evaluate
+
+    ckpt = best_checkpoint(name)
     with contextlib.redirect_stdout(io.StringIO()):
         result = evaluate(["--ckpt", str(ckpt), "--samples", "8", *source_args])
-    summary = json.loads((ckpt.parent.parent / "summary.json").read_text())
+    summary = json.loads((ROOT / "runs" / "music" / name / "summary.json").read_text())
     return {
         "test_nll": round(result["nll"], 3),
         "test_frame_acc": round(result["frame_acc"], 3),
@@ -71,7 +84,8 @@ def compose_speed(name: str) -> dict:
 
     from music.compose import compose, load_composer, write_outputs
 
-    module, _ = load_composer(str(ROOT / "runs" / "music" / name / "checkpoints" / "best.ckpt"))
+    ckpt = best_checkpoint(name)
+    module, _ = load_composer(str(ckpt))
     times, gen_times = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(5):
@@ -81,7 +95,6 @@ def compose_speed(name: str) -> dict:
             gen_times.append(time.perf_counter() - start)
             write_outputs(roll, Path(tmp) / "bench.mid", module.steps_per_quarter)
             times.append(time.perf_counter() - start)
-        ckpt = ROOT / "runs" / "music" / name / "checkpoints" / "best.ckpt"
         cmd = [sys.executable, "-m", "music.compose", "--ckpt", str(ckpt), "--bars", "16"]
         start = time.perf_counter()
         subprocess.run([*cmd, "-o", f"{tmp}/cli.mid"], cwd=ROOT, check=True, capture_output=True)
@@ -109,19 +122,25 @@ def main() -> None:
     if args.jsb:
         datasets["jsb"] = ["--data.source", "jsb", "--data.path", args.jsb]
     report: dict = {}
+    names: dict = {}
+    stamp = time.strftime("%Y%m%d-%H%M%S")
     for data_name, data_args in datasets.items():
         for kind, extra in RUNS.items():
-            name = f"bench-{data_name}-{kind}"
-            wall = None if args.skip_train else train(name, extra + data_args)
+            if args.skip_train:
+                name, wall = latest_bench_run(data_name, kind), None
+            else:
+                name = f"bench-{stamp}-{data_name}-{kind}"
+                wall = train(name, extra + data_args)
+            names[f"{data_name}-{kind}"] = name
             entry = score_run(name, data_args)
             entry["train_process_wall_s"] = round(wall, 1) if wall else None
-            report[name] = entry
+            report[f"{data_name}-{kind}"] = entry
             print(json.dumps({name: entry}, indent=2), flush=True)
-    speed = compose_speed("bench-chorales-nade")
+    speed = compose_speed(names["chorales-nade"])
     report["compose"] = speed
     print(json.dumps({"compose": speed}, indent=2))
 
-    nade, lstm = report["bench-chorales-nade"], report["bench-chorales-lstm"]
+    nade, lstm = report["chorales-nade"], report["chorales-lstm"]
     train_time = nade["train_process_wall_s"] or nade["train_wall_s"]
     checks = [
         (f"default training {train_time:.0f} s <= {TRAIN_BUDGET_S:.0f} s",
@@ -137,7 +156,7 @@ def main() -> None:
     ]  # fmt: skip
     if args.jsb:
         for kind, target in (("lstm", BASELINE_TARGET), ("nade", NADE_TARGET)):
-            nll = report[f"bench-jsb-{kind}"]["test_nll"]
+            nll = report[f"jsb-{kind}"]["test_nll"]
             checks.append((f"JSB {kind} test NLL {nll:.2f} <= {target}", nll <= target))
     print("\ntargets:")
     for text, ok in checks:
