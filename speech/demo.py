@@ -35,16 +35,15 @@ def classify(module: KeywordModule, wav: torch.Tensor, threshold: float = 0.6) -
     probs = module.predict_proba(windows).cpu()  # (W, n_classes)
     conf = torch.where(loud, probs.max(dim=1).values, torch.full((len(windows),), -1.0))
     best = int(conf.argmax())
+    duration = len(wav) / audio.SAMPLE_RATE
     detections: list[list] = []
     for i in range(len(windows)):
         p, k = probs[i].max(dim=0)
         word = module.class_names[int(k)]
         if not loud[i] or p < threshold or word.startswith("_"):
             continue
-        t0, t1 = (
-            starts[i].item() / audio.SAMPLE_RATE,
-            (starts[i].item() + audio.SAMPLE_RATE) / (audio.SAMPLE_RATE),
-        )
+        t0 = starts[i].item() / audio.SAMPLE_RATE
+        t1 = min(t0 + 1.0, duration)  # the last window is zero-padded past the end
         if detections and detections[-1][0] == word and t0 <= detections[-1][2]:
             detections[-1][2] = t1  # same word in overlapping windows: one detection
             detections[-1][3] = max(detections[-1][3], p.item())
