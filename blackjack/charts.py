@@ -40,9 +40,9 @@ def plot_strategy(
     against the dealer's card; cells where they differ are outlined in red. Returns that count."""
     fig, axes = plt.subplots(2, 2, figsize=(10, 11), gridspec_kw={"height_ratios": [18, 10]})
     differ = 0
-    for col, (panel, usable, sums) in enumerate(_PANELS):
-        for row, (name, table) in enumerate(((title, policy), ("optimal", optimal))):
-            ax = axes[col, row]
+    for row, (panel, usable, sums) in enumerate(_PANELS):  # hard totals, soft totals
+        for col, (name, table) in enumerate(((title, policy), ("optimal", optimal))):
+            ax = axes[row, col]
             sums_desc = list(sums)[::-1]
             grid = np.array([[table[s, d, usable] for d in DEALER_CARDS] for s in sums_desc])
             ax.imshow(grid, cmap="coolwarm_r", vmin=-0.5, vmax=1.5, aspect="auto")
@@ -53,7 +53,7 @@ def plot_strategy(
                         ax.add_patch(
                             Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2.5)
                         )
-                        differ += row == 0  # count each cell once
+                        differ += col == 0  # count each cell once
             ax.set_xticks(range(10), ["A", *map(str, range(2, 11))])
             ax.set_yticks(range(len(sums_desc)), sums_desc)
             ax.set_xlabel("dealer showing")

@@ -74,12 +74,12 @@ def ask(prompt: str, choices: set[str], stdin: TextIO, out: TextIO) -> str | Non
 
 def finish(env, reward: float, out: TextIO) -> None:
     game = env.unwrapped
-    out.write(f"  dealer's hand: {cards(game.dealer)} = {rules_sum(game.dealer)}\n")
+    out.write(f"  dealer's hand: {cards(game.dealer)} = {hand_total(game.dealer)}\n")
     word = "win" if reward > 0 else "lose" if reward < 0 else "draw"
     out.write(f"  you {word}: reward {reward:+g}\n")
 
 
-def rules_sum(hand: list[int]) -> str:
+def hand_total(hand: list[int]) -> str:
     total = sum(hand) + (10 if 1 in hand and sum(hand) + 10 <= 21 else 0)
     return "bust" if total > 21 else str(total)
 
