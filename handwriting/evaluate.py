@@ -21,6 +21,9 @@ import torch
 
 from handwriting import hershey, legibility, mdn
 
+FONT_FAMILY = {"futural": "simplex", "rowmans": "simplex", "timesi": "times italic",
+               "scripts": "script", "cursive": "script"}  # fmt: skip
+
 
 @torch.no_grad()
 def validation_nll(module, datamodule, max_batches: int | None = None) -> dict:
@@ -58,14 +61,15 @@ def legibility_test(
 ) -> dict:
     """Write each unseen text in each style and check that the sample resembles the clean font
     rendering of its own text more than that of `n_distractors` other texts of similar length
-    (see handwriting.legibility). Returns top-1 rates per style, timing and finish counts."""
+    (see handwriting.legibility), and that it stayed in the primed writer's font family.
+    Returns top-1 and style-kept rates per style, timing and finish counts."""
     from handwriting.plot import save_lines
 
     rng = np.random.default_rng(seed)
     result, generated, gen_time = {}, 0, 0.0
     for style in styles:
         writer = hershey.WRITERS[style]
-        hits, finished, rows = 0, 0, []
+        hits, kept, finished, rows = 0, 0, 0, []
         for i, text in enumerate(texts):
             others = [t for t in texts if t != text]
             others.sort(key=lambda t: (abs(len(t) - len(text)), rng.random()))
@@ -77,12 +81,18 @@ def legibility_test(
             finished += done
             refs = [hershey.render_line(t, writer) for t in candidates]
             hits += legibility.pick(sample, refs) == 0
+            # Style kept: of the same text in every writer's clean hand, the sample looks most
+            # like one in the primed writer's font family (futural and rowmans share glyphs).
+            hands = [hershey.render_line(text, w) for w in hershey.WRITERS.values()]
+            picked = list(hershey.WRITERS.values())[legibility.pick(sample, hands)]
+            kept += FONT_FAMILY[picked.font] == FONT_FAMILY[writer.font]
             rows.append(sample)
         if out_dir is not None:
             save_lines(
                 rows, Path(out_dir) / f"unseen_{style}.png", [f"{style}: {t}" for t in texts]
             )
-        result[style] = {"top1": hits / len(texts), "finished": finished / len(texts)}
+        n = len(texts)
+        result[style] = {"top1": hits / n, "style_kept": kept / n, "finished": finished / n}
     return {
         "per_style": result,
         "chance": 1 / (1 + min(n_distractors, len(texts) - 1)),
