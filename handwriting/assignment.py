@@ -11,7 +11,7 @@ def exam_demo_args(ckpt: Path, out_dir: Path) -> list[str]:
     """Write a short, unseen sentence in a print style, with its attention plot (a few seconds)."""
     out_dir = Path(out_dir)
     return [
-        "Exam day, 42 quick notes.",
+        "Good luck at the exam!",  # not in the training corpus
         "--ckpt",
         str(ckpt),
         "--style",
