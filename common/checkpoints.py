@@ -32,10 +32,26 @@ def run_dirs(assignment: str, root: Path | None = None) -> list[Path]:
     )
 
 
-def latest_run(assignment: str, root: Path | None = None) -> Path | None:
-    """The run folder whose checkpoint was written last, or None."""
+def _rank(run: Path) -> int:
+    """Default trainings first, then quick ones, then experiment-comparison runs."""
+    if run.name.startswith("compare-"):
+        return 0
+    return 1 if run.name.startswith("quick-") else 2
+
+
+def latest_run(assignment: str, root: Path | None = None, any_run: bool = False) -> Path | None:
+    """The latest run folder with a checkpoint, or None.
+
+    Args:
+        assignment: the assignment's name.
+        root: runs root (default: $MAL2_RUNS or ./runs).
+        any_run: the run written last, whatever kind. Otherwise (what demos and reports want)
+            the latest default training, else the latest quick one, else the latest comparison run.
+    """
     runs = run_dirs(assignment, root)
-    return runs[-1] if runs else None
+    if not runs:
+        return None
+    return runs[-1] if any_run else max(reversed(runs), key=_rank)
 
 
 def find_checkpoint(

@@ -182,7 +182,11 @@ class PortfolioCLI(LightningCLI):
 
     def _resolve_resume(self, resume: str, root: Path, name: str | None) -> tuple[Path, str]:
         if resume == "last":
-            run_dir = root / self.assignment / name if name else latest_run(self.assignment, root)
+            run_dir = (
+                root / self.assignment / name
+                if name
+                else latest_run(self.assignment, root, any_run=True)
+            )
             if run_dir is None:
                 raise CheckpointError(
                     f"--run.resume last: no earlier {self.assignment} run under {root}; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,9 @@ class Assignment:
 
     @property
     def package_dir(self) -> Path:
-        return Path(importlib.import_module(self.package or self.name).__file__).parent
+        # find_spec also works when an editable install made the folder a namespace package
+        spec = importlib.util.find_spec(self.package or self.name)
+        return Path(next(iter(spec.submodule_search_locations)))
 
     @property
     def configs_dir(self) -> Path:

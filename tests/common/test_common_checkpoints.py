@@ -92,3 +92,15 @@ def test_module_of_another_shape_is_a_clear_error(trained):
 
     with pytest.raises(CheckpointError, match="does not fit Other"):
         load_module(find_checkpoint("tiny"), Other, "tiny")
+
+
+def test_demos_prefer_default_runs_over_quick_and_comparison_runs(runs):
+    for i, name in enumerate(["quick-1", "full", "quick-2", "compare-3-lr"]):
+        ckpt = runs / "tiny" / name / "checkpoints" / "last.ckpt"
+        ckpt.parent.mkdir(parents=True)
+        ckpt.write_bytes(b"x")
+        os.utime(ckpt, (1000 + i, 1000 + i))
+    assert latest_run("tiny").name == "full"
+    assert latest_run("tiny", any_run=True).name == "compare-3-lr"  # what --run.resume last uses
+    (runs / "tiny" / "full" / "checkpoints" / "last.ckpt").unlink()
+    assert latest_run("tiny").name == "quick-2"
