@@ -213,6 +213,7 @@ class PortfolioCLI(LightningCLI):
                 save_top_k=1,
                 save_last=True,
                 auto_insert_metric_name=False,
+                enable_version_counter=False,  # a rerun of a run name replaces its files
             ),
             LearningRateMonitor(logging_interval="epoch"),
             PortfolioCallback(self.assignment),
