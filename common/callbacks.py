@@ -80,19 +80,34 @@ class PortfolioCallback(Callback):
 
 
 class EpochPrinter(Callback):
-    """One plain line per epoch, for logs and terminals without a progress bar."""
+    """One plain line per epoch, for logs and terminals without a progress bar.
 
-    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._start = time.perf_counter()
+    The line is printed once the epoch is fully over (at the next epoch's start, or at the end
+    of training), so that metrics the module logs in its own `on_train_epoch_end` are included.
+    """
 
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def __init__(self) -> None:
+        self._pending: tuple[int, float] | None = None
+
+    def _flush(self, trainer: Trainer) -> None:
+        if self._pending is None:
+            return
+        epoch, took = self._pending
+        self._pending = None
         metrics = {
             k: float(v)
             for k, v in sorted(trainer.callback_metrics.items())
             if "/" in k and v.numel() == 1
         }
         text = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-        took = time.perf_counter() - self._start
-        rank_zero_info(
-            f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  {text}  ({took:.1f} s)"
-        )
+        rank_zero_info(f"epoch {epoch + 1}/{trainer.max_epochs}  {text}  ({took:.1f} s)")
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._flush(trainer)
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._pending = (trainer.current_epoch, time.perf_counter() - self._start)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._flush(trainer)

@@ -126,3 +126,19 @@ def test_bad_override_is_a_clear_error(runs, capsys):
         _cli(["--model.hiden", "5"])
     assert exit_.value.code != 0
     assert "hiden" in capsys.readouterr().err
+
+
+def test_epoch_line_includes_metrics_logged_at_epoch_end(runs, caplog):
+    class LateLogger(TinyModule):
+        def on_train_epoch_end(self):
+            self.log("train/late", float(self.current_epoch + 10))
+
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        PortfolioCLI(
+            LateLogger, TinyData, assignment="tiny", args=["--trainer.max_epochs", "2"]
+        ).fit()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert len(lines) == 2
+    assert "train/late 10" in lines[0] and "train/late 11" in lines[1]
