@@ -245,6 +245,12 @@ class PortfolioCLI(LightningCLI):
     # --- running ---------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
         """Fit (resuming if asked), test the best checkpoint, write plots and summary.json."""
+        try:
+            return self._fit()
+        finally:  # the next run in this process (compare, train all) picks its own name
+            os.environ.pop(_RUN_NAME_ENV, None)
+
+    def _fit(self) -> dict[str, Any]:
         trainer, model, dm = self.trainer, self.model, self.datamodule
         self._write_run_info()
         start = time.perf_counter()
@@ -259,7 +265,6 @@ class PortfolioCLI(LightningCLI):
                     "(same config)",
                     file=sys.stderr,
                 )
-                os.environ.pop(_RUN_NAME_ENV, None)
             raise
         wall = time.perf_counter() - start
         best = trainer.checkpoint_callback.best_model_path or None
@@ -270,7 +275,6 @@ class PortfolioCLI(LightningCLI):
             test_metrics = {k: float(v) for r in results for k, v in r.items()}
         if trainer.is_global_zero:
             self.summary = self._finish(trainer, model, dm, wall, best, test_metrics)
-        os.environ.pop(_RUN_NAME_ENV, None)
         return self.summary
 
     @rank_zero_only

@@ -142,3 +142,10 @@ def test_epoch_line_includes_metrics_logged_at_epoch_end(runs, caplog):
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
     assert len(lines) == 2
     assert "train/late 10" in lines[0] and "train/late 11" in lines[1]
+
+
+def test_failed_run_does_not_leak_its_name_to_the_next_run(runs):
+    with pytest.raises(SystemExit):
+        main(["--run.name", "broken", "--model.nan_at_step", "0"])
+    cli = main(["--trainer.max_epochs", "1"])
+    assert cli.run_name != "broken"
