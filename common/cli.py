@@ -294,7 +294,7 @@ class PortfolioCLI(LightningCLI):
         plot_learning_curves(epochs, self.run_dir / "learning_curves.png", run.monitor)
         extra: dict[str, Any] = {}
         if hasattr(model, "write_artifacts"):
-            if best:  # artifacts describe the best weights, as the test metrics do
+            if best and not test_metrics:  # trainer.test already loaded the best weights
                 state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
                 model.load_state_dict(state)
             model.eval()

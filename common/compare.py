@@ -51,7 +51,8 @@ def _row(name: str, summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A table cell: 4 significant digits for floats, "-" for missing values."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float):
@@ -95,27 +96,28 @@ def write_comparison(rows: list[dict[str, Any]], out_dir: Path, mode: str) -> No
             continue
         cells = [
             r["config"],
-            _fmt(r["wall_time_s"]),
-            _fmt(r["epochs"]),
+            format_value(r["wall_time_s"]),
+            format_value(r["epochs"]),
             "yes" if r["early_stopped"] else "no",
-            _fmt(r["best"]),
-            _fmt(r["final_train_loss"]),
-            _fmt(r["final_val_loss"]),
-            _fmt(r["overfit_gap"]),
+            format_value(r["best"]),
+            format_value(r["final_train_loss"]),
+            format_value(r["final_val_loss"]),
+            format_value(r["overfit_gap"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     if ok:
         pick = max if mode == "max" else min
         best = pick(ok, key=lambda r: r["best"])
         fastest = min(ok, key=lambda r: r["wall_time_s"])
-        lines += ["", f"- Best {monitor}: **{best['config']}** ({_fmt(best['best'])})."]
-        lines.append(f"- Fastest: **{fastest['config']}** ({_fmt(fastest['wall_time_s'])} s).")
+        lines += ["", f"- Best {monitor}: **{best['config']}** ({format_value(best['best'])})."]
+        lines.append(
+            f"- Fastest: **{fastest['config']}** ({format_value(fastest['wall_time_s'])} s)."
+        )
         gaps = [r for r in ok if r["overfit_gap"] is not None]
         if gaps:
             worst = max(gaps, key=lambda r: r["overfit_gap"])
-            lines.append(
-                f"- Largest overfitting gap: **{worst['config']}** ({_fmt(worst['overfit_gap'])})."
-            )
+            gap = format_value(worst["overfit_gap"])
+            lines.append(f"- Largest overfitting gap: **{worst['config']}** ({gap}).")
     lines += ["", "![learning curves](comparison.png)", ""]
     (out_dir / "comparison.md").write_text("\n".join(lines))
 

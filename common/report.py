@@ -11,6 +11,7 @@ from typing import Any
 
 from common import registry
 from common.checkpoints import latest_run
+from common.compare import format_value
 from common.paths import runs_root
 
 
@@ -36,10 +37,6 @@ def _metrics(summary: dict[str, Any]) -> list[tuple[str, Any]]:
     return rows
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else ("-" if value is None else str(value))
-
-
 def build_report(root: Path | None = None) -> tuple[Path, Path]:
     """Write report.md and report.html into the runs root; return their paths."""
     root = root or runs_root()
@@ -62,10 +59,10 @@ def build_report(root: Path | None = None) -> tuple[Path, Path]:
             body.append(f"<p>{html.escape(hint)}</p>")
             continue
         md += ["| metric | value |", "|---|---|"]
-        md += [f"| {k} | {_fmt(v)} |" for k, v in _metrics(summary)]
+        md += [f"| {k} | {format_value(v)} |" for k, v in _metrics(summary)]
         body.append("<table border=1 cellpadding=4><tr><th>metric</th><th>value</th></tr>")
         body += [
-            f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
+            f"<tr><td>{html.escape(k)}</td><td>{html.escape(format_value(v))}</td></tr>"
             for k, v in _metrics(summary)
         ]
         body.append("</table>")
