@@ -111,8 +111,21 @@ def variant_gender(variant: str) -> str:
     return "unspecified"
 
 
-def _synthesize_shard(requests: list[tuple]) -> list[np.ndarray]:
-    return [(synthesize(*r)[0] * 32767).astype(np.int16) for r in requests]
+def _shard_worker(requests: list[tuple], first: int, conn) -> None:
+    """Child process: synthesize requests[first:], sending (index, int16 samples) one by one."""
+    try:
+        for i in range(first, len(requests)):
+            conn.send((i, (synthesize(*requests[i])[0] * 32767).astype(np.int16)))
+    except Exception as err:  # a refused voice etc.: tell the parent instead of dying silently
+        conn.send((-1, f"{type(err).__name__}: {err}"))
+    conn.close()
+
+
+def fallback_request(request: tuple) -> tuple:
+    """What to say instead of a request that crashes eSpeak NG: the same word, voice, rate and
+    pitch with a neutral pitch range (the crashes seen come from extreme pitch contours)."""
+    text, voice, rate, pitch, _range, *rest = request
+    return (text, voice, rate, pitch, 50, *rest)
 
 
 def synthesize_many(requests: list[tuple], shards: int = 2) -> list[np.ndarray]:
@@ -122,12 +135,66 @@ def synthesize_many(requests: list[tuple], shards: int = 2) -> list[np.ndarray]:
     this process said before, and no API call resets it), so each of a fixed number of shards
     runs in a fresh process: the same requests always give the same samples, and the shards
     run in parallel.
+
+    eSpeak NG 1.52 also crashes (segmentation fault) on a few parameter combinations, e.g.
+    "backward" by de+rob at rate 223, pitch 21, range 87. A shard whose process dies is restarted
+    in a fresh process at the request it died on, with that request replaced by
+    `fallback_request` (deterministic: the same requests crash at the same place), and the
+    substitution is reported. A request whose fallback crashes too raises ESpeakError.
     """
     import multiprocessing as mp
+    from multiprocessing.connection import wait
 
+    ctx = mp.get_context("spawn")
     bounds = [round(i * len(requests) / shards) for i in range(shards + 1)]
-    parts = [requests[a:b] for a, b in zip(bounds, bounds[1:])]
-    # maxtasksperchild=1: a worker that finished one shard must not go on with the next
-    with mp.get_context("spawn").Pool(shards, maxtasksperchild=1) as pool:
-        results = pool.map(_synthesize_shard, parts, chunksize=1)
+    parts = [list(requests[a:b]) for a, b in zip(bounds, bounds[1:])]
+    results: list[list] = [[None] * len(p) for p in parts]
+    done = [0] * len(parts)  # requests received per shard
+    replaced: list[set[int]] = [set() for _ in parts]
+
+    def start(k: int):
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_shard_worker, args=(parts[k], done[k], send), daemon=True)
+        proc.start()
+        send.close()  # the child holds the only write end: recv() fails once it is gone
+        return proc, recv
+
+    active = {k: start(k) for k, part in enumerate(parts) if part}
+    try:
+        while active:
+            ready = wait([conn for _, conn in active.values()])
+            for k in [k for k, (_, conn) in active.items() if conn in ready]:
+                proc, conn = active[k]
+                try:
+                    i, wav = conn.recv()
+                except (EOFError, OSError):
+                    proc.join()
+                    conn.close()
+                    del active[k]
+                    if done[k] == len(parts[k]):
+                        continue  # finished and exited
+                    i = done[k]
+                    if i in replaced[k]:
+                        raise ESpeakError(
+                            f"eSpeak NG crashed (exit code {proc.exitcode}) on {parts[k][i]!r} "
+                            f"and on its fallback; change the data seed (--data.seed) or sizes"
+                        ) from None
+                    print(
+                        f"speech: eSpeak NG crashed on {parts[k][i]!r}; "
+                        f"using pitch range 50 for that clip",
+                        flush=True,
+                    )
+                    replaced[k].add(i)
+                    parts[k][i] = fallback_request(parts[k][i])
+                    active[k] = start(k)
+                    continue
+                if i < 0:
+                    raise ESpeakError(wav)
+                results[k][i] = wav
+                done[k] = i + 1
+    finally:
+        for proc, conn in active.values():
+            proc.kill()
+            proc.join()
+            conn.close()
     return [wav for part in results for wav in part]

@@ -48,3 +48,35 @@ def test_cache_is_reused_and_regenerated_on_a_new_version(tmp_path, monkeypatch)
     monkeypatch.setattr(synthetic, "VERSION", synthetic.VERSION + 1)
     synthetic.load_or_generate(TINY, tmp_path, WORDS, verbose=False)
     assert calls == [1]  # a new version stamp means a new cache folder and a fresh generation
+
+
+# eSpeak NG 1.52 dies with a segmentation fault on this one (found generating 480 clips per word).
+CRASHES_ESPEAK = ("backward", "de+rob", 223, 21, 87, False)
+
+
+def test_a_request_that_crashes_espeak_gets_its_fallback_instead_of_a_hang(capsys):
+    import subprocess
+    import sys
+
+    from speech import espeak
+
+    code = f"from speech import espeak; espeak.synthesize(*{CRASHES_ESPEAK!r})"
+    alone = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert alone.returncode != 0  # still a crash in a process of its own: the test bites
+    ok = ("yes", "en-us", 175, 50, 50, False)
+    out = espeak.synthesize_many([ok, CRASHES_ESPEAK, ok, ok], shards=2)
+    assert "crashed" in capsys.readouterr().out
+    fallback = espeak.synthesize_many([espeak.fallback_request(CRASHES_ESPEAK)], shards=1)[0]
+    # the shard restarts in a fresh process with the fallback first: exactly the fallback's clip
+    assert np.array_equal(out[1], fallback) and len(out[1]) > 1000
+    assert np.array_equal(out[0], espeak.synthesize_many([ok], shards=1)[0])
+    assert len(out) == 4 and all(len(o) > 1000 for o in out)
+
+
+def test_a_refused_voice_is_an_error_not_a_hang():
+    import pytest
+
+    from speech import espeak
+
+    with pytest.raises(espeak.ESpeakError, match="no voice"):
+        espeak.synthesize_many([("yes", "xx-nope", 175, 50, 50, False)] * 3, shards=2)
