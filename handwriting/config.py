@@ -21,6 +21,11 @@ class ModelConfig:
     """K Gaussians of the attention window (eq. 46)."""
     alphabet_size: int = 80
     """Number of characters the synthesis network knows (one-hot width)."""
+    n_styles: int = 0
+    """Known writers for style conditioning (0: none, style comes from priming only). Index 0 of
+    the style embedding is "unknown writer", so the table has n_styles + 1 rows."""
+    style_dim: int = 16
+    """Width of the learned writer embedding fed to every LSTM layer."""
     kappa_scale: float = 0.1
     """Scales exp(kappa_hat) in eq. 51 so the window starts out moving about a character per
     10 points (our pen density) instead of one per point."""

@@ -4,6 +4,11 @@ Prediction network (section 4): stacked LSTMs with skip connections from the inp
 and from every layer to the mixture density output. Synthesis network (section 5): the first
 layer also reads a soft window over the one-hot text, a mixture of K Gaussians (eqs. 46-51), and
 the window feeds every layer above it.
+
+Optional writer conditioning (our extension, not in the paper): a learned embedding of the writer
+is a constant extra input of every layer, so the network need not infer the hand from the strokes
+so far. Index 0 is "unknown writer": trained on lines whose writer is withheld, used with priming
+(section 5.5) for a hand the network has no name for.
 """
 
 from __future__ import annotations
@@ -44,15 +49,17 @@ class HandwritingRNN(nn.Module):
         self.config = c = config
         H, A, K = c.hidden_size, c.alphabet_size, c.n_window
         win = A if c.synthesis else 0
+        S = c.style_dim if c.n_styles else 0
+        self.style = nn.Embedding(c.n_styles + 1, S) if S else None
         if c.synthesis:
             # Layer 1 runs step by step: its input includes the window w_{t-1} (eq. 52).
-            self.cell1 = nn.LSTMCell(3 + A, H)
+            self.cell1 = nn.LSTMCell(3 + A + S, H)
             self.window = nn.Linear(H, 3 * K)  # (alpha_hat, beta_hat, kappa_hat), eq. 48
         else:
-            self.cell1 = nn.LSTM(3, H, batch_first=True)
-        # Layers 2..N see the input x, the layer below and the window w_t (eq. 53).
+            self.cell1 = nn.LSTM(3 + S, H, batch_first=True)
+        # Layers 2..N see the input x (and the writer), the layer below and the window w_t (eq. 53).
         self.upper = nn.ModuleList(
-            nn.LSTM(3 + H + win, H, batch_first=True) for _ in range(c.num_layers - 1)
+            nn.LSTM(3 + S + H + win, H, batch_first=True) for _ in range(c.num_layers - 1)
         )
         self.head = nn.Linear(c.num_layers * H, 1 + 6 * c.n_mixtures)  # eq. 17
 
@@ -87,7 +94,11 @@ class HandwritingRNN(nn.Module):
         return phi, w, kappa
 
     def forward(
-        self, x: torch.Tensor, chars: torch.Tensor | None = None, state: dict | None = None
+        self,
+        x: torch.Tensor,
+        chars: torch.Tensor | None = None,
+        state: dict | None = None,
+        style: torch.Tensor | None = None,
     ):
         """Run the network over inputs x (B, T, 3).
 
@@ -95,12 +106,18 @@ class HandwritingRNN(nn.Module):
             x: normalised pen offsets, (B, T, 3).
             chars: (B, U) character codes, synthesis only.
             state: from a previous call (generation), or None to start fresh.
+            style: (B,) writer indices (0 = unknown) when the network is writer-conditioned;
+                None means unknown writer.
 
         Returns:
             y (B, T, 1 + 6M) mixture parameters, the new state, phi (B, T, U) or None.
         """
         B, T, _ = x.shape
         state = state if state is not None else self.init_state(B, x.device)
+        if self.style is not None:  # the writer is one more input of every layer, at every step
+            if style is None:
+                style = torch.zeros(B, dtype=torch.long, device=x.device)
+            x = torch.cat([x, self.style(style).unsqueeze(1).expand(B, T, -1)], dim=-1)
         new = {"upper": []}
         phis = None
         if self.config.synthesis:
@@ -134,6 +151,7 @@ class HandwritingRNN(nn.Module):
         prime: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         stop_margin: int = 2,
+        style: int = 0,
     ) -> Sample:
         """Sample one line, point by point.
 
@@ -146,6 +164,7 @@ class HandwritingRNN(nn.Module):
                 network reads them first, then continues in that hand.
             generator: for reproducible samples.
             stop_margin: steps to keep writing once the window has passed the last character.
+            style: writer index for a writer-conditioned network (0 = unknown writer).
         """
         self.eval()
         device = next(self.parameters()).device
@@ -158,14 +177,15 @@ class HandwritingRNN(nn.Module):
             # phi(t, U) outweighs every phi(t, u < U) (section 5.3).
             chars = F.pad(chars.view(1, -1).to(device), (0, 1))
         U = chars.shape[1] - 1 if synthesis else 0
+        who = torch.tensor([style], device=device) if self.style is not None else None
         x = torch.tensor([[[0.0, 0.0, 1.0]]], device=device)  # start: pen up at the origin
         if prime is not None and len(prime):
             prime_in = torch.cat([x, prime.view(1, -1, 3).to(device)], dim=1)
-            y, state, _ = self(prime_in[:, :-1], chars, state)
+            y, state, _ = self(prime_in[:, :-1], chars, state, who)
             x = prime_in[:, -1:]
         points, phis, finished, after = [], [], False, 0
         for _ in range(max_steps):
-            y, state, phi = self(x, chars, state)
+            y, state, phi = self(x, chars, state, who)
             point = mdn.sample(mdn.split_params(y[:, -1], self.config.n_mixtures, bias), generator)
             points.append(point[0])
             if synthesis:

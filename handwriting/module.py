@@ -29,6 +29,10 @@ class HandwritingModule(L.LightningModule):
         lr: Adam learning rate.
         lr_decay: multiply the learning rate by this after every epoch.
         alphabet: the characters the network knows (one-hot order).
+        styles: writer names the network is conditioned on (a learned embedding per writer, an
+            extension of the paper); None: no conditioning, the hand comes from priming alone.
+            Lines by other writers (e.g. IAM-OnDB) train the "unknown writer" embedding.
+        style_dropout: share of training lines whose writer is withheld (trains "unknown").
     """
 
     def __init__(
@@ -42,6 +46,8 @@ class HandwritingModule(L.LightningModule):
         lr: float = 1e-3,
         lr_decay: float = 1.0,
         alphabet: str = ALPHABET,
+        styles: list[str] | None = None,
+        style_dropout: float = 0.1,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -53,7 +59,9 @@ class HandwritingModule(L.LightningModule):
             n_window=n_window,
             alphabet_size=len(alphabet),
             kappa_scale=kappa_scale,
+            n_styles=len(styles or []),
         )
+        self.styles = list(styles or [])
         self.model = HandwritingRNN(self.config)
         # Offset scale of the training data (Graves 4.1), filled in at fit start; a buffer, so
         # every checkpoint carries it and generation can undo it.
@@ -68,7 +76,8 @@ class HandwritingModule(L.LightningModule):
         x, mask = batch["x"], batch["mask"]  # (B, T, 3), (B, T)
         start = x.new_tensor([0.0, 0.0, 1.0]).expand(len(x), 1, 3)  # pen up at the origin
         inputs = torch.cat([start, x[:, :-1]], 1)  # predict point t from points < t
-        y, _, _ = self.model(inputs, batch["chars"] if self.config.synthesis else None)
+        chars = batch["chars"] if self.config.synthesis else None
+        y, _, _ = self.model(inputs, chars, style=self._styles(batch, stage))
         if stage == "train":
             y.register_hook(lambda g: g.clamp(-100.0, 100.0))  # Graves: output derivatives
         point_nll = mdn.nll(mdn.split_params(y, self.config.n_mixtures), x) * mask  # (B, T)
@@ -88,6 +97,19 @@ class HandwritingModule(L.LightningModule):
         # Optimise the per-sequence loss (eq. 26 summed over a line), as Graves does; the
         # derivative clipping above and in the model keeps it stable on long lines.
         return per_seq
+
+    def style_index(self, name: str | None) -> int:
+        """Embedding row of a writer: 1 + its place in `styles`, 0 for unknown or None."""
+        return self.styles.index(name) + 1 if name in self.styles else 0
+
+    def _styles(self, batch, stage: str) -> torch.Tensor | None:
+        if not self.styles:
+            return None
+        idx = torch.tensor([self.style_index(w) for w in batch["writers"]], device=self.device)
+        if stage == "train" and self.hparams.style_dropout > 0:
+            withheld = torch.rand(len(idx), device=idx.device) < self.hparams.style_dropout
+            idx = idx.masked_fill(withheld, 0)
+        return idx
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")
@@ -139,7 +161,7 @@ class HandwritingModule(L.LightningModule):
         chars = torch.from_numpy(encode(full, alphabet))
         g = torch.Generator().manual_seed(seed)
         steps = max_steps or 30 * len(text) + 60
-        sample = self.model.generate(chars, steps, bias, prime, g)
+        sample = self.model.generate(chars, steps, bias, prime, g, style=self.style_index(style))
         offsets = sample.offsets.copy()
         offsets[:, :2] *= self.scale.cpu().numpy()
         if len(offsets):

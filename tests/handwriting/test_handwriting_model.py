@@ -122,3 +122,34 @@ def test_priming_changes_what_follows():
     prime[:, 2] = 0
     primed = model.generate(text, 20, 3.0, prime=prime, generator=g()).offsets
     assert not np.allclose(plain, primed)
+
+
+def test_writer_embedding_conditions_every_step_and_zero_means_unknown():
+    model = small(n_styles=3, style_dim=4)
+    x, chars = torch.randn(2, 7, 3), torch.tensor([[1, 2, 3], [1, 2, 3]])
+    y1 = model(x, chars, style=torch.tensor([1, 2]))[0]
+    y2 = model(x, chars, style=torch.tensor([1, 3]))[0]
+    assert torch.allclose(y1[0], y2[0])  # row 0 keeps writer 1
+    assert not torch.allclose(y1[1], y2[1])  # another writer changes every step's output
+    assert not torch.allclose(y1[1, 0], y2[1, 0])
+    unknown = model(x, chars, style=torch.zeros(2, dtype=torch.long))[0]
+    assert torch.allclose(unknown, model(x, chars)[0])  # None = unknown writer (row 0)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    a = model.generate(torch.tensor([1, 2]), 15, 1.0, generator=g(), style=1).offsets
+    b = model.generate(torch.tensor([1, 2]), 15, 1.0, generator=g(), style=2).offsets
+    assert not np.allclose(a[: min(len(a), len(b))], b[: min(len(a), len(b))])
+
+
+def test_module_maps_writer_names_and_withholds_some_in_training():
+    from handwriting.module import HandwritingModule
+
+    torch.manual_seed(0)
+    names = ["ada", "ben", "cleo"]
+    m = HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2, styles=names, style_dropout=0.5)
+    assert [m.style_index(n) for n in [*names, "iam-writer-7", None]] == [1, 2, 3, 0, 0]
+    batch = {"writers": ["cleo"] * 400}
+    assert m._styles(batch, "val").tolist() == [3] * 400  # never withheld outside training
+    withheld = (m._styles(batch, "train") == 0).float().mean()
+    assert 0.4 < withheld < 0.6
+    plain = HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2)
+    assert plain._styles(batch, "train") is None
