@@ -16,6 +16,7 @@ import numpy as np
 RATE, VOLUME, PITCH, RANGE = 1, 2, 3, 4
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 SSML = 0x10
+IPA = 0x02  # espeak_TextToPhonemes phonememode: IPA symbols
 
 _SynthCallback = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
@@ -45,6 +46,19 @@ class _Engine:
         self._chunks: list[np.ndarray] = []
         self._callback = _SynthCallback(self._collect)  # keep a reference: C holds a pointer
         self.lib.espeak_SetSynthCallback(self._callback)
+
+    def phonemes(self, text: str, voice: str) -> str:
+        """IPA phonemes eSpeak NG would speak for `text` in `voice` (no audio)."""
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ESpeakError(f"eSpeak NG has no voice {voice!r}")
+        fn = self.lib.espeak_TextToPhonemes
+        fn.restype = ctypes.c_char_p
+        fn.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+        text_ptr = ctypes.c_char_p(text.encode())
+        out = []
+        while text_ptr.value:  # one clause per call; the pointer moves on (NULL at the end)
+            out.append((fn(ctypes.byref(text_ptr), 0, IPA) or b"").decode(errors="replace"))
+        return " ".join(p.strip() for p in out)
 
     def _collect(self, wav, n: int, events) -> int:
         if n > 0:
@@ -97,6 +111,11 @@ def synthesize(
     """
     eng = engine()
     return eng.synthesize(text, voice, rate, pitch, pitch_range, ssml), eng.sample_rate
+
+
+def phonemes(text: str, voice: str = "en-us") -> str:
+    """How `voice` pronounces `text`, in IPA, e.g. phonemes("three", "de") -> 'tɾˈeː'."""
+    return engine().phonemes(text, voice)
 
 
 def variant_gender(variant: str) -> str:

@@ -5,6 +5,11 @@ range, emphasis), is synthesized by eSpeak NG, then speed-perturbed, time-shifte
 spectrally warped (vocal tract length), reverberated, mixed with coloured noise and scaled.
 Splits are by voice variant: the test split's variants are never heard in training.
 
+Other languages' voices read the English spelling with their own rules, and some of them say two
+of the words identically: German, Spanish, Italian, Dutch, Polish and Brazilian Portuguese say
+"three" exactly as "tree" (no /θ/). Such a clip's label cannot be told from its sound, so an
+accent is never asked for a word it pronounces like another word (`homophones`).
+
 The result is cached under `data/speech/espeak/` with a version stamp; bump VERSION whenever
 the output of `generate` changes.
 """
@@ -23,7 +28,7 @@ import torchaudio
 from speech import audio, espeak
 from speech.config import WORDS_35
 
-VERSION = 2
+VERSION = 3
 
 # eSpeak voice -> accent name. English accents, then other languages' voices reading the English
 # spelling with their own letter-to-sound rules (a foreign accent, sometimes a mispronunciation).
@@ -174,6 +179,18 @@ def split_variants(split_seed: int = 0, held_out: float = 0.15) -> dict[str, lis
     return out
 
 
+def homophones(words: list[str], voices: list[str]) -> set[tuple[str, str]]:
+    """(voice, word) pairs where eSpeak NG's `voice` says `word` with exactly the phonemes of
+    another of `words` (e.g. ("de", "three"): German eSpeak says tree)."""
+    out = set()
+    for voice in voices:
+        said: dict[str, list[str]] = {}
+        for word in words:
+            said.setdefault(espeak.phonemes(word, voice), []).append(word)
+        out |= {(voice, w) for same in said.values() if len(same) > 1 for w in same}
+    return out
+
+
 def _speed_resamplers() -> dict[float, torchaudio.transforms.Resample]:
     # Speed perturbation (Ko et al. 2015) folded into the 22.05 -> 16 kHz resampling: reading
     # 22050 Hz audio as if it were 22050*s Hz plays it s times faster (tempo and pitch).
@@ -194,6 +211,13 @@ def generate(cfg: SynthConfig, words: list[str] | None = None, chunk: int = 512)
     speeds = sorted(resamplers)
     accents = list(ACCENTS)
     per_word = {"train": cfg.train_per_word, "val": cfg.val_per_word, "test": cfg.test_per_word}
+    same_sound = homophones(words, accents)
+
+    def accent_for(word: str) -> str:
+        while True:  # redraw an accent that says this word like another one
+            voice = accents[rng.integers(len(accents))]
+            if (voice, word) not in same_sound:
+                return voice
 
     rows = []
     for split in SPLITS:
@@ -203,7 +227,7 @@ def generate(cfg: SynthConfig, words: list[str] | None = None, chunk: int = 512)
                     {
                         "word": word,
                         "split": split,
-                        "voice": accents[rng.integers(len(accents))],
+                        "voice": accent_for(word),
                         "variant": variants[split][rng.integers(len(variants[split]))],
                         "rate": int(rng.integers(120, 261)),
                         "pitch": int(rng.integers(15, 86)),

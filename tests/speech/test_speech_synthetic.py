@@ -80,3 +80,16 @@ def test_a_refused_voice_is_an_error_not_a_hang():
 
     with pytest.raises(espeak.ESpeakError, match="no voice"):
         espeak.synthesize_many([("yes", "xx-nope", 175, 50, 50, False)] * 3, shards=2)
+
+
+def test_no_clip_says_its_word_like_another_word():
+    from speech import espeak
+
+    assert espeak.phonemes("three", "de") == espeak.phonemes("tree", "de")  # German eSpeak
+    assert espeak.phonemes("three", "en-us") != espeak.phonemes("tree", "en-us")
+    same = synthetic.homophones(["three", "tree", "yes"], ["de", "en-us"])
+    assert same == {("de", "three"), ("de", "tree")}
+    data = synthetic.generate(SynthConfig(6, 2, 2), ["three", "tree"])
+    german = synthetic.ACCENTS["de"]
+    assert german not in data["accent"]  # redrawn: every other accent tells them apart
+    assert len(set(data["accent"])) > 3
