@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from handwriting import hershey, iamondb
 from handwriting.text import encode, load_corpus, sample_lines, split_sentences, unknown_characters
 
-CACHE_VERSION = 2  # bump when the generated data change
+CACHE_VERSION = 4  # bump when the generated data change
 ALPHABET = " !\"#&'()+,-./0123456789:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -35,8 +35,9 @@ def data_dir() -> Path:
 
 
 def generate_hershey(n_train: int, n_val: int, max_chars: int, seed: int) -> dict:
-    """Synthetic lines: every writer gets an equal share; validation text comes from held-out
-    sentences, so it is never seen in training. Deterministic for a seed."""
+    """Synthetic lines: each writer gets `Writer.share` parts of the training lines (cleo, the
+    hardest hand, two) and an equal part of the validation lines; validation text comes from
+    held-out sentences, so it is never seen in training. Deterministic for a seed."""
     train_sents, val_sents = split_sentences(load_corpus(), seed, val_fraction=0.15)
     writers = list(hershey.WRITERS.values())
     out = {}
@@ -45,8 +46,11 @@ def generate_hershey(n_train: int, n_val: int, max_chars: int, seed: int) -> dic
         ("val", val_sents, n_val, 1),
     ]:
         rng = np.random.default_rng([seed, offset])
-        texts = sample_lines(sents, n, max_chars, rng)
-        ids = [i % len(writers) for i in range(n)]
+        texts = sample_lines(sents, n, max_chars, rng, run_on=True)
+        cycle = list(range(len(writers)))
+        if split == "train":
+            cycle = [w for w, writer in enumerate(writers) for _ in range(writer.share)]
+        ids = [cycle[i % len(cycle)] for i in range(n)]
         lines = [
             torch.from_numpy(hershey.render_line(t, writers[w], rng)) for t, w in zip(texts, ids)
         ]

@@ -25,15 +25,31 @@ def split_sentences(sentences: list[str], seed: int, val_fraction: float) -> tup
     return train, val
 
 
-def sample_lines(sentences: list[str], n: int, max_chars: int, rng: np.random.Generator) -> list:
-    """`n` text lines: a random run of words from a random sentence, at most `max_chars` long."""
+def sample_lines(
+    sentences: list[str],
+    n: int,
+    max_chars: int,
+    rng: np.random.Generator,
+    run_on: bool = False,
+) -> list:
+    """`n` text lines: a random run of words from a random sentence, at most `max_chars` long.
+
+    With `run_on`, a line that reaches the end of its sentence before its drawn length goes on
+    with the next sentence of the list (as lines of running text do), so line lengths cover the
+    whole range and capitals also appear mid-line, after a full stop.
+    """
     lines = []
     while len(lines) < n:
-        words = sentences[rng.integers(len(sentences))].split()
+        k = int(rng.integers(len(sentences)))
+        words = sentences[k].split()
         start = int(rng.integers(len(words)))
         target = int(rng.integers(max(4, max_chars // 3), max_chars + 1))
+        following = words[start + 1 :]
+        if run_on:
+            for j in range(1, 4):
+                following += sentences[(k + j) % len(sentences)].split()
         line = words[start]
-        for word in words[start + 1 :]:
+        for word in following:
             if len(line) + 1 + len(word) > target:
                 break
             line += " " + word

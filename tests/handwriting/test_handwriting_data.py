@@ -3,6 +3,7 @@
 import torch
 
 from handwriting.data import HandwritingDataModule, generate_hershey
+from handwriting.text import load_corpus, split_sentences
 
 
 def test_embedded_data_is_deterministic_and_validation_text_is_unseen():
@@ -12,9 +13,15 @@ def test_embedded_data_is_deterministic_and_validation_text_is_unseen():
     assert all(torch.equal(x, y) for x, y in zip(a["train"]["offsets"], b["train"]["offsets"]))
     assert set(a["train"]["writers"]) == {"ada", "ben", "cleo", "dora", "emil"}
     assert all(len(t) <= 16 for t in a["train"]["texts"])
-    # every validation line comes from a held-out sentence
+    # every validation line is running text of the held-out sentences (a line may go on into
+    # the next one), not of the training sentences
+    held_out = " ".join(a["val_sentences"] * 2)
+    assert not set(a["val_sentences"]) & set(split_sentences(load_corpus(), 7, 0.15)[0])
     for text in a["val"]["texts"]:
-        assert any(text in s for s in a["val_sentences"])
+        assert text in held_out
+    # lines run on across sentences, so capitals also appear mid-line
+    lines = generate_hershey(n_train=200, n_val=10, max_chars=32, seed=7)["train"]["texts"]
+    assert any(". " in t and t[t.index(". ") + 2 : t.index(". ") + 3].isupper() for t in lines)
 
 
 def test_batches_are_padded_scaled_and_bucketed(tmp_path, monkeypatch):
