@@ -37,7 +37,8 @@ def validation_nll(module, datamodule, max_batches: int | None = None) -> dict:
             break
         x, mask = batch["x"], batch["mask"]
         start = x.new_tensor([0.0, 0.0, 1.0]).expand(len(x), 1, 3)
-        y, _, _ = module.model(torch.cat([start, x[:, :-1]], 1), batch["chars"])
+        inputs = torch.cat([start, x[:, :-1]], 1)
+        y, _, _ = module.model(inputs, batch["chars"], style=module._styles(batch, "val"))
         nll = mdn.nll(mdn.split_params(y, module.config.n_mixtures), x) * mask
         total += float(nll.sum())
         points += int(mask.sum())

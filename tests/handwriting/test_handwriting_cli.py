@@ -116,6 +116,9 @@ def test_evaluate_prints_json(trained, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout[proc.stdout.index("{") :])
     assert 0 < report["val_nll_per_point"] < 20 and report["val_lines"] == 16
+    # scored as in training (each line with its writer): the one validation batch's val/nll
+    summary = json.loads((trained["run_dir"] / "summary.json").read_text())
+    assert abs(report["val_nll_per_point"] - summary["best_score"]) < 1e-3
     assert set(report["legibility"]["per_style"]) == {"ada", "ben", "cleo", "dora", "emil"}
     assert (tmp_path / "unseen_ada.png").is_file()
 
