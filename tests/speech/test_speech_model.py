@@ -60,3 +60,20 @@ def test_bad_model_options_are_refused():
         BCResNet(ModelConfig(n_mels=64), 35)
     with pytest.raises(KeyError):
         KeywordSpotter(ModelConfig(activation="swishy"), 35)
+
+
+def test_training_uses_bf16_only_where_the_cpu_has_it_and_the_user_did_not_choose(monkeypatch):
+    from speech import train
+
+    seen = []
+    monkeypatch.setattr(train, "train_main", lambda *a, args, **k: seen.append(args))
+    for native, user, expected in [
+        (True, [], "bf16-mixed"),
+        (False, [], None),
+        (True, ["--trainer.precision", "32-true"], "32-true"),  # the user's choice comes last
+    ]:
+        monkeypatch.setattr(train, "cpu_has_bf16", lambda native=native: native)
+        train.main(list(user))
+        args = seen[-1]
+        chosen = [args[i + 1] for i, a in enumerate(args) if a == "--trainer.precision"]
+        assert (chosen[-1] if chosen else None) == expected
