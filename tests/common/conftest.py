@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,9 @@ def run_tiny(*args: str, timeout: int = 120) -> SimpleNamespace:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a shell that runs the suite in the background hands SIGINT down as ignored, and Python
+        # keeps it so: give the child the default disposition, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         out, err = proc.communicate(timeout=timeout)
