@@ -46,19 +46,26 @@ class _Engine:
         self._chunks: list[np.ndarray] = []
         self._callback = _SynthCallback(self._collect)  # keep a reference: C holds a pointer
         self.lib.espeak_SetSynthCallback(self._callback)
+        self.lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        self.lib.espeak_TextToPhonemes.argtypes = [
+            ctypes.POINTER(ctypes.c_char_p),
+            ctypes.c_int,
+            ctypes.c_int,
+        ]
+
+    def _use_voice(self, voice: str) -> None:
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ESpeakError(f"eSpeak NG has no voice {voice!r}")
 
     def phonemes(self, text: str, voice: str) -> str:
         """IPA phonemes eSpeak NG would speak for `text` in `voice` (no audio)."""
-        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise ESpeakError(f"eSpeak NG has no voice {voice!r}")
-        fn = self.lib.espeak_TextToPhonemes
-        fn.restype = ctypes.c_char_p
-        fn.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+        self._use_voice(voice)
         text_ptr = ctypes.c_char_p(text.encode())
         out = []
         while text_ptr.value:  # one clause per call; the pointer moves on (NULL at the end)
-            out.append((fn(ctypes.byref(text_ptr), 0, IPA) or b"").decode(errors="replace"))
-        return " ".join(p.strip() for p in out)
+            said = self.lib.espeak_TextToPhonemes(ctypes.byref(text_ptr), 0, IPA) or b""
+            out.append(said.decode(errors="replace").strip())
+        return " ".join(out)
 
     def _collect(self, wav, n: int, events) -> int:
         if n > 0:
@@ -68,8 +75,7 @@ class _Engine:
     def synthesize(
         self, text: str, voice: str, rate: int, pitch: int, pitch_range: int, ssml: bool = False
     ) -> np.ndarray:
-        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise ESpeakError(f"eSpeak NG has no voice {voice!r}")
+        self._use_voice(voice)
         for param, value in ((RATE, rate), (PITCH, pitch), (RANGE, pitch_range), (VOLUME, 100)):
             self.lib.espeak_SetParameter(param, int(value), 0)
         self._chunks = []
