@@ -78,6 +78,7 @@ class HandwritingModule(L.LightningModule):
         inputs = torch.cat([start, x[:, :-1]], 1)  # predict point t from points < t
         chars = batch["chars"] if self.config.synthesis else None
         y, _, _ = self.model(inputs, chars, style=self._styles(batch, stage))
+        y = y.float()  # under bf16 autocast: the mixture density loss stays in float32
         if stage == "train":
             y.register_hook(lambda g: g.clamp(-100.0, 100.0))  # Graves: output derivatives
         point_nll = mdn.nll(mdn.split_params(y, self.config.n_mixtures), x) * mask  # (B, T)

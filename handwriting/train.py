@@ -5,6 +5,10 @@ python -m handwriting.train --config handwriting/configs/quick.yaml
 python -m handwriting.train --data.source iamondb --data.path DIR
 python -m handwriting.train --model.hidden_size 384 --trainer.max_epochs 30
 python -m handwriting.train --print_config
+
+On a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX) training runs in bf16 mixed
+precision (the LSTMs' matrix products in bf16, the mixture density loss and the attention
+window's position in float32); elsewhere in float32. `--trainer.precision` overrides the choice.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from handwriting.module import HandwritingModule
 def main(args: list[str] | None = None):
     try:
         return train_main(
-            HandwritingModule, HandwritingDataModule, assignment="handwriting", args=args
+            HandwritingModule,
+            HandwritingDataModule,
+            assignment="handwriting",
+            args=args,
+            bf16_where_native=True,
         )
     except (DataError, FileNotFoundError) as err:  # bad --data.* options or missing files
         raise SystemExit(f"error: {err}") from None

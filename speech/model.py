@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
@@ -56,6 +57,43 @@ class SpecAugment(nn.Module):
         return self.masks(x) if self.training else x
 
 
+class DepthwiseConv2d(nn.Conv2d):
+    """A depthwise (groups = channels), bias-free nn.Conv2d computed on the CPU as a sum of
+    shifted copies of the input, one per kernel tap.
+
+    Same parameters, checkpoints and results as nn.Conv2d. BC-ResNet uses it for the temporal
+    (1 x 3) convolutions on the frequency-averaged map (B, C, 1, T): there PyTorch's CPU kernel
+    is slow, the backward pass most of all, and three multiply-adds over strided views are about
+    three times faster (a training step about 10 % faster). On the larger (3 x 1) and (5 x 5)
+    maps PyTorch's kernel is the faster one, so those stay nn.Conv2d. Other devices use
+    nn.Conv2d's own path.
+    """
+
+    def __init__(self, channels: int, kernel_size, stride=1, padding=0, dilation=1):
+        super().__init__(
+            channels, channels, kernel_size, stride, padding, dilation, groups=channels, bias=False
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":
+            return super().forward(x)
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (
+            self.kernel_size, self.stride, self.padding, self.dilation
+        )  # fmt: skip
+        h = (x.shape[2] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        w = (x.shape[3] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        x = F.pad(x, (pw, pw, ph, ph))
+        weight = self.weight.to(x.dtype)  # under autocast, compute in the activations' dtype
+        out = None
+        for i in range(kh):
+            for j in range(kw):
+                tap = x[:, :, i * dh : i * dh + sh * (h - 1) + 1 : sh,
+                        j * dw : j * dw + sw * (w - 1) + 1 : sw]  # fmt: skip
+                scale = weight[:, :, i, j].view(1, -1, 1, 1)
+                out = tap * scale if out is None else torch.addcmul(out, tap, scale)
+        return out
+
+
 class SubSpectralNorm(nn.Module):
     """BatchNorm with separate statistics per frequency sub-band (Chang et al. 2021)."""
 
@@ -100,15 +138,7 @@ class BCResBlock(nn.Module):
         ]
         self.f2 = nn.Sequential(*layers)
         self.f1 = nn.Sequential(
-            nn.Conv2d(
-                c_out,
-                c_out,
-                (1, 3),
-                padding=(0, dilation),
-                dilation=(1, dilation),
-                groups=c_out,
-                bias=False,
-            ),
+            DepthwiseConv2d(c_out, (1, 3), padding=(0, dilation), dilation=(1, dilation)),
             nn.BatchNorm2d(c_out),
             ACTIVATIONS[activation](),
             nn.Conv2d(c_out, c_out, 1, bias=False),

@@ -13,26 +13,15 @@ would be slower. `--trainer.precision` overrides the choice.
 
 from __future__ import annotations
 
-import sys
-
-import torch
-
 from common.cli import train_main
 from speech.data import KeywordDataModule
 from speech.module import KeywordModule
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (torch's own check of the CPU flags)."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
 def main(args: list[str] | None = None):
-    args = list(sys.argv[1:] if args is None else args)
-    if cpu_has_bf16():  # before the user's arguments, so any --trainer.precision or --config wins
-        args = ["--trainer.precision", "bf16-mixed", *args]
-    return train_main(KeywordModule, KeywordDataModule, assignment="speech", args=args)
+    return train_main(
+        KeywordModule, KeywordDataModule, assignment="speech", args=args, bf16_where_native=True
+    )
 
 
 if __name__ == "__main__":

@@ -149,3 +149,32 @@ def test_failed_run_does_not_leak_its_name_to_the_next_run(runs):
         main(["--run.name", "broken", "--model.nan_at_step", "0"])
     cli = main(["--trainer.max_epochs", "1"])
     assert cli.run_name != "broken"
+
+
+def test_bf16_only_where_the_cpu_has_it_and_the_user_did_not_choose(monkeypatch):
+    from common import cli
+
+    seen = []
+
+    class Recorder:
+        summary = None
+
+        def __init__(self, *a, args, **k):
+            seen.append(args)
+
+        def fit(self):
+            pass
+
+    monkeypatch.setattr(cli, "PortfolioCLI", Recorder)
+    for native, asked, user, expected in [
+        (True, True, [], "bf16-mixed"),
+        (False, True, [], None),  # emulated bf16 would be slower than float32
+        (True, False, [], None),  # an assignment that did not ask for it
+        (True, True, ["--trainer.precision", "32-true"], "32-true"),  # the user's choice wins
+    ]:
+        monkeypatch.setattr(cli, "cpu_has_bf16", lambda native=native: native)
+        cli.train_main(TinyModule, TinyData, assignment="tiny", args=user,
+                       bf16_where_native=asked)  # fmt: skip
+        args = seen[-1]
+        chosen = [args[i + 1] for i, a in enumerate(args) if a == "--trainer.precision"]
+        assert (chosen[-1] if chosen else None) == expected

@@ -153,3 +153,30 @@ def test_module_maps_writer_names_and_withholds_some_in_training():
     assert 0.4 < withheld < 0.6
     plain = HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2)
     assert plain._styles(batch, "train") is None
+
+
+def test_bf16_autocast_keeps_the_window_position_and_the_loss_in_float32(monkeypatch):
+    """Training runs in bf16 mixed precision on CPUs that have it (handwriting.train): the
+    window's position kappa accumulates over hundreds of steps and must not be rounded to bf16,
+    and the mixture density loss is computed in float32 from the network's output."""
+    from handwriting import train
+    from handwriting.module import HandwritingModule
+
+    seen = []
+    monkeypatch.setattr(train, "train_main", lambda *a, **k: seen.append(k))
+    train.main([])
+    assert seen[-1]["bf16_where_native"] is True
+
+    torch.manual_seed(0)
+    m = HandwritingModule(hidden_size=32, n_mixtures=3, n_window=2, styles=["ada"])
+    m.log = lambda *a, **k: None
+    x = torch.randn(4, 60, 3) * 0.3
+    x[..., 2] = (torch.rand(4, 60) < 0.1).float()
+    batch = {"x": x, "mask": torch.ones(4, 60), "chars": torch.randint(1, 40, (4, 12)),
+             "writers": ["ada"] * 4}  # fmt: skip
+    full = m._step(batch, "val")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = m._step(batch, "val")
+        _, state, _ = m.model(x, batch["chars"], style=torch.ones(4, dtype=torch.long))
+    assert mixed.dtype == torch.float32 and state["kappa"].dtype == torch.float32
+    assert torch.isfinite(mixed) and abs(float(mixed - full)) < 0.05 * abs(float(full)) + 1.0
