@@ -41,6 +41,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from common.callbacks import EpochPrinter, PortfolioCallback
 from common.checkpoints import CheckpointError, latest_run, load_checkpoint
 from common.paths import runs_root
+from common.precision import cpu_has_bf16
 from common.runs import read_metrics, run_info, write_json
 from common.seed import seed_everything
 
@@ -325,12 +326,6 @@ class PortfolioCLI(LightningCLI):
         return summary
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (torch's own check of the CPU flags)."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
 def train_main(
     model_class: type[LightningModule],
     datamodule_class: type[LightningDataModule] | None,
@@ -342,13 +337,18 @@ def train_main(
     """Parse the command line, train, test and summarise; what every `<pkg>.train.main` calls.
 
     bf16_where_native: train in bf16 mixed precision on a CPU with native bfloat16 arithmetic
-    (AVX512-BF16 or AMX), float32 elsewhere, where emulated bf16 would be slower. Any
-    `--trainer.precision` on the command line or in a `--config` file wins.
+    (AVX512-BF16 or AMX), float32 elsewhere, where emulated bf16 would be slower. `MAL2_BF16=0`
+    or `=1` forces the choice (common.precision). Any `--trainer.precision` on the command line
+    or in a `--config` file wins.
     """
     from common.callbacks import NonFiniteLossError
 
     args = list(sys.argv[1:] if args is None else args)
-    if bf16_where_native and cpu_has_bf16():  # first, so that the user's choice comes later
+    try:
+        native_bf16 = bf16_where_native and cpu_has_bf16()
+    except ValueError as err:  # a MAL2_BF16 value we do not understand
+        raise SystemExit(f"error: {err}") from None
+    if native_bf16:  # first, so that the user's choice comes later
         args = ["--trainer.precision", "bf16-mixed", *args]
     try:
         cli = PortfolioCLI(model_class, datamodule_class, assignment=assignment, args=args)

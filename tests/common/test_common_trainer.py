@@ -178,3 +178,38 @@ def test_bf16_only_where_the_cpu_has_it_and_the_user_did_not_choose(monkeypatch)
         args = seen[-1]
         chosen = [args[i + 1] for i, a in enumerate(args) if a == "--trainer.precision"]
         assert (chosen[-1] if chosen else None) == expected
+
+
+def test_bf16_detection_can_be_forced_off_and_on(monkeypatch):
+    from common import cli, precision
+
+    seen = []
+
+    class Recorder:
+        summary = None
+
+        def __init__(self, *a, args, **k):
+            seen.append(args)
+
+        def fit(self):
+            pass
+
+    monkeypatch.setattr(cli, "PortfolioCLI", Recorder)
+    for hardware in (True, False):
+        monkeypatch.setattr(precision, "cpu_has_bf16_hardware", lambda hardware=hardware: hardware)
+        for env, expected in [("0", False), ("1", True), ("", hardware), ("auto", hardware)]:
+            monkeypatch.setenv("MAL2_BF16", env)
+            assert precision.cpu_has_bf16() is expected
+            cli.train_main(TinyModule, TinyData, assignment="tiny", args=[],
+                           bf16_where_native=True)  # fmt: skip
+            assert ("bf16-mixed" in seen[-1]) is expected
+        monkeypatch.delenv("MAL2_BF16")
+        assert precision.cpu_has_bf16() is hardware
+
+
+def test_bf16_switch_with_a_value_it_does_not_know_says_what_to_use(monkeypatch):
+    from common import cli
+
+    monkeypatch.setenv("MAL2_BF16", "maybe")
+    with pytest.raises(SystemExit, match=r"MAL2_BF16='maybe'.*MAL2_BF16=0"):
+        cli.train_main(TinyModule, TinyData, assignment="tiny", args=[], bf16_where_native=True)

@@ -7,6 +7,7 @@ import torch
 
 from handwriting.config import ModelConfig
 from handwriting.model import HandwritingRNN
+from tests.bf16 import needs_native_bf16
 
 
 def small(synthesis=True, **kw) -> HandwritingRNN:
@@ -155,17 +156,19 @@ def test_module_maps_writer_names_and_withholds_some_in_training():
     assert plain._styles(batch, "train") is None
 
 
-def test_bf16_autocast_keeps_the_window_position_and_the_loss_in_float32(monkeypatch):
-    """Training runs in bf16 mixed precision on CPUs that have it (handwriting.train): the
-    window's position kappa accumulates over hundreds of steps and must not be rounded to bf16,
-    and the mixture density loss is computed in float32 from the network's output."""
+def test_training_asks_for_bf16_where_the_cpu_has_it(monkeypatch):
+    """handwriting.train asks common for bf16 mixed precision; common grants it only on a CPU
+    with native bf16 (tests/common), so every other CPU trains in float32."""
     from handwriting import train
-    from handwriting.module import HandwritingModule
 
     seen = []
     monkeypatch.setattr(train, "train_main", lambda *a, **k: seen.append(k))
     train.main([])
     assert seen[-1]["bf16_where_native"] is True
+
+
+def _window_batch():
+    from handwriting.module import HandwritingModule
 
     torch.manual_seed(0)
     m = HandwritingModule(hidden_size=32, n_mixtures=3, n_window=2, styles=["ada"])
@@ -174,6 +177,29 @@ def test_bf16_autocast_keeps_the_window_position_and_the_loss_in_float32(monkeyp
     x[..., 2] = (torch.rand(4, 60) < 0.1).float()
     batch = {"x": x, "mask": torch.ones(4, 60), "chars": torch.randint(1, 40, (4, 12)),
              "writers": ["ada"] * 4}  # fmt: skip
+    return m, batch
+
+
+def test_float32_step_keeps_the_window_position_and_the_loss_in_float32():
+    """The path of a CPU without native bf16: a training step in float32 end to end."""
+    m, batch = _window_batch()
+    m.train()
+    loss = m._step(batch, "train")
+    loss.backward()
+    _, state, _ = m.model(batch["x"], batch["chars"], style=torch.ones(4, dtype=torch.long))
+    assert loss.dtype == torch.float32 and state["kappa"].dtype == torch.float32
+    assert torch.isfinite(loss)
+    grads = [p.grad for p in m.parameters() if p.grad is not None]
+    assert grads and all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+
+
+@needs_native_bf16
+def test_bf16_autocast_keeps_the_window_position_and_the_loss_in_float32():
+    """Training runs in bf16 mixed precision on CPUs that have it (handwriting.train): the
+    window's position kappa accumulates over hundreds of steps and must not be rounded to bf16,
+    and the mixture density loss is computed in float32 from the network's output."""
+    m, batch = _window_batch()
+    x = batch["x"]
     full = m._step(batch, "val")
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mixed = m._step(batch, "val")
