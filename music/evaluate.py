@@ -82,6 +82,11 @@ def main(argv: list[str] | None = None) -> dict:
     except (CheckpointError, DataError, midi.MidiError) as err:
         raise SystemExit(f"error: {err}") from None
     c = dm.config
+    if args.split not in rolls:
+        raise SystemExit(
+            f"error: {c.path} has no '{args.split}' split (held out); "
+            f"score --split {' or '.join(rolls)} instead"
+        )
 
     start = time.perf_counter()
     result = {

@@ -182,3 +182,20 @@ def test_a_midi_folder_trains_end_to_end(tmp_path, monkeypatch):
         )  # fmt: skip
     assert cli.model.hparams.data_steps_per_quarter == 2
     assert isinstance(cli.datamodule, MusicDataModule) and len(cli.datamodule.rolls["train"]) == 2
+
+
+def test_a_jsb_file_without_test_trains_and_says_the_split_is_absent(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAL2_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MAL2_DATA", str(tmp_path / "data"))
+    raw = pickle.loads(jsb_pickle(tmp_path / "three.pickle").read_bytes())
+    del raw["test"]
+    two = tmp_path / "two.pickle"
+    two.write_bytes(pickle.dumps(raw, protocol=2))
+    with pytest.warns(UserWarning, match="no 'test' split"):
+        cli = train.main(["--data.source", "jsb", "--data.path", str(two), "--run.name", "two",
+                          *TINY])  # fmt: skip
+    assert cli.summary["best_score"] > 0 and not cli.summary["test"]
+    ckpt = tmp_path / "runs" / "music" / "two" / "checkpoints" / "best.ckpt"
+    with pytest.raises(SystemExit, match="no 'test' split .* --split train or valid"):
+        evaluate.main(["--ckpt", str(ckpt), "--samples", "0"])
+    assert evaluate.main(["--ckpt", str(ckpt), "--split", "valid", "--samples", "0"])["pieces"] == 2

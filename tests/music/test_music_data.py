@@ -47,6 +47,22 @@ def test_jsb_loader_reads_the_benchmark_structure(tmp_path):
     assert set(np.flatnonzero(rolls["train"][1][0]) + midi.LOW) == {60, 64}
 
 
+def test_jsb_loader_reads_a_file_without_its_test_split(tmp_path):
+    three = jsb_like()
+    two = {k: v for k, v in three.items() if k != "test"}  # as ../shared/jsb holds it
+    with pytest.warns(UserWarning, match="no 'test' split"):
+        rolls = data.load_jsb(write_pickle(tmp_path / "two.pickle", two))
+    assert set(rolls) == {"train", "valid"}
+    full = data.load_jsb(write_pickle(tmp_path / "three.pickle", three))
+    assert set(full) == {"train", "valid", "test"}  # the original file reads as before
+    for split in ("train", "valid"):
+        assert all(np.array_equal(a, b) for a, b in zip(rolls[split], full[split]))
+    dm = data.MusicDataModule(source="jsb", path=str(tmp_path / "two.pickle"), batch_size=4)
+    with pytest.warns(UserWarning, match="no 'test' split"):
+        dm.setup("fit")
+    assert len(dm.val_set) == 2 and len(dm.test_set) == 0
+
+
 class Payload:
     """Unpickling this runs `os.system(...)`: the classic malicious pickle."""
 
@@ -81,7 +97,8 @@ def test_restricted_unpickler_refuses_numpy_arrays(tmp_path):
 @pytest.mark.parametrize(
     "obj, message",
     [
-        ([1, 2, 3], "dict with keys train, valid, test"),
+        ([1, 2, 3], "dict with keys train, valid and"),
+        ({"train": [[(60,)]], "test": [[(60,)]]}, "dict with keys train, valid and"),
         ({"train": [], "valid": [], "test": []}, "non-empty list"),
         ({"train": [[(60, "C")]], "valid": [[(60,)]], "test": [[(60,)]]}, "train piece 0"),
         ({"train": [[(60,)]], "valid": [[(200,)]], "test": [[(60,)]]}, "valid piece 0"),
