@@ -4,6 +4,7 @@ IterableDataset that plays the environment and yields replay batches to Lightnin
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -38,6 +39,31 @@ class ReplayBuffer:
         self._next = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The filled part of the buffer in compact tensors (observations fit in int8)."""
+        n = self.size
+        return {
+            "capacity": self.capacity,
+            "size": n,
+            "next": self._next,
+            "obs": torch.from_numpy(self.obs[:n].astype(np.int8)),
+            "next_obs": torch.from_numpy(self.next_obs[:n].astype(np.int8)),
+            "action": torch.from_numpy(self.action[:n].astype(np.int8)),
+            "reward": torch.from_numpy(self.reward[:n].copy()),
+            "done": torch.from_numpy(self.done[:n].astype(np.int8)),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["capacity"] != self.capacity:
+            raise ValueError(
+                f"the checkpoint's replay buffer holds {state['capacity']} transitions, this run's "
+                f"{self.capacity}; resume with the same --model.buffer_size"
+            )
+        n = self.size = int(state["size"])
+        self._next = int(state["next"])
+        for name in ("obs", "next_obs", "action", "reward", "done"):
+            getattr(self, name)[:n] = state[name].numpy()
+
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         idx = rng.integers(0, self.size, batch_size)
         return {
@@ -63,6 +89,32 @@ class Player:
         self.rng = np.random.default_rng(seed)  # the explore-or-exploit coin
         self.steps = 0
         self.episodes = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the next steps depend on: the hand in play, the shoe's and the coins' RNG
+        states, the counters and the replay buffer (plain types, for weights_only loading)."""
+        env = self.env.unwrapped
+        return {
+            "obs": [int(v) for v in self.obs],
+            "player": [int(c) for c in env.player],
+            "dealer": [int(c) for c in env.dealer],
+            "env_rng": env.np_random.bit_generator.state,
+            "action_rng": self.env.action_space.np_random.bit_generator.state,
+            "rng": self.rng.bit_generator.state,
+            "steps": self.steps,
+            "episodes": self.episodes,
+            "buffer": self.buffer.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        env = self.env.unwrapped
+        self.obs = tuple(state["obs"])
+        env.player, env.dealer = list(state["player"]), list(state["dealer"])
+        env.np_random.bit_generator.state = state["env_rng"]
+        self.env.action_space.np_random.bit_generator.state = state["action_rng"]
+        self.rng.bit_generator.state = state["rng"]
+        self.steps, self.episodes = int(state["steps"]), int(state["episodes"])
+        self.buffer.load_state_dict(state["buffer"])
 
     def step(self, greedy: np.ndarray | None, epsilon: float) -> None:
         if greedy is None or self.rng.random() < epsilon:

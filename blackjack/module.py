@@ -59,6 +59,7 @@ class DQNAgent(LightningModule):
         self.target = QNetwork(self.net_config).requires_grad_(False)
         self.target.load_state_dict(self.net.state_dict())
         self.player: Player | None = None
+        self._resume: dict[str, Any] | None = None  # experience state from a checkpoint
         self._rng = np.random.default_rng(seed + 1)  # replay sampling
         self._optimum = rules.optimal(self.rules)
 
@@ -85,8 +86,13 @@ class DQNAgent(LightningModule):
         c = self.config
         if self.player is None:
             self.player = Player(make_env(self.rules), ReplayBuffer(c.buffer_size), c.seed)
-            for _ in range(c.warmup_steps):  # fill the buffer with random play
-                self.player.step(None, 1.0)
+            if self._resume is not None:  # exact resume: the hand, RNGs, counters and buffer
+                self.player.load_state_dict(self._resume["player"])
+                self._rng.bit_generator.state = self._resume["replay_rng"]
+                self._resume = None
+            else:
+                for _ in range(c.warmup_steps):  # fill the buffer with random play
+                    self.player.step(None, 1.0)
         dataset = ExperienceDataset(
             self.player,
             c.batches_per_epoch,
@@ -97,6 +103,17 @@ class DQNAgent(LightningModule):
             rng=self._rng,
         )
         return DataLoader(dataset, batch_size=None)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.player is not None:
+            checkpoint["experience"] = {
+                "player": self.player.state_dict(),
+                "replay_rng": self._rng.bit_generator.state,
+            }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._resume = checkpoint.get("experience")
+        self.player = None
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(ObservationDataset(), batch_size=None)

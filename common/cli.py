@@ -36,6 +36,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from common.callbacks import EpochPrinter, PortfolioCallback
@@ -212,9 +213,19 @@ class PortfolioCLI(LightningCLI):
                 monitor=run.monitor,
                 mode=run.mode,
                 save_top_k=1,
-                save_last=True,
                 auto_insert_metric_name=False,
                 enable_version_counter=False,  # a rerun of a run name replaces its files
+            ),
+            # The latest state after every epoch. (ModelCheckpoint(save_last=True) writes
+            # last.ckpt only when a new best is saved, so a resume repeated epochs.) It comes
+            # second, so the best-checkpoint state it holds is already up to date.
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="last",
+                monitor=None,
+                save_top_k=1,
+                auto_insert_metric_name=False,
+                enable_version_counter=False,
             ),
             LearningRateMonitor(logging_interval="epoch"),
             PortfolioCallback(self.assignment),
@@ -257,15 +268,17 @@ class PortfolioCLI(LightningCLI):
         start = time.perf_counter()
         try:
             trainer.fit(model, datamodule=dm, ckpt_path=self.resume_path, weights_only=True)
-        except SystemExit:
-            if trainer.interrupted:  # Ctrl-C: Lightning shut down cleanly and exits with 1
+        except SystemExit as stop:
+            if trainer.interrupted:  # Ctrl-C or SIGTERM: Lightning shut down cleanly
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 print(
-                    f"interrupted; the last checkpoint is kept. Resume with `python -m "
-                    f"{self.assignment}.train --run.name {self.run_name} --run.resume last` "
-                    "(same config)",
+                    f"interrupted; last.ckpt holds the last complete epoch. Resume with "
+                    f"`python -m {self.assignment}.train --run.name {self.run_name} "
+                    "--run.resume last` (same config)",
                     file=sys.stderr,
                 )
+            if isinstance(stop, SIGTERMException):  # Lightning raises it with exit code 0
+                raise SystemExit(128 + signal.SIGTERM) from None
             raise
         wall = time.perf_counter() - start
         best = trainer.checkpoint_callback.best_model_path or None

@@ -39,3 +39,18 @@ def run_tiny(*args: str, timeout: int = 120) -> SimpleNamespace:
     finally:
         proc.kill()
     return SimpleNamespace(returncode=proc.returncode, stdout=out, stderr=err, pid=proc.pid)
+
+
+def run_with_fault(target: str, how: str, step: int, *args: str, timeout: int = 300):
+    """`target` (e.g. "blackjack.train:main") in a fresh process, with a fault at `step`."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("MAL2_RUN_NAME", None)
+    return subprocess.run(
+        [sys.executable, "-m", "tests.common.faults", target, how, str(step), "--", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )

@@ -59,3 +59,54 @@ def test_ctrl_c_stops_cleanly_and_resumes(runs):
 
     epochs = read_metrics(runs / "tiny" / "intr" / "metrics.csv")
     assert [e["epoch"] for e in epochs if "val/loss" in e] == [0, 1, 2, 3]
+
+
+# The tests above pass even when last.ckpt is only written when the monitored metric improves:
+# the tiny task's val/loss improves every epoch, so last.ckpt is always the latest epoch, and
+# resuming from any earlier epoch end still reaches the same final metrics. Monitoring val/loss
+# with mode "max" makes only epoch 0 the best, so last.ckpt must be written without a new best.
+NO_NEW_BEST = [*BASE, "--run.monitor", "val/loss", "--run.mode", "max"]
+
+
+def _last_state(runs, name):
+    ckpt = torch.load(runs / "tiny" / name / "checkpoints" / "last.ckpt", weights_only=True)
+    return ckpt["epoch"], ckpt["global_step"]
+
+
+def test_last_checkpoint_is_latest_epoch_even_without_new_best(runs):
+    main([*NO_NEW_BEST, "--run.name", "done"])
+    assert _last_state(runs, "done") == (3, 16)  # 4 epochs of 4 batches
+    best = torch.load(runs / "tiny" / "done" / "checkpoints" / "best.ckpt", weights_only=True)
+    assert best["global_step"] == 4  # the best stays the first epoch
+
+
+def test_killed_run_resumes_from_latest_epoch_without_repeating_one(runs):
+    from common.runs import read_metrics
+
+    killed = run_tiny(*NO_NEW_BEST, "--run.name", "cut", "--model.kill_at_step", "10")
+    assert killed.returncode == 137
+    assert _last_state(runs, "cut") == (1, 8)  # epochs 0 and 1 were complete
+    main([*NO_NEW_BEST, "--run.name", "cut", "--run.resume", "last"])
+    with (runs / "tiny" / "cut" / "metrics.csv").open() as f:
+        val_epochs = [row.split(",") for row in f.read().splitlines()]
+    epochs = read_metrics(runs / "tiny" / "cut" / "metrics.csv")
+    assert [e["epoch"] for e in epochs if "val/loss" in e] == [0, 1, 2, 3]
+    header = val_epochs[0]
+    logged = [r[header.index("epoch")] for r in val_epochs[1:] if r[header.index("val/loss")]]
+    assert logged == ["0", "1", "2", "3"]  # no epoch trained and logged twice
+
+
+def test_ctrl_c_keeps_latest_epoch(runs):
+    stopped = run_tiny(*NO_NEW_BEST, "--run.name", "intr", "--model.interrupt_at_step", "13")
+    assert stopped.returncode == 1
+    assert _last_state(runs, "intr") == (2, 12)
+
+
+def test_sigterm_exits_non_zero_keeps_latest_epoch_and_resumes(runs):
+    stopped = run_tiny(*NO_NEW_BEST, "--run.name", "term", "--model.term_at_step", "13")
+    assert stopped.returncode == 143, stopped.stderr[-2000:]
+    assert "--run.resume last" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert _last_state(runs, "term") == (2, 12)
+    resumed = main([*NO_NEW_BEST, "--run.name", "term", "--run.resume", "last"]).summary
+    assert resumed["epochs"] == 4 and resumed["global_step"] == 16

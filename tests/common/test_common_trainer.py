@@ -26,8 +26,8 @@ def test_trainer_defaults(runs):
     cli = _cli(["--run.name", "x", "--trainer.gradient_clip_val", "0.5"])
     trainer = cli.trainer
     ckpts = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)]
-    assert len(ckpts) == 1
-    assert ckpts[0].save_last and ckpts[0].filename == "best" and ckpts[0].monitor == "val/loss"
+    assert [(c.filename, c.monitor) for c in ckpts] == [("best", "val/loss"), ("last", None)]
+    assert trainer.checkpoint_callback is ckpts[0]  # best_model_path and the score come from it
     assert any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
     assert any(isinstance(c, PortfolioCallback) for c in trainer.callbacks)
     assert not any(isinstance(c, EarlyStopping) for c in trainer.callbacks)  # off by default

@@ -44,6 +44,7 @@ class TinyModule(LightningModule):
         interrupt_at_step: int = -1,
         kill_at_step: int = -1,
         nan_at_step: int = -1,
+        term_at_step: int = -1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -60,9 +61,11 @@ class TinyModule(LightningModule):
         return loss
 
     def training_step(self, batch, batch_idx):
-        # Fault injection for the resume tests: a real Ctrl-C (SIGINT) or a hard kill.
+        # Fault injection for the resume tests: a real Ctrl-C (SIGINT), SIGTERM or a hard kill.
         if self.global_step == self.hparams.interrupt_at_step:
             os.kill(os.getpid(), signal.SIGINT)
+        if self.global_step == self.hparams.term_at_step:
+            os.kill(os.getpid(), signal.SIGTERM)
         if self.global_step == self.hparams.kill_at_step:
             os._exit(137)
         loss = self._step(batch, "train")

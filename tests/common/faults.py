@@ -1,0 +1,49 @@
+"""Run an assignment's real training entry point with a fault at a given training step.
+
+    python -m tests.common.faults blackjack.train:main kill 250 -- --trainer.max_epochs 3 ...
+
+`kill` ends the process at once (as kill -9 or a power cut would), `int` sends it a real SIGINT
+(Ctrl-C), `term` a real SIGTERM. The fault fires right before the given global step is trained.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+
+from lightning.pytorch import Callback
+
+
+class FaultAtStep(Callback):
+    def __init__(self, how: str, step: int) -> None:
+        self.how, self.step = how, step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step != self.step:
+            return
+        if self.how == "kill":
+            os._exit(137)
+        os.kill(os.getpid(), signal.SIGINT if self.how == "int" else signal.SIGTERM)
+
+
+def main() -> None:
+    target, how, step, sep, *args = sys.argv[1:]
+    assert sep == "--" and how in ("kill", "int", "term"), sys.argv
+    from common.cli import PortfolioCLI
+
+    original = PortfolioCLI.instantiate_trainer
+
+    def instantiate_trainer(self, **kwargs):
+        trainer = original(self, **kwargs)
+        trainer.callbacks.insert(0, FaultAtStep(how, int(step)))
+        return trainer
+
+    PortfolioCLI.instantiate_trainer = instantiate_trainer
+    module, func = target.split(":")
+    getattr(importlib.import_module(module), func)(args)
+
+
+if __name__ == "__main__":
+    main()
