@@ -1,5 +1,6 @@
 # Two commands for a newcomer (see README.md):
-#   make portfolio          train all four assignments, write runs/report.{md,html}  (QUICK=1: ~5 min)
+#   make portfolio          train all four assignments, write runs/report.{md,html}  (QUICK=1: ~5 min;
+#                           BUDGET=30: all four fitted into 30 minutes, each ending annealed)
 #   make test               the test suite (what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
@@ -16,7 +17,7 @@ $(BIN)/portfolio: pyproject.toml
 venv: $(BIN)/portfolio
 
 portfolio: venv
-	$(BIN)/portfolio train all $(if $(QUICK),--quick)
+	$(BIN)/portfolio train all $(if $(QUICK),--quick) $(if $(BUDGET),--budget $(BUDGET))
 
 test: venv
 	$(BIN)/python -m pytest -q

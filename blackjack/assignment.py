@@ -22,4 +22,5 @@ ASSIGNMENT = Assignment(
     exam_demo_args=exam_demo_args,
     monitor="val/return",
     mode="max",
+    budget_share=3,  # weight in `portfolio train all --budget`: its target minutes
 )

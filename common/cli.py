@@ -39,6 +39,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
+from common.budget import BudgetPlanner
 from common.callbacks import EpochPrinter, PortfolioCallback
 from common.checkpoints import CheckpointError, latest_run, load_checkpoint
 from common.paths import runs_root
@@ -82,6 +83,9 @@ class RunOptions:
     """Use torch's deterministic algorithms."""
     test: bool = True
     """After fit, evaluate the best checkpoint on the test split (when the module has test_step)."""
+    budget: float | None = None
+    """Minutes for the whole run: fewer steps, same learning-rate schedule compressed to end
+    annealed (common.budget). Never longer than the config's epochs."""
 
 
 class _RunWriter(ExperimentWriter):
@@ -133,6 +137,7 @@ class PortfolioCLI(LightningCLI):
         **kwargs: Any,
     ) -> None:
         self.assignment = assignment
+        self.start = time.monotonic()  # a --run.budget counts from here
         self.run_dir: Path | None = None
         self.summary: dict[str, Any] = {}
         if default_config_files is None:
@@ -169,6 +174,11 @@ class PortfolioCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         run = self.config.run
+        if run.budget is not None and not run.budget > 0:
+            raise SystemExit(
+                f"error: --run.budget {run.budget}: give the run's time in minutes, a positive "
+                "number (e.g. --run.budget 5), or leave it out to train the config's epochs"
+            )
         root = Path(run.root) if run.root else runs_root()
         self.resume_path = None
         name = run.name
@@ -230,6 +240,8 @@ class PortfolioCLI(LightningCLI):
             LearningRateMonitor(logging_interval="epoch"),
             PortfolioCallback(self.assignment),
         ]
+        if run.budget is not None:
+            callbacks.append(BudgetPlanner(run.budget, self.start))
         if run.early_stopping:
             callbacks.append(
                 EarlyStopping(
@@ -300,6 +312,12 @@ class PortfolioCLI(LightningCLI):
         info["world_size"] = self.trainer.world_size
         write_json(self.run_dir / "run.json", info)
 
+    def _budget_report(self, trainer) -> dict[str, Any] | None:
+        for callback in trainer.callbacks:
+            if isinstance(callback, BudgetPlanner):
+                return {**callback.report, "used_s": round(time.monotonic() - self.start, 2)}
+        return None
+
     def _finish(self, trainer, model, dm, wall, best, test_metrics) -> dict[str, Any]:
         from common.plots import plot_learning_curves
 
@@ -333,6 +351,7 @@ class PortfolioCLI(LightningCLI):
             "final_train_loss": last.get("train/loss"),
             "final_val_loss": last.get("val/loss"),
             "test": test_metrics,
+            "budget": self._budget_report(trainer),
             "extra": {k: v for k, v in extra.items() if isinstance(v, (int, float, str))},
         }
         write_json(self.run_dir / "summary.json", summary)

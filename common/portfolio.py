@@ -2,6 +2,7 @@
 
 portfolio list                          assignments, installed? trained?
 portfolio train all --quick             train every assignment (quick profile)
+portfolio train all --budget 30         all four in 30 minutes, shared (each ends annealed)
 portfolio compare speech A.yaml B.yaml C.yaml
 portfolio demo speech my.wav            an assignment's exam demo (no args: latest checkpoint)
 portfolio evaluate blackjack --ckpt CKPT
@@ -15,6 +16,7 @@ import argparse
 import random
 import re
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -51,27 +53,54 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     names = list(registry.NAMES) if args.assignment == "all" else [args.assignment]
+    if args.budget is not None and not args.budget > 0:
+        raise SystemExit(f"error: --budget {args.budget}: give the minutes, a positive number")
+    start = time.monotonic()
     failed = []
+    assignments: dict[str, registry.Assignment] = {}
     for name in names:
         try:
-            assignment = registry.get(name)
+            assignments[name] = registry.get(name)
         except registry.AssignmentUnavailable as err:
             print(f"skipping {name}: {err}", file=sys.stderr)
             failed.append(name)
-            continue
-        print(f"== training {name} ({'quick' if args.quick else 'default'} profile)", flush=True)
+    queue = list(assignments.values())  # those still to train share what is left
+    while queue:
+        assignment = queue[0]
+        extra = list(args.extra)
+        profile = "quick" if args.quick else "default"
+        if args.budget is not None:
+            minutes = budget_share(args.budget, time.monotonic() - start, assignment, queue)
+            extra = ["--run.budget", f"{minutes:.3f}", *extra]
+            profile += f", {minutes:.1f} of the {args.budget:g} minutes"
+        queue.pop(0)
+        print(f"== training {assignment.name} ({profile})", flush=True)
         try:
-            _train(assignment, args.quick, args.extra)
+            _train(assignment, args.quick, extra)
         except SystemExit as err:
             if err.code not in (0, None):
-                print(f"{name} failed: {err.code}", file=sys.stderr)
-                failed.append(name)
+                print(f"{assignment.name} failed: {err.code}", file=sys.stderr)
+                failed.append(assignment.name)
     if args.assignment == "all":
         cmd_report(args)
     if failed:
         print(f"not trained: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def budget_share(
+    total_minutes: float,
+    spent_s: float,
+    assignment: registry.Assignment,
+    waiting: list[registry.Assignment],
+) -> float:
+    """Minutes for `assignment` out of what is left of a shared budget: its `budget_share` of
+    the shares of all that still wait (itself included). Time an earlier run did not need goes
+    to the later ones."""
+    left = max(0.0, total_minutes - spent_s / 60)
+    weights = sum(a.budget_share for a in waiting) or 1.0
+    return max(left * assignment.budget_share / weights, 0.01)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -181,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="run an assignment's default training (or all of them)")
     p.add_argument("assignment", choices=[*registry.NAMES, "all"])
     p.add_argument("--quick", action="store_true", help="the quick profile (about a minute each)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        metavar="MINUTES",
+        help="fit the training into MINUTES (shared by `all`): fewer steps, learning rate "
+        "annealed to its end (--run.budget)",
+    )
     p.epilog = "Other arguments go to `python -m <pkg>.train` (e.g. --trainer.max_epochs 3)."
     p = sub.add_parser("compare", help="train several configurations and compare them")
     p.add_argument("assignment", choices=registry.NAMES)

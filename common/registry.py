@@ -37,6 +37,8 @@ class Assignment:
         mode: "max" or "min" for `monitor`.
         safe_globals: extra classes allowed when loading this assignment's checkpoints.
         package: the Python package holding configs/ and MODEL_CARD.md (default: `name`).
+        budget_share: its weight when `portfolio train all --budget` splits the minutes: the
+            default training's minutes on a 2-core CPU without native bf16 (the targets).
     """
 
     name: str
@@ -50,6 +52,7 @@ class Assignment:
     mode: str = "min"
     safe_globals: Sequence[Any] = field(default_factory=tuple)
     package: str | None = None
+    budget_share: float = 1.0
 
     @property
     def package_dir(self) -> Path:

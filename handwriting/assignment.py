@@ -35,4 +35,5 @@ ASSIGNMENT = Assignment(
     exam_demo_args=exam_demo_args,
     monitor="val/nll",
     mode="min",
+    budget_share=25,  # weight in `portfolio train all --budget`: its target minutes
 )

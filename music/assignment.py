@@ -28,4 +28,5 @@ ASSIGNMENT = Assignment(
     exam_demo_args=exam_demo_args,
     monitor="val/nll",
     mode="min",
+    budget_share=8,  # weight in `portfolio train all --budget`: its target minutes
 )

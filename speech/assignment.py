@@ -25,4 +25,5 @@ ASSIGNMENT = Assignment(
     exam_demo_args=exam_demo_args,
     monitor="val/acc",
     mode="max",
+    budget_share=6,  # weight in `portfolio train all --budget`: its target minutes
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import torch
 from lightning.pytorch import LightningDataModule, LightningModule
@@ -45,6 +46,8 @@ class TinyModule(LightningModule):
         kill_at_step: int = -1,
         nan_at_step: int = -1,
         term_at_step: int = -1,
+        schedule: str = "none",
+        step_sleep: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -68,6 +71,8 @@ class TinyModule(LightningModule):
             os.kill(os.getpid(), signal.SIGTERM)
         if self.global_step == self.hparams.kill_at_step:
             os._exit(137)
+        if self.hparams.step_sleep:  # a slower model, for the budget tests
+            time.sleep(self.hparams.step_sleep)
         loss = self._step(batch, "train")
         if self.global_step == self.hparams.nan_at_step:
             loss = loss * float("nan")
@@ -80,7 +85,14 @@ class TinyModule(LightningModule):
         self._step(batch, "test")
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        if self.hparams.schedule == "cosine":  # by step, to lr / 100
+            steps = self.trainer.estimated_stepping_batches
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, self.hparams.lr / 100)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        if self.hparams.schedule == "exponential":  # by epoch, halving
+            return [opt], [torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)]
+        return opt
 
 
 def main(args=None):

@@ -1,0 +1,266 @@
+"""`--run.budget MINUTES`: plan a run to fit a time budget and still end annealed.
+
+The default configs train a fixed number of epochs, so that the same seed gives the same model on
+every CPU. A budget trades that for a deadline: `BudgetPlanner` times the first steps, works out
+how many optimizer steps fit in the minutes left (validation, checkpoints, the test and the
+artifacts included), stops there, and compresses the module's own learning-rate schedule into
+those steps, so that the last step ends at the schedule's final value, as the full run would,
+rather than being cut in the middle of it. It re-plans after every epoch, with the step time and
+the cost of an epoch boundary measured so far, so a machine that slows down still ends in time.
+
+A budget never makes a run longer than its config: when the full run fits, nothing changes.
+Schedules that step by step or by epoch (OneCycle, cosine, exponential, ...) are compressed;
+ReduceLROnPlateau reacts to the metric, not to time, and is left alone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+# What is kept back for the work after the last step (best-checkpoint test, plots, artifacts):
+# a share of the budget, a few seconds, and TAIL_BOUNDARIES times a measured epoch boundary
+# (validation, checkpointing), which the test pass and the artifacts roughly cost again.
+TAIL_SHARE = 0.04
+TAIL_SECONDS = 5.0
+TAIL_BOUNDARIES = 2.0
+WARMUP_STEPS = 2  # the first steps pay for lazy initialisation; not timed
+MIN_TIMED_STEPS = 5
+MIN_TIMED_SECONDS = 1.0
+
+
+def plan_steps(
+    step: int,
+    native_steps: int,
+    steps_per_epoch: float,
+    step_s: float,
+    boundary_s: float,
+    seconds_left: float,
+) -> int:
+    """The largest total step count in [step, native_steps] whose rest fits in seconds_left.
+
+    Args:
+        step: optimizer steps done so far (the plan is made right after this step).
+        native_steps: the run's length without a budget (the upper bound).
+        steps_per_epoch: optimizer steps in an epoch (inf for an endless loader).
+        step_s: seconds per training step.
+        boundary_s: seconds per epoch boundary (validation, checkpoint, loader restart); the
+            run's last step, mid-epoch or not, is followed by one.
+        seconds_left: seconds available until the last step's boundary is over.
+    """
+
+    def cost(total: int) -> float:
+        if total <= step:
+            return 0.0
+        if math.isfinite(steps_per_epoch):
+            spe = max(1, int(steps_per_epoch))
+            ends = total // spe - (step - 1) // spe if step >= 1 else total // spe
+            ends += total % spe != 0  # a mid-epoch stop still validates once
+        else:
+            ends = 1
+        return (total - step) * step_s + ends * boundary_s
+
+    lo, hi = step, max(step, native_steps)
+    while lo < hi:  # cost is monotone in total: bisect for the last total that fits
+        mid = (lo + hi + 1) // 2
+        if cost(mid) <= seconds_left:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+class BudgetPlanner(Callback):
+    """Fits a run into `minutes` (counted from `start`, a `clock()` reading) and ends it annealed.
+
+    The schedule's progress is a fraction of the full run: before the first plan it advances at
+    the native rate (one scheduler step per step); after each plan it advances linearly so that
+    it reaches 1 at the planned last step. Each step-interval scheduler is then stepped up to
+    floor(fraction * its native step count), each epoch-interval one at every epoch's end
+    (Lightning's own step counts towards both).
+    """
+
+    def __init__(
+        self, minutes: float, start: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if not minutes > 0:
+            raise ValueError(f"--run.budget must be a positive number of minutes, not {minutes}")
+        self.budget_s = 60.0 * minutes
+        self.start = start
+        self.clock = clock
+        self.plan: int | None = None
+        self.report: dict[str, Any] = {"minutes": minutes}
+        self._anchor = (0, 0.0)  # (step, fraction) where the current plan began
+        self._fraction = 0.0
+        self._native_steps = 0
+        self._epoch_end: float | None = None
+        self._boundary_guess = 0.0
+
+    # --- state saved in checkpoints, so that a resumed budget run continues the schedule ----
+    def state_dict(self) -> dict[str, Any]:
+        return {"fraction": self._fraction}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._fraction = float(state_dict.get("fraction", 0.0))
+
+    # --- measuring -------------------------------------------------------------------------
+    def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._sanity_start = self.clock()
+
+    def on_sanity_check_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # A first guess of a validation pass, until an epoch boundary has been timed.
+        took = self.clock() - self._sanity_start
+        done = max(1, trainer.num_sanity_val_steps)
+        batches = sum(_finite(n) for n in trainer.num_val_batches) or done
+        self._boundary_guess = took * batches / done
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._native_steps = int(_finite(trainer.estimated_stepping_batches, 0))
+        self._native_epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else None
+        self._spe = trainer.num_training_batches / trainer.accumulate_grad_batches
+        step = trainer.global_step
+        if self._native_steps <= 0:
+            rank_zero_warn("--run.budget needs a run with an end (trainer.max_epochs/max_steps)")
+            self._native_steps = 0
+            return
+        if step == 0:
+            self._fraction = 0.0
+        elif self._fraction == 0.0:  # resumed from a run without a budget: native progress
+            self._fraction = step / self._native_steps
+        self._anchor = (step, self._fraction)
+        self._schedules = [c for c in trainer.lr_scheduler_configs if not c.reduce_on_plateau]
+        if len(self._schedules) < len(trainer.lr_scheduler_configs):
+            rank_zero_warn(
+                "--run.budget: ReduceLROnPlateau follows the metric, not the clock; it is not "
+                "compressed into the budget"
+            )
+        self._first_step = step
+        self._replan_due = False
+        self._last_end: float | None = None
+        self._timed_steps, self._timed_s = 0, 0.0
+        self._epoch_steps, self._epoch_s = 0, 0.0
+        self._boundaries: list[float] = []
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._epoch_steps, self._epoch_s = 0, 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if batch_idx == 0 and self._epoch_end is not None:  # validation, checkpoint, reload
+            self._boundaries.append(self.clock() - self._epoch_end)
+            self._epoch_end = None
+            self._replan_due = True
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self._native_steps:
+            return
+        now = self.clock()
+        # (the first batch of an epoch carries the boundary; the first steps of a run warm up)
+        warm = trainer.global_step > self._first_step + WARMUP_STEPS
+        if self._last_end is not None and batch_idx > 0 and warm:
+            self._timed_steps += 1
+            self._timed_s += now - self._last_end
+            self._epoch_steps += 1
+            self._epoch_s += now - self._last_end
+        self._last_end = now
+        if batch_idx + 1 >= trainer.num_training_batches:
+            self._epoch_end = now
+        timed = self._timed_steps >= MIN_TIMED_STEPS and self._timed_s >= MIN_TIMED_SECONDS
+        if self._replan_due or (self.plan is None and (timed or self._epoch_end is not None)):
+            self._replan_due = False
+            self._replan(trainer)
+        self._advance(trainer)
+
+    # --- planning --------------------------------------------------------------------------
+    def _step_seconds(self) -> float | None:
+        if self._epoch_steps >= MIN_TIMED_STEPS:  # the latest epoch: follows a changing load
+            return self._epoch_s / self._epoch_steps
+        if self._timed_steps:
+            return self._timed_s / self._timed_steps
+        return None
+
+    def _replan(self, trainer: Trainer) -> None:
+        if not self._native_steps:
+            return
+        step_s = self._step_seconds()
+        if step_s is None:
+            elapsed_train = self.clock() - self.start
+            step_s = elapsed_train / max(1, trainer.global_step)  # crude; refined next epoch
+        boundary_s = (
+            sum(self._boundaries[-2:]) / len(self._boundaries[-2:])
+            if self._boundaries
+            else self._boundary_guess
+        )
+        left = (
+            self.budget_s
+            - (self.clock() - self.start)
+            - TAIL_SHARE * self.budget_s
+            - TAIL_SECONDS
+            - TAIL_BOUNDARIES * boundary_s
+        )
+        step = trainer.global_step
+        plan = plan_steps(step, self._native_steps, self._spe, step_s, boundary_s, left)
+        if math.isfinite(self._spe) and self._spe >= 2:
+            spare = plan % int(self._spe)  # a few steps into a new epoch buy little: end before
+            if spare and spare < self._spe / 2 and plan - spare >= step:
+                plan -= spare
+        plan = int(trainer.strategy.broadcast(plan, src=0))  # every rank stops at the same step
+        self._anchor = (step, self._fraction)
+        first = self.plan is None
+        self.plan = plan
+        trainer.fit_loop.epoch_loop.max_steps = plan
+        if math.isfinite(self._spe) and self._spe > 0:
+            trainer.fit_loop.max_epochs = max(
+                trainer.current_epoch + 1, math.ceil(plan / self._spe)
+            )
+        self.report.update(
+            planned_steps=plan,
+            native_steps=self._native_steps,
+            step_s=round(step_s, 4),
+            boundary_s=round(boundary_s, 3),
+        )
+        if first or plan <= step:
+            epochs = plan / self._spe if math.isfinite(self._spe) and self._spe else float("nan")
+            what = (
+                "the full run fits"
+                if plan == self._native_steps
+                else "the learning-rate schedule is compressed to end there"
+            )
+            rank_zero_info(
+                f"budget {self.budget_s / 60:g} min: {step_s * 1000:.1f} ms a step, "
+                f"{boundary_s:.1f} s an epoch boundary -> {plan} of {self._native_steps} steps "
+                f"({epochs:.1f} epochs); {what}"
+            )
+
+    def _advance(self, trainer: Trainer) -> None:
+        """Move the schedule's progress to this step's fraction; stop at the planned end."""
+        step = trainer.global_step
+        if self.plan is None:
+            self._fraction = min(1.0, step / self._native_steps) if self._native_steps else 0.0
+            return
+        s0, f0 = self._anchor
+        if self.plan <= s0:
+            fraction = 1.0
+        else:
+            fraction = f0 + (1.0 - f0) * min(1.0, (step - s0) / (self.plan - s0))
+        self._fraction = max(self._fraction, fraction)
+        last = step >= self.plan
+        epoch_end = self._epoch_end is not None
+        for config in self._schedules:
+            native = self._native_steps if config.interval == "step" else self._native_epochs
+            if native is None or (config.interval != "step" and not (epoch_end or last)):
+                continue
+            target = int(math.floor(self._fraction * native / max(1, config.frequency) + 1e-9))
+            for _ in range(target - config.scheduler.last_epoch):
+                config.scheduler.step()
+        if last:
+            trainer.should_stop = True  # validates once more, then ends (max_steps as well)
+            self.report["stopped_at_step"] = step
+
+
+def _finite(value: float, default: float = 0.0) -> float:
+    return value if math.isfinite(value) else default
