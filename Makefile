@@ -6,12 +6,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: portfolio test venv lint benchmarks
+.PHONY: portfolio test venv lint benchmarks constraints
 
-$(BIN)/portfolio: pyproject.toml
+# constraints.txt: the versions the test suite passed with, so that a fresh clone resolves the same
+# way (pyproject.toml keeps the ranges the code supports). After changing a dependency, run the
+# tests, then `make constraints`.
+$(BIN)/portfolio: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev]" -c constraints.txt
 	touch $@
 
 venv: $(BIN)/portfolio
@@ -24,6 +27,10 @@ test: venv
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+constraints: venv
+	( echo "# pip freeze of the venv the test suite passed in (make constraints); used by make venv"; \
+	  $(BIN)/python -m pip freeze --exclude-editable ) > constraints.txt
 
 benchmarks: venv
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
