@@ -14,10 +14,12 @@ import csv
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -86,6 +88,8 @@ class RunOptions:
     budget: float | None = None
     """Minutes for the whole run: fewer steps, same learning-rate schedule compressed to end
     annealed (common.budget). Never longer than the config's epochs."""
+    overwrite: bool = False
+    """Replace an earlier run of this name (its folder is emptied first); refused otherwise."""
 
 
 class _RunWriter(ExperimentWriter):
@@ -187,8 +191,14 @@ class PortfolioCLI(LightningCLI):
         if name is None:
             # DDP workers re-run this script; they must land in rank zero's folder.
             name = os.environ.get(_RUN_NAME_ENV) or datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        if not name or name in (".", "..") or "/" in name or "\\" in name:
+            raise RunError(f"--run.name {name!r}: give a plain folder name (no '/' and not '.')")
         self.run_name = name
         self.run_dir = root / self.assignment / name
+        if run.resume and run.overwrite:
+            raise RunError("--run.resume and --run.overwrite contradict each other; pick one")
+        if not run.resume and not run.overwrite and rank_zero_only.rank == 0:
+            refuse_reuse(self.run_dir, self.assignment)
         os.environ[_RUN_NAME_ENV] = name
         self.config.run.name = name
 
@@ -276,6 +286,12 @@ class PortfolioCLI(LightningCLI):
 
     def _fit(self) -> dict[str, Any]:
         trainer, model, dm = self.trainer, self.model, self.datamodule
+        with RunLock(self.run_dir) if trainer.is_global_zero else nullcontext():
+            if trainer.is_global_zero and self.config.run.overwrite:
+                empty_folder(self.run_dir)  # asked for: --run.overwrite
+            return self._fit_locked(trainer, model, dm)
+
+    def _fit_locked(self, trainer, model, dm) -> dict[str, Any]:
         self._write_run_info()
         start = time.perf_counter()
         try:
@@ -358,6 +374,70 @@ class PortfolioCLI(LightningCLI):
         return summary
 
 
+class RunError(Exception):
+    """A run name that is taken, busy, or not a folder name."""
+
+
+def refuse_reuse(run_dir: Path, assignment: str) -> None:
+    """Refuse to start a fresh run in a folder that holds a finished or interrupted run."""
+    summary = run_dir / "summary.json"
+    ckpts = sorted((run_dir / "checkpoints").glob("*.ckpt")) if run_dir.is_dir() else []
+    if not summary.is_file() and not ckpts:
+        return  # nothing worth keeping (a run that stopped before its first checkpoint)
+    what = "a finished run" if summary.is_file() else "an interrupted run (no summary.json yet)"
+    raise RunError(
+        f"{run_dir} already holds {what}; nothing was changed. Pick another --run.name, "
+        f"continue it with `python -m {assignment}.train --run.name {run_dir.name} --run.resume "
+        "last`, or replace it with --run.overwrite true"
+    )
+
+
+class RunLock:
+    """An exclusive lock on a run folder (flock on the folder itself) while a process writes it.
+
+    The lock goes when the process ends, even by kill -9; nothing is left to clean up.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.run_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            try:
+                info = json.loads((self.run_dir / "run.json").read_text())
+                holder = f"process {info['pid']} on {info['host']} (started {info['started']})"
+            except (OSError, ValueError, KeyError):
+                holder = "another process"
+            raise RunError(
+                f"{self.run_dir} is being written by {holder}; wait for it to finish or pick "
+                "another --run.name"
+            ) from None
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the lock
+            self._fd = None
+
+
+def empty_folder(folder: Path) -> None:
+    """Delete what a folder holds, keeping the folder (and the lock on it)."""
+    for path in folder.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
 def train_main(
     model_class: type[LightningModule],
     datamodule_class: type[LightningDataModule] | None,
@@ -385,7 +465,7 @@ def train_main(
     try:
         cli = PortfolioCLI(model_class, datamodule_class, assignment=assignment, args=args)
         cli.fit()
-    except (NonFiniteLossError, CheckpointError) as err:
+    except (NonFiniteLossError, CheckpointError, RunError) as err:
         raise SystemExit(f"error: {err}") from None
     if cli.summary:
         print(json.dumps(cli.summary, indent=2))

@@ -1,0 +1,58 @@
+"""A run name is never reused by accident, and one run folder has one writer at a time."""
+
+import pytest
+
+from common.cli import RunLock
+from tests.common.tiny import main
+
+TWO = ["--trainer.max_epochs", "2"]
+
+
+def _files(run_dir):
+    return {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+
+
+def test_finished_run_name_is_refused_and_kept(runs):
+    main([*TWO, "--run.name", "x"])
+    before = _files(runs / "tiny" / "x")
+    with pytest.raises(SystemExit, match="already holds a finished run.*--run.overwrite"):
+        main([*TWO, "--run.name", "x", "--model.lr", "0.1"])
+    assert _files(runs / "tiny" / "x") == before  # nothing lost, nothing written
+
+
+def test_interrupted_run_name_is_refused_with_the_resume_hint(runs):
+    main([*TWO, "--run.name", "y"])
+    (runs / "tiny" / "y" / "summary.json").unlink()  # as if killed before the end
+    with pytest.raises(SystemExit, match="interrupted run.*--run.resume last"):
+        main([*TWO, "--run.name", "y"])
+
+
+def test_overwrite_replaces_the_run(runs):
+    main([*TWO, "--run.name", "z"])
+    (runs / "tiny" / "z" / "stale.txt").write_text("from the first run")
+    summary = main(
+        ["--trainer.max_epochs", "1", "--run.name", "z", "--run.overwrite", "true"]
+    ).summary
+    assert summary["epochs"] == 1
+    assert not (runs / "tiny" / "z" / "stale.txt").exists()
+
+
+def test_resume_and_overwrite_together_are_refused(runs):
+    main([*TWO, "--run.name", "w"])
+    with pytest.raises(SystemExit, match="contradict"):
+        main([*TWO, "--run.name", "w", "--run.resume", "last", "--run.overwrite", "true"])
+
+
+def test_a_run_folder_being_written_is_refused(runs):
+    run_dir = runs / "tiny" / "busy"
+    with RunLock(run_dir):  # another writer holds the folder
+        with pytest.raises(SystemExit, match="being written by"):
+            main([*TWO, "--run.name", "busy"])
+        assert not (run_dir / "checkpoints").exists()
+    main([*TWO, "--run.name", "busy"])  # free again once the writer is done
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".."])
+def test_run_name_must_be_a_folder_name(runs, name):
+    with pytest.raises(SystemExit, match="plain folder name"):
+        main([*TWO, "--run.name", name])
