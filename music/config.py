@@ -45,5 +45,8 @@ class ModelConfig:
     """Dropout between and after the LSTM layers."""
     nade_hidden: int = 128
     """NADE hidden units (the model of the notes inside a frame); unused by "lstm"."""
+    orderings: tuple[str, ...] = ("down",)
+    """Note orderings of the NADE heads ("up", "down", "shuffleN"): one head each, evaluated as
+    their mixture (an ensemble over orderings). "down" (soprano first) allows harmonizing."""
     n_keys: int = 88
     """Keys of the piano roll."""

@@ -242,3 +242,54 @@ def roll_statistics(rolls: Sequence[np.ndarray]) -> dict[str, float]:
 def histogram_distance(p: Sequence[float], q: Sequence[float]) -> float:
     """Total variation distance between two pitch-class histograms: 0 same, 1 disjoint."""
     return float(0.5 * np.abs(np.asarray(p) - np.asarray(q)).sum())
+
+
+# ---- voice leading ----------------------------------------------------------------------------
+
+
+def voice_leading_statistics(rolls: Sequence[np.ndarray], voices: int = 4) -> dict[str, float]:
+    """Textbook faults of four-part writing, counted over consecutive steps of the pieces.
+
+    A roll does not say which voice sings which note, so the voices of a step with exactly
+    `voices` notes are its notes from the bottom up (bass, tenor, alto, soprano); only pairs of
+    consecutive such steps are judged ("transitions"):
+
+    - parallel fifths / octaves: two voices a perfect fifth (or octave or unison, compound
+      intervals included) apart at both steps, both moving in the same direction;
+    - voice overlaps: a voice moves above the note the voice above it just left, or below the
+      note the voice below it just left (the crossing a roll can show: crossed voices
+      themselves are indistinguishable from re-sorted ones);
+    - notes outside the key: 1 - `in_key_share`, averaged over pieces.
+
+    Returns rates per 100 transitions, the share of sounding steps with exactly `voices` notes,
+    and the counts.
+    """
+    fifths = octaves = overlaps = transitions = full = sounding = 0
+    for roll in rolls:
+        sizes = roll.sum(1)
+        sounding += int((sizes > 0).sum())
+        full += int((sizes == voices).sum())
+        for t in range(1, len(roll)):
+            if sizes[t] != voices or sizes[t - 1] != voices:
+                continue
+            before, now = np.flatnonzero(roll[t - 1]), np.flatnonzero(roll[t])  # low to high
+            transitions += 1
+            move = np.sign(now - before)
+            for i in range(voices):
+                for j in range(i + 1, voices):
+                    if move[i] == 0 or move[i] != move[j]:
+                        continue  # a held voice or contrary motion: no parallel
+                    a, b = (before[j] - before[i]) % 12, (now[j] - now[i]) % 12
+                    fifths += int(a == 7 and b == 7)
+                    octaves += int(a == 0 and b == 0)
+            overlaps += int((now[:-1] > before[1:]).sum() + (now[1:] < before[:-1]).sum())
+    per100 = 100.0 / transitions if transitions else float("nan")
+    in_key = [in_key_share(r) for r in rolls if r.any()]
+    return {
+        "parallel_fifths_per_100": fifths * per100,
+        "parallel_octaves_per_100": octaves * per100,
+        "voice_overlaps_per_100": overlaps * per100,
+        "outside_key_share": float(1 - np.mean(in_key)) if in_key else float("nan"),
+        "four_voice_share": full / sounding if sounding else float("nan"),
+        "transitions": transitions,
+    }

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,21 +47,48 @@ class BernoulliHead(nn.Module):
         return torch.bernoulli(torch.sigmoid(logits / temperature))
 
 
+def key_order(name: str, n_keys: int) -> torch.Tensor:
+    """The order in which a NADE visits the keys: "up" (low to high, the RNN-NADE paper's),
+    "down" (high to low: the soprano first, so a given melody can be clamped exactly), or
+    "shuffleN" (a fixed random order from seed N, as orderless NADE's ensembles use)."""
+    if name == "up":
+        return torch.arange(n_keys)
+    if name == "down":
+        return torch.arange(n_keys - 1, -1, -1)
+    if name.startswith("shuffle") and name[7:].isdigit():
+        return torch.randperm(n_keys, generator=torch.Generator().manual_seed(int(name[7:])))
+    raise ValueError(f"unknown note ordering {name!r}; use 'up', 'down' or 'shuffle<N>'")
+
+
 class NADEHead(nn.Module):
     """NADE over the keys of one frame, its biases set by the LSTM state h (RNN-NADE eq. 11-12).
 
     p(x_k = 1 | x_<k, h) = sigmoid(b_v(h)_k + V_k . sigmoid(b_h(h) + sum_{j<k} x_j W_j))
+
+    "k < j" is in the head's key order (`key_order`); inputs and outputs are in piano order.
     """
 
-    def __init__(self, hidden: int, n_keys: int, nade_hidden: int):
+    def __init__(self, hidden: int, n_keys: int, nade_hidden: int, order: str = "up"):
         super().__init__()
+        self.order = order
+        perm = key_order(order, n_keys)
+        self.register_buffer("perm", perm, persistent=False)  # position i visits key perm[i]
+        self.register_buffer("inverse", torch.argsort(perm), persistent=False)
+        self.identity = order == "up"
         self.visible_bias = nn.Linear(hidden, n_keys)  # b_v(h)
         self.hidden_bias = nn.Linear(hidden, nade_hidden)  # b_h(h)
         self.W = nn.Parameter(torch.randn(n_keys, nade_hidden) * 0.05)  # key j -> hidden units
         self.V = nn.Parameter(torch.randn(n_keys, nade_hidden) * 0.05)  # hidden units -> key k
 
     def logits(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced log-odds of every key, all keys of all frames at once.
+        """(..., K) teacher-forced log-odds of every key (piano order) given the keys before it
+        in the head's order."""
+        if self.identity:
+            return self._logits(h, x)
+        return self._logits(h, x[..., self.perm])[..., self.inverse]
+
+    def _logits(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced log-odds of every key, all keys of all frames at once (head order).
 
         The hidden pre-activation b_h + sum_{j<k} x_j W_j only changes where a key sounds, so a
         frame with n sounding keys has n + 1 distinct hidden vectors ("segments"): key k uses
@@ -84,8 +113,27 @@ class NADEHead(nn.Module):
         hidden = torch.sigmoid(self.hidden_bias(h).unsqueeze(-2) + below)
         return self.visible_bias(h) + (hidden * self.V).sum(-1)  # (..., K)
 
-    def sample(self, h: torch.Tensor, temperature: float, greedy: bool = False) -> torch.Tensor:
-        """Draw (or, greedy, decide by p > 0.5) the keys of N frames, low to high.
+    def sample(
+        self,
+        h: torch.Tensor,
+        temperature: float,
+        greedy: bool = False,
+        clamp: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(N, K) keys of N frames (piano order), drawn in the head's order.
+
+        clamp: optional (N, K), 1 or 0 for a key whose value is given, -1 for a key to draw. A
+        given key is never changed, and the keys after it are drawn knowing it; the draw is
+        exact conditional sampling when the given keys come first in the head's order (the
+        soprano and the keys above it, for "down").
+        """
+        if self.identity:
+            return self._sample(h, temperature, greedy, clamp)
+        clamp = None if clamp is None else clamp[:, self.perm]
+        return self._sample(h, temperature, greedy, clamp)[:, self.inverse]
+
+    def _sample(self, h, temperature: float, greedy: bool, clamp: torch.Tensor | None):
+        """Draw (or, greedy, decide by p > 0.5) the keys of N frames in head order.
 
         Exact ancestral sampling, but by segments: until the next key sounds the hidden units do
         not change, so the probabilities of all keys above the last sounding one are computed at
@@ -98,6 +146,8 @@ class NADEHead(nn.Module):
         n, k = b_v.shape
         keys = torch.arange(k, device=h.device)
         u = torch.full_like(b_v, 0.5) if greedy else torch.rand_like(b_v)  # one draw per key
+        if clamp is not None:  # a given key sounds (u = -1 < p) or stays silent (u = 2 > p)
+            u = torch.where(clamp >= 0, 0.5 - 1.5 * (2 * clamp - 1), u)
         frame = torch.zeros_like(b_v)
         last = torch.full((n,), -1, device=h.device)  # highest sounding key so far
         active = torch.ones(n, dtype=torch.bool, device=h.device)
@@ -115,16 +165,22 @@ class NADEHead(nn.Module):
             active[rows[~found]] = False
         return frame
 
-    def sample_slow(self, h: torch.Tensor, temperature: float, u: torch.Tensor) -> torch.Tensor:
-        """Key-by-key NADE sampling with given uniforms u (N, K): the reference for tests."""
+    def sample_slow(
+        self, h: torch.Tensor, temperature: float, u: torch.Tensor, clamp=None
+    ) -> torch.Tensor:
+        """Key-by-key NADE sampling with given uniforms u (N, K) in head order, piano-order
+        result (and clamp, as in `sample`): the reference for tests."""
         b_v, a = self.visible_bias(h), self.hidden_bias(h)
         keys = []
-        for k in range(self.W.shape[0]):
-            logit = b_v[:, k] + torch.sigmoid(a) @ self.V[k]  # (N,)
-            key = (u[:, k] < torch.sigmoid(logit / temperature)).float()
-            a = a + key.unsqueeze(-1) * self.W[k]
+        for i in range(self.W.shape[0]):
+            logit = b_v[:, i] + torch.sigmoid(a) @ self.V[i]  # (N,)
+            key = (u[:, i] < torch.sigmoid(logit / temperature)).float()
+            if clamp is not None:
+                given = clamp[:, self.perm[i]]
+                key = torch.where(given >= 0, given.float(), key)
+            a = a + key.unsqueeze(-1) * self.W[i]
             keys.append(key)
-        return torch.stack(keys, -1)  # (N, K)
+        return torch.stack(keys, -1)[:, self.inverse]  # (N, K)
 
 
 class Composer(nn.Module):
@@ -145,12 +201,24 @@ class Composer(nn.Module):
         # while the LSTM learns the slower structure.
         self.skip = nn.Linear(c.n_keys, c.hidden)
         if c.kind == "lstm":
-            self.head = BernoulliHead(c.hidden, c.n_keys)
+            self.heads = nn.ModuleList([BernoulliHead(c.hidden, c.n_keys)])
         else:
-            self.head = NADEHead(c.hidden, c.n_keys, c.nade_hidden)
+            if not c.orderings:
+                raise ValueError("a NADE needs at least one note ordering, e.g. ['down']")
+            # One NADE per note ordering, all on the same LSTM state: an ensemble over orderings
+            # (orderless NADE, Uria et al. 2014) whose frame probability is their mean.
+            self.heads = nn.ModuleList(
+                NADEHead(c.hidden, c.n_keys, c.nade_hidden, order) for order in c.orderings
+            )
         with torch.no_grad():  # start at the data's density, about 4 of 88 keys (log-odds -3)
-            bias = self.head.proj.bias if c.kind == "lstm" else self.head.visible_bias.bias
-            bias.fill_(-3.0)
+            for head in self.heads:
+                bias = head.proj.bias if c.kind == "lstm" else head.visible_bias.bias
+                bias.fill_(-3.0)
+
+    @property
+    def head(self) -> nn.Module:
+        """The first head: the one greedy prediction uses."""
+        return self.heads[0]
 
     def context(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, K) frames -> (B, T, hidden): the state that predicts frame t from frames < t."""
@@ -159,9 +227,15 @@ class Composer(nn.Module):
         h, _ = self.lstm(previous)
         return self.drop(h) + self.skip(previous)  # (B, T, hidden)
 
+    def ordering_nll(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, K) frames -> (O, B, T) NLL of each frame under each head (note ordering)."""
+        h = self.context(x)
+        return torch.stack([frame_nll(head.logits(h, x), x) for head in self.heads])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, K) frames -> (B, T) negative log-likelihood of each frame, in nats."""
-        return frame_nll(self.head.logits(self.context(x), x), x)
+        """(B, T, K) frames -> (B, T) negative log-likelihood of each frame, in nats (the
+        ensemble's over note orderings when there are several)."""
+        return ensemble_nll(self.ordering_nll(x))
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -188,14 +262,74 @@ class Composer(nn.Module):
         finally:
             torch.set_num_threads(threads)
 
-    def _generate(self, steps: int, temperature: float, prime: torch.Tensor | None):
-        first = torch.zeros(1, 1, self.config.n_keys)
+    def _generate(
+        self,
+        steps: int,
+        temperature: float,
+        prime: torch.Tensor | None,
+        melody: torch.Tensor | None = None,
+    ):
+        first = torch.zeros(1, 1, self.config.n_keys, device=self.skip.weight.device)
         inp = first if prime is None else torch.cat([first, prime.float().unsqueeze(0)], 1)
         h, state = self.lstm(inp)
         frames = []
-        for _ in range(steps):
-            frame = self.head.sample(h[:, -1] + self.skip(inp[:, -1]), temperature)  # (1, K)
+        down = self.ordering_index("down") if melody is not None else None
+        for t in range(steps):
+            context = h[:, -1] + self.skip(inp[:, -1])  # (1, hidden)
+            if melody is not None:
+                frame = self.heads[down].sample(context, temperature, clamp=melody_clamp(melody[t]))
+            else:  # an ensemble is a mixture: each frame comes from one head drawn at random
+                pick = int(torch.randint(len(self.heads), ())) if len(self.heads) > 1 else 0
+                frame = self.heads[pick].sample(context, temperature)  # (1, K)
             frames.append(frame)
             inp = frame.unsqueeze(1)
             h, state = self.lstm(inp, state)
         return torch.cat(frames, 0)
+
+    def ordering_index(self, name: str) -> int:
+        orderings = list(self.config.orderings) if self.config.kind == "nade" else []
+        if name not in orderings:
+            raise ValueError(
+                f"this model has no {name!r} note ordering (it has {orderings or 'none'}); "
+                f"harmonizing needs an RNN-NADE trained with '{name}' in --model.orderings"
+            )
+        return orderings.index(name)
+
+    @torch.no_grad()
+    def harmonize(self, melody: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        """(T,) melody keys (0..87, -1 for a rest) -> (T, K) frames whose top note is the melody.
+
+        The "down" head visits the keys from the top, so the soprano and the silent keys above
+        it come first: clamping them and drawing the keys below is exact sampling from
+        p(lower voices | soprano, all frames so far), not an approximation. At a rest of the
+        melody every voice rests. Call `model.eval()` first.
+        """
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.ordering_index("down")
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._generate(len(melody), temperature, None, melody.long())
+        finally:
+            torch.set_num_threads(threads)
+
+
+def melody_clamp(key: torch.Tensor | int, n_keys: int = 88) -> torch.Tensor:
+    """(1, K) clamp for one frame of a melody: the melody key sounds, every key above it is
+    silent, the keys below are free (-1); a rest (-1) silences the whole frame."""
+    key = int(key)
+    keys = torch.arange(n_keys)
+    if key < 0:
+        return torch.zeros(1, n_keys)
+    clamp = torch.where(keys > key, 0.0, -1.0)
+    clamp[key] = 1.0
+    return clamp.unsqueeze(0)
+
+
+def ensemble_nll(nll: torch.Tensor) -> torch.Tensor:
+    """(O, ...) NLL under O note orderings -> (...) NLL of their mixture, each weighted 1/O:
+    -log (1/O sum_o exp(-nll_o)). With one ordering it is that ordering's NLL."""
+    if len(nll) == 1:
+        return nll[0]
+    return math.log(len(nll)) - torch.logsumexp(-nll, 0)

@@ -35,11 +35,14 @@ class ComposerModule(L.LightningModule):
     """Trains a `Composer` to maximise the likelihood of the next frame of the piano roll.
 
     Args:
-        kind, hidden, layers, dropout, nade_hidden: the network (see `ModelConfig`).
+        kind, hidden, layers, dropout, nade_hidden, orderings: the network (see `ModelConfig`).
         lr: Adam learning rate.
-        weight_decay: Adam weight decay.
-        lr_patience: halve the learning rate after this many validation rounds without a
-            better val/nll (0 = constant learning rate).
+        weight_decay: decoupled weight decay (AdamW).
+        lr_schedule: "plateau" (halve after `lr_patience` validation rounds without a better
+            val/nll), "cosine" (to zero over trainer.max_epochs) or "constant".
+        lr_patience: see lr_schedule.
+        ema_decay: keep an exponential moving average of the weights (e.g. 0.998 per step) and
+            validate, test, checkpoint and compose with it; 0 = off.
         data_steps_per_quarter: grid of the data it learned from; set from the datamodule.
         sample_bars: length of the sample written into the run folder after training.
     """
@@ -51,15 +54,31 @@ class ComposerModule(L.LightningModule):
         layers: int = 2,
         dropout: float = 0.3,
         nade_hidden: int = 128,
+        orderings: tuple[str, ...] = ("down",),
         lr: float = 2e-3,
         weight_decay: float = 0.0,
+        lr_schedule: str = "plateau",
         lr_patience: int = 10,
+        ema_decay: float = 0.0,
         data_steps_per_quarter: int | None = None,
         sample_bars: int = 8,
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.model = Composer(ModelConfig(kind, hidden, layers, dropout, nade_hidden))
+        if lr_schedule not in ("plateau", "cosine", "constant"):
+            raise ValueError(f"lr_schedule {lr_schedule!r}: choose plateau, cosine or constant")
+        if not 0 <= ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+        config = ModelConfig(kind, hidden, layers, dropout, nade_hidden, tuple(orderings))
+        self.model = Composer(config)
+        # The averaged weights live beside the trained ones and trade places with them for
+        # validation, testing and checkpoints (`ema_in_model` says which set `model` holds), so
+        # a checkpoint's `model` is the average while training resumes from the raw weights.
+        self.ema = None
+        if ema_decay:
+            avg = torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay)
+            self.ema = torch.optim.swa_utils.AveragedModel(self.model, multi_avg_fn=avg)
+        self.register_buffer("ema_in_model", torch.tensor(False))
         self.nll = torch.nn.ModuleDict({s: MeanMetric() for s in ("val", "test")})
         self.acc = torch.nn.ModuleDict({s: FrameAccuracy() for s in ("val", "test")})
 
@@ -74,9 +93,35 @@ class ComposerModule(L.LightningModule):
                 )
             self.hparams.data_steps_per_quarter = dm.steps_per_quarter  # saved with the checkpoint
 
+    def _swap_ema(self, into_model: bool) -> None:
+        if self.ema is None or bool(self.ema_in_model) == into_model:
+            return
+        with torch.no_grad():
+            for mine, avg in zip(self.model.parameters(), self.ema.module.parameters()):
+                held = mine.detach().clone()
+                mine.copy_(avg)
+                avg.copy_(held)
+        self.ema_in_model.fill_(into_model)
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        self._swap_ema(into_model=False)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
+    def on_validation_epoch_start(self) -> None:
+        self._swap_ema(into_model=True)
+
+    def on_test_epoch_start(self) -> None:
+        self._swap_ema(into_model=True)
+
     def _step(self, batch, stage: str) -> torch.Tensor:
         x, mask = batch  # (B, T, 88), (B, T)
-        nll = self.model(x)[mask]  # (frames,) nats per real frame
+        if stage == "train":  # every head learns to be a model on its own (orderless NADE)
+            nll = self.model.ordering_nll(x).mean(0)[mask]
+        else:  # the ensemble's NLL: the mixture over orderings
+            nll = self.model(x)[mask]  # (frames,) nats per real frame
         loss = nll.mean()
         batch_size = int(mask.sum())
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=batch_size)
@@ -97,10 +142,15 @@ class ComposerModule(L.LightningModule):
         self._step(batch, "test")
 
     def configure_optimizers(self):
-        opt = torch.optim.Adam(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        opt = torch.optim.AdamW(
+            self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
         )
-        if not self.hparams.lr_patience:
+        if self.hparams.lr_schedule == "cosine":
+            epochs = self.trainer.max_epochs
+            if not epochs or epochs < 1:
+                raise ValueError("lr_schedule cosine needs a fixed --trainer.max_epochs")
+            return [opt], [torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)]
+        if self.hparams.lr_schedule == "constant" or not self.hparams.lr_patience:
             return opt
         # The run is cut by time (trainer.max_time), so a schedule fixed in epochs would not
         # fit; halving on a plateau adapts to however many epochs the CPU allows.

@@ -1,12 +1,14 @@
 """The composer network: the NLL against closed forms and slow references, a tiny fit, sampling."""
 
+import dataclasses
 import itertools
 import math
 
+import pytest
 import torch
 
 from music.config import ModelConfig
-from music.model import BernoulliHead, Composer, NADEHead, frame_nll
+from music.model import BernoulliHead, Composer, NADEHead, ensemble_nll, frame_nll
 from music.module import FrameAccuracy
 
 
@@ -135,3 +137,118 @@ def test_bernoulli_head_ignores_the_other_keys():
     h = torch.randn(2, 6)
     x = (torch.rand(2, 88) < 0.5).float()
     torch.testing.assert_close(head.logits(h, x), head.logits(h, 1 - x))
+
+
+def strong_head(order: str, n_keys: int = 7, seed: int = 2) -> NADEHead:
+    torch.manual_seed(seed)
+    head = NADEHead(hidden=5, n_keys=n_keys, nade_hidden=6, order=order)
+    with torch.no_grad():
+        head.W.normal_(0, 1.5)
+        head.V.normal_(0, 1.5)
+    return head
+
+
+def all_frames(n_keys: int = 7) -> torch.Tensor:
+    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n_keys)))  # (2^K, K)
+
+
+@pytest.mark.parametrize("order", ["up", "down", "shuffle3"])
+def test_every_note_ordering_is_a_normalised_distribution(order):
+    head = strong_head(order)
+    frames = all_frames()
+    h = torch.randn(5).expand(len(frames), 5)
+    nll = frame_nll(head.logits(h, frames), frames)
+    assert abs(torch.exp(-nll).sum().item() - 1.0) < 1e-5
+    if order != "up":  # another order is another model of the same frames
+        up = strong_head("up")
+        assert not torch.allclose(nll, frame_nll(up.logits(h, frames), frames))
+
+
+@pytest.mark.parametrize("order", ["up", "down", "shuffle3"])
+def test_clamped_sampling_never_changes_a_given_note(order):
+    head = strong_head(order, n_keys=88)
+    with torch.no_grad():
+        head.visible_bias.bias.fill_(-2.0)
+    h = torch.randn(400, 5)
+    clamp = torch.randint(-1, 2, (400, 88)).float()  # -1 free, 0 silent, 1 sounding
+    clamp[:100] = -1  # some frames entirely free
+    clamp[100:200] = (torch.rand(100, 88) < 0.05).float()  # some entirely given
+    torch.manual_seed(5)
+    fast = head.sample(h, 0.9, clamp=clamp)
+    given = clamp >= 0
+    assert torch.equal(fast[given], clamp[given])
+    torch.manual_seed(5)
+    u = torch.rand(400, 88)  # the draws `sample` made, in the head's order
+    assert torch.equal(fast, head.sample_slow(h, 0.9, u, clamp))
+    assert torch.equal(head.sample(h, 1.0, greedy=True, clamp=clamp)[given], clamp[given])
+
+
+def test_top_down_clamping_samples_the_exact_conditional_distribution():
+    """Soprano given, lower keys drawn: the empirical distribution of the lower keys matches
+    p(lower | soprano) computed by enumerating every frame."""
+    head = strong_head("down")
+    h = torch.randn(5)
+    soprano = 4  # key 4 sounds, keys 5 and 6 are silent, keys 0..3 free
+    clamp = torch.tensor([-1.0, -1, -1, -1, 1, 0, 0])
+    frames = all_frames()
+    consistent = frames[(frames[:, 4:] == clamp[4:]).all(1)]  # 16 frames
+    p = torch.exp(-frame_nll(head.logits(h.expand(16, 5), consistent), consistent))
+    exact = p / p.sum()
+    torch.manual_seed(0)
+    n = 40000
+    drawn = head.sample(h.expand(n, 5), 1.0, clamp=clamp.expand(n, 7))
+    assert (drawn[:, soprano] == 1).all() and (drawn[:, 5:] == 0).all()
+    index = (drawn[:, :4] * torch.tensor([8.0, 4, 2, 1])).sum(1).long()
+    order = (consistent[:, :4] * torch.tensor([8.0, 4, 2, 1])).sum(1).long()
+    empirical = torch.bincount(index, minlength=16).float()[order] / n
+    assert 0.5 * (empirical - exact).abs().sum() < 0.015  # total variation
+    # the up ordering clamped the same way only conditions on the keys below: not exact
+    up = strong_head("up")
+    p_up = torch.exp(-frame_nll(up.logits(h.expand(16, 5), consistent), consistent))
+    torch.manual_seed(0)
+    drawn_up = up.sample(h.expand(n, 5), 1.0, clamp=clamp.expand(n, 7))
+    index_up = (drawn_up[:, :4] * torch.tensor([8.0, 4, 2, 1])).sum(1).long()
+    emp_up = torch.bincount(index_up, minlength=16).float()[order] / n
+    assert 0.5 * (emp_up - p_up / p_up.sum()).abs().sum() > 0.03
+
+
+def test_ordering_ensemble_of_one_ordering_is_that_ordering():
+    torch.manual_seed(4)
+    x = (torch.rand(2, 9, 88) < 0.06).float()
+    config = ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6)
+    single = Composer(dataclasses.replace(config, orderings=("down",))).eval()
+    per_ordering = single.ordering_nll(x)
+    assert per_ordering.shape == (1, 2, 9)
+    assert torch.equal(single(x), per_ordering[0])  # the ensemble of one is that ordering
+    assert torch.equal(ensemble_nll(per_ordering), per_ordering[0])
+    # two copies of the same head: their mixture is the same distribution
+    twins = Composer(dataclasses.replace(config, orderings=("down", "down"))).eval()
+    weights = single.state_dict()
+    second = {k.replace("heads.0.", "heads.1."): v for k, v in weights.items() if "heads.0." in k}
+    twins.load_state_dict(weights | second)
+    torch.testing.assert_close(twins(x), single(x))
+    # two different orderings: -log of the mean of the two probabilities (float64 reference)
+    mixed = Composer(dataclasses.replace(config, orderings=("down", "up"))).eval()
+    a, b = mixed.ordering_nll(x).double()
+    reference = -torch.log(0.5 * torch.exp(-a) + 0.5 * torch.exp(-b))
+    torch.testing.assert_close(mixed(x).double(), reference, atol=1e-4, rtol=1e-5)
+    assert (mixed(x) <= torch.maximum(a, b).float() + 1e-4).all()
+
+
+def test_harmonize_keeps_the_melody_on_top_and_rests_with_it():
+    torch.manual_seed(0)
+    model = Composer(ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6)).eval()
+    with torch.no_grad():
+        model.heads[0].visible_bias.bias.fill_(0.0)  # a dense head: many notes drawn
+    melody = torch.tensor([51, 53, 55, -1, 56, 58, 58, 51])
+    out = model.harmonize(melody, temperature=1.0)
+    assert out.shape == (8, 88)
+    for t, key in enumerate(melody.tolist()):
+        keys = torch.nonzero(out[t]).flatten()
+        if key < 0:
+            assert len(keys) == 0
+        else:
+            assert keys.max().item() == key and len(keys) > 1
+    up_only = Composer(ModelConfig("nade", 8, 1, 0.0, 6, orderings=("up",))).eval()
+    with pytest.raises(ValueError, match="no 'down' note ordering"):
+        up_only.harmonize(melody)

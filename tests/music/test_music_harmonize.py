@@ -1,0 +1,106 @@
+"""Harmonizing a melody: text and MIDI melodies, the soprano kept, bad input refused."""
+
+import json
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from music import harmonize, midi
+
+
+def ckpt_of(trained):
+    root, _, _ = trained
+    return str(root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt")
+
+
+def write_melody(path, pitches, chord_at=None, drums=False, step=0.5):
+    """One note per quarter at 120 bpm (0.5 s); a chord under note `chord_at`."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(program=0, is_drum=drums)
+    for i, p in enumerate(pitches):
+        if p is None:
+            continue
+        chord = [p, p - 4, p - 7] if i == chord_at else [p]
+        for q in chord:
+            inst.notes.append(pretty_midi.Note(velocity=80, pitch=q, start=i * step,
+                                               end=(i + 1) * step))  # fmt: skip
+    pm.instruments.append(inst)
+    pm.write(str(path))
+    return path
+
+
+def test_text_melodies_parse_with_lengths_and_rests():
+    keys = harmonize.parse_melody("C4 D4:2 R Bb3, F#5:0.5 G5:0.5", spq=2)
+    expected = [60, 60, 62, 62, 62, 62, -1, -1, 58, 58, 78, 79]
+    assert keys.tolist() == [p - midi.LOW if p > 0 else -1 for p in expected]
+    assert harmonize.parse_melody("R c4 R", spq=1).tolist() == [60 - midi.LOW]  # rests trimmed
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("C4 D4 H4 E4", r"note 3 of the melody, 'H4', is not a note"),
+        ("C4 D", r"note 2 of the melody, 'D', is not a note"),
+        ("C4 E4:x", r"note 2 .* is not a note"),
+        ("C4 C9", r"'C9' \(MIDI 120\), is outside the piano's range"),
+        ("A-1", r"outside the piano's range"),
+        ("C4:0.5", r"does not fit the model's grid of 1 step"),
+        ("", "the melody is empty"),
+        ("R R:2", "only rests"),
+    ],
+)
+def test_bad_text_melodies_say_what_is_wrong(text, message):
+    with pytest.raises(harmonize.MelodyError, match=message):
+        harmonize.parse_melody(text, spq=1)
+
+
+def test_a_midi_melody_takes_the_top_note_of_chords(tmp_path):
+    path = write_melody(tmp_path / "m.mid", [67, 69, None, 71, 72], chord_at=3)
+    keys, said = harmonize.melody_from_midi(path, spq=1)
+    assert keys.tolist() == [p - midi.LOW if p else -1 for p in (67, 69, None, 71, 72)]
+    assert len(said) == 1 and "1 of 5 steps hold more than one note" in said[0]
+    assert "rests at 1 step" in harmonize.check_range(keys)[0]
+
+
+def test_harmonize_writes_valid_midi_with_the_soprano_unchanged(trained, tmp_path, capsys):
+    out = tmp_path / "chorale.mid"
+    text = "G4 G4 D5 B4:2 A4 G4 A4 B4:2 R A4:2 G4:2"
+    result = harmonize.main(["--melody", text, "--ckpt", ckpt_of(trained), "-o", str(out)])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["soprano_kept"] and printed["steps"] == 15 == result["steps"]
+    roll = midi.midi_to_roll(pretty_midi.PrettyMIDI(str(out)), 1)  # read back from the file
+    melody = harmonize.parse_melody(text, 1)
+    assert np.array_equal(harmonize.top_line(roll), melody)
+    assert (roll.sum(1)[melody >= 0] >= 2).mean() > 0.5  # voices under most melody notes
+    assert not roll[melody < 0].any()  # everyone rests with the melody
+    assert out.with_suffix(".png").is_file() and out.with_suffix(".wav").is_file()
+    midi_in = write_melody(tmp_path / "tune.mid", [72, 71, 69, 67, 69, 71, 72, 72], chord_at=2)
+    again = harmonize.main([str(midi_in), "--ckpt", ckpt_of(trained), "-o", str(out)])
+    assert again["soprano_kept"] and any("top note" in s for s in again["messages"])
+    roll = midi.midi_to_roll(pretty_midi.PrettyMIDI(str(out)), 1)
+    assert (harmonize.top_line(roll) + midi.LOW).tolist() == [72, 71, 69, 67, 69, 71, 72, 72]
+
+
+def test_harmonize_bad_inputs_give_clear_messages_and_write_nothing(trained, tmp_path):
+    ckpt, out = ckpt_of(trained), tmp_path / "out" / "x.mid"
+    empty = tmp_path / "empty.mid"
+    pretty_midi.PrettyMIDI().write(str(empty))
+    cases = {
+        "no notes": [str(empty)],
+        "only drum": [str(write_melody(tmp_path / "d.mid", [36, 38], drums=True))],
+        "does not exist": [str(tmp_path / "missing.mid")],
+        "outside the piano's range A0-C8": [str(write_melody(tmp_path / "lo.mid", [60, 12]))],
+        "'Hb4', is not a note": ["--melody", "C4 Hb4"],
+        "only rests": ["--melody", "R R"],
+        "give a melody": [],
+        "not both": [str(empty), "--melody", "C4"],
+        "should end in .mid": ["--melody", "C4", "-o", str(tmp_path / "x.wav")],
+        "temperature must be positive": ["--melody", "C4", "--temperature", "0"],
+    }
+    for message, args in cases.items():
+        with pytest.raises(SystemExit, match=f"error: .*{message}"):
+            harmonize.main(["--ckpt", ckpt, "-o", str(out), *args])
+    with pytest.raises(SystemExit, match="error: checkpoint .* does not exist"):
+        harmonize.main(["--melody", "C4", "--ckpt", str(tmp_path / "no.ckpt"), "-o", str(out)])
+    assert not out.parent.exists() and not (tmp_path / "x.wav").exists()
