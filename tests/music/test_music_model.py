@@ -252,3 +252,32 @@ def test_harmonize_keeps_the_melody_on_top_and_rests_with_it():
     up_only = Composer(ModelConfig("nade", 8, 1, 0.0, 6, orderings=("up",))).eval()
     with pytest.raises(ValueError, match="no 'down' note ordering"):
         up_only.harmonize(melody)
+
+
+def test_weight_average_trades_places_for_validation_and_checkpoints():
+    from music.module import ComposerModule
+
+    torch.manual_seed(0)
+    module = ComposerModule(hidden=8, layers=1, nade_hidden=4, ema_decay=0.5)
+    first = [p.detach().clone() for p in module.model.parameters()]
+    module.on_train_batch_end(None, None, 0)  # the average starts at the weights
+    with torch.no_grad():
+        for p in module.model.parameters():
+            p.add_(1.0)  # a "training step"
+    module.on_train_batch_end(None, None, 1)  # average = 0.5 old + 0.5 new
+    module.on_validation_epoch_start()
+    assert bool(module.ema_in_model)
+    for p, old in zip(module.model.parameters(), first):
+        torch.testing.assert_close(p, old + 0.5)  # validation (and checkpoints) see the average
+    saved = {k: v.clone() for k, v in module.state_dict().items()}
+    module.on_validation_epoch_start()  # idempotent
+    module.on_train_batch_start(None, 2)  # training goes on from the raw weights
+    for p, old in zip(module.model.parameters(), first):
+        torch.testing.assert_close(p, old + 1.0)
+    restored = ComposerModule(hidden=8, layers=1, nade_hidden=4, ema_decay=0.5)
+    restored.load_state_dict(saved)  # a checkpoint saved after validation composes with it
+    for p, old in zip(restored.model.parameters(), first):
+        torch.testing.assert_close(p, old + 0.5)
+    restored.on_train_batch_start(None, 0)  # and resumes training from the raw weights
+    for p, old in zip(restored.model.parameters(), first):
+        torch.testing.assert_close(p, old + 1.0)
