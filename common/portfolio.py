@@ -8,6 +8,8 @@ portfolio demo speech my.wav            an assignment's exam demo (no args: late
 portfolio evaluate blackjack --ckpt CKPT
 portfolio exam --seed 3                 draw an assignment as the oral exam does, run its demo
 portfolio report                        runs/report.md + runs/report.html
+portfolio app --port 7860               the four assignments in a local web page (Gradio)
+portfolio export speech --format onnx   the speech or blackjack network as ONNX / TorchScript
 """
 
 from __future__ import annotations
@@ -229,7 +231,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("exam", help="draw one assignment at random and run its demo")
     p.add_argument("--seed", type=int, default=None, help="fixed draw")
     sub.add_parser("report", help="write runs/report.md and runs/report.html")
+    from common import app, export  # import-light: gradio and onnx load when the command runs
+
+    app.add_arguments(sub.add_parser("app", help="the assignments in a local web page (Gradio)"))
+    export.add_arguments(sub.add_parser("export", help="a network as ONNX or TorchScript"))
     return parser
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from common.app import run
+
+    return run(args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from common.export import run
+
+    return run(args)
 
 
 COMMANDS = {
@@ -240,6 +258,8 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "exam": cmd_exam,
     "report": cmd_report,
+    "app": cmd_app,
+    "export": cmd_export,
 }
 
 

@@ -1,0 +1,783 @@
+"""`portfolio app`: the four assignments in one local web page (Gradio), for the oral exam.
+
+    portfolio app                      # http://127.0.0.1:7860 on the latest default checkpoints
+    portfolio app --port 8080          # another port (bound to 127.0.0.1 unless --host says else)
+    portfolio app --train-missing      # train a quick checkpoint first where none exists
+
+Offline: analytics off, fonts and scripts served by the app itself, no share link unless --share.
+Where an assignment has no checkpoint yet, its first action trains a quick one (about a minute)
+with a progress bar in the page. Every handler below is a plain function that the page calls and
+the tests call directly: bad input returns a message shown in the page and the app stays up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # Gymnasium's card table, drawn off-screen
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+from common import registry  # noqa: E402
+from common.checkpoints import CheckpointError, find_checkpoint  # noqa: E402
+from common.paths import runs_root  # noqa: E402
+
+MAX_AUDIO_MB = 20  # about ten minutes of 16-bit 16 kHz WAV; far more than a keyword needs
+MAX_MIDI_MB = 2
+MAX_TEXT_CHARS = 120  # six lines of handwriting: a few seconds of sampling
+MAX_SPOKEN_WORDS = 6
+SPEECH_VOICES = [
+    f"{accent}+{variant}"
+    for accent in ("en-us", "en", "en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-rp")
+    for variant in ("m3", "f3", "f5", "m7", "klatt", "croak")
+]
+Progress = Callable[..., Any] | None
+
+
+class AppError(ValueError):
+    """Input the page cannot use; the message says what was wrong and what to do."""
+
+
+def _out_dir() -> Path:
+    """Where the app writes its figures, sounds and downloads (a fresh temp folder per process)."""
+    global _OUT
+    if _OUT is None:
+        _OUT = Path(tempfile.mkdtemp(prefix="mal2-app-"))
+    return _OUT
+
+
+_OUT: Path | None = None
+_COUNTER = iter(range(1, 1 << 62))
+
+
+def _new_path(stem: str, suffix: str) -> Path:
+    return _out_dir() / f"{stem}-{next(_COUNTER):04d}{suffix}"
+
+
+def _fail(err: Exception) -> str:
+    return f"**Problem:** {err}"
+
+
+def check_upload(path: str | Path | None, what: str, limit_mb: float) -> Path:
+    """The uploaded file at `path`, or AppError when there is none, it is empty or too large."""
+    if path is None or str(path) == "":
+        raise AppError(f"no {what} yet: record or upload one first")
+    path = Path(path)
+    if not path.is_file():
+        raise AppError(f"the {what} {path.name} did not arrive; upload it again")
+    size = path.stat().st_size
+    if size == 0:
+        raise AppError(f"the {what} {path.name} is empty (0 bytes); record or export it again")
+    if size > limit_mb * 2**20:
+        raise AppError(
+            f"the {what} {path.name} is {size / 2**20:.1f} MB; the limit is {limit_mb:g} MB. "
+            "Cut it to the part that matters and upload that"
+        )
+    return path
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+def quick_budget(name: str) -> tuple[int, float]:
+    """(max_epochs, max seconds) of an assignment's quick profile, for the progress bar."""
+    import yaml
+
+    trainer = (yaml.safe_load(registry.get(name).quick_config.read_text()) or {}).get("trainer", {})
+    seconds = float("inf")
+    if trainer.get("max_time"):
+        d, h, m, s = (int(x) for x in str(trainer["max_time"]).split(":"))
+        seconds = ((d * 24 + h) * 60 + m) * 60 + s
+    return int(trainer.get("max_epochs") or 1), seconds
+
+
+def train_quick(name: str, progress: Progress = None, extra: list[str] | None = None) -> Path:
+    """Train the quick profile of `name` in a subprocess; report progress from its metrics.csv."""
+    assignment = registry.get(name)
+    run = f"quick-app-{datetime.now():%Y%m%d-%H%M%S}"
+    cmd = [sys.executable, "-m", f"{name}.train", "--config", str(assignment.quick_config)]
+    cmd += ["--run.name", run, "--trainer.enable_progress_bar", "false", *(extra or [])]
+    epochs, seconds = quick_budget(name)
+    metrics = runs_root() / name / run / "metrics.csv"
+    env = {k: v for k, v in os.environ.items() if k != "MAL2_RUN_NAME"}
+    log = _new_path(f"train-{name}", ".log")
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        start = time.perf_counter()
+        while proc.poll() is None:
+            done = 0
+            if metrics.is_file():
+                done = len({line.split(",")[0] for line in metrics.read_text().splitlines()[1:]})
+            fraction = max(done / epochs, (time.perf_counter() - start) / seconds)
+            if progress is not None:
+                progress(min(fraction, 0.99), desc=f"no {name} checkpoint: training a quick one")
+            time.sleep(0.5)
+    if proc.returncode != 0:
+        tail = log.read_text()[-1500:]
+        raise AppError(f"the quick {name} training failed (exit {proc.returncode}): {tail}")
+    return find_checkpoint(name, run=run)
+
+
+def _load(name: str, path: Path):
+    from common.checkpoints import load_module
+
+    if name == "speech":
+        from speech.module import KeywordModule
+
+        return load_module(path, KeywordModule, "speech")
+    if name == "handwriting":
+        from handwriting.module import HandwritingModule
+
+        return load_module(path, HandwritingModule, "handwriting")
+    if name == "music":
+        from music.compose import load_composer
+
+        return load_composer(str(path))[0]
+    from blackjack.evaluate import load_agent
+
+    return load_agent(str(path))[1]
+
+
+class Models:
+    """The latest checkpoint of each assignment, loaded once (again when a newer one appears)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[tuple[Path, float], Any]] = {}
+        self._locks = {name: threading.Lock() for name in registry.NAMES}
+        self.extra_train_args: dict[str, list[str]] = {}
+
+    def get(self, name: str, progress: Progress = None) -> tuple[Path, Any]:
+        """(checkpoint path, eval-mode module) of `name`; trains a quick one where none exists."""
+        with self._locks[name]:
+            try:
+                path = find_checkpoint(name)
+            except CheckpointError:
+                path = train_quick(name, progress, self.extra_train_args.get(name))
+            key = (path, path.stat().st_mtime)
+            if name not in self._cache or self._cache[name][0] != key:
+                self._cache[name] = (key, _load(name, path))
+            return path, self._cache[name][1]
+
+    def warm(self, names: tuple[str, ...] = registry.NAMES) -> None:
+        """Load the checkpoints that exist (in the background, so that first actions are fast)."""
+        for name in names:
+            try:
+                find_checkpoint(name)
+                ckpt, module = self.get(name)
+                if name == "blackjack":
+                    strategy_chart(ckpt, module)
+            except Exception as err:  # a broken checkpoint: the tab says so when it is used
+                print(f"app: {name} not preloaded: {err}", file=sys.stderr)
+
+
+MODELS = Models()
+
+
+# --- speech ------------------------------------------------------------------------------------
+def _classify_wav(wav, module, title: str) -> tuple[str, dict[str, float], str, str]:
+    from speech import audio
+    from speech.demo import classify, plot
+
+    seconds = len(wav) / audio.SAMPLE_RATE
+    if audio.is_silent(wav, -50.0):
+        return (
+            f"**Silence:** the {seconds:.1f} s recording is quieter than -50 dBFS; speak closer "
+            "to the microphone and record again",
+            {},
+            None,
+            "",
+        )
+    result = classify(module, wav)
+    top = result["probs"].topk(min(5, len(module.class_names)))
+    top5 = {module.class_names[i]: float(p) for p, i in zip(top.values, top.indices)}
+    figure = str(plot(_new_path("speech", ".png"), wav, module, result, title))
+    timeline = ""
+    if seconds > 1.0:
+        rows = [f"| {w} | {t0:.2f} | {t1:.2f} | {p:.0%} |" for w, t0, t1, p in result["detections"]]
+        timeline = "**Keyword timeline** (1 s window every 250 ms)\n\n" + (
+            "| word | from (s) | to (s) | probability |\n|---|---|---|---|\n" + "\n".join(rows)
+            if rows
+            else "no keyword above the threshold"
+        )
+    best = next(iter(top5))
+    status = f"**{best}** ({top5[best]:.0%}) in {seconds:.2f} s of audio"
+    return status, top5, figure, timeline
+
+
+def speech_classify(
+    audio_path: str | None, models: Models = MODELS, progress: Progress = None
+) -> tuple[str, dict[str, float], str | None, str]:
+    """A recording (microphone or upload) -> (status, top-5 {word: p}, figure PNG, timeline)."""
+    from speech import audio
+
+    try:
+        if audio_path is None:
+            raise AppError(
+                "no recording yet: press Record (and allow the microphone when the browser "
+                "asks; if it was blocked, allow it in the address bar) or upload a WAV/FLAC/OGG"
+            )
+        path = check_upload(audio_path, "recording", MAX_AUDIO_MB)
+        try:
+            wav = audio.load_audio(path)
+        except audio.AudioError as err:
+            raise AppError(f"{path.name} is not audio the app can read: {err}") from None
+        _, module = models.get("speech", progress)
+        return _classify_wav(wav, module, path.name)
+    except (AppError, CheckpointError) as err:
+        return _fail(err), {}, None, ""
+
+
+def speech_speak(
+    text: str, voice: str, models: Models = MODELS, progress: Progress = None
+) -> tuple[str, str | None, dict[str, float], str | None, str]:
+    """Words + eSpeak voice -> (status, WAV, top-5, figure, timeline)."""
+    from speech import audio
+    from speech.demo import speak
+    from speech.espeak import ESpeakError
+
+    try:
+        words = (text or "").split()
+        if not words:
+            raise AppError("no words to say: type a keyword, e.g. 'yes' or 'left stop'")
+        if len(words) > MAX_SPOKEN_WORDS:
+            raise AppError(f"{len(words)} words; say at most {MAX_SPOKEN_WORDS} at a time")
+        odd = sorted({c for c in " ".join(words) if not (c.isalpha() or c in "'-")})
+        if odd:
+            raise AppError(f"only letters can be spoken here, not {' '.join(map(repr, odd))}")
+        voice = (voice or "en-us+f3").strip()
+        if not re.fullmatch(r"[A-Za-z0-9_-]+(\+[A-Za-z0-9_-]+)?", voice):
+            raise AppError(f"{voice!r} is not an eSpeak voice name like 'en-us+f3'")
+        try:
+            path = speak(words, voice, _new_path("spoken", ".wav"))
+        except (ESpeakError, RuntimeError, ValueError) as err:
+            raise AppError(f"eSpeak could not speak with voice {voice!r} ({err})") from None
+        _, module = models.get("speech", progress)
+        status, top5, figure, timeline = _classify_wav(audio.load_audio(path), module, voice)
+        return status, str(path), top5, figure, timeline
+    except (AppError, CheckpointError) as err:
+        return _fail(err), None, {}, None, ""
+
+
+def speech_enrollment_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("speech.enroll") is not None
+
+
+# --- handwriting -------------------------------------------------------------------------------
+def handwriting_styles() -> list[str]:
+    from handwriting import hershey
+
+    return [*hershey.WRITERS, "none"]
+
+
+def handwriting_write(
+    text: str,
+    style: str = "ada",
+    bias: float = 1.5,
+    seed: int = 0,
+    models: Models = MODELS,
+    progress: Progress = None,
+) -> Iterator[tuple]:
+    """Text -> yields (status, drawing PNG, pen animation GIF, [PNG, SVG] downloads, attention).
+
+    The first line is shown as soon as it is written; the rest, the animation and the attention
+    plot follow.
+    """
+    from handwriting.plot import save_animation, save_attention, save_lines
+    from handwriting.text import unknown_characters, wrap
+    from handwriting.write import MAX_LINE_CHARS
+
+    empty = (None, None, None, None)
+    try:
+        text = " ".join((text or "").split())
+        if not text:
+            raise AppError("no text to write: type a few words")
+        if len(text) > MAX_TEXT_CHARS:
+            raise AppError(f"{len(text)} characters; write at most {MAX_TEXT_CHARS} at a time")
+        if style not in handwriting_styles():
+            raise AppError(f"unknown style {style!r}; choose one of {handwriting_styles()}")
+        try:
+            bias, seed = float(bias), int(seed)
+        except (TypeError, ValueError):
+            raise AppError("bias and seed must be numbers") from None
+        if not 0 <= bias <= 10:
+            raise AppError(f"bias {bias} is out of range; use 0 (raw) to 10 (very neat)")
+        ckpt, module = models.get("handwriting", progress)
+        if not module.hparams.synthesis:
+            raise AppError(f"{ckpt} is a prediction network (no text input); train synthesis")
+        missing = unknown_characters(text, module.hparams.alphabet)
+        if missing:
+            raise AppError(
+                f"the model cannot write {' '.join(map(repr, missing))}; it knows "
+                f"{module.hparams.alphabet.strip()!r}. Rephrase without them"
+            )
+    except (AppError, CheckpointError) as err:
+        yield (_fail(err), *empty)
+        return
+    import torch
+
+    torch.set_num_threads(1)  # one point at a time: extra threads only add synchronisation
+    lines = wrap(text, MAX_LINE_CHARS)
+    png, svg = _new_path("handwriting", ".png"), _new_path("handwriting", ".svg")
+    rows, phis, start = [], [], time.perf_counter()
+    for i, line in enumerate(lines):
+        offsets, phi, _ = module.write(
+            line, style=None if style == "none" else style, bias=bias, seed=seed + i
+        )
+        rows.append(offsets)
+        phis.append(phi)
+        save_lines(rows, png)
+        took = time.perf_counter() - start
+        yield (
+            f"wrote line {i + 1} of {len(lines)} in {took:.1f} s ...",
+            str(png),
+            None,
+            None,
+            None,
+        )
+    save_lines(rows, svg)
+    gif = save_animation(rows[0], _new_path("pen", ".gif"), frames=30)
+    attention = None
+    if phis[0] is not None:
+        attention = str(save_attention(phis[0], lines[0], _new_path("attention", ".png")))
+    points = sum(len(r) for r in rows)
+    status = (
+        f"**Written:** {len(lines)} line(s), {points} pen points in "
+        f"{time.perf_counter() - start:.1f} s; style {style}, bias {bias:g}, seed {seed}"
+    )
+    yield status, str(png), str(gif), [str(png), str(svg)], attention
+
+
+# --- music -------------------------------------------------------------------------------------
+def music_compose(
+    bars: float = 8,
+    temperature: float = 0.9,
+    seed: float = 0,
+    prime: str | None = None,
+    models: Models = MODELS,
+    progress: Progress = None,
+) -> tuple[str, str | None, str | None, str | None]:
+    """Bars, temperature, seed and an optional prime MIDI -> (status, piano roll, WAV, MIDI)."""
+    import torch
+
+    from music import midi
+    from music.compose import compose, write_outputs
+
+    try:
+        try:
+            bars, temperature, seed = int(bars), float(temperature), int(seed)
+        except (TypeError, ValueError):
+            raise AppError("bars, temperature and seed must be numbers") from None
+        if not 1 <= bars <= 64:
+            raise AppError(f"{bars} bars; compose 1 to 64 bars")
+        if not 0 < temperature <= 5:
+            raise AppError(f"temperature {temperature}; use a value above 0 (about 0.5 to 1.5)")
+        _, module = models.get("music", progress)
+        spq = module.steps_per_quarter
+        roll_prime = None
+        if prime:
+            path = check_upload(prime, "prime MIDI file", MAX_MIDI_MB)
+            try:
+                roll_prime = midi.midi_to_roll(midi.load_midi(path), spq)
+            except midi.MidiError as err:
+                raise AppError(f"{path.name} cannot be used as a prime: {err}") from None
+            if len(roll_prime) == 0:
+                raise AppError(f"{path.name} has no note long enough for the model's grid")
+    except (AppError, CheckpointError) as err:
+        return _fail(err), None, None, None
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    roll = compose(module.model, bars, spq, temperature, roll_prime)
+    written = write_outputs(roll, _new_path("composition", ".mid"), spq)
+    how = (
+        "FluidSynth with pretty_midi's General MIDI SoundFont"
+        if written["synth"] == "fluidsynth"
+        else "sine waves (pretty_midi's synthesiser; install `pyfluidsynth` and the FluidSynth "
+        "library for a piano sound)"
+    )
+    status = (
+        f"**Composed:** {bars} bars{' after the prime' if prime else ''}, {written['notes']} "
+        f"notes in {time.perf_counter() - start:.1f} s. Audio rendered with {how}."
+    )
+    return status, written["png"], written["wav"], written["midi"]
+
+
+# --- blackjack ---------------------------------------------------------------------------------
+def _blackjack_view(state: dict, models: Models) -> tuple:
+    from blackjack.play import cards, describe, hand_total
+
+    agent, advisor, env, obs = state["agent"], state["advisor"], state["env"], state["obs"]
+    game = env.unwrapped
+    image = _new_path("table", ".png")
+    import matplotlib.pyplot as plt
+
+    plt.imsave(image, env.render())
+    q = agent.net.q_table()[obs]
+    if state["done"]:
+        reward = state["rewards"][-1]
+        word = "win" if reward > 0 else "lose" if reward < 0 else "draw"
+        status = (
+            f"**You {word}** ({reward:+g}). Dealer: {cards(game.dealer)} = "
+            f"{hand_total(game.dealer)}; you: {cards(game.player)} = {hand_total(game.player)}. "
+            f"Total over {len(state['rewards'])} hand(s): {sum(state['rewards']):+g}"
+        )
+        advice = "Deal a new hand."
+    else:
+        status = f"Your cards: {cards(game.player)} ({describe(obs)}). Hit or stick?"
+        advice = advisor.advice(obs)
+    table = (
+        "| action | agent's Q | exact Q* |\n|---|---|---|\n"
+        f"| stick | {q[0]:+.3f} | {advisor.optimal.q[obs][0]:+.3f} |\n"
+        f"| hit | {q[1]:+.3f} | {advisor.optimal.q[obs][1]:+.3f} |"
+    )
+    return state, status, str(image), f"**Advice:** {advice}\n\n{table}", state["chart"]
+
+
+@functools.lru_cache(maxsize=4)
+def strategy_chart(ckpt: Path, agent) -> str:
+    """The learnt strategy beside the optimal one (Sutton & Barto Fig. 5.2), one PNG per ckpt."""
+    from blackjack import rules
+    from blackjack.charts import plot_strategy
+
+    chart = _new_path("strategy", ".png")
+    plot_strategy(agent.greedy_policy(), rules.optimal(agent.rules).policy, chart)
+    return str(chart)
+
+
+def blackjack_new_hand(
+    state: dict | None, models: Models = MODELS, progress: Progress = None
+) -> tuple:
+    """Deal a hand -> (state, status, table image, advice with Q-values, strategy chart)."""
+    from blackjack.env import make_env
+    from blackjack.play import Advisor
+
+    try:
+        ckpt, agent = models.get("blackjack", progress)
+    except (AppError, CheckpointError) as err:
+        return state, _fail(err), None, "", None
+    if not state or state.get("ckpt") != ckpt:
+        advisor = Advisor(agent.net.q_table(), agent.rules)
+        env = make_env(agent.rules, render_mode="rgb_array")
+        env.reset(seed=random.randrange(2**31))
+        state = {
+            "ckpt": ckpt,
+            "agent": agent,
+            "advisor": advisor,
+            "env": env,
+            "chart": strategy_chart(ckpt, agent),
+            "rewards": [],
+        }
+    state["obs"], _ = state["env"].reset()
+    state["done"] = False
+    return _blackjack_view(state, models)
+
+
+def blackjack_act(
+    action: str, state: dict | None, models: Models = MODELS, progress: Progress = None
+) -> tuple:
+    """'hit' or 'stick' in the current hand -> the same outputs as blackjack_new_hand."""
+    if not state or "obs" not in state:
+        return state, _fail(AppError("no hand on the table: press 'New hand'")), None, "", None
+    if state["done"]:
+        view = _blackjack_view(state, models)
+        return view[0], view[1] + "\n\nThis hand is over: press 'New hand'.", *view[2:]
+    if action not in ("hit", "stick"):
+        return state, _fail(AppError(f"unknown move {action!r}; hit or stick")), None, "", None
+    obs, reward, terminated, truncated, _ = state["env"].step(1 if action == "hit" else 0)
+    state["obs"] = obs
+    if terminated or truncated:
+        state["done"] = True
+        state["rewards"].append(float(reward))
+    return _blackjack_view(state, models)
+
+
+# --- exam --------------------------------------------------------------------------------------
+def exam_draw(seed: float | None = None) -> tuple[str, str, str, str, str, str | None]:
+    """Draw an assignment as `portfolio exam --seed` does -> (status, model-card summary,
+    latest metrics, code files, model.py source, the tab to open)."""
+    from common.portfolio import model_card_summary
+    from common.report import _metrics, latest_summary
+
+    ready = {n: a for n, a in registry.available().items() if isinstance(a, registry.Assignment)}
+    if not ready:
+        return _fail(AppError("no assignment is installed")), "", "", "", "", None
+    try:
+        seed = None if seed is None or seed == "" else int(seed)
+    except (TypeError, ValueError):
+        return _fail(AppError(f"seed {seed!r} is not a whole number")), "", "", "", "", None
+    name = random.Random(seed).choice(sorted(ready))  # the same draw as `portfolio exam --seed`
+    assignment = ready[name]
+    summary = latest_summary(name)
+    if summary:
+        metrics = "| metric | value |\n|---|---|\n" + "\n".join(
+            f"| {k} | {_fmt(v)} |" for k, v in _metrics(summary)
+        )
+    else:
+        metrics = f"Not trained yet: the {name} tab trains a quick model on first use."
+    package = assignment.package_dir
+    demo_file = assignment.demo.split(":")[0].split(".")[-1] + ".py"
+    files = ["model.py", "module.py", "data.py", "train.py", demo_file, "configs/default.yaml"]
+    listing = "\n".join(
+        f"- `{name}/{f}` ({len((package / f).read_text().splitlines())} lines)"
+        for f in files
+        if (package / f).is_file()
+    )
+    code = (package / "model.py").read_text() if (package / "model.py").is_file() else ""
+    status = (
+        f"## The draw{'' if seed is None else f' (seed {seed})'}: {assignment.title} (`{name}`)"
+        f"\n\n{assignment.summary}. Its tab is open now."
+    )
+    card = model_card_summary(assignment.model_card)
+    return status, card, metrics, "**Code files to show**\n\n" + listing, code, name
+
+
+def _fmt(value: Any) -> str:
+    from common.compare import format_value
+
+    return format_value(value)
+
+
+# --- the page ----------------------------------------------------------------------------------
+def build_app(models: Models = MODELS):
+    """The Gradio Blocks page: a tab per assignment and an exam tab."""
+    import gradio as gr
+
+    with gr.Blocks(title="MAL2 portfolio", analytics_enabled=False) as page:
+        gr.Markdown(
+            "# MAL2 deep-learning portfolio\nFour assignments on their latest checkpoints. "
+            "A tab without a checkpoint trains a quick model on first use (about a minute)."
+        )
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab("Speech", id="speech", elem_id="tab-speech"):
+                gr.Markdown(
+                    "Say one of the 35 Speech Commands words (yes, no, up, down, left, right, "
+                    "on, off, stop, go, the digits, ...) or upload a recording."
+                )
+                with gr.Row():
+                    with gr.Column():
+                        mic = gr.Audio(
+                            sources=["microphone", "upload"],
+                            type="filepath",
+                            label="Recording (microphone or file)",
+                            elem_id="speech-audio",
+                        )
+                        classify_btn = gr.Button(
+                            "Classify", variant="primary", elem_id="speech-classify"
+                        )
+                        with gr.Row():
+                            words = gr.Textbox(
+                                "yes", label="Words to synthesize", elem_id="speech-words"
+                            )
+                            voice = gr.Dropdown(
+                                SPEECH_VOICES,
+                                value="en-us+f3",
+                                allow_custom_value=True,
+                                label="eSpeak voice",
+                            )
+                        speak_btn = gr.Button("Synthesize and classify", elem_id="speech-speak")
+                        spoken = gr.Audio(
+                            label="Synthesized",
+                            type="filepath",
+                            interactive=False,
+                            elem_id="speech-spoken",
+                        )
+                    with gr.Column():
+                        speech_status = gr.Markdown(elem_id="speech-status")
+                        top5 = gr.Label(num_top_classes=5, label="Top 5", elem_id="speech-top5")
+                        speech_fig = gr.Image(
+                            label="Waveform, log-mel spectrogram, probabilities",
+                            type="filepath",
+                            elem_id="speech-figure",
+                        )
+                        timeline = gr.Markdown(elem_id="speech-timeline")
+                if speech_enrollment_available():
+                    gr.Markdown("Voice enrollment: `python -m speech.enroll --help`.")
+
+                def on_classify(path, progress=gr.Progress()):
+                    return speech_classify(path, models, progress)
+
+                def on_speak(text, v, progress=gr.Progress()):
+                    return speech_speak(text, v, models, progress)
+
+                outs = [speech_status, top5, speech_fig, timeline]
+                classify_btn.click(on_classify, mic, outs)
+                mic.stop_recording(on_classify, mic, outs)
+                mic.upload(on_classify, mic, outs)
+                speak_btn.click(on_speak, [words, voice], [speech_status, spoken, *outs[1:]])
+
+            with gr.Tab("Handwriting", id="handwriting", elem_id="tab-handwriting"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        hw_text = gr.Textbox("hello exam", label="Text", elem_id="hw-text")
+                        hw_style = gr.Dropdown(handwriting_styles(), value="ada", label="Style")
+                        hw_bias = gr.Slider(0, 5, value=1.5, step=0.1, label="Bias (neatness)")
+                        hw_seed = gr.Number(0, precision=0, label="Seed")
+                        hw_btn = gr.Button("Write", variant="primary", elem_id="hw-write")
+                    with gr.Column(scale=2):
+                        hw_status = gr.Markdown(elem_id="hw-status")
+                        hw_png = gr.Image(label="Handwriting", type="filepath", elem_id="hw-image")
+                        hw_gif = gr.Image(
+                            label="The pen writing the first line",
+                            type="filepath",
+                            elem_id="hw-animation",
+                        )
+                        hw_files = gr.File(label="Download PNG / SVG", file_count="multiple")
+                        hw_attn = gr.Image(label="Attention window", type="filepath")
+
+                def on_write(text, style, bias, seed, progress=gr.Progress()):
+                    yield from handwriting_write(text, style, bias, seed, models, progress)
+
+                hw_btn.click(
+                    on_write,
+                    [hw_text, hw_style, hw_bias, hw_seed],
+                    [hw_status, hw_png, hw_gif, hw_files, hw_attn],
+                )
+
+            with gr.Tab("Music", id="music", elem_id="tab-music"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        m_bars = gr.Slider(1, 32, value=8, step=1, label="Bars")
+                        m_temp = gr.Slider(0.1, 2.0, value=0.9, step=0.05, label="Temperature")
+                        m_seed = gr.Number(0, precision=0, label="Seed")
+                        m_prime = gr.File(
+                            label="Prime MIDI (optional)", type="filepath", elem_id="music-prime"
+                        )
+                        m_btn = gr.Button("Compose", variant="primary", elem_id="music-compose")
+                    with gr.Column(scale=2):
+                        m_status = gr.Markdown(elem_id="music-status")
+                        m_roll = gr.Image(label="Piano roll", type="filepath", elem_id="music-roll")
+                        m_audio = gr.Audio(
+                            label="Listen",
+                            type="filepath",
+                            interactive=False,
+                            elem_id="music-audio",
+                        )
+                        m_midi = gr.File(label="MIDI download", elem_id="music-midi")
+
+                def on_compose(bars, temp, seed, prime, progress=gr.Progress()):
+                    return music_compose(bars, temp, seed, prime, models, progress)
+
+                m_btn.click(
+                    on_compose,
+                    [m_bars, m_temp, m_seed, m_prime],
+                    [m_status, m_roll, m_audio, m_midi],
+                )
+
+            with gr.Tab("Blackjack", id="blackjack", elem_id="tab-blackjack"):
+                bj_state = gr.State(None)
+                with gr.Row():
+                    with gr.Column():
+                        bj_status = gr.Markdown("Press **New hand**.", elem_id="bj-status")
+                        bj_table = gr.Image(label="Table", type="filepath", elem_id="bj-table")
+                        with gr.Row():
+                            bj_new = gr.Button("New hand", variant="primary", elem_id="bj-new")
+                            bj_hit = gr.Button("Hit", elem_id="bj-hit")
+                            bj_stick = gr.Button("Stick", elem_id="bj-stick")
+                        bj_advice = gr.Markdown(elem_id="bj-advice")
+                    with gr.Column():
+                        bj_chart = gr.Image(
+                            label="Learnt strategy (left) and the optimal one",
+                            type="filepath",
+                            elem_id="bj-chart",
+                        )
+                bj_outs = [bj_state, bj_status, bj_table, bj_advice, bj_chart]
+
+                def on_new(state, progress=gr.Progress()):
+                    return blackjack_new_hand(state, models, progress)
+
+                bj_new.click(on_new, bj_state, bj_outs)
+                bj_hit.click(lambda s: blackjack_act("hit", s, models), bj_state, bj_outs)
+                bj_stick.click(lambda s: blackjack_act("stick", s, models), bj_state, bj_outs)
+
+            with gr.Tab("Exam", id="exam", elem_id="tab-exam"):
+                with gr.Row():
+                    ex_seed = gr.Number(None, precision=0, label="Seed (empty: random)")
+                    ex_btn = gr.Button("Draw an assignment", variant="primary", elem_id="exam-draw")
+                ex_status = gr.Markdown(elem_id="exam-status")
+                with gr.Row():
+                    ex_card = gr.Textbox(label="Model card (summary)", lines=16)
+                    ex_metrics = gr.Markdown()
+                ex_files = gr.Markdown()
+                ex_code = gr.Code(language="python", label="model.py")
+
+                def on_draw(seed):
+                    *out, name = exam_draw(seed)
+                    return *out, gr.Tabs(selected=name) if name else gr.Tabs()
+
+                ex_btn.click(
+                    on_draw, ex_seed, [ex_status, ex_card, ex_metrics, ex_files, ex_code, tabs]
+                )
+    return page
+
+
+def launch(
+    port: int = 7860,
+    host: str = "127.0.0.1",
+    share: bool = False,
+    train_missing: bool = False,
+    block: bool = True,
+    models: Models = MODELS,
+):
+    """Serve the page; load the checkpoints in the background. Returns the Blocks object."""
+    if train_missing:
+        for name in registry.NAMES:
+            try:
+                find_checkpoint(name)
+            except CheckpointError:
+                print(f"no {name} checkpoint: training a quick one ...", flush=True)
+                train_quick(name, lambda f, desc="": print(f"  {f:4.0%} {desc}", flush=True))
+    page = build_app(models)
+    page.queue(default_concurrency_limit=2)
+    threading.Thread(target=models.warm, daemon=True).start()
+    page.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        prevent_thread_lock=not block,
+        max_file_size=f"{4 * MAX_AUDIO_MB}mb",
+        allowed_paths=[str(_out_dir())],
+        footer_links=[],
+        quiet=False,
+        ssr_mode=False,
+    )
+    return page
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: local)")
+    parser.add_argument("--share", action="store_true", help="ask Gradio for a public link")
+    parser.add_argument(
+        "--train-missing", action="store_true", help="train quick checkpoints before serving"
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 < args.port < 65536:
+        raise SystemExit(f"error: --port {args.port} is not a port number (1-65535)")
+    launch(args.port, args.host, args.share, args.train_missing)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="portfolio app", description=__doc__.split("\n")[0])
+    return run(add_arguments(parser).parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""The app's handlers, called directly (as the page calls them) with good and bad input."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+import soundfile as sf
+
+from common import app
+from common.registry import Assignment
+
+
+@pytest.fixture
+def models(tiny_runs):
+    return app.Models()
+
+
+def big_file(path: Path, mb: int = 100) -> Path:
+    with path.open("wb") as f:  # sparse: 100 MB on paper, nothing on disk
+        f.truncate(mb * 2**20)
+    return path
+
+
+def spoken(tmp_path: Path, words: list[str], name: str = "clip.wav") -> Path:
+    from speech.demo import speak
+
+    return speak(words, "en-us+m3", tmp_path / name)
+
+
+# --- speech ------------------------------------------------------------------------------------
+def test_speech_recording_gives_top5_a_figure_and_no_timeline_for_one_second(models, tmp_path):
+    status, top5, figure, timeline = app.speech_classify(str(spoken(tmp_path, ["yes"])), models)
+    _, module = models.get("speech")
+    assert 1 <= len(top5) <= 5 and set(top5) <= set(module.class_names)
+    assert abs(sum(top5.values()) - 1) < 0.05 or len(top5) == 5  # all classes, or the top 5
+    assert next(iter(top5)) in status and Path(figure).stat().st_size > 1000
+    assert timeline == ""
+
+
+def test_speech_long_recording_gets_a_keyword_timeline(models, tmp_path):
+    path = spoken(tmp_path, ["left", "stop", "yes"])
+    assert sf.info(str(path)).duration > 2
+    status, top5, figure, timeline = app.speech_classify(str(path), models)
+    assert "Keyword timeline" in timeline and Path(figure).is_file()
+
+
+def bad_recording(kind: str, folder: Path) -> str | None:
+    paths = {k: folder / f"{k}.wav" for k in ("missing", "empty", "not-audio", "100MB")}
+    paths["empty"].write_bytes(b"")
+    paths["not-audio"].write_text("not audio\n" * 50)
+    big_file(paths["100MB"])
+    return None if kind == "no-recording" else str(paths[kind])
+
+
+@pytest.mark.parametrize(
+    "kind, words",
+    [
+        ("no-recording", ["no recording", "allow the microphone"]),  # mic refused / nothing yet
+        ("missing", ["did not arrive"]),
+        ("empty", ["empty"]),
+        ("not-audio", ["not audio"]),
+        ("100MB", ["100.0 MB", "limit"]),
+    ],
+)
+def test_speech_bad_recordings_give_a_message(models, tmp_path, kind, words):
+    status, top5, figure, timeline = app.speech_classify(bad_recording(kind, tmp_path), models)
+    assert status.startswith("**Problem:**") and top5 == {} and figure is None
+    for word in words:
+        assert word in status
+
+
+def test_speech_silence_is_reported_not_classified(models, tmp_path):
+    sf.write(tmp_path / "quiet.wav", np.zeros(16000, np.float32), 16000)
+    status, top5, *_ = app.speech_classify(str(tmp_path / "quiet.wav"), models)
+    assert "Silence" in status and top5 == {}
+
+
+def test_speech_synthesis_with_a_chosen_voice_is_classified(models):
+    status, wav, top5, figure, _ = app.speech_speak("yes", "en-gb-scotland+f5", models)
+    assert sf.info(wav).duration == pytest.approx(1.0) and top5 and Path(figure).is_file()
+
+
+@pytest.mark.parametrize(
+    "text, voice, word",
+    [("", "en-us+f3", "no words"), ("y3s!", "en-us+f3", "only letters"),
+     ("yes", "xx-nonexistent+zz", "could not speak"), ("yes", "en-us; rm -rf", "not an eSpeak"),
+     ("a b c d e f g", "en-us", "at most")],
+)  # fmt: skip
+def test_speech_synthesis_bad_input_gives_a_message(models, text, voice, word):
+    status, wav, top5, figure, _ = app.speech_speak(text, voice, models)
+    assert status.startswith("**Problem:**") and word in status and wav is None
+
+
+# --- handwriting -------------------------------------------------------------------------------
+def test_handwriting_shows_the_first_line_before_the_rest(models):
+    steps = list(app.handwriting_write("one two three four five six", "ben", 1.0, 3, models))
+    first, last = steps[0], steps[-1]
+    assert len(steps) >= 3  # two lines at least, then the finished page
+    assert first[0].startswith("wrote line 1") and Path(first[1]).is_file() and first[2] is None
+    status, png, gif, downloads, attention = last
+    assert status.startswith("**Written:**")
+    assert [Path(f).suffix for f in downloads] == [".png", ".svg"]
+    assert Path(downloads[1]).read_text().lstrip().startswith("<?xml")
+    assert Path(gif).read_bytes()[:6] in (b"GIF87a", b"GIF89a") and Path(attention).is_file()
+
+
+@pytest.mark.parametrize(
+    "text, style, bias, word",
+    [("", "ada", 1.5, "no text"), ("   ", "ada", 1.5, "no text"),
+     ("naïve ☃", "ada", 1.5, "cannot write"), ("hello", "zorro", 1.5, "unknown style"),
+     ("hello", "ada", -1, "out of range"), ("x" * 500, "ada", 1.5, "at most")],
+)  # fmt: skip
+def test_handwriting_bad_input_gives_a_message(models, text, style, bias, word):
+    steps = list(app.handwriting_write(text, style, bias, 0, models))
+    assert len(steps) == 1 and steps[0][0].startswith("**Problem:**") and word in steps[0][0]
+    if word == "cannot write":
+        assert "'ï'" in steps[0][0] and "'☃'" in steps[0][0]
+
+
+# --- music -------------------------------------------------------------------------------------
+def test_music_composes_a_roll_audio_and_midi_and_says_how_it_was_rendered(models):
+    status, png, wav, mid = app.music_compose(2, 0.9, 1, None, models)
+    assert re.search(r"Audio rendered with (FluidSynth|sine waves)", status)
+    assert Path(png).is_file() and sf.info(wav).duration > 1
+    assert pretty_midi.PrettyMIDI(mid).get_end_time() > 0
+
+
+def test_music_continues_a_prime(models, tmp_path):
+    pm = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(0)
+    piano.notes = [
+        pretty_midi.Note(80, p, 0.6 * i, 0.6 * i + 0.6) for i, p in enumerate([60, 64, 67, 72])
+    ]
+    pm.instruments.append(piano)
+    pm.write(str(tmp_path / "prime.mid"))
+    status, png, wav, mid = app.music_compose(1, 0.9, 0, str(tmp_path / "prime.mid"), models)
+    assert "after the prime" in status
+    assert pretty_midi.PrettyMIDI(mid).instruments[0].notes[0].pitch == 60  # the prime comes first
+
+
+@pytest.mark.parametrize(
+    "make, args, word",
+    [(lambda p: (p / "x.mid").write_text("hello") and str(p / "x.mid"), (4, 0.9), "cannot be used"),
+     (lambda p: str(big_file(p / "huge.mid")), (4, 0.9), "limit"),
+     (lambda p: None, (0, 0.9), "1 to 64 bars"), (lambda p: None, (4, 0), "above 0"),
+     (lambda p: None, ("many", 0.9), "must be numbers")],
+    ids=["not-midi", "100MB", "no-bars", "zero-temperature", "not-a-number"],
+)  # fmt: skip
+def test_music_bad_input_gives_a_message(models, tmp_path, make, args, word):
+    status, png, wav, mid = app.music_compose(*args, 0, make(tmp_path), models)
+    assert status.startswith("**Problem:**") and word in status and wav is None
+
+
+# --- blackjack ---------------------------------------------------------------------------------
+def test_blackjack_plays_hands_with_advice_q_values_and_the_strategy_chart(models):
+    state, status, table, advice, chart = app.blackjack_new_hand(None, models)
+    assert status.startswith("Your cards") and Path(table).is_file() and Path(chart).is_file()
+    assert "Q(stick)" in advice and "| hit |" in advice
+    while not state["done"]:
+        state, status, *_ = app.blackjack_act("hit", state, models)
+    assert re.search(r"You (win|lose|draw)", status) and len(state["rewards"]) == 1
+    state, status, *_ = app.blackjack_act("stick", state, models)
+    assert "This hand is over" in status
+    state, status, *_ = app.blackjack_new_hand(state, models)
+    assert status.startswith("Your cards") and not state["done"]
+
+
+def test_blackjack_move_without_a_hand_gives_a_message(models):
+    assert "New hand" in app.blackjack_act("hit", None, models)[1]
+
+
+# --- exam and checkpoints ----------------------------------------------------------------------
+def test_exam_draw_is_the_draw_of_portfolio_exam(tiny_runs, monkeypatch, capsys):
+    from common import portfolio
+
+    monkeypatch.setattr(Assignment, "run_demo", lambda self, argv: None)
+    for seed in range(4):
+        portfolio.main(["exam", "--seed", str(seed)])
+        printed = re.search(r"== The draw: .* \((\w+)\)", capsys.readouterr().out).group(1)
+        status, card, metrics, files, code, tab = app.exam_draw(seed)
+        assert tab == printed and f"(`{tab}`)" in status
+        assert "| metric | value |" in metrics and f"`{tab}/model.py`" in files
+        assert "class " in code and card.strip()
+    assert "not a whole number" in app.exam_draw("three")[0]
+
+
+def test_a_missing_checkpoint_is_trained_first_with_progress(runs, monkeypatch):
+    from tests.app.conftest import TINY
+
+    models = app.Models()
+    models.extra_train_args["blackjack"] = TINY["blackjack"]
+    seen = []
+    ckpt, agent = models.get("blackjack", lambda f, desc="": seen.append((f, desc)))
+    assert ckpt.is_file() and ckpt.parent.parent.name.startswith("quick-app-")
+    assert seen and all(0 <= f < 1 for f, _ in seen) and "training a quick one" in seen[0][1]
+    assert models.get("blackjack")[1] is agent  # loaded once
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAL2_RUNS", str(tmp_path / "runs"))
+    monkeypatch.delenv("MAL2_RUN_NAME", raising=False)
+    return tmp_path / "runs"
