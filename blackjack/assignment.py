@@ -22,5 +22,6 @@ ASSIGNMENT = Assignment(
     exam_demo_args=exam_demo_args,
     monitor="val/return",
     mode="max",
+    overfit=None,  # train/loss is a TD error on replayed play, val/loss the distance to Q*
     budget_share=3,  # weight in `portfolio train all --budget`: its target minutes
 )

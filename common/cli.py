@@ -32,6 +32,7 @@ from lightning.pytorch.callbacks import (
     LearningRateMonitor,
     ModelCheckpoint,
     RichProgressBar,
+    Timer,
 )
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -310,6 +311,7 @@ class PortfolioCLI(LightningCLI):
             raise
         wall = time.perf_counter() - start
         best = trainer.checkpoint_callback.best_model_path or None
+        self.stopped_by = self._stopped_by(trainer)  # before trainer.test reloads callback states
 
         test_metrics: dict[str, float] = {}
         if self.config.run.test and is_overridden("test_step", model) and best:
@@ -333,6 +335,21 @@ class PortfolioCLI(LightningCLI):
             if isinstance(callback, BudgetPlanner):
                 return {**callback.report, "used_s": round(time.monotonic() - self.start, 2)}
         return None
+
+    @staticmethod
+    def _stopped_by(trainer) -> str:
+        """Why fit ended: "early stopping", "time limit" (trainer.max_time), "budget"
+        (--run.budget), "max_steps" or "max_epochs"."""
+        for callback in trainer.callbacks:
+            if isinstance(callback, EarlyStopping) and callback.stopped_epoch > 0:
+                return "early stopping"
+            if isinstance(callback, Timer) and (callback.time_remaining() or 1.0) <= 0:
+                return "time limit"
+            if isinstance(callback, BudgetPlanner) and "stopped_at_step" in callback.report:
+                return "budget"
+        if trainer.max_steps not in (None, -1) and trainer.global_step >= trainer.max_steps:
+            return "max_steps"
+        return "max_epochs"
 
     def _finish(self, trainer, model, dm, wall, best, test_metrics) -> dict[str, Any]:
         from common.plots import plot_learning_curves
@@ -364,6 +381,7 @@ class PortfolioCLI(LightningCLI):
             "early_stopped": bool(
                 run.early_stopping and trainer.current_epoch < (trainer.max_epochs or 0)
             ),
+            "stopped_by": self.stopped_by,
             "final_train_loss": last.get("train/loss"),
             "final_val_loss": last.get("val/loss"),
             "test": test_metrics,

@@ -1,15 +1,27 @@
 """The course's coding experiments: train several configurations and compare them side by side.
 
-Per configuration: training wall time, epochs run (EarlyStopping may stop early), best validation
-metric, final train and validation loss, and the overfitting gap (final val loss - train loss).
-Writes comparison.csv, comparison.md and comparison.png (learning curves overlaid).
+The assignment's default configuration is the first row (the baseline). Per configuration:
+training wall time, epochs run, why the run stopped (max epochs, early stopping, a time limit or
+budget), best validation metric, final train and validation loss, and, where the assignment
+declares a train/validation pair that measures overfitting, the gap between them. Writes
+comparison.csv, comparison.md and comparison.png (learning curves overlaid).
+
+Ctrl-C or SIGTERM stops the whole comparison: the runs that finished are kept and compared, the
+interrupted one keeps its last checkpoint, and `CompareInterrupted` says which signal it was.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
-from collections.abc import Callable, Sequence
+import shlex
+import signal
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +33,10 @@ from common.runs import read_metrics
 COLUMNS = (
     "config",
     "status",
+    "reason",
     "wall_time_s",
     "epochs",
+    "stopped_by",
     "early_stopped",
     "monitor",
     "best",
@@ -31,21 +45,48 @@ COLUMNS = (
     "overfit_gap",
     "run_dir",
 )
+BASELINE = "default"
 
 
-def _row(name: str, summary: dict[str, Any]) -> dict[str, Any]:
-    train, val = summary.get("final_train_loss"), summary.get("final_val_loss")
-    gap = val - train if train is not None and val is not None else None
+class CompareInterrupted(Exception):
+    """Ctrl-C or SIGTERM stopped a comparison; `out_dir` holds what finished."""
+
+    def __init__(self, out_dir: Path, signum: int, run: str) -> None:
+        self.out_dir, self.signum, self.run = out_dir, signum, run
+        name = signal.Signals(signum).name
+        super().__init__(f"{name} during run {run!r}: the comparison stopped")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def _final(epochs: list[dict[str, float]], key: str) -> float | None:
+    values = [e[key] for e in epochs if key in e]
+    return values[-1] if values else None
+
+
+def _row(name: str, summary: dict[str, Any], overfit: tuple[str, str] | None) -> dict[str, Any]:
+    gap = None
+    if overfit is not None:
+        epochs = read_metrics(Path(summary["run_dir"]) / "metrics.csv")
+        train, val = (_final(epochs, key) for key in overfit)
+        gap = val - train if train is not None and val is not None else None
+    stopped = summary.get("stopped_by") or (
+        "early stopping" if summary.get("early_stopped") else "max_epochs"
+    )
     return {
         "config": name,
         "status": "ok",
+        "reason": "",
         "wall_time_s": summary.get("wall_time_s"),
         "epochs": summary.get("epochs"),
+        "stopped_by": stopped,
         "early_stopped": summary.get("early_stopped"),
         "monitor": summary.get("monitor"),
         "best": summary.get("best_score"),
-        "final_train_loss": train,
-        "final_val_loss": val,
+        "final_train_loss": summary.get("final_train_loss"),
+        "final_val_loss": summary.get("final_val_loss"),
         "overfit_gap": gap,
         "run_dir": summary.get("run_dir"),
     }
@@ -60,7 +101,12 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def write_comparison(rows: list[dict[str, Any]], out_dir: Path, mode: str) -> None:
+def write_comparison(
+    rows: list[dict[str, Any]],
+    out_dir: Path,
+    mode: str,
+    overfit: tuple[str, str] | None = ("train/loss", "val/loss"),
+) -> None:
     """comparison.csv, comparison.md (table plus a short reading) and comparison.png."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "comparison.csv").open("w", newline="") as f:
@@ -70,40 +116,44 @@ def write_comparison(rows: list[dict[str, Any]], out_dir: Path, mode: str) -> No
 
     ok = [r for r in rows if r["status"] == "ok" and r["best"] is not None]
     monitor = ok[0]["monitor"] if ok else "metric"
-    header = [
-        "config",
-        "time (s)",
-        "epochs",
-        "early stop",
-        f"best {monitor}",
-        "train loss",
-        "val loss",
-        "gap (val-train)",
-    ]
+    header = ["config", "time (s)", "epochs", "stopped by", f"best {monitor}"]
+    header += ["train loss", "val loss"]
+    if overfit is not None:
+        header.append(f"gap ({overfit[1]} - {overfit[0]})")
+        gap_text = (
+            f"the gap is the final {overfit[1]} minus the final {overfit[0]} (large: overfitting)."
+        )
+    else:
+        gap_text = (
+            "this assignment has no train/validation pair that measures overfitting, so no "
+            "gap is shown."
+        )
     lines = [
         "# Experiment comparison",
         "",
-        f"Created {datetime.now():%Y-%m-%d %H:%M}. Best {monitor} is the "
-        f"{'highest' if mode == 'max' else 'lowest'} value over the validation rounds; the gap "
-        "is the final validation loss minus the final training loss (large: overfitting).",
+        f"Created {datetime.now():%Y-%m-%d %H:%M}. The first row, `{BASELINE}`, is the "
+        f"assignment's default configuration (the baseline). Best {monitor} is the "
+        f"{'highest' if mode == 'max' else 'lowest'} value over the validation rounds; {gap_text}",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
     for r in rows:
         if r["status"] != "ok":
-            lines.append(f"| {r['config']} | failed: {r['status']} |" + " |" * (len(header) - 2))
+            reason = str(r.get("reason") or "").replace("|", "/").replace("\n", " ")
+            lines.append(f"| {r['config']} | {r['status']}: {reason} |" + " |" * (len(header) - 2))
             continue
         cells = [
             r["config"],
             format_value(r["wall_time_s"]),
             format_value(r["epochs"]),
-            "yes" if r["early_stopped"] else "no",
+            str(r["stopped_by"]),
             format_value(r["best"]),
             format_value(r["final_train_loss"]),
             format_value(r["final_val_loss"]),
-            format_value(r["overfit_gap"]),
         ]
+        if overfit is not None:
+            cells.append(format_value(r["overfit_gap"]))
         lines.append("| " + " | ".join(cells) + " |")
     if ok:
         pick = max if mode == "max" else min
@@ -113,17 +163,81 @@ def write_comparison(rows: list[dict[str, Any]], out_dir: Path, mode: str) -> No
         lines.append(
             f"- Fastest: **{fastest['config']}** ({format_value(fastest['wall_time_s'])} s)."
         )
+        cut = [r["config"] for r in ok if r["stopped_by"] not in ("max_epochs", "max_steps")]
+        if cut:
+            lines.append(f"- Stopped before their last epoch: {', '.join(cut)}.")
         gaps = [r for r in ok if r["overfit_gap"] is not None]
-        if gaps:
+        if overfit is not None and gaps:
             worst = max(gaps, key=lambda r: r["overfit_gap"])
             gap = format_value(worst["overfit_gap"])
             lines.append(f"- Largest overfitting gap: **{worst['config']}** ({gap}).")
+    failed = [r for r in rows if r["status"] != "ok"]
+    for r in failed:
+        lines.append(f"- {r['config']} {r['status']}: {r.get('reason')}")
     lines += ["", "![learning curves](comparison.png)", ""]
     (out_dir / "comparison.md").write_text("\n".join(lines))
 
     curves = {r["config"]: read_metrics(Path(r["run_dir"]) / "metrics.csv") for r in ok}
     if curves:
         plot_comparison(curves, out_dir / "comparison.png", monitor)
+
+
+def row_names(configs: Sequence[Path]) -> list[str]:
+    """Row (and run) names: the file stem, with its folder where two files share a stem."""
+    stems = Counter(Path(c).stem for c in configs)
+    names = [
+        Path(c).stem if stems[Path(c).stem] == 1 else f"{Path(c).parent.name}-{Path(c).stem}"
+        for c in configs
+    ]
+    seen: Counter[str] = Counter()
+    out = []
+    for name in names:
+        seen[name] += 1
+        out.append(name if seen[name] == 1 and names.count(name) == 1 else f"{name}-{seen[name]}")
+    return out
+
+
+class _Tail(io.TextIOBase):
+    """Passes stderr through and keeps its end: the reason a failed run gives there."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.text = stream, ""
+
+    def write(self, s: str) -> int:
+        self.text = (self.text + s)[-4000:]
+        return self.stream.write(s)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def reason(self) -> str | None:
+        lines = [ln.strip() for ln in self.text.splitlines() if ln.strip()]
+        errors = [ln for ln in lines if "error" in ln.lower()]
+        return (errors or lines or [None])[-1]
+
+
+class _Caught:
+    signum: int | None = None
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[_Caught]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt and are remembered, whoever catches it."""
+    caught = _Caught()
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def handler(signum, frame) -> None:
+        caught.signum = caught.signum or signum
+        raise KeyboardInterrupt
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def compare(
@@ -134,8 +248,11 @@ def compare(
     mode: str = "min",
     extra_args: Sequence[str] = (),
     root: Path | None = None,
+    overfit: tuple[str, str] | None = ("train/loss", "val/loss"),
+    baseline: bool = True,
 ) -> Path:
-    """Train every configuration (in this process, one after another) and write the comparison.
+    """Train the baseline and every configuration (in this process, one after another) and
+    write the comparison.
 
     Args:
         assignment: the assignment's name (the runs go to runs/<assignment>/).
@@ -144,29 +261,57 @@ def compare(
         mode: 'max' or 'min' for the monitored metric.
         extra_args: arguments put before each configuration (e.g. a quick profile).
         root: runs root (default: $MAL2_RUNS or ./runs).
+        overfit: the (train, validation) metrics whose final gap measures overfitting, or None
+            where the assignment has no such pair.
+        baseline: put the default configuration first, as the row `default`.
 
     Returns:
         The folder holding comparison.md, comparison.csv and comparison.png.
+
+    Raises:
+        CompareInterrupted: after Ctrl-C or SIGTERM, once the finished runs are written up.
     """
     missing = [str(c) for c in configs if not Path(c).is_file()]
     if missing:
         raise FileNotFoundError(f"configuration file(s) not found: {', '.join(missing)}")
-    if len(configs) < 2:
+    runs = [(BASELINE, [])] if baseline else []
+    runs += [(n, ["--config", str(c)]) for n, c in zip(row_names(configs), configs, strict=True)]
+    if len(runs) < 2:
         raise ValueError("a comparison needs at least two configurations (the course asks for 3)")
     root = root or runs_root()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    rows = []
-    for config in configs:
-        name = Path(config).stem
-        argv = [*extra_args, "--config", str(config), "--run.name", f"compare-{stamp}-{name}"]
-        argv += ["--run.root", str(root)]
-        print(f"== {assignment} experiment {name}: {' '.join(argv)}", flush=True)
-        try:
-            cli = train(argv)
-        except SystemExit as err:  # a failed run (bad config, NaN loss) becomes a row
-            rows.append({"config": name, "status": str(err.code) or "failed"})
-            continue
-        rows.append(_row(name, cli.summary))
     out_dir = root / assignment / f"compare-{stamp}"
-    write_comparison(rows, out_dir, mode)
+    rows: list[dict[str, Any]] = []
+    with _stop_on_signals() as caught:
+        for name, config_args in runs:
+            run_name = f"compare-{stamp}-{name}"
+            argv = [*extra_args, *config_args, "--run.name", run_name, "--run.root", str(root)]
+            tail = _Tail(sys.stderr)
+            try:
+                print(f"== {assignment} experiment {name}: {shlex.join(argv)}", flush=True)
+                sys.stderr = tail
+                cli = train(argv)
+            except KeyboardInterrupt:  # outside Lightning's own handling (data preparation)
+                caught.signum = caught.signum or signal.SIGINT
+            except SystemExit as err:  # a failed run (bad config, NaN loss) becomes a row
+                if caught.signum is None:
+                    code = err.code
+                    reason = code if isinstance(code, str) else tail.reason()
+                    rows.append({"config": name, "status": "failed", "reason": reason})
+                    continue
+            except Exception as err:  # noqa: BLE001 (one broken configuration is one row)
+                reason = f"{type(err).__name__}: {err}"
+                rows.append({"config": name, "status": "failed", "reason": reason})
+                continue
+            finally:
+                sys.stderr = tail.stream
+            if caught.signum is not None:
+                resume = shlex.join(
+                    ["python", "-m", f"{assignment}.train", *argv, "--run.resume", "last"]
+                )
+                rows.append({"config": name, "status": "interrupted", "reason": resume})
+                write_comparison(rows, out_dir, mode, overfit)
+                raise CompareInterrupted(out_dir, caught.signum, name)
+            rows.append(_row(name, cli.summary, overfit))
+    write_comparison(rows, out_dir, mode, overfit)
     return out_dir

@@ -37,6 +37,9 @@ class Assignment:
         mode: "max" or "min" for `monitor`.
         safe_globals: extra classes allowed when loading this assignment's checkpoints.
         package: the Python package holding configs/ and MODEL_CARD.md (default: `name`).
+        overfit: the (train, validation) metrics whose final gap measures overfitting in
+            `portfolio compare`, or None where no such pair exists (blackjack: its training loss
+            is a TD error on replayed play, its validation loss a distance to the exact Q*).
         budget_share: its weight when `portfolio train all --budget` splits the minutes: the
             default training's minutes on a 2-core CPU without native bf16 (the targets).
     """
@@ -53,6 +56,7 @@ class Assignment:
     safe_globals: Sequence[Any] = field(default_factory=tuple)
     package: str | None = None
     budget_share: float = 1.0
+    overfit: tuple[str, str] | None = ("train/loss", "val/loss")
 
     @property
     def package_dir(self) -> Path:

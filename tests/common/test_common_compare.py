@@ -15,10 +15,12 @@ def test_compare_three_configurations(runs):
     configs = sorted(EXPERIMENTS.glob("*.yaml"))
     out = compare("tiny", configs, main, extra_args=["--trainer.max_epochs", "6"])
     rows = list(csv.DictReader((out / "comparison.csv").open()))
-    assert [r["config"] for r in rows] == ["frozen_es", "large", "small"]
+    assert [r["config"] for r in rows] == ["default", "frozen_es", "large", "small"]
     by = {r["config"]: r for r in rows}
     assert by["frozen_es"]["epochs"] == "3" and by["frozen_es"]["early_stopped"] == "True"
-    assert by["large"]["epochs"] == by["small"]["epochs"] == "6"
+    assert by["frozen_es"]["stopped_by"] == "early stopping"
+    assert by["large"]["epochs"] == by["small"]["epochs"] == by["default"]["epochs"] == "6"
+    assert by["large"]["stopped_by"] == "max_epochs"
     for r in rows:
         assert r["status"] == "ok" and float(r["wall_time_s"]) > 0
         gap = float(r["final_val_loss"]) - float(r["final_train_loss"])
@@ -27,6 +29,7 @@ def test_compare_three_configurations(runs):
     assert float(by["large"]["best"]) < float(by["frozen_es"]["best"])
     md = (out / "comparison.md").read_text()
     assert "| large |" in md and "Best val/loss" in md and "comparison.png" in md
+    assert "| default |" in md and "baseline" in md and "early stopping" in md
     assert (out / "comparison.png").stat().st_size > 1000
 
 
@@ -34,12 +37,47 @@ def test_compare_reports_a_failed_configuration(runs, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model:\n  nan_at_step: 0\n")
     good = EXPERIMENTS / "small.yaml"
-    out = compare("tiny", [good, bad], main, extra_args=["--trainer.max_epochs", "1"])
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("model:\n  hiden: 3\n")
+    out = compare(
+        "tiny", [good, bad, typo], main, extra_args=["--trainer.max_epochs", "1"], baseline=False
+    )
     rows = {r["config"]: r for r in csv.DictReader((out / "comparison.csv").open())}
     assert rows["small"]["status"] == "ok"
-    assert "step 0" in rows["bad"]["status"]
+    assert rows["bad"]["status"] == "failed" and "step 0" in rows["bad"]["reason"]
+    assert rows["typo"]["status"] == "failed" and "hiden" in rows["typo"]["reason"]
+    md = (out / "comparison.md").read_text()
+    assert "step 0" in md and "hiden" in md
 
 
 def test_compare_needs_existing_files(runs, tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.yaml"):
         compare("tiny", [tmp_path / "missing.yaml", EXPERIMENTS / "small.yaml"], main)
+
+
+def test_same_file_names_in_two_folders_get_two_rows(runs, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "exp.yaml").write_text(f"model:\n  hidden: {len(folder) + 3}\n")
+    configs = [tmp_path / "a" / "exp.yaml", tmp_path / "b" / "exp.yaml"]
+    out = compare("tiny", configs, main, extra_args=["--trainer.max_epochs", "1"], baseline=False)
+    rows = list(csv.DictReader((out / "comparison.csv").open()))
+    assert [r["config"] for r in rows] == ["a-exp", "b-exp"]
+    assert len({r["run_dir"] for r in rows}) == 2
+    assert all(Path(r["run_dir"], "summary.json").is_file() for r in rows)
+
+
+def test_no_overfitting_pair_shows_no_gap(runs):
+    configs = [EXPERIMENTS / "small.yaml"]
+    out = compare("tiny", configs, main, extra_args=["--trainer.max_epochs", "1"], overfit=None)
+    md = (out / "comparison.md").read_text()
+    assert "gap" not in md.split("|")[1:] and "Largest overfitting gap" not in md
+    assert "no train/validation pair" in md
+
+
+def test_blackjack_declares_no_overfitting_pair_others_do():
+    from common import registry
+
+    assert registry.get("blackjack").overfit is None
+    for name in ("speech", "handwriting", "music"):
+        assert registry.get(name).overfit == ("train/loss", "val/loss")
