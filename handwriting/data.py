@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from common.cache import damage, read_stamp, write_stamp
 from handwriting import hershey, iamondb
 from handwriting.text import encode, load_corpus, sample_lines, split_sentences, unknown_characters
 
@@ -63,12 +64,16 @@ def load_or_generate_hershey(n_train: int, n_val: int, max_chars: int, seed: int
     """The cached embedded data set, generated on first use (a few seconds per 1000 lines)."""
     path = data_dir() / f"hershey-v{CACHE_VERSION}-n{n_train}-{n_val}-c{max_chars}-s{seed}.pt"
     if path.exists():
-        return torch.load(path, weights_only=True)
+        broken = damage(path, read_stamp(path))  # size and hash from its stamp file
+        if broken is None:
+            return torch.load(path, weights_only=True)
+        print(f"handwriting: the data cache is damaged: {broken}; generating it again", flush=True)
     data = generate_hershey(n_train, n_val, max_chars, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(data, tmp)
     tmp.replace(path)  # atomic: an interrupted run leaves no half-written cache
+    write_stamp(path)
     return data
 
 

@@ -121,6 +121,16 @@ def write_exam_clips(out_dir: Path) -> list[Path]:
     return [one, pair]
 
 
+def figure_path(out: Path, audio_path: Path, used: set[Path]) -> Path:
+    """x.wav -> x.wav.png, x.flac -> x.flac.png; a second x.wav (another folder) -> x.wav-2.png."""
+    fig, n = out / f"{audio_path.name}.png", 1
+    while fig in used:
+        n += 1
+        fig = out / f"{audio_path.name}-{n}.png"
+    used.add(fig)
+    return fig
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m speech.demo",
@@ -155,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: {err}") from None
     print(f"checkpoint: {ckpt}")
 
-    failures = 0
+    failures, used = 0, set()
     for path in files:
         try:
             wav = audio.load_audio(path)
@@ -183,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"  keywords detected: {found}")
         if not args.no_figure:
-            fig = plot(args.out / f"{path.stem}.png", wav, module, result, str(path.name))
+            fig = plot(figure_path(args.out, path, used), wav, module, result, str(path.name))
             print(f"  figure: {fig}")
     return 1 if failures == len(files) else 0
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torchaudio
 
+from common.cache import damage, file_stamp
 from speech import audio, espeak
 from speech.config import WORDS_35
 
@@ -310,10 +311,16 @@ def load_or_generate(
     folder = cache_dir(cfg, root, words)
     meta_path = folder / "meta.json"
     if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        if meta.get("version") == VERSION:
+        try:
+            meta = json.loads(meta_path.read_text())
+        except ValueError:
+            meta = {}
+        broken = damage(folder / "clips.npy", meta.get("clips_stamp"))
+        if meta.get("version") == VERSION and broken is None:
             meta["clips"] = np.load(folder / "clips.npy", mmap_mode=None)
             return meta
+        if broken is not None:
+            print(f"speech: the data cache is damaged: {broken}; generating it again", flush=True)
     t0 = time.perf_counter()
     if verbose:
         n = (cfg.train_per_word + cfg.val_per_word + cfg.test_per_word) * len(words or WORDS_35)
@@ -323,6 +330,7 @@ def load_or_generate(
     np.save(folder / "clips.npy", data["clips"])
     meta = {k: v for k, v in data.items() if k != "clips"}
     meta.update(version=VERSION, config=asdict(cfg), seconds=time.perf_counter() - t0)
+    meta["clips_stamp"] = file_stamp(folder / "clips.npy")  # size and hash: damage is noticed
     tmp = meta_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(meta))
     tmp.replace(meta_path)  # the stamp appears last: an interrupted run regenerates

@@ -1,0 +1,50 @@
+"""Cached preprocessing that notices damage: a file's size and hash go into its version stamp,
+so a truncated or altered cache file is named and rebuilt instead of failing in numpy or torch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+
+def file_stamp(path: Path) -> dict[str, Any]:
+    """Size and SHA-1 of a file (about 1 s per GB)."""
+    with Path(path).open("rb") as f:
+        digest = hashlib.file_digest(f, "sha1").hexdigest()
+    return {"bytes": Path(path).stat().st_size, "sha1": digest}
+
+
+def damage(path: Path, stamp: dict[str, Any] | None) -> str | None:
+    """Why `path` does not match its stamp (missing, other size, other hash), or None."""
+    path = Path(path)
+    if stamp is None:
+        return f"{path} has no size/hash stamp (written by an older version)"
+    if not path.is_file():
+        return f"{path} is missing"
+    size = path.stat().st_size
+    if size != stamp.get("bytes"):
+        return f"{path} has {size} bytes, its stamp says {stamp.get('bytes')} (truncated?)"
+    if file_stamp(path)["sha1"] != stamp.get("sha1"):
+        return f"{path} does not match the hash in its stamp (altered or damaged)"
+    return None
+
+
+def stamp_path(path: Path) -> Path:
+    """Where the stamp of a single-file cache lives: beside it, `<name>.stamp.json`."""
+    return Path(path).with_name(Path(path).name + ".stamp.json")
+
+
+def write_stamp(path: Path, **extra: Any) -> None:
+    """Stamp a finished single-file cache (write the file first, the stamp last)."""
+    tmp = stamp_path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps({**file_stamp(path), **extra}))
+    tmp.replace(stamp_path(path))
+
+
+def read_stamp(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(stamp_path(path).read_text())
+    except (OSError, ValueError):
+        return None

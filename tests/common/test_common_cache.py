@@ -1,0 +1,64 @@
+"""Damaged data caches are named and rebuilt, not fed to numpy or torch."""
+
+import numpy as np
+import pytest
+
+from common.cache import damage, file_stamp, read_stamp, write_stamp
+
+
+def test_stamp_notices_truncation_and_alteration(tmp_path):
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"0123456789" * 100)
+    write_stamp(path)
+    stamp = read_stamp(path)
+    assert stamp == file_stamp(path) and damage(path, stamp) is None
+    path.write_bytes(b"0123456789" * 50)
+    assert "truncated" in damage(path, stamp) and str(path) in damage(path, stamp)
+    path.write_bytes(b"x123456789" + b"0123456789" * 99)
+    assert "hash" in damage(path, stamp)
+    assert "no size/hash stamp" in damage(path, None)
+    path.unlink()
+    assert "missing" in damage(path, stamp)
+
+
+def test_truncated_speech_clips_are_named_and_regenerated(tmp_path, capsys):
+    from speech import synthetic
+    from speech.synthetic import SynthConfig
+
+    tiny, words = SynthConfig(train_per_word=2, val_per_word=1, test_per_word=1), ["yes", "no"]
+    first = synthetic.load_or_generate(tiny, tmp_path, words, verbose=False)
+    clips = synthetic.cache_dir(tiny, tmp_path, words) / "clips.npy"
+    clips.write_bytes(clips.read_bytes()[: clips.stat().st_size // 2])
+    again = synthetic.load_or_generate(tiny, tmp_path, words, verbose=False)
+    out = capsys.readouterr().out
+    assert "damaged" in out and str(clips) in out
+    assert np.array_equal(again["clips"], first["clips"])
+    assert damage(clips, again["clips_stamp"]) is None
+
+
+@pytest.mark.parametrize("how", ["truncate", "no-stamp"])
+def test_damaged_handwriting_cache_is_named_and_regenerated(tmp_path, monkeypatch, capsys, how):
+    from handwriting import data
+
+    monkeypatch.setattr(data, "data_dir", lambda: tmp_path)
+    first = data.load_or_generate_hershey(6, 2, 20, 0)
+    (path,) = tmp_path.glob("hershey-*.pt")
+    if how == "truncate":
+        path.write_bytes(path.read_bytes()[:100])
+    else:  # a cache written before stamps existed is regenerated once
+        (tmp_path / (path.name + ".stamp.json")).unlink()
+    again = data.load_or_generate_hershey(6, 2, 20, 0)
+    assert "damaged" in capsys.readouterr().out
+    assert again["train"]["texts"] == first["train"]["texts"]
+    assert damage(path, read_stamp(path)) is None
+
+
+def test_speech_figures_of_same_named_files_do_not_overwrite(tmp_path):
+    from pathlib import Path
+
+    from speech.demo import figure_path
+
+    used: set[Path] = set()
+    names = [figure_path(tmp_path, Path(p), used).name for p in ("x.flac", "x.ogg", "x.mp3")]
+    names.append(figure_path(tmp_path, Path("other/x.flac"), used).name)
+    assert names == ["x.flac.png", "x.ogg.png", "x.mp3.png", "x.flac-2.png"]
