@@ -561,6 +561,16 @@ def build_app(models: Models = MODELS):
             "# MAL2 deep-learning portfolio\nFour assignments on their latest checkpoints. "
             "A tab without a checkpoint trains a quick model on first use (about a minute)."
         )
+        # the exam draw shows above the tabs, so that it stays in view once its tab is open
+        with gr.Column(visible=False, elem_id="exam-panel") as ex_panel:
+            ex_status = gr.Markdown(elem_id="exam-status")
+            with gr.Row():
+                ex_card = gr.Textbox(label="Model card (summary)", lines=12, max_lines=30)
+                with gr.Column():
+                    ex_metrics = gr.Markdown(elem_id="exam-metrics")
+                    ex_files = gr.Markdown(elem_id="exam-files")
+            with gr.Accordion("model.py", open=False):
+                ex_code = gr.Code(language="python", label="model.py")
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Speech", id="speech", elem_id="tab-speech"):
                 gr.Markdown(
@@ -704,22 +714,27 @@ def build_app(models: Models = MODELS):
                 bj_stick.click(lambda s: blackjack_act("stick", s, models), bj_state, bj_outs)
 
             with gr.Tab("Exam", id="exam", elem_id="tab-exam"):
+                gr.Markdown(
+                    "Draw the assignment to present, as `portfolio exam --seed N` does: its "
+                    "model-card summary, latest metrics and code files appear above the tabs, "
+                    "and its tab opens."
+                )
                 with gr.Row():
                     ex_seed = gr.Number(None, precision=0, label="Seed (empty: random)")
                     ex_btn = gr.Button("Draw an assignment", variant="primary", elem_id="exam-draw")
-                ex_status = gr.Markdown(elem_id="exam-status")
-                with gr.Row():
-                    ex_card = gr.Textbox(label="Model card (summary)", lines=16)
-                    ex_metrics = gr.Markdown()
-                ex_files = gr.Markdown()
-                ex_code = gr.Code(language="python", label="model.py")
 
                 def on_draw(seed):
                     *out, name = exam_draw(seed)
-                    return *out, gr.Tabs(selected=name) if name else gr.Tabs()
+                    return (
+                        *out,
+                        gr.Column(visible=True),
+                        gr.Tabs(selected=name) if name else gr.Tabs(),
+                    )
 
                 ex_btn.click(
-                    on_draw, ex_seed, [ex_status, ex_card, ex_metrics, ex_files, ex_code, tabs]
+                    on_draw,
+                    ex_seed,
+                    [ex_status, ex_card, ex_metrics, ex_files, ex_code, ex_panel, tabs],
                 )
     return page
 

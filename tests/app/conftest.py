@@ -78,6 +78,9 @@ def train_tiny(root: Path) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
     """A folder with runs/<assignment>/tiny/ for all four assignments (and data/)."""
+    reuse = os.environ.get("MAL2_TEST_TINY_ROOT")  # while developing: a root trained before
+    if reuse and (Path(reuse) / "runs").is_dir():
+        return Path(reuse)
     root = tmp_path_factory.mktemp("app")
     train_tiny(root)
     return root
