@@ -35,6 +35,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data.max_pieces", dest="max_pieces", type=int)
     p.add_argument("--data.eval_len", dest="eval_len", type=int)
     p.add_argument("--data.split_seed", dest="split_seed", type=int)
+    p.add_argument(
+        "--transpositions",
+        type=int,
+        help="score with an ensemble over the piece shifted by -N..N semitones "
+        "(default: the checkpoint's eval_transpositions; 0 = the single model)",
+    )
     p.add_argument("--samples", type=int, default=8, help="pieces to compose for the statistics")
     p.add_argument("--bars", type=int, default=16, help="length of each composed piece")
     p.add_argument("--temperature", type=float, default=0.9)
@@ -44,9 +50,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 @torch.no_grad()
-def score(model, rolls: list[np.ndarray], eval_len: int, batch_size: int = 16) -> dict:
+def score(
+    model, rolls: list[np.ndarray], eval_len: int, batch_size: int = 16, transpositions: int = 0
+) -> dict:
     """NLL in nats per frame (summed over the 88 keys, averaged over frames) and Bay et al.
-    frame accuracy of `model` on the pieces, each frame predicted from the true frames before."""
+    frame accuracy of `model` on the pieces, each frame predicted from the true frames before;
+    with `transpositions` > 0 the NLL is the transposition ensemble's (frame accuracy is the
+    single model's)."""
     model.eval()
     windows = [
         torch.from_numpy(r[s : s + eval_len]).float()
@@ -56,7 +66,7 @@ def score(model, rolls: list[np.ndarray], eval_len: int, batch_size: int = 16) -
     total, frames, acc = 0.0, 0, FrameAccuracy()
     for i in range(0, len(windows), batch_size):
         x, mask = pad_collate(windows[i : i + batch_size])
-        total += float(model(x)[mask].sum())
+        total += float(model.transposition_nll(x, transpositions)[mask].sum())
         frames += int(mask.sum())
         acc.update(model.predict(x)[mask], x[mask])
     return {"nll": total / max(frames, 1), "frame_acc": float(acc.compute()), "frames": frames}
@@ -136,6 +146,11 @@ def main(argv: list[str] | None = None) -> dict:
             f"score --split {' or '.join(rolls)} instead"
         )
 
+    shifts = (
+        module.hparams.eval_transpositions if args.transpositions is None else args.transpositions
+    )
+    if shifts < 0:
+        raise SystemExit(f"error: --transpositions must be 0 or more, got {shifts}")
     start = time.perf_counter()
     result = {
         "checkpoint": str(path),
@@ -143,7 +158,8 @@ def main(argv: list[str] | None = None) -> dict:
         "data": {"source": c.source, "path": c.path, "steps_per_quarter": c.steps_per_quarter},
         "split": args.split,
         "pieces": len(rolls[args.split]),
-        **score(module.model, rolls[args.split], c.eval_len, args.batch_size),
+        "transpositions": shifts,
+        **score(module.model, rolls[args.split], c.eval_len, args.batch_size, shifts),
     }
     result["score_seconds"] = round(time.perf_counter() - start, 2)
 

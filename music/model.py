@@ -237,6 +237,24 @@ class Composer(nn.Module):
         ensemble's over note orderings when there are several)."""
         return ensemble_nll(self.ordering_nll(x))
 
+    def transposition_nll(self, x: torch.Tensor, semitones: int) -> torch.Tensor:
+        """(B, T, K) frames -> (B, T) NLL under an ensemble over transpositions.
+
+        Each frame's probability is the mean over k = -semitones..semitones of the model's
+        probability of the frame shifted by k keys, given the past shifted by k: a mixture of
+        2 semitones + 1 autoregressive models, so still a likelihood (like the ensemble over
+        note orderings of orderless NADE). A member gives probability 0 to a frame whose notes
+        its shift would push off the keyboard, which keeps every member normalised or below.
+        """
+        if semitones <= 0:
+            return self(x)
+        members = []
+        for k in range(-semitones, semitones + 1):
+            shifted = shift_keys(x, k)
+            lost = shifted.sum(-1) != x.sum(-1)  # (B, T) frames with notes off the keyboard
+            members.append(self(shifted).masked_fill(lost, float("inf")))
+        return ensemble_nll(torch.stack(members))
+
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, K) 0/1 guess of every frame from the true frames before it (for accuracy)."""
@@ -325,6 +343,18 @@ def melody_clamp(key: torch.Tensor | int, n_keys: int = 88) -> torch.Tensor:
     clamp = torch.where(keys > key, 0.0, -1.0)
     clamp[key] = 1.0
     return clamp.unsqueeze(0)
+
+
+def shift_keys(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(..., K) frames moved up by k keys (down for k < 0); notes pushed off are dropped."""
+    out = torch.zeros_like(x)
+    if k > 0:
+        out[..., k:] = x[..., :-k]
+    elif k < 0:
+        out[..., :k] = x[..., -k:]
+    else:
+        out = x
+    return out
 
 
 def ensemble_nll(nll: torch.Tensor) -> torch.Tensor:

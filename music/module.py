@@ -41,6 +41,9 @@ class ComposerModule(L.LightningModule):
         lr_schedule: "plateau" (halve after `lr_patience` validation rounds without a better
             val/nll), "cosine" (to zero over trainer.max_epochs) or "constant".
         lr_patience: see lr_schedule.
+        eval_transpositions: test (and `music.evaluate`) with an ensemble over the piece
+            transposed by -N..N semitones (`Composer.transposition_nll`); 0 = the single
+            model. Validation during training always scores the single model (N times cheaper).
         ema_decay: keep an exponential moving average of the weights (e.g. 0.998 per step) and
             validate, test, checkpoint and compose with it; 0 = off.
         data_steps_per_quarter: grid of the data it learned from; set from the datamodule.
@@ -60,6 +63,7 @@ class ComposerModule(L.LightningModule):
         lr_schedule: str = "plateau",
         lr_patience: int = 10,
         ema_decay: float = 0.0,
+        eval_transpositions: int = 0,
         data_steps_per_quarter: int | None = None,
         sample_bars: int = 8,
     ):
@@ -120,7 +124,9 @@ class ComposerModule(L.LightningModule):
         x, mask = batch  # (B, T, 88), (B, T)
         if stage == "train":  # every head learns to be a model on its own (orderless NADE)
             nll = self.model.ordering_nll(x).mean(0)[mask]
-        else:  # the ensemble's NLL: the mixture over orderings
+        elif stage == "test":  # the ensembles: over orderings, and over transpositions if asked
+            nll = self.model.transposition_nll(x, self.hparams.eval_transpositions)[mask]
+        else:  # the ensemble's NLL over orderings
             nll = self.model(x)[mask]  # (frames,) nats per real frame
         loss = nll.mean()
         batch_size = int(mask.sum())

@@ -170,3 +170,15 @@ def test_a_jsb_file_without_test_trains_and_says_the_split_is_absent(tmp_path, m
     with pytest.raises(SystemExit, match="no 'test' split .* --split train or valid"):
         evaluate.main(["--ckpt", str(ckpt), "--samples", "0"])
     assert evaluate.main(["--ckpt", str(ckpt), "--split", "valid", "--samples", "0"])["pieces"] == 2
+
+
+def test_evaluate_scores_the_transposition_ensemble(trained, capsys):
+    root, _, _ = trained
+    ckpt = str(root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt")
+    single = evaluate.main(["--ckpt", ckpt, "--samples", "0", "--transpositions", "0"])
+    ensemble = evaluate.main(["--ckpt", ckpt, "--samples", "0", "--transpositions", "2"])
+    assert single["transpositions"] == 0 and ensemble["transpositions"] == 2
+    assert ensemble["nll"] != single["nll"] and ensemble["frames"] == single["frames"]
+    assert ensemble["frame_acc"] == single["frame_acc"]  # accuracy is the single model's
+    with pytest.raises(SystemExit, match="--transpositions must be 0 or more"):
+        evaluate.main(["--ckpt", ckpt, "--samples", "0", "--transpositions", "-1"])

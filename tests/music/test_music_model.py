@@ -4,9 +4,11 @@ import dataclasses
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
+from music import midi
 from music.config import ModelConfig
 from music.model import BernoulliHead, Composer, NADEHead, ensemble_nll, frame_nll
 from music.module import FrameAccuracy
@@ -308,3 +310,27 @@ def test_lower_voice_nll_against_enumeration():
     assert result["frames"] == 1
     assert abs(result["given_soprano"] - exact_given) < 1e-4
     assert abs(result["without_soprano"] - exact_marginal) < 0.03
+
+
+def test_transposition_ensemble_is_a_mixture_of_shifted_models():
+    torch.manual_seed(6)
+    small = ModelConfig("nade", hidden=6, layers=1, dropout=0.0, nade_hidden=5, n_keys=7)
+    model = Composer(small).eval()
+    frames = all_frames().unsqueeze(1)  # (128, 1, 7): every one-frame piece
+    with torch.no_grad():
+        single, ensemble = model(frames), model.transposition_nll(frames, 2)
+        assert torch.equal(model.transposition_nll(frames, 0), single)
+        total = torch.exp(-ensemble).sum().item()
+        assert 0.2 < total <= 1 + 1e-5  # a (sub-)normalised distribution over frames
+        assert total < 1 - 1e-3  # shifts that push notes off the keyboard lose their mass
+    # an 88-key piece in the middle of the keyboard, against numpy's transposition
+    big = Composer(ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6)).eval()
+    roll = np.zeros((12, 88), bool)
+    for t in range(12):
+        roll[t, [30 + t % 3, 37, 42 + t % 5]] = True
+    with torch.no_grad():
+        nll = torch.stack(
+            [big(torch.from_numpy(midi.transpose(roll, k)).float()[None])[0] for k in (-1, 0, 1)]
+        ).double()
+        got = big.transposition_nll(torch.from_numpy(roll).float()[None], 1)[0].double()
+    torch.testing.assert_close(got, -torch.log(torch.exp(-nll).mean(0)), atol=1e-4, rtol=1e-5)
