@@ -8,6 +8,7 @@ demo and the tests. Every random function takes an explicit `torch.Generator`.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,26 +23,67 @@ class AudioError(ValueError):
     """An input file that cannot be used as audio; the message says why and what to do."""
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
-    """Read any file soundfile understands: mixed down to mono, resampled -> (samples,) float32."""
-    path = Path(path)
+def _open_error(path: Path, err: Exception) -> AudioError:
+    return AudioError(
+        f"{path}: not a readable audio file ({err}); convert it to WAV, e.g. "
+        f"`ffmpeg -i {path.name} -ar 16000 -ac 1 out.wav`"
+    )
+
+
+def _check_file(path: Path) -> None:
     if not path.is_file():
         raise AudioError(f"{path}: no such file; give the path of a WAV/FLAC/OGG recording")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: the file is empty (0 bytes); record or copy it again")
+
+
+def duration(path: str | Path) -> float:
+    """Length of a recording in seconds, read from its header (no samples loaded)."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise _open_error(path, err) from None
+    return info.frames / info.samplerate if info.samplerate else 0.0
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """Read any file soundfile understands: mixed down to mono, resampled -> (samples,) float32."""
+    path = Path(path)
+    _check_file(path)
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise AudioError(
-            f"{path}: not a readable audio file ({err}); convert it to WAV, e.g. "
-            f"`ffmpeg -i {path.name} -ar 16000 -ac 1 out.wav`"
-        ) from None
+        raise _open_error(path, err) from None
     if data.shape[0] == 0:
         raise AudioError(f"{path}: the recording has no samples (zero length); record it again")
     if not np.isfinite(data).all():
         raise AudioError(f"{path}: the audio contains NaN or infinite samples; re-export it")
     wav = torch.from_numpy(data.mean(axis=1))  # mix down: (samples,)
     return resample(wav, rate, sample_rate)
+
+
+def stream_audio(
+    path: str | Path, sample_rate: int = SAMPLE_RATE, block_seconds: float = 20.0
+) -> Iterator[torch.Tensor]:
+    """A long recording in mono `sample_rate` chunks of about `block_seconds`, read block by
+    block: memory stays bounded however long the file is (an hour-long recording included)."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        rate = sf.info(str(path)).samplerate
+        blocks = sf.blocks(
+            str(path), blocksize=int(block_seconds * rate), dtype="float32", always_2d=True
+        )
+        for block in blocks:
+            if not np.isfinite(block).all():
+                raise AudioError(
+                    f"{path}: the audio contains NaN or infinite samples; re-export it"
+                )
+            yield resample(torch.from_numpy(block.mean(axis=1)), rate, sample_rate)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise _open_error(path, err) from None
 
 
 def resample(wav: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
@@ -100,10 +142,10 @@ def spectral_warp(wavs: torch.Tensor, alphas: torch.Tensor, n_fft: int = 512) ->
     a shorter vocal tract (formants move up). (B, N) -> (B, N).
     """
     hop = n_fft // 2  # a Hann window at 50 % overlap sums to a constant: exact resynthesis
-    window = torch.hann_window(n_fft)
+    window = torch.hann_window(n_fft, device=wavs.device)
     spec = torch.stft(wavs, n_fft, hop, window=window, return_complex=True)  # (B, F, T)
     n_freq = spec.shape[1]
-    src = torch.arange(n_freq, dtype=torch.float32)[None, :] / alphas[:, None]  # (B, F)
+    src = torch.arange(n_freq, device=wavs.device)[None, :] / alphas[:, None].to(wavs)  # (B, F)
     src = src.clamp(max=n_freq - 1)
     lo = src.floor().long()
     hi = (lo + 1).clamp(max=n_freq - 1)
@@ -164,6 +206,23 @@ def mix_at_snr(speech: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) 
     return speech + scale * noise
 
 
+def trim_to_word(
+    wavs: torch.Tensor, threshold_db: float = -35.0, margin: int = 800
+) -> torch.Tensor:
+    """Digital silence outside each clip's word (B, N): what a recording trimmed to the word
+    and zero-padded to 1 s looks like (the active region as in `active_region`, per clip)."""
+    frame = 160
+    n = wavs.shape[-1] // frame
+    energy = wavs[:, : n * frame].reshape(len(wavs), n, frame).pow(2).mean(dim=-1)  # (B, n)
+    level = 10 * torch.log10(energy + 1e-12)
+    loud = level > level.amax(dim=1, keepdim=True) - abs(threshold_db)  # (B, n)
+    idx = torch.arange(n, device=wavs.device)
+    first = torch.where(loud, idx, n).amin(dim=1) * frame - margin  # (B,)
+    last = (torch.where(loud, idx, -1).amax(dim=1) + 1) * frame + margin
+    t = torch.arange(wavs.shape[-1], device=wavs.device)[None, :]
+    return wavs * ((t >= first[:, None]) & (t < last[:, None]))
+
+
 def sliding_windows(
     wav: torch.Tensor, length: int = SAMPLE_RATE, hop: int = SAMPLE_RATE // 4
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,3 +232,103 @@ def sliding_windows(
     n = 1 + math.ceil((wav.shape[-1] - length) / hop)
     padded = torch.nn.functional.pad(wav, (0, (n - 1) * hop + length - wav.shape[-1]))
     return padded.unfold(0, length, hop), torch.arange(n) * hop
+
+
+def band_response(
+    high_hz: torch.Tensor,
+    low_hz: torch.Tensor | None,
+    freqs: torch.Tensor,
+    transition_hz: float = 100.0,
+) -> torch.Tensor:
+    """Zero-phase gain (B, F) at `freqs` (F,) passing only low_hz..high_hz (B,), raised-cosine
+    edges `transition_hz` wide placed inside the band: nothing above high_hz passes."""
+    mask = _edge((high_hz[:, None] - freqs[None, :]) / transition_hz)  # 1 below, 0 above
+    if low_hz is not None:
+        mask = mask * _edge((freqs[None, :] - low_hz[:, None]) / transition_hz)
+    return mask
+
+
+def band_limit(
+    wavs: torch.Tensor,
+    high_hz: torch.Tensor,
+    low_hz: torch.Tensor | None = None,
+    sample_rate: int = SAMPLE_RATE,
+) -> torch.Tensor:
+    """Keep only the band low_hz..high_hz (B,) of each clip (B, N), as when a recording was
+    made at 2 * high_hz or through a telephone (a zero-phase FFT mask, `band_response`)."""
+    freqs = torch.fft.rfftfreq(wavs.shape[-1], 1.0 / sample_rate).to(wavs.device)  # (F,)
+    gain = band_response(high_hz.to(wavs.device), low_hz, freqs)
+    return torch.fft.irfft(torch.fft.rfft(wavs) * gain, n=wavs.shape[-1])
+
+
+def _edge(x: torch.Tensor) -> torch.Tensor:
+    """0 for x <= 0, 1 for x >= 1, a raised cosine between."""
+    return 0.5 - 0.5 * torch.cos(math.pi * x.clamp(0.0, 1.0))
+
+
+def eq_response(gains_db: torch.Tensor, freqs: torch.Tensor, nyquist: float) -> torch.Tensor:
+    """A smooth gain (B, F): gains_db (B, K) at K log-spaced frequencies 100 Hz..`nyquist`,
+    interpolated linearly in log frequency (a microphone's or loudspeaker's colour)."""
+    k = gains_db.shape[-1]
+    pos = torch.log2(freqs.clamp(min=100.0) / 100.0) / math.log2(nyquist / 100.0)
+    pos = (pos * (k - 1)).clamp(0, k - 1)  # (F,) in anchor units
+    lo = pos.floor().long().clamp(max=k - 2)
+    frac = pos - lo
+    db = gains_db[:, lo] * (1 - frac) + gains_db[:, lo + 1] * frac  # (B, F)
+    return 10 ** (db / 20)
+
+
+def random_channel(wavs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """What a real recording chain does to a clip (B, N) in [-1, 1], drawn per clip: a band
+    limit (8 kHz recording, telephone 300-3400 Hz, a cheap microphone's roll-off, or none), a
+    microphone/loudspeaker colour (+-6 dB smooth response), a level, then sometimes DC offset,
+    clipping and 8-bit mu-law coding. Deterministic for a seeded `generator` (on the CPU)."""
+    b, device = wavs.shape[0], wavs.device
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=generator).to(device)
+
+    kind = (rand(b) * 4).long()  # 0: 8 kHz recording, 1: telephone, 2: roll-off, 3: full band
+    high = torch.stack(
+        [
+            torch.full((b,), 3900.0, device=device),
+            torch.full((b,), 3400.0, device=device),
+            3000.0 + 4000.0 * rand(b),
+            torch.full((b,), SAMPLE_RATE / 2 + 200.0, device=device),
+        ]
+    ).gather(0, kind[None])[0]
+    low = torch.where(kind == 1, torch.full_like(high, 300.0), 20.0 + 130.0 * rand(b))
+    freqs = torch.fft.rfftfreq(wavs.shape[-1], 1.0 / SAMPLE_RATE).to(device)
+    gain = band_response(high, low, freqs) * eq_response(
+        (rand(b, 6) * 2 - 1) * 6.0, freqs, SAMPLE_RATE / 2
+    )  # (B, F): one FFT pass for both
+    x = torch.fft.irfft(torch.fft.rfft(wavs) * gain, n=wavs.shape[-1])
+    peak = x.abs().amax(dim=-1, keepdim=True) + 1e-9
+    x = x / peak * 10 ** (-rand(b, 1) * 30 / 20)  # peak -30..0 dBFS
+    dc = (rand(b, 1) < 0.2) * (rand(b, 1) * 2 - 1) * 0.05
+    clip = rand(b, 1) < 0.15  # overdriven: the peak goes 1.5-4x over full scale
+    x = torch.where(clip, (x / x.abs().amax(-1, keepdim=True) * (1.5 + 2.5 * rand(b, 1))), x)
+    x = (x + dc).clamp(-1.0, 1.0)
+    mu = rand(b, 1) < 0.15  # 8-bit mu-law (G.711-like) coding
+    coded = AF.mu_law_decoding(AF.mu_law_encoding(x, 256), 256)
+    return torch.where(mu, coded, x)
+
+
+def frame_levels(wav: torch.Tensor, frame: int = 320) -> torch.Tensor:
+    """Level of each `frame`-sample frame (20 ms at 16 kHz) in dB full scale -> (frames,)."""
+    n = max(1, wav.shape[-1] // frame)
+    wav = fit_length(wav, n * frame) if wav.shape[-1] < frame else wav[: n * frame]
+    return 10 * torch.log10(wav.reshape(n, -1).float().pow(2).mean(dim=1) + 1e-12)
+
+
+def has_speech(wav: torch.Tensor, floor_db: float = -50.0, contrast_db: float = 6.0) -> bool:
+    """Energy gate (a simple VAD): True when the loudest 20 ms frame of the speech band
+    (250-4000 Hz) is above `floor_db` dBFS and `contrast_db` above the quietest tenth of the
+    frames. Silence fails the first test; steady noise (hum, fan, hiss: frame levels within a
+    few dB) fails the second. A clip shorter than 1 s is judged padded with silence."""
+    wav = fit_length(wav) if wav.shape[-1] < SAMPLE_RATE else wav  # a short clip: in silence
+    speech_band = band_limit(wav[None].float(), torch.tensor([4000.0]), torch.tensor([250.0]))[0]
+    levels = frame_levels(speech_band)  # 250-4000 Hz: a fan's rumble or brown noise counts less
+    peak = levels.max().item()
+    background = torch.quantile(levels, 0.1).item()
+    return peak > floor_db and peak - background > contrast_db

@@ -67,6 +67,14 @@ class ModelConfig:
     """Mel bands of the log-mel features (BC-ResNet needs 40)."""
     hop_ms: float = 10.0
     """Frame hop of the log-mel features in ms (window 30 ms)."""
+    f_max: float | None = None
+    """Highest mel frequency in Hz (None: the Nyquist frequency)."""
+    norm: str = "utterance"
+    """Feature normalisation per clip: utterance (mean/std) or band (each band's mean first)."""
+    top_db: float = 80.0
+    """Floor of the log-mels below each clip's loudest bin, in dB."""
+    lifter: int = 0
+    """Cepstral smoothing: keep this many DCT coefficients of each log-mel frame (0: off)."""
     width: int = 24
     """Base channel count, the paper's 8*tau (BC-ResNet-3: 24)."""
     depth: list[int] = field(default_factory=lambda: [2, 2, 4, 4])

@@ -3,9 +3,14 @@
     python -m speech.demo yes.wav                      # latest checkpoint of runs/speech/
     python -m speech.demo a.wav b.flac --ckpt CKPT --out demo_out/
     python -m speech.demo --speak "left stop" --voice en-gb-scotland+f5   # synthesize, classify
+    python -m speech.demo --listen                     # the microphone, until Ctrl-C
+    python -m speech.demo --ckpt personal.ckpt --listen --seconds 30
 
 A recording longer than one second is scanned with a 1-second window every 250 ms; the
-keywords detected above `--threshold` are listed with their times.
+keywords detected above `--threshold` are listed with their times. One longer than a minute is
+read block by block (bounded memory, no figure). `--listen` spots keywords in the microphone's
+stream the same way: an energy gate keeps silence and steady noise away from the classifier,
+and each keyword is printed with its time and probability.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ import soundfile as sf
 import torch
 
 from common.checkpoints import CheckpointError, find_checkpoint, load_module
-from speech import audio
+from speech import audio, stream
 from speech.module import KeywordModule
 
-HOP = audio.SAMPLE_RATE // 4
+HOP = stream.HOP
+LONG_SECONDS = 60.0  # longer recordings are streamed block by block
+MIN_SECONDS = 0.1  # shorter ones cannot hold a word
 
 
 def classify(module: KeywordModule, wav: torch.Tensor, threshold: float = 0.6) -> dict:
@@ -131,6 +138,35 @@ def figure_path(out: Path, audio_path: Path, used: set[Path]) -> Path:
     return fig
 
 
+def scan_long(module: KeywordModule, path: Path, threshold: float) -> None:
+    """Keywords of a recording too long for memory, read and classified block by block."""
+    print(f"\n{path} ({audio.duration(path):.1f} s, read block by block; no figure)")
+    found = [
+        f"{w} at {t0:.2f} s ({p:.0%})"
+        for w, t0, p in stream.spot(module, audio.stream_audio(path), threshold)
+    ]
+    print(f"  keywords detected: {', '.join(found) or 'none'}")
+
+
+def listen(module: KeywordModule, threshold: float, seconds: float | None) -> int:
+    """Spot keywords in the default microphone's stream; 2 when there is no microphone."""
+    from speech import microphone
+
+    try:
+        mic = microphone.input_stream(audio.SAMPLE_RATE, blocksize=HOP)
+    except microphone.MicrophoneError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print("listening (Ctrl-C to stop); time, keyword, probability:", flush=True)
+    try:
+        count = stream.listen(module, mic, threshold, seconds, lambda s: print(s, flush=True))
+    finally:
+        mic.stop()
+        mic.close()
+    print(f"{count} keyword(s) heard")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m speech.demo",
@@ -152,22 +188,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speak", help="synthesize this text with eSpeak NG and classify it")
     parser.add_argument("--voice", default="en-us+f3", help="eSpeak voice for --speak")
     parser.add_argument("--no-figure", action="store_true", help="skip the PNG figures")
+    parser.add_argument(
+        "--listen", action="store_true", help="spot keywords in the microphone's stream"
+    )
+    parser.add_argument(
+        "--seconds", type=float, help="--listen: stop after this long (default: Ctrl-C)"
+    )
     args = parser.parse_args(argv)
+    if args.listen and (args.files or args.speak):
+        parser.error("--listen reads the microphone; give files (or --speak) without it")
+    if args.seconds is not None and args.seconds <= 0:
+        parser.error(f"--seconds {args.seconds}: give a positive number of seconds")
     files = list(args.files)
     if args.speak:
         files.append(speak(args.speak.split(), args.voice, args.out / "spoken.wav"))
-    if not files:
-        parser.error("give at least one audio file (or --speak TEXT)")
+    if not files and not args.listen:
+        parser.error("give at least one audio file (or --speak TEXT, or --listen)")
     try:
         ckpt = args.ckpt or find_checkpoint("speech")
         module = load_module(ckpt, KeywordModule, "speech")
     except CheckpointError as err:
         raise SystemExit(f"error: {err}") from None
     print(f"checkpoint: {ckpt}")
+    if args.listen:
+        return listen(module, args.threshold, args.seconds)
 
     failures, used = 0, set()
     for path in files:
         try:
+            if audio.duration(path) > LONG_SECONDS:
+                scan_long(module, path, args.threshold)
+                continue
             wav = audio.load_audio(path)
         except audio.AudioError as err:
             print(f"\n{path}: cannot classify: {str(err).split(': ', 1)[-1]}")
@@ -175,8 +226,16 @@ def main(argv: list[str] | None = None) -> int:
             continue
         seconds = len(wav) / audio.SAMPLE_RATE
         print(f"\n{path} ({seconds:.2f} s)")
-        if audio.is_silent(wav, -50.0):
-            print("  silence: nothing louder than -50 dBFS; no word to classify")
+        if seconds < MIN_SECONDS:
+            print(
+                f"  too short ({seconds:.3f} s): a word needs at least {MIN_SECONDS} s; "
+                "record it again"
+            )
+            continue
+        if not audio.has_speech(wav):
+            print(
+                "  silence or steady noise only (no louder sound stands out); no word to classify"
+            )
             continue
         result = classify(module, wav, args.threshold)
         where = f" (best window at {result['start']:.2f} s)" if seconds > 1.0 else ""

@@ -107,9 +107,12 @@ def folder_dataset(root: Path, names: list[str]) -> tuple:
     for label, files in known.items():
         for path in files:
             try:  # check once, so one bad file is reported instead of stopping the run
-                audio.load_audio(path)
+                n = len(audio.load_audio(path))
             except audio.AudioError as err:
                 unreadable[str(path)] = str(err).split(": ", 1)[-1]
+                continue
+            if n < 0.1 * audio.SAMPLE_RATE:
+                unreadable[str(path)] = "shorter than 0.1 s, too short to hold a word"
                 continue
             paths.append(path)
             targets.append(_target_of(label, names))

@@ -15,14 +15,31 @@ ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU, "tanh": nn.Tan
 class LogMel(nn.Module):
     """Waveforms (B, samples) at `sample_rate` -> normalised log-mel features (B, 1, n_mels, T).
 
-    Per-utterance mean/variance normalisation makes the features independent of recording gain.
+    Each clip's log-mels are floored `top_db` below its own loudest bin (not the batch's), so a
+    clip's features do not depend on the clips batched with it. Normalisation, per clip:
+    "utterance" subtracts the mean and divides by the standard deviation of all bins (level
+    invariance); "band" subtracts each mel band's mean over time first (cepstral mean
+    normalisation: a fixed channel colour, a microphone's or a phone's, is a per-band offset in
+    the log domain and cancels). `f_max` below the Nyquist frequency keeps the features to the
+    band every recording carries (4 kHz: an 8 kHz recording's or a phone's).
     """
 
     def __init__(
-        self, sample_rate: int = 16000, n_mels: int = 40, win_ms: float = 30.0, hop_ms: float = 10.0
+        self,
+        sample_rate: int = 16000,
+        n_mels: int = 40,
+        win_ms: float = 30.0,
+        hop_ms: float = 10.0,
+        f_max: float | None = None,
+        norm: str = "utterance",
+        top_db: float = 80.0,
+        lifter: int = 0,
     ):
         super().__init__()
+        if norm not in ("utterance", "band"):
+            raise ValueError(f"norm={norm!r}: use 'utterance' or 'band'")
         n_fft = int(sample_rate * win_ms / 1000)
+        self.norm, self.top_db = norm, top_db
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate,
             n_fft=n_fft,
@@ -30,12 +47,20 @@ class LogMel(nn.Module):
             hop_length=int(sample_rate * hop_ms / 1000),
             n_mels=n_mels,
             f_min=20.0,
-            f_max=sample_rate / 2,
+            f_max=min(f_max or sample_rate / 2, sample_rate / 2),
         )
-        self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=80.0)
+        # cepstral smoothing: keep the first `lifter` DCT coefficients of each frame's log-mel
+        # spectrum (the envelope: formants, channel tilt), drop the fine (pitch-harmonic) detail
+        dct = torchaudio.functional.create_dct(lifter, n_mels, "ortho") if lifter else None
+        self.register_buffer("dct", dct, persistent=False)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        x = self.to_db(self.mel(wav) + 1e-10)  # (B, n_mels, T)
+        x = 10 * torch.log10(self.mel(wav) + 1e-10)  # (B, n_mels, T) dB
+        x = torch.maximum(x, x.amax(dim=(-2, -1), keepdim=True) - self.top_db)
+        if self.dct is not None:  # (B, n_mels, T) -> cepstra (B, T, lifter) -> (B, n_mels, T)
+            x = (x.transpose(1, 2) @ self.dct @ self.dct.T).transpose(1, 2)
+        if self.norm == "band":
+            x = x - x.mean(dim=-1, keepdim=True)
         mean = x.mean(dim=(-2, -1), keepdim=True)
         std = x.std(dim=(-2, -1), keepdim=True)
         return ((x - mean) / (std + 1e-5)).unsqueeze(1)  # (B, 1, n_mels, T)
@@ -204,7 +229,15 @@ class KeywordSpotter(nn.Module):
     def __init__(self, cfg: ModelConfig, n_classes: int):
         super().__init__()
         self.cfg = cfg
-        self.features = LogMel(cfg.sample_rate, cfg.n_mels, hop_ms=cfg.hop_ms)
+        self.features = LogMel(
+            cfg.sample_rate,
+            cfg.n_mels,
+            hop_ms=cfg.hop_ms,
+            f_max=cfg.f_max,
+            norm=cfg.norm,
+            top_db=cfg.top_db,
+            lifter=cfg.lifter,
+        )
         self.augment = SpecAugment(cfg.freq_mask, cfg.time_mask, cfg.n_masks)
         self.net = BCResNet(cfg, n_classes)
 

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
+from speech import audio
 from speech.config import ModelConfig
 from speech.data import class_names
 from speech.model import KeywordSpotter
@@ -17,8 +18,14 @@ class KeywordModule(L.LightningModule):
 
     Args:
         labels: the task: 35, 12 or a comma-separated word list (must match the data's).
-        width, depth, activation, dropout, hop_ms, freq_mask, time_mask, n_masks: see
-            `ModelConfig`.
+        width, depth, activation, dropout, hop_ms, f_max, norm, top_db, lifter, freq_mask,
+            time_mask, n_masks: see `ModelConfig`.
+        channel_prob: fraction of each training batch sent through a random recording channel
+            (`audio.random_channel`: band limits, microphone colour, level, clipping, codec).
+        warp: training-time vocal-tract-length warping, alpha drawn from [1 - warp, 1 + warp]
+            (0: off; the embedded clips already carry 0.9-1.1).
+        trim_prob: fraction of each training batch cut to its word and zero-padded, as a
+            trimmed recording is.
         lr: peak learning rate of the one-cycle schedule.
         weight_decay: AdamW weight decay.
         label_smoothing: cross-entropy label smoothing.
@@ -33,6 +40,10 @@ class KeywordModule(L.LightningModule):
         activation: str = "silu",
         dropout: float = 0.1,
         hop_ms: float = 10.0,
+        f_max: float | None = None,
+        norm: str = "utterance",
+        top_db: float = 80.0,
+        lifter: int = 0,
         freq_mask: int = 7,
         time_mask: int = 20,
         n_masks: int = 2,
@@ -40,6 +51,9 @@ class KeywordModule(L.LightningModule):
         weight_decay: float = 1e-3,
         label_smoothing: float = 0.1,
         warmup: float = 0.1,
+        channel_prob: float = 0.5,
+        warp: float = 0.0,
+        trim_prob: float = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -51,6 +65,10 @@ class KeywordModule(L.LightningModule):
             activation=activation,
             dropout=dropout,
             hop_ms=hop_ms,
+            f_max=f_max,
+            norm=norm,
+            top_db=top_db,
+            lifter=lifter,
             freq_mask=freq_mask,
             time_mask=time_mask,
             n_masks=n_masks,
@@ -82,7 +100,24 @@ class KeywordModule(L.LightningModule):
         return loss
 
     def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
+        wav, target = batch  # (B, 16000), (B,)
+        return self._step((self.augment(wav), target), "train")
+
+    def augment(self, wav: torch.Tensor) -> torch.Tensor:
+        """Training-time augmentation on the batch's device: speaker warp, recording channel,
+        trimming; each on a random part of the batch (torch's global RNG, seeded by the run)."""
+        hp, n = self.hparams, len(wav)
+        wav = wav.float().clone()
+        if hp.warp > 0:
+            alphas = 1 + (torch.rand(n, device=wav.device) * 2 - 1) * hp.warp
+            wav = audio.spectral_warp(wav, alphas)
+        if hp.channel_prob > 0:
+            pick = torch.rand(n, device=wav.device) < hp.channel_prob  # (B,)
+            wav[pick] = audio.random_channel(wav[pick])
+        if hp.trim_prob > 0:
+            pick = torch.rand(n, device=wav.device) < hp.trim_prob
+            wav[pick] = audio.trim_to_word(wav[pick])
+        return wav
 
     def validation_step(self, batch, batch_idx):
         self._step(batch, "val")

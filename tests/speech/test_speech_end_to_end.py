@@ -6,51 +6,15 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 import torch
 
 from common.checkpoints import load_module
-from speech import audio, demo, espeak, evaluate, train
+from speech import demo, evaluate
 from speech.data import KeywordDataModule
 from speech.module import KeywordModule
 
-WORDS = "yes,no,up"
-TINY = [
-    "--model.labels",
-    WORDS,
-    "--data.labels",
-    WORDS,
-    "--model.width",
-    "8",
-    "--data.train_per_word",
-    "8",
-    "--data.val_per_word",
-    "2",
-    "--data.test_per_word",
-    "2",
-    "--data.batch_size",
-    "8",
-    "--trainer.max_epochs",
-    "2",
-    "--trainer.enable_progress_bar",
-    "false",
-    "--run.name",
-    "tiny",
-]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One tiny training run shared by the tests of this file."""
-    root = tmp_path_factory.mktemp("speech")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MAL2_DATA", str(root / "data"))
-    mp.setenv("MAL2_RUNS", str(root / "runs"))
-    mp.delenv("MAL2_RUN_NAME", raising=False)
-    cli = train.main(TINY)
-    yield root, cli
-    mp.undo()
+from .conftest import speak_to
 
 
 def test_tiny_fit_writes_a_run_that_rebuilds_from_its_checkpoint(trained):
@@ -64,25 +28,6 @@ def test_tiny_fit_writes_a_run_that_rebuilds_from_its_checkpoint(trained):
     assert module.class_names == ["yes", "no", "up"]
     probs = module.predict_proba(torch.randn(2, 16000))
     assert probs.shape == (2, 3) and torch.allclose(probs.sum(dim=1), torch.ones(2))
-
-
-def speak_to(
-    path: Path,
-    word: str,
-    voice: str,
-    rate: int = 16000,
-    stereo: bool = False,
-    seconds: float | None = None,
-) -> Path:
-    wav, sr = espeak.synthesize(word, voice)
-    wav = audio.resample(torch.from_numpy(wav), sr, rate).numpy()
-    if seconds:
-        wav = np.pad(wav, (rate // 4, max(0, int(seconds * rate) - len(wav) - rate // 4)))
-    if stereo:
-        wav = np.stack([wav, 0.5 * wav], axis=1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, wav, rate)
-    return path
 
 
 def test_evaluate_on_a_folder_counts_unknown_labels_and_groups(trained, tmp_path, capsys):

@@ -1,0 +1,315 @@
+"""Enrollment: adapt a trained keyword spotter to one person's voice, in seconds on a CPU.
+
+    python -m speech.enroll --ckpt CKPT --data-dir my_voice/ -o personal.ckpt
+    python -m speech.enroll --ckpt CKPT --record --words yes,no,left,right -o personal.ckpt
+
+`my_voice/<word>/*.wav` holds a few recordings of one person per word (3-5 each is the intended
+use; any sample rate, mono or stereo). `--record` records them from the microphone instead,
+prompting word by word (and keeps them in `--data-dir` when one is given).
+
+How: the network's feature extractor stays as trained; its classifier head (the last depthwise
+and pointwise convolutions, their normalisation's scale and shift, and the linear layer) is
+fine-tuned on the person's recordings, each in several randomly placed, coloured and noisy
+copies, together with eSpeak NG clips of every word the model knows, and pulled towards its
+trained weights (L2-SP, Li et al. 2018), so that words the person did not record keep working.
+
+The result is an ordinary speech checkpoint (`speech.demo`, `speech.evaluate`, `portfolio demo`
+and `portfolio exam` take it like any other). It stores the adapted weights and, under
+"enrollment", the enrolled words with their clip counts, the base checkpoint's path and the
+time; no audio. Deleting the file deletes the enrollment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import soundfile as sf
+import torch
+import torch.nn.functional as F
+
+from common.checkpoints import CheckpointError, find_checkpoint, load_checkpoint, load_module
+from speech import audio
+from speech.data import DataError, scan_folder
+from speech.espeak import ESpeakError
+from speech.module import KeywordModule
+
+MIN_SECONDS = 0.1
+
+
+class EnrollError(ValueError):
+    """Enrollment data or options that cannot be used; the message says what to do."""
+
+
+def read_enrollment(data_dir: Path, names: list[str]) -> tuple[dict, list[str]]:
+    """`<data_dir>/<word>/*.wav` -> ({word: [16 kHz clips]}, notes for the user).
+
+    Words the model does not know, unreadable, silent and too-short files are skipped with a
+    note; a folder with nothing usable raises EnrollError."""
+    try:
+        known, unknown = scan_folder(data_dir, names)
+    except DataError as err:
+        raise EnrollError(str(err)) from None
+    notes = []
+    if unknown:
+        notes.append(
+            f"skipped folders of words the model does not know: {', '.join(sorted(unknown))} "
+            f"(it knows: {', '.join(names)})"
+        )
+    clips: dict[str, list[torch.Tensor]] = {}
+    for word, paths in known.items():
+        if word.startswith("_"):
+            notes.append(f"skipped {word}/: only words can be enrolled")
+            continue
+        for path in paths:
+            try:
+                wav = audio.load_audio(path)
+            except audio.AudioError as err:
+                notes.append(f"skipped {err}")
+                continue
+            if len(wav) < MIN_SECONDS * audio.SAMPLE_RATE:
+                notes.append(f"skipped {path}: shorter than {MIN_SECONDS} s, too short for a word")
+                continue
+            if not audio.has_speech(wav):
+                notes.append(f"skipped {path}: silence or steady noise only, no word in it")
+                continue
+            clips.setdefault(word, []).append(wav)
+    if not clips:
+        raise EnrollError(
+            f"{data_dir}: no usable recordings of known words; put 3-5 recordings of each word "
+            f"into <dir>/<word>/ (e.g. {data_dir}/yes/1.wav)"
+        )
+    few = [w for w, c in clips.items() if len(c) < 3]
+    if few:
+        notes.append(
+            f"fewer than 3 recordings of: {', '.join(few)} (3-5 per word adapt more reliably)"
+        )
+    missing = [w for w in names if w not in clips and not w.startswith("_")]
+    if missing:
+        notes.append(
+            f"not enrolled (no recordings), they keep the general model: {', '.join(missing)}"
+        )
+    return clips, notes
+
+
+def replay_clips(names: list[str], per_word: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """eSpeak NG clips of every word of `names` in several training voices -> (wavs (N, 16000),
+    targets (N,)): they keep the words the person did not record in the head's training."""
+    from speech import espeak
+    from speech.synthetic import split_variants
+
+    variants = split_variants()["train"]
+    accents = ["en-us", "en", "en-029", "en-gb-scotland"]
+    words = [w for w in names if not w.startswith("_")]
+    requests, targets = [], []
+    for i, word in enumerate(words):
+        for k in range(per_word):
+            voice = f"{accents[k % len(accents)]}+{variants[(i + 7 * k) % len(variants)]}"
+            requests.append((word, voice, 140 + 20 * k, 40 + 5 * k, 50, False))
+            targets.append(names.index(word))
+    raw = espeak.synthesize_many(requests)
+    gen = torch.Generator().manual_seed(0)
+    wavs = []
+    for r in raw:
+        wav = audio.resample(torch.from_numpy(r.astype("float32") / 32768.0), 22050, 16000)
+        wavs.append(audio.place_randomly(wav, audio.SAMPLE_RATE, gen))
+    return torch.stack(wavs), torch.tensor(targets)
+
+
+def augmented_copies(clips: list[torch.Tensor], copies: int, gen: torch.Generator) -> torch.Tensor:
+    """Each clip as it was (centred) plus `copies - 1` copies placed at random, through a random
+    recording channel, with coloured noise at 15-40 dB SNR -> (len(clips) * copies, 16000)."""
+    out = []
+    for wav in clips:
+        out.append(audio.fit_length(wav))
+        out += [audio.place_randomly(wav, audio.SAMPLE_RATE, gen) for _ in range(copies - 1)]
+    x = torch.stack(out)
+    aug = torch.ones(len(x), dtype=torch.bool)
+    aug[::copies] = False  # the original stays untouched
+    x[aug] = audio.random_channel(x[aug], gen)
+    n = int(aug.sum())
+    noise = audio.coloured_noise(n, audio.SAMPLE_RATE, torch.rand(n, generator=gen) * 2, gen)
+    snr = 15 + 25 * torch.rand(n, generator=gen)
+    x[aug] = audio.mix_at_snr(x[aug], noise, snr)
+    return x
+
+
+@torch.no_grad()
+def head_inputs(module: KeywordModule, wavs: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """The classifier head's input, the last block's output map (N, C, F', T)."""
+    net = module.model.net
+    out = [
+        net.blocks(net.head(module.model.features(wavs[i : i + batch])))
+        for i in range(0, len(wavs), batch)
+    ]
+    return torch.cat(out)
+
+
+def adapt(
+    module: KeywordModule,
+    clips: dict[str, list[torch.Tensor]],
+    replay: tuple[torch.Tensor, torch.Tensor],
+    copies: int = 8,
+    steps: int = 150,
+    lr: float = 3e-3,
+    l2sp: float = 1e-2,
+    seed: int = 0,
+) -> dict:
+    """Fine-tune `module`'s classifier head in place on `clips` plus the `replay` set."""
+    module.eval()
+    gen = torch.Generator().manual_seed(seed)
+    names = module.class_names
+    user, user_t = [], []
+    for word, wavs in clips.items():
+        user.append(augmented_copies(wavs, copies, gen))
+        user_t += [names.index(word)] * (len(wavs) * copies)
+    x_user = head_inputs(module, torch.cat(user))
+    x_replay = head_inputs(module, replay[0])
+    t_user, t_replay = torch.tensor(user_t), replay[1]
+    head = module.model.net.classifier
+    start = copy.deepcopy(head.state_dict())
+    params = [p for p in head.parameters() if p.requires_grad]
+    anchors = [p.detach().clone() for p in params]
+    opt = torch.optim.Adam(params, lr=lr)
+    torch.manual_seed(seed)
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = F.cross_entropy(head(x_user), t_user, label_smoothing=0.1)
+            loss = loss + F.cross_entropy(head(x_replay), t_replay, label_smoothing=0.1)
+            loss = loss + l2sp * sum((p - a).pow(2).sum() for p, a in zip(params, anchors))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        acc_user = (head(x_user).argmax(1) == t_user).float().mean().item()
+        acc_replay = (head(x_replay).argmax(1) == t_replay).float().mean().item()
+    changed = sum((head.state_dict()[k] - v).abs().sum().item() for k, v in start.items())
+    return {"fit_acc_enrolled": acc_user, "fit_acc_replay": acc_replay, "weight_change": changed}
+
+
+def enroll(ckpt: Path, data_dir: Path, out: Path, steps: int = 150, verbose: bool = True) -> dict:
+    """Adapt `ckpt` to the recordings in `data_dir`; write the personal checkpoint to `out`."""
+    if Path(out).resolve() == Path(ckpt).resolve():
+        raise EnrollError(f"-o {out} is the base checkpoint; write the personal one elsewhere")
+    if Path(out).is_dir():
+        raise EnrollError(f"-o {out} is a folder; give a file name such as {out}/personal.ckpt")
+    start = time.perf_counter()
+    raw = load_checkpoint(ckpt, "speech")
+    module = load_module(ckpt, KeywordModule, "speech")
+    names = module.class_names
+    clips, notes = read_enrollment(Path(data_dir), names)
+    for note in notes:
+        if verbose:
+            print(f"note: {note}", flush=True)
+    replay = replay_clips(names)
+    stats = adapt(module, clips, replay, steps=steps)
+    seconds = time.perf_counter() - start
+    prefix = "model.net.classifier."
+    state = dict(raw["state_dict"])
+    for key, value in module.state_dict().items():
+        if key.startswith(prefix):
+            state[key] = value.detach().clone()
+    raw["state_dict"] = state
+    for key in ("optimizer_states", "lr_schedulers"):  # belong to the base run's training
+        raw.pop(key, None)
+    raw["enrollment"] = {
+        "words": {w: len(c) for w, c in sorted(clips.items())},
+        "base_checkpoint": str(ckpt),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "adaptation_s": round(seconds, 2),
+        "method": "classifier head fine-tuned (L2-SP) on augmented recordings + eSpeak replay",
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    try:
+        torch.save(raw, tmp)
+        tmp.replace(out)  # appears only when complete
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {
+        "checkpoint": str(out),
+        "base": str(ckpt),
+        "words": raw["enrollment"]["words"],
+        "adaptation_s": round(seconds, 2),
+        "notes": notes,
+        **{k: round(v, 4) for k, v in stats.items()},
+    }
+
+
+def record_words(words: list[str], takes: int, folder: Path, seconds: float = 1.5) -> Path:
+    """Prompt word by word, record `takes` takes of each from the microphone into
+    `folder/<word>/<i>.wav` (16 kHz mono)."""
+    from speech import microphone
+
+    print(f"Recording {takes} takes of {len(words)} words, {seconds:.1f} s each.")
+    for word in words:
+        (folder / word).mkdir(parents=True, exist_ok=True)
+        for i in range(takes):
+            input(f"  say '{word}' ({i + 1}/{takes}): press Enter, then speak ")
+            wav = microphone.record(seconds, audio.SAMPLE_RATE)
+            if audio.is_silent(torch.from_numpy(wav), -50.0):
+                print("    (that was silent; check the microphone's level)")
+            sf.write(folder / word / f"{i + 1}.wav", wav, audio.SAMPLE_RATE)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m speech.enroll",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--ckpt", type=Path, help="base checkpoint (default: latest speech run)")
+    parser.add_argument("--data-dir", type=Path, help="<dir>/<word>/*.wav recordings of one person")
+    parser.add_argument(
+        "-o", "--out", type=Path, required=True, help="personal checkpoint to write"
+    )
+    parser.add_argument("--record", action="store_true", help="record from the microphone")
+    parser.add_argument("--words", help="--record: comma-separated words (default: the ten digits)")
+    parser.add_argument("--takes", type=int, default=5, help="--record: takes per word")
+    parser.add_argument("--steps", type=int, default=150, help="fine-tuning steps")
+    args = parser.parse_args(argv)
+    if args.takes < 1 or args.steps < 1:
+        parser.error("--takes and --steps must be at least 1")
+    if not args.record and args.data_dir is None:
+        parser.error("give --data-dir DIR (recordings as <dir>/<word>/*.wav) or --record")
+    try:
+        ckpt = args.ckpt or find_checkpoint("speech")
+        data_dir = args.data_dir
+        if args.record:
+            from speech import microphone
+            from speech.config import WORDS_35
+
+            names = load_module(ckpt, KeywordModule, "speech").class_names
+            words = (args.words or "zero,one,two,three,four,five,six,seven,eight,nine").split(",")
+            bad = [w for w in words if w not in names]
+            if bad:
+                raise EnrollError(f"--words: the model does not know {bad}; it knows {WORDS_35}")
+            data_dir = data_dir or Path(tempfile.mkdtemp(prefix="enroll-"))
+            try:
+                record_words([w.strip() for w in words], args.takes, data_dir)
+            except microphone.MicrophoneError as err:
+                raise EnrollError(str(err)) from None
+        report = enroll(ckpt, data_dir, args.out, args.steps)
+    except (CheckpointError, EnrollError, audio.AudioError, ESpeakError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing written", file=sys.stderr)
+        return 130
+    print(f"enrolled {sum(report['words'].values())} recordings of {len(report['words'])} words")
+    print(f"  words: {', '.join(f'{w} ({n})' for w, n in report['words'].items())}")
+    print(f"  adapted in {report['adaptation_s']:.1f} s; wrote {report['checkpoint']}")
+    print(f"  try it: python -m speech.demo --ckpt {report['checkpoint']} FILE.wav")
+    print(f"  to remove the enrollment, delete {report['checkpoint']} (it holds no audio)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

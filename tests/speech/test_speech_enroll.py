@@ -1,0 +1,143 @@
+"""Enrollment (issue 11): a few recordings of one "speaker" adapt a checkpoint to that voice;
+words the speaker did not record keep working; bad enrollment folders give clear messages."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from common.checkpoints import load_checkpoint, load_module
+from speech import audio, enroll, espeak
+from speech.module import KeywordModule
+
+
+def speaker_clip(word: str, take: int) -> torch.Tensor:
+    """An unusual synthetic speaker: an eSpeak voice with a much shorter vocal tract (formants
+    x1.35), heard through a telephone (300-3400 Hz)."""
+    wav, sr = espeak.synthesize(word, "en-us+f4", rate=120 + 12 * take, pitch=60 + 3 * take)
+    wav = audio.fit_length(audio.resample(torch.from_numpy(wav), sr, 16000))
+    wav = audio.spectral_warp(wav[None], torch.tensor([1.35]))
+    wav = audio.band_limit(wav, torch.tensor([3400.0]), torch.tensor([300.0]))[0]
+    return 0.5 * wav / wav.abs().max()
+
+
+def write(path: Path, wav: torch.Tensor, rate: int = 16000) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, wav.numpy(), rate)
+    return path
+
+
+def accuracy(module, wavs: torch.Tensor, word: str) -> float:
+    probs = module.predict_proba(wavs)
+    return (probs.argmax(1) == module.class_names.index(word)).float().mean().item()
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    """A small model that has learnt its three words (the shared tiny one has not: a frozen
+    feature extractor that tells nothing apart cannot be adapted)."""
+    from speech import train
+
+    root = tmp_path_factory.mktemp("enroll")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MAL2_DATA", str(root / "data"))
+    mp.setenv("MAL2_RUNS", str(root / "runs"))
+    mp.delenv("MAL2_RUN_NAME", raising=False)
+    words = "yes,no,up"
+    args = ["--model.labels", words, "--data.labels", words, "--model.width", "8"]
+    args += ["--data.train_per_word", "60", "--data.val_per_word", "2", "--data.test_per_word"]
+    args += ["2", "--data.batch_size", "16", "--trainer.max_epochs", "10", "--run.name", "small"]
+    args += ["--trainer.enable_progress_bar", "false", "--run.test", "false"]
+    train.main(args)
+    mp.undo()
+    return root / "runs" / "speech" / "small" / "checkpoints" / "best.ckpt"
+
+
+def test_enrollment_raises_the_speakers_accuracy_and_keeps_other_words(ckpt, tmp_path, capsys):
+    voice = tmp_path / "voice"
+    for word in ("yes", "no"):  # "up" is not enrolled
+        for take in range(4):
+            write(voice / word / f"{take}.wav", speaker_clip(word, take))
+    held_out = {w: torch.stack([speaker_clip(w, t) for t in range(4, 8)]) for w in ("yes", "no")}
+    others = torch.stack(  # "up" said by ordinary voices
+        [
+            audio.fit_length(audio.resample(torch.from_numpy(w), sr, 16000))
+            for w, sr in (espeak.synthesize("up", v) for v in ("en-us+m3", "en+f2", "en-029+m1"))
+        ]
+    )
+    base = load_module(ckpt, KeywordModule, "speech")
+    before = {w: accuracy(base, x, w) for w, x in held_out.items()}
+    code = enroll.main(
+        ["--ckpt", str(ckpt), "--data-dir", str(voice), "-o", str(tmp_path / "me.ckpt")]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "delete" in out
+    personal = load_module(tmp_path / "me.ckpt", KeywordModule, "speech")
+    after = {w: accuracy(personal, x, w) for w, x in held_out.items()}
+    assert sum(after.values()) > sum(before.values()), (before, after)
+    assert sum(after.values()) / 2 >= 0.75, (before, after)
+    assert accuracy(personal, others, "up") >= accuracy(base, others, "up") - 1e-6
+    stored = load_checkpoint(tmp_path / "me.ckpt", "speech")["enrollment"]
+    assert stored["words"] == {"no": 4, "yes": 4} and stored["adaptation_s"] < 60
+    assert "optimizer_states" not in load_checkpoint(tmp_path / "me.ckpt", "speech")
+
+
+def test_enrollment_folders_with_problems_give_notes_or_clear_errors(ckpt, tmp_path, capsys):
+    voice = tmp_path / "voice"
+    write(voice / "yes" / "only.wav", speaker_clip("yes", 0))  # one clip; "no", "up" missing
+    write(voice / "cat" / "1.wav", speaker_clip("cat", 0))  # a word the model does not know
+    (voice / "yes" / "broken.wav").write_text("not audio")
+    write(voice / "yes" / "short.wav", torch.zeros(800) + 0.1)  # 0.05 s
+    write(voice / "yes" / "stereo_48k_24bit.wav", torch.zeros(1))  # replaced below
+    stereo = audio.resample(speaker_clip("yes", 1), 16000, 48000).numpy()
+    sf.write(voice / "yes" / "stereo_48k_24bit.wav", np.stack([stereo, stereo], 1), 48000, "PCM_24")
+    code = enroll.main(
+        ["--ckpt", str(ckpt), "--data-dir", str(voice), "-o", str(tmp_path / "me.ckpt")]
+    )
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "cat" in captured.out and "does not know" in captured.out
+    assert "broken.wav" in captured.out and "short.wav" in captured.out
+    assert "fewer than 3 recordings of: yes" in captured.out
+    assert "not enrolled" in captured.out and "no, up" in captured.out
+    assert load_checkpoint(tmp_path / "me.ckpt", "speech")["enrollment"]["words"] == {"yes": 2}
+
+
+@pytest.mark.parametrize("problem", ["empty", "unknown_only", "unreadable_only", "missing"])
+def test_unusable_enrollment_folders_write_nothing(ckpt, tmp_path, capsys, problem):
+    voice = tmp_path / "voice"
+    voice.mkdir()
+    if problem == "unknown_only":
+        write(voice / "cat" / "1.wav", speaker_clip("cat", 0))
+    if problem == "unreadable_only":
+        (voice / "yes").mkdir()
+        (voice / "yes" / "1.wav").write_bytes(b"")
+    folder = tmp_path / "nowhere" if problem == "missing" else voice
+    out = tmp_path / "out" / "me.ckpt"
+    code = enroll.main(["--ckpt", str(ckpt), "--data-dir", str(folder), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and "Traceback" not in err
+    assert not out.exists() and not out.parent.exists()
+
+
+def test_enrollment_refuses_to_overwrite_its_base_checkpoint(ckpt, tmp_path, capsys):
+    write(tmp_path / "voice" / "yes" / "1.wav", speaker_clip("yes", 0))
+    code = enroll.main(
+        ["--ckpt", str(ckpt), "--data-dir", str(tmp_path / "voice"), "-o", str(ckpt)]
+    )
+    assert code == 2 and "base checkpoint" in capsys.readouterr().err
+
+
+def test_record_without_a_microphone_says_so(ckpt, tmp_path, capsys, monkeypatch):
+    from speech import microphone
+
+    def no_device(*args, **kwargs):
+        raise microphone.MicrophoneError("no microphone (input device) found (test)")
+
+    monkeypatch.setattr(microphone, "record", no_device)
+    monkeypatch.setattr("builtins.input", lambda prompt="": "")
+    out = tmp_path / "me.ckpt"
+    code = enroll.main(["--ckpt", str(ckpt), "--record", "--words", "yes", "-o", str(out)])
+    assert code == 2 and "no microphone" in capsys.readouterr().err and not out.exists()
