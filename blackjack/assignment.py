@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.registry import Assignment
+from common.registry import Assignment, Headline
 
 
 def exam_demo_args(ckpt: Path, out_dir: Path) -> list[str]:
@@ -24,4 +24,5 @@ ASSIGNMENT = Assignment(
     mode="max",
     overfit=None,  # train/loss is a TD error on replayed play, val/loss the distance to Q*
     budget_share=3,  # weight in `portfolio train all --budget`: its target minutes
+    headline=Headline("exact_return", -0.04394, 0.005, "exact expected return per hand"),
 )

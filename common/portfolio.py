@@ -15,6 +15,7 @@ portfolio export speech --format onnx   the speech or blackjack network as ONNX 
 from __future__ import annotations
 
 import argparse
+import inspect
 import random
 import re
 import sys
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from common import registry
 from common.checkpoints import CheckpointError, find_checkpoint, latest_run
+from common.compare import format_value
 from common.paths import runs_root
 
 
@@ -42,6 +44,8 @@ def _train(assignment: registry.Assignment, quick: bool, extra: list[str]):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from common.exam import check_checkpoint
+
     print(f"{'assignment':<12} {'title':<26} {'installed':<10} latest run")
     for name, entry in registry.available().items():
         if isinstance(entry, registry.AssignmentUnavailable):
@@ -50,6 +54,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         run = latest_run(name)
         trained = f"{run} (trained)" if run else "not trained"
         print(f"{name:<12} {entry.title:<26} {'yes':<10} {trained}")
+        if run is not None:
+            try:
+                check = check_checkpoint(entry, find_checkpoint(name))
+            except CheckpointError:
+                continue
+            print("\n".join(" " * 12 + line for line in check.lines()[1:]))
     return 0
 
 
@@ -168,47 +178,107 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def model_card_summary(path: Path, max_lines: int = 4) -> str:
-    """The model card's title and the first lines of each section."""
+    """The model card's title and the first lines of each section, ending at a sentence's end
+    (a sentence longer than the lines allowed ends in "...")."""
     if not path.is_file():
         return f"(no model card at {path})"
-    out, taken = [], 0
+    out: list[str] = []
+    taken, done = 0, False
     for line in path.read_text().splitlines():
         if line.startswith("#"):
+            if taken and not done and not _ends_sentence(out[-1]):
+                out[-1] += " ..."
             out.append(line.lstrip("# ").upper() if line.startswith("# ") else line.lstrip("# "))
-            taken = 0
-        elif line.strip() and taken < max_lines and not line.startswith("|"):
+            taken, done = 0, False
+        elif done or not line.strip() or line.startswith("|"):
+            done = done or (taken > 0 and _ends_sentence(out[-1]))
+        else:
             out.append("  " + re.sub(r"\s+", " ", line.strip()))
             taken += 1
+            if taken >= max_lines and _ends_sentence(out[-1]):
+                done = True
+            elif taken >= max_lines + 3:  # a very long sentence: cut it visibly
+                out[-1] += " ..."
+                done = True
     return "\n".join(out)
 
 
+def _ends_sentence(line: str) -> bool:
+    return line.rstrip().endswith((".", ":", "!", "?", ")", "*", "..."))
+
+
+EXAMINER_INPUTS = {
+    "text": "--text: words to write (handwriting) or to speak and recognise (speech)",
+    "wav": "--wav: a recording to recognise (speech)",
+    "prime": "--prime: a MIDI file for the network to continue (music)",
+}
+
+
+def _examiner_inputs(assignment: registry.Assignment, args: argparse.Namespace) -> dict:
+    """The examiner's inputs this assignment's demo takes; says which given ones it ignores."""
+    accepted = inspect.signature(assignment.exam_demo_args).parameters
+    given = {k: getattr(args, k) for k in EXAMINER_INPUTS if getattr(args, k, None)}
+    for key in given.keys() - accepted.keys():
+        print(f"(--{key} is not used by the {assignment.name} demo; ignored)")
+    inputs = {k: v for k, v in given.items() if k in accepted}
+    if "wav" in inputs and not Path(inputs["wav"]).is_file():
+        raise SystemExit(f"error: --wav {inputs['wav']}: no such file")
+    if "prime" in inputs and not Path(inputs["prime"]).is_file():
+        raise SystemExit(f"error: --prime {inputs['prime']}: no such file")
+    if "text" in accepted and "text" not in inputs and sys.stdin.isatty():
+        typed = input("Examiner: type your own text for the demo (Enter: the prepared one): ")
+        if typed.strip():
+            inputs["text"] = typed.strip()
+    if not inputs:
+        offers = [EXAMINER_INPUTS[k] for k in EXAMINER_INPUTS if k in accepted]
+        if offers:
+            print("The examiner may give their own input: " + "; ".join(offers))
+    return inputs
+
+
 def cmd_exam(args: argparse.Namespace) -> int:
+    from common.exam import check_checkpoint, demo_command, reading_order
     from common.report import latest_summary
 
     ready = {n: a for n, a in registry.available().items() if isinstance(a, registry.Assignment)}
     if not ready:
         raise SystemExit("error: no assignment is installed; nothing to examine")
-    name = random.Random(args.seed).choice(sorted(ready))
+    if args.assignment:
+        if args.assignment not in ready:
+            raise SystemExit(f"error: {args.assignment} is not installed; choose {sorted(ready)}")
+        name = args.assignment
+    else:
+        name = random.Random(args.seed).choice(sorted(ready))
     assignment = ready[name]
     print(f"== The draw: {assignment.title} ({name})\n")
     print(model_card_summary(assignment.model_card))
+    print("\n== The code, in reading order")
+    for path in reading_order(assignment):
+        print(f"  {path}")
     try:
         ckpt = find_checkpoint(name)
     except CheckpointError:
         print(f"\n== No {name} checkpoint yet: training a quick one first (about a minute) ...")
         _train(assignment, quick=True, extra=[])
         ckpt = find_checkpoint(name)
+    check = check_checkpoint(assignment, ckpt)
+    print("\n== The checkpoint the demo uses")
+    print("\n".join(check.lines()))
     summary = latest_summary(name)
-    if summary:
+    if summary and summary.get("run") == check.run:
         print(f"\n== Latest metrics ({summary['run']})")
         for key in ("best_score", "epochs", "wall_time_s"):
-            print(f"  {key}: {summary.get(key)}")
+            print(f"  {key}: {format_value(summary.get(key))}")
         for key, value in {**summary.get("test", {}), **summary.get("extra", {})}.items():
-            print(f"  {key}: {value}")
+            print(f"  {key}: {format_value(value)}")
     out = runs_root() / "exam" / f"{datetime.now():%Y%m%d-%H%M%S}-{name}"
-    demo_args = assignment.exam_demo_args(ckpt, out)
-    print(f"\n== Demo: python -m {assignment.demo.split(':')[0]} {' '.join(demo_args)}\n")
+    inputs = _examiner_inputs(assignment, args)
+    demo_args = assignment.exam_demo_args(ckpt, out, **inputs)
+    print(f"\n== Demo (copy to run it again): {demo_command(assignment, demo_args)}\n", flush=True)
     assignment.run_demo(demo_args)
+    print(f"\n== Outputs: {out}")
+    if check.warnings:
+        print("\n".join(f"WARNING: {w}" for w in check.warnings))
     return 0
 
 
@@ -257,8 +327,18 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(cmd, help=f"{text} (no args: on the latest checkpoint)")
         p.add_argument("assignment", choices=registry.NAMES)
         p.add_argument("args", nargs=argparse.REMAINDER, help=f"arguments for the {cmd}")
-    p = sub.add_parser("exam", help="draw one assignment at random and run its demo")
-    p.add_argument("--seed", type=int, default=None, help="fixed draw")
+    p = sub.add_parser(
+        "exam",
+        help="draw one assignment at random and run its demo",
+        description="Draw one assignment at random (as the oral exam does): its model card, the "
+        "code files to open, the checkpoint with warnings where it is quick or weak, then its "
+        "demo, with the examiner's own input where given.",
+    )
+    p.add_argument("--seed", type=int, default=None, help="fixed draw (default: random)")
+    p.add_argument("--assignment", choices=registry.NAMES, help="skip the draw: this one")
+    p.add_argument("--text", help=EXAMINER_INPUTS["text"].split(": ", 1)[1])
+    p.add_argument("--wav", help=EXAMINER_INPUTS["wav"].split(": ", 1)[1])
+    p.add_argument("--prime", help=EXAMINER_INPUTS["prime"].split(": ", 1)[1])
     sub.add_parser("report", help="write runs/report.md and runs/report.html")
     from common import app, export  # import-light: gradio and onnx load when the command runs
 

@@ -21,6 +21,23 @@ def _resolve(ref: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), attr)
 
 
+@dataclass(frozen=True)
+class Headline:
+    """The model card's headline figure, which `portfolio exam` and `list` compare runs with.
+
+    Args:
+        key: where it is in summary.json: "best_score", or a test or extra metric's name.
+        card: the value the model card reports.
+        tolerance: how much worse (in the assignment's mode) counts as far below the card.
+        label: how to print it, e.g. "test accuracy".
+    """
+
+    key: str
+    card: float
+    tolerance: float
+    label: str
+
+
 @dataclass
 class Assignment:
     """One portfolio assignment, as the `portfolio` command sees it.
@@ -40,6 +57,9 @@ class Assignment:
         overfit: the (train, validation) metrics whose final gap measures overfitting in
             `portfolio compare`, or None where no such pair exists (blackjack: its training loss
             is a TD error on replayed play, its validation loss a distance to the exact Q*).
+        headline: the model card's headline figure (see Headline), or None.
+        reading_order: the package's code files in the order to read them (default: the
+            layout every package shares, config.py to evaluate.py).
         budget_share: its weight when `portfolio train all --budget` splits the minutes: the
             default training's minutes on a 2-core CPU without native bf16 (the targets).
     """
@@ -57,6 +77,8 @@ class Assignment:
     package: str | None = None
     budget_share: float = 1.0
     overfit: tuple[str, str] | None = ("train/loss", "val/loss")
+    headline: Headline | None = None
+    reading_order: tuple[str, ...] | None = None
 
     @property
     def package_dir(self) -> Path:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.registry import Assignment
+from common.registry import Assignment, Headline
 
 
-def exam_demo_args(ckpt: Path, out_dir: Path) -> list[str]:
-    """Write a short, unseen sentence in a print style, with its attention plot (a few seconds)."""
+def exam_demo_args(ckpt: Path, out_dir: Path, text: str | None = None) -> list[str]:
+    """Write a short, unseen sentence (or the examiner's `text`) in the most legible print style
+    of the model card, with its attention plot (a few seconds)."""
     out_dir = Path(out_dir)
     return [
-        "Good luck at the exam!",  # not in the training corpus
+        text or "Good luck at the exam!",  # not in the training corpus
         "--ckpt",
         str(ckpt),
         "--style",
@@ -36,4 +37,5 @@ ASSIGNMENT = Assignment(
     monitor="val/nll",
     mode="min",
     budget_share=25,  # weight in `portfolio train all --budget`: its target minutes
+    headline=Headline("best_score", -3.07, 0.5, "best val/nll per point (nats)"),
 )

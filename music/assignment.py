@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.registry import Assignment
+from common.registry import Assignment, Headline
 
 
-def exam_demo_args(ckpt: Path, out_dir: Path) -> list[str]:
-    """Compose 8 bars from the checkpoint into out_dir: MIDI, piano-roll PNG and WAV."""
+def exam_demo_args(ckpt: Path, out_dir: Path, prime: Path | None = None) -> list[str]:
+    """Compose 8 bars from the checkpoint into out_dir: MIDI, piano-roll PNG and WAV; with the
+    examiner's `prime` (a MIDI file) the piece continues it."""
     return [
         "--ckpt", str(ckpt),
         "--bars", "8",
         "--temperature", "0.9",
         "--seed", "0",
+        *(["--prime", str(prime)] if prime else []),
         "-o", str(Path(out_dir) / "composition.mid"),
     ]  # fmt: skip
 
@@ -29,4 +31,5 @@ ASSIGNMENT = Assignment(
     monitor="val/nll",
     mode="min",
     budget_share=8,  # weight in `portfolio train all --budget`: its target minutes
+    headline=Headline("test/nll", 5.44, 0.5, "test NLL per frame"),
 )

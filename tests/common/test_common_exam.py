@@ -1,0 +1,90 @@
+"""`portfolio exam` for every assignment, on a quick checkpoint: the warnings appear, outputs
+land under runs/, and the printed demo command runs as printed (pasted into a shell)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common import portfolio, registry
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Each assignment's quick profile made tinier still (seconds), through its real train entry point.
+TINY = {
+    "speech": [
+        "--model.labels", "yes,no,up", "--data.labels", "yes,no,up", "--model.width", "8",
+        "--data.train_per_word", "8", "--data.val_per_word", "2", "--data.test_per_word", "2",
+        "--data.batch_size", "8", "--trainer.max_epochs", "1",
+    ],
+    "handwriting": [
+        "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3",
+        "--data.n_train", "96", "--data.n_val", "16", "--data.max_chars", "8",
+        "--model.hidden_size", "16", "--model.n_mixtures", "2", "--model.n_window", "2",
+    ],
+    "music": [
+        "--model.hidden", "16", "--model.layers", "1", "--model.nade_hidden", "8",
+        "--data.batch_size", "4", "--trainer.max_epochs", "1", "--model.sample_bars", "2",
+    ],
+    "blackjack": [
+        "--trainer.max_epochs", "1", "--model.batches_per_epoch", "50",
+        "--model.warmup_steps", "300", "--model.hidden", "[16]",
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAL2_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MAL2_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("MAL2_RUN_NAME", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_exam_warns_about_a_quick_checkpoint_and_prints_a_command_that_runs(name, isolated, capsys):
+    assignment = registry.get(name)
+    extra = []
+    if name == "music":
+        from tests.music.conftest import jsb_pickle
+
+        extra = ["--data.source", "jsb", "--data.path", str(jsb_pickle(isolated / "jsb.pickle"))]
+    assignment.run_train(
+        ["--config", str(assignment.quick_config), *TINY[name], *extra]
+        + ["--run.name", "quick-tiny", "--trainer.enable_progress_bar", "false"]
+    )
+    capsys.readouterr()
+    assert portfolio.main(["exam", "--assignment", name]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: a QUICK checkpoint" in out
+    assert "run: quick-tiny (quick profile), epochs: 1" in out
+    assert assignment.headline.label in out and "model card" in out
+    assert f"{name}/model.py" in out  # the code files to open
+    exam_dir = Path(re.search(r"== Outputs: (.+)", out).group(1))
+    assert exam_dir.is_relative_to(isolated / "runs") and any(exam_dir.rglob("*.*"))
+    assert not list(Path.cwd().glob("*.png")) or Path.cwd() != ROOT
+
+    command = re.search(r"== Demo \(copy to run it again\): (.+)", out).group(1)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
+    done = subprocess.run(
+        command, shell=True, cwd=isolated, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+
+
+def test_examiner_input_replaces_the_prepared_one(tmp_path):
+    from handwriting.assignment import exam_demo_args as hand
+    from music.assignment import exam_demo_args as music
+    from speech.assignment import exam_demo_args as speech
+
+    ckpt = tmp_path / "best.ckpt"
+    assert hand(ckpt, tmp_path, text="Mein Text")[0] == "Mein Text"
+    assert speech(ckpt, tmp_path, text="yes no")[:2] == ["--speak", "yes no"]
+    assert speech(ckpt, tmp_path, wav=tmp_path / "x.wav")[0] == str(tmp_path / "x.wav")
+    args = music(ckpt, tmp_path, prime=tmp_path / "p.mid")
+    assert args[args.index("--prime") + 1] == str(tmp_path / "p.mid")
