@@ -12,6 +12,18 @@ from blackjack.rules import TABLE_SHAPE, observations
 N_FEATURES = 32 + 11 + 1  # one-hot player sum, one-hot dealer card, usable ace
 
 
+# Every observation in the space Discrete(32) x Discrete(11) x Discrete(2), in row-major order.
+ALL_STATES = torch.cartesian_prod(
+    torch.arange(TABLE_SHAPE[0]), torch.arange(TABLE_SHAPE[1]), torch.arange(TABLE_SHAPE[2])
+)  # (704, 3)
+
+
+def state_index(obs: torch.Tensor) -> torch.Tensor:
+    """(B, 3) observations -> their rows in ALL_STATES / `QNetwork.q_all()`, (B,)."""
+    obs = obs.long()
+    return (obs[:, 0] * TABLE_SHAPE[1] + obs[:, 1]) * TABLE_SHAPE[2] + obs[:, 2]
+
+
 def encode(obs: torch.Tensor) -> torch.Tensor:
     """(B, 3) integer observations -> (B, 44) features. One-hot codes let a small MLP learn the
     sharp, non-monotonic strategy boundaries (stick on 13 against a 6, hit against a 7)."""
@@ -41,6 +53,14 @@ class QNetwork(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.mlp(encode(obs))  # (B, 3) -> (B, 2): Q(stick), Q(hit)
+
+    @torch.no_grad()
+    def q_all(self) -> torch.Tensor:
+        """Q-values of every observation, decision or terminal, as a (32 * 11 * 2, 2) tensor:
+        row `state_index(obs)`. The space is so small that one pass over all of it is cheaper
+        than a pass over a 512-transition batch."""
+        states = ALL_STATES.to(next(self.parameters()).device)
+        return self(states)
 
     @torch.no_grad()
     def q_table(self) -> np.ndarray:

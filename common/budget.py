@@ -98,6 +98,7 @@ class BudgetPlanner(Callback):
         self._anchor = (0, 0.0)  # (step, fraction) where the current plan began
         self._fraction = 0.0
         self._native_steps = 0
+        self._batches = 0.0
         self._epoch_end: float | None = None
         self._boundary_guess = 0.0
 
@@ -120,34 +121,44 @@ class BudgetPlanner(Callback):
         self._boundary_guess = took * batches / done
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._native_steps = int(_finite(trainer.estimated_stepping_batches, 0))
+        self._batches = _finite(trainer.estimated_stepping_batches, 0)
         self._native_epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else None
-        self._spe = trainer.num_training_batches / trainer.accumulate_grad_batches
-        step = trainer.global_step
-        if self._native_steps <= 0:
-            rank_zero_warn("--run.budget needs a run with an end (trainer.max_epochs/max_steps)")
-            self._native_steps = 0
-            return
-        if step == 0:
-            self._fraction = 0.0
-        elif self._fraction == 0.0:  # resumed from a run without a budget: native progress
-            self._fraction = step / self._native_steps
-        self._anchor = (step, self._fraction)
+        self._first_step = trainer.global_step
+        # Optimizer steps per batch: 1/accumulate_grad_batches with automatic optimization
+        # (estimated_stepping_batches counts steps then); with manual optimization a module
+        # may step several times per batch, which the first batch shows.
+        self._manual = not pl_module.automatic_optimization
+        self._spb = None if self._manual else 1.0 / trainer.accumulate_grad_batches
+        self._replan_due = False
+        self._last_end: float | None = None
+        self._timed_batches, self._timed_s = 0, 0.0
+        self._epoch_batches, self._epoch_s = 0, 0.0
+        self._boundaries: list[float] = []
         self._schedules = [c for c in trainer.lr_scheduler_configs if not c.reduce_on_plateau]
         if len(self._schedules) < len(trainer.lr_scheduler_configs):
             rank_zero_warn(
                 "--run.budget: ReduceLROnPlateau follows the metric, not the clock; it is not "
                 "compressed into the budget"
             )
-        self._first_step = step
-        self._replan_due = False
-        self._last_end: float | None = None
-        self._timed_steps, self._timed_s = 0, 0.0
-        self._epoch_steps, self._epoch_s = 0, 0.0
-        self._boundaries: list[float] = []
+        if self._batches <= 0:
+            rank_zero_warn("--run.budget needs a run with an end (trainer.max_epochs/max_steps)")
+        elif self._spb is not None:
+            self._set_units(trainer)
+
+    def _set_units(self, trainer: Trainer) -> None:
+        """The run's length in optimizer steps, and where this process starts in it."""
+        # estimated_stepping_batches counts optimizer steps, or batches under manual optimization
+        self._native_steps = int(round(self._batches * (self._spb if self._manual else 1.0)))
+        self._spe = trainer.num_training_batches * self._spb
+        step = self._first_step
+        if step == 0:
+            self._fraction = 0.0
+        elif self._fraction == 0.0:  # resumed from a run without a budget: native progress
+            self._fraction = step / self._native_steps
+        self._anchor = (step, self._fraction)
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._epoch_steps, self._epoch_s = 0, 0.0
+        self._epoch_batches, self._epoch_s = 0, 0.0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if batch_idx == 0 and self._epoch_end is not None:  # validation, checkpoint, reload
@@ -156,20 +167,23 @@ class BudgetPlanner(Callback):
             self._replan_due = True
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if not self._native_steps:
+        if self._batches <= 0:
             return
+        if self._spb is None:  # manual optimization: count this batch's optimizer steps
+            self._spb = float(max(1, trainer.global_step - self._first_step))
+            self._set_units(trainer)
         now = self.clock()
         # (the first batch of an epoch carries the boundary; the first steps of a run warm up)
-        warm = trainer.global_step > self._first_step + WARMUP_STEPS
+        warm = trainer.global_step > self._first_step + WARMUP_STEPS * self._spb
         if self._last_end is not None and batch_idx > 0 and warm:
-            self._timed_steps += 1
+            self._timed_batches += 1
             self._timed_s += now - self._last_end
-            self._epoch_steps += 1
+            self._epoch_batches += 1
             self._epoch_s += now - self._last_end
         self._last_end = now
         if batch_idx + 1 >= trainer.num_training_batches:
             self._epoch_end = now
-        timed = self._timed_steps >= MIN_TIMED_STEPS and self._timed_s >= MIN_TIMED_SECONDS
+        timed = self._timed_batches >= MIN_TIMED_STEPS and self._timed_s >= MIN_TIMED_SECONDS
         if self._replan_due or (self.plan is None and (timed or self._epoch_end is not None)):
             self._replan_due = False
             self._replan(trainer)
@@ -177,10 +191,11 @@ class BudgetPlanner(Callback):
 
     # --- planning --------------------------------------------------------------------------
     def _step_seconds(self) -> float | None:
-        if self._epoch_steps >= MIN_TIMED_STEPS:  # the latest epoch: follows a changing load
-            return self._epoch_s / self._epoch_steps
-        if self._timed_steps:
-            return self._timed_s / self._timed_steps
+        """Seconds per optimizer step, from the latest epoch's batches if there are enough."""
+        if self._epoch_batches >= MIN_TIMED_STEPS:  # follows a changing load
+            return self._epoch_s / self._epoch_batches / self._spb
+        if self._timed_batches:
+            return self._timed_s / self._timed_batches / self._spb
         return None
 
     def _replan(self, trainer: Trainer) -> None:
@@ -204,6 +219,8 @@ class BudgetPlanner(Callback):
         )
         step = trainer.global_step
         plan = plan_steps(step, self._native_steps, self._spe, step_s, boundary_s, left)
+        whole = int(self._spb) if self._spb >= 1 else 1  # a batch's steps are not split
+        plan = max(step, plan - (plan - step) % whole)
         if math.isfinite(self._spe) and self._spe >= 2:
             spare = plan % int(self._spe)  # a few steps into a new epoch buy little: end before
             if spare and spare < self._spe / 2 and plan - spare >= step:

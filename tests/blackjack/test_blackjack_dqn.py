@@ -45,8 +45,7 @@ def test_training_loss_matches_a_per_transition_loop(double):
         "next_obs": torch.tensor([[19, 2, 0], [14, 10, 0], [20, 7, 0]]),
         "done": torch.tensor([0.0, 0.0, 1.0]),
     }
-    agent.log = lambda *args, **kwargs: None  # outside a Trainer
-    loss = agent.training_step(batch, 0)
+    loss = agent.dqn_loss(batch)
     errors = []
     with torch.no_grad():
         for i in range(3):
@@ -57,6 +56,32 @@ def test_training_loss_matches_a_per_transition_loop(double):
             v = 0.0 if batch["done"][i] else float(agent.target(nxt)[0, a])
             errors.append((float(q) - (float(batch["reward"][i]) + 0.9 * v)) ** 2)
     assert float(loss.detach()) == pytest.approx(sum(errors) / 3, rel=1e-5)
+
+
+def test_ten_updates_per_lightning_step_train_the_same_network(tmp_path, monkeypatch):
+    """blackjack runs several DQN updates per Lightning step (UPDATES_PER_STEP, for speed):
+    they play, sample and learn exactly as one update per step does."""
+    from blackjack import module
+    from blackjack.train import main
+
+    args = [
+        "--trainer.max_epochs", "2", "--model.batches_per_epoch", "60",
+        "--model.warmup_steps", "300", "--model.batch_size", "64", "--model.buffer_size", "2000",
+        "--model.hidden", "[32]", "--model.target_sync", "25", "--run.test", "false",
+        "--trainer.enable_progress_bar", "false", "--run.root", str(tmp_path),
+    ]  # fmt: skip
+    monkeypatch.setattr(module, "UPDATES_PER_STEP", 1)
+    one = main([*args, "--run.name", "one"])
+    assert one.trainer.num_training_batches == 60
+    monkeypatch.setattr(module, "UPDATES_PER_STEP", 10)
+    ten = main([*args, "--run.name", "ten"])
+    assert ten.trainer.num_training_batches == 6
+    assert one.trainer.global_step == ten.trainer.global_step == 120
+    for key, value in one.model.state_dict().items():
+        assert torch.equal(value, ten.model.state_dict()[key]), key
+    assert one.model.player.steps == ten.model.player.steps == 300 + 120 * 16
+    for key in ("final_train_loss", "final_val_loss", "best_score"):
+        assert one.summary[key] == ten.summary[key], key
 
 
 def test_invalid_network_size_is_rejected():

@@ -111,3 +111,21 @@ def test_portfolio_train_all_with_a_budget(runs, monkeypatch, capsys):
     assert summary["budget"]["planned_steps"] < summary["budget"]["native_steps"] == 2000
     with pytest.raises(SystemExit, match="positive"):
         portfolio.main(["train", "all", "--budget", "0"])
+
+
+def test_budget_with_several_optimizer_steps_per_batch(runs):
+    """Manual optimization (blackjack runs 10 DQN updates per Lightning step): the plan and the
+    schedule count optimizer steps, not batches."""
+    start = time.monotonic()
+    cli = main([
+        "--run.name", "manual", "--model.schedule", "cosine", "--model.manual_steps", "5",
+        "--model.step_sleep", "0.05", "--trainer.max_epochs", "300", "--run.budget", "0.2",
+    ])  # fmt: skip
+    took = time.monotonic() - start
+    assert took <= 12.0, f"the run took {took:.1f} s of a 12 s budget"
+    budget = cli.summary["budget"]
+    assert budget["native_steps"] == 300 * 4 * 5
+    steps, lr = _final_lr(cli)
+    assert steps == 6000 and lr == pytest.approx(1e-4, rel=1e-6)
+    assert cli.trainer.global_step == budget["planned_steps"] < 6000
+    assert cli.trainer.global_step % 5 == 0  # a batch's steps are not split

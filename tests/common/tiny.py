@@ -48,9 +48,12 @@ class TinyModule(LightningModule):
         term_at_step: int = -1,
         schedule: str = "none",
         step_sleep: float = 0.0,
+        manual_steps: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        # manual_steps > 0: that many optimizer steps per batch, as blackjack's DQN does
+        self.automatic_optimization = manual_steps == 0
         self.net = nn.Sequential(
             nn.Linear(4, hidden), nn.Tanh(), nn.Dropout(dropout), nn.Linear(hidden, 1)
         )
@@ -76,7 +79,20 @@ class TinyModule(LightningModule):
         loss = self._step(batch, "train")
         if self.global_step == self.hparams.nan_at_step:
             loss = loss * float("nan")
+        if not self.automatic_optimization:
+            return self._manual_steps(batch)
         return loss
+
+    def _manual_steps(self, batch) -> None:
+        optimizer, schedules = self.optimizers(), self.lr_schedulers()
+        for _ in range(self.hparams.manual_steps):
+            x, y = batch
+            loss = nn.functional.mse_loss(self.net(x).squeeze(-1), y)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
+            if schedules is not None:
+                schedules.step()
 
     def validation_step(self, batch, batch_idx):
         self._step(batch, "val")
@@ -87,7 +103,7 @@ class TinyModule(LightningModule):
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
         if self.hparams.schedule == "cosine":  # by step, to lr / 100
-            steps = self.trainer.estimated_stepping_batches
+            steps = self.trainer.estimated_stepping_batches * max(1, self.hparams.manual_steps)
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, self.hparams.lr / 100)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         if self.hparams.schedule == "exponential":  # by epoch, halving
