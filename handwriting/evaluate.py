@@ -1,11 +1,15 @@
-"""Evaluate a handwriting checkpoint: validation NLL, samples of unseen text, legibility.
+"""Evaluate a handwriting checkpoint: validation NLL, and unseen text read back by an OCR engine.
 
     python -m handwriting.evaluate --ckpt runs/handwriting/NAME/checkpoints/best.ckpt
-    python -m handwriting.evaluate --ckpt CKPT --out-dir samples/ --legibility-texts 20
+    python -m handwriting.evaluate --ckpt CKPT --out-dir samples/ --seeds 3 --proxy-texts 20
 
 Prints JSON: NLL per point and per line (nats, in the model's normalised offset units) on the
-validation lines (text never seen in training), and, for a synthesis network, the legibility
-proxy of `handwriting.legibility` per style, with the written samples saved as PNGs.
+validation lines (text never seen in training), and, for a synthesis network, the OCR judge of
+`handwriting.ocr`: each of the unseen phrases of `handwriting/unseen.txt` (names, addresses,
+numbers, mixed case, punctuation; never in the training text) is written in each style and read
+back; character and word error rates per style, mean and spread over sampling seeds, next to
+the same OCR on the style's clean font rendering (the reader's floor). `--proxy-texts N` adds
+the cheap 1-of-10 shape proxy of `handwriting.legibility`. Samples are saved as PNGs.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handwriting import hershey, legibility, mdn
+from handwriting import hershey, legibility, mdn, ocr
 
 FONT_FAMILY = {"futural": "simplex", "rowmans": "simplex", "timesi": "times italic",
                "scripts": "script", "cursive": "script"}  # fmt: skip
@@ -51,6 +55,88 @@ def validation_nll(module, datamodule, max_batches: int | None = None) -> dict:
     }
 
 
+def ocr_test(
+    module,
+    phrases: list[str],
+    styles: list[str],
+    bias: float = 2.0,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    out_dir: Path | None = None,
+    exam_line: str | None = "Good luck at the exam!",
+) -> dict:
+    """Write every phrase in every style with each sampling seed, read it with the OCR judge.
+
+    Returns per style: CER, WER and exact-line share (mean, min, max over seeds), the floor (the
+    same OCR on the writer's clean font rendering), the first seed's readings; the exam line as
+    written by seed 0 and what OCR read; sampling speed (points per second, priming included).
+    """
+    from handwriting.plot import save_lines
+
+    result, points, took = {}, 0, 0.0
+    for style in styles:
+        writer = hershey.WRITERS[style]
+        per_seed, readings = [], []
+        for seed in seeds:
+            hyps, rows = [], []
+            for i, text in enumerate(phrases):
+                start = time.perf_counter()
+                sample, _, _ = module.write(text, style=style, bias=bias, seed=seed * 1000 + i)
+                took += time.perf_counter() - start
+                points += len(sample)
+                hyps.append(ocr.read_offsets(sample))
+                rows.append(sample)
+            per_seed.append(ocr.score(phrases, hyps))
+            if seed == seeds[0]:
+                readings = hyps
+                if out_dir is not None:
+                    titles = [f"{style}: {t}  ->  OCR: {h}" for t, h in zip(phrases, hyps)]
+                    save_lines(rows, Path(out_dir) / f"ocr_{style}.png", titles)
+        floor = ocr.score(
+            phrases, [ocr.read_offsets(hershey.render_line(t, writer)) for t in phrases]
+        )
+        result[style] = {
+            **{k: _spread([s[k] for s in per_seed]) for k in ("cer", "wer", "exact")},
+            "floor": {k: floor[k] for k in ("cer", "wer", "exact")},
+            "read": [{"text": t, "ocr": h} for t, h in zip(phrases, readings)],
+        }
+    report = {
+        "per_style": result,
+        "phrases": len(phrases),
+        "seeds": list(seeds),
+        "bias": bias,
+        "points_per_second": points / max(took, 1e-9),
+    }
+    if exam_line is not None:
+        style = "ada" if "ada" in styles else styles[0]
+        reads = []
+        for seed in seeds:
+            lines = _write_wrapped(module, exam_line, style, bias, seed)
+            reads.append(" ".join(ocr.read_offsets(o) for o in lines))
+        report["exam_line"] = {
+            "text": exam_line,
+            "style": style,
+            "ocr": reads,
+            "exact": _spread([float(ocr.normalise(r) == exam_line) for r in reads]),
+        }
+    return report
+
+
+def _write_wrapped(module, text: str, style: str, bias: float, seed: int) -> list[np.ndarray]:
+    """The lines `python -m handwriting.write` draws for `text` (wrapped, one seed per line)."""
+    from handwriting.text import wrap
+    from handwriting.write import MAX_LINE_CHARS
+
+    return [
+        module.write(line, style=style, bias=bias, seed=seed + i)[0]
+        for i, line in enumerate(wrap(text, MAX_LINE_CHARS))
+    ]
+
+
+def _spread(values: list[float]) -> dict:
+    """Mean, min and max of a figure over sampling seeds."""
+    return {"mean": float(np.mean(values)), "min": float(min(values)), "max": float(max(values))}
+
+
 def legibility_test(
     module,
     texts: list[str],
@@ -60,7 +146,9 @@ def legibility_test(
     seed: int = 0,
     out_dir: Path | None = None,
 ) -> dict:
-    """Write each unseen text in each style and check that the sample resembles the clean font
+    """The cheap 1-of-10 shape proxy (not a reader; see handwriting.ocr for that).
+
+    Write each unseen text in each style and check that the sample resembles the clean font
     rendering of its own text more than that of `n_distractors` other texts of similar length
     (see handwriting.legibility), and that it stayed in the primed writer's font family.
     Returns top-1 and style-kept rates per style, timing and finish counts."""
@@ -89,9 +177,7 @@ def legibility_test(
             kept += FONT_FAMILY[picked.font] == FONT_FAMILY[writer.font]
             rows.append(sample)
         if out_dir is not None:
-            save_lines(
-                rows, Path(out_dir) / f"unseen_{style}.png", [f"{style}: {t}" for t in texts]
-            )
+            save_lines(rows, Path(out_dir) / f"proxy_{style}.png", [f"{style}: {t}" for t in texts])
         n = len(texts)
         result[style] = {"top1": hits / n, "style_kept": kept / n, "finished": finished / n}
     return {
@@ -130,12 +216,27 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument(
         "--out-dir", help="where to write the samples (default: next to the checkpoint's run)"
     )
-    p.add_argument("--legibility-texts", type=int, default=10, help="unseen lines per style")
+    p.add_argument(
+        "--phrases", type=int, default=None, help="unseen phrases to read (default: all 65)"
+    )
+    p.add_argument("--seeds", type=int, default=1, help="sampling seeds per phrase (0, 1, ...)")
+    p.add_argument(
+        "--styles", default=",".join(hershey.WRITERS), help="comma-separated styles to judge"
+    )
+    p.add_argument(
+        "--proxy-texts", type=int, default=0, help="also run the 1-of-10 shape proxy on N lines"
+    )
     p.add_argument("--bias", type=float, default=2.0, help="sampling bias for the samples")
     p.add_argument(
         "--max-batches", type=int, default=None, help="validation batches (default: all)"
     )
     args = p.parse_args(argv)
+    styles = [s.strip() for s in args.styles.split(",") if s.strip()]
+    unknown = [s for s in styles if s not in hershey.WRITERS]
+    if unknown or not styles:
+        p.error(f"unknown --styles {unknown}; choose from {', '.join(hershey.WRITERS)}")
+    if args.seeds < 1 or (args.phrases is not None and args.phrases < 1):
+        p.error("--seeds and --phrases must be at least 1")
 
     from common.checkpoints import CheckpointError, find_checkpoint, load_checkpoint, load_module
     from handwriting.data import HandwritingDataModule
@@ -152,11 +253,17 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"error: {err}") from None
     out_dir = Path(args.out_dir) if args.out_dir else ckpt.parent.parent / "evaluation"
     report = {"checkpoint": str(ckpt), **validation_nll(module, datamodule, args.max_batches)}
-    if module.hparams.synthesis and args.legibility_texts > 0:
-        texts = unseen_texts(datamodule, args.legibility_texts)
-        report["legibility"] = legibility_test(
-            module, texts, list(hershey.WRITERS), bias=args.bias, out_dir=out_dir
-        )
+    if module.hparams.synthesis:
+        from handwriting.text import load_unseen
+
+        phrases = load_unseen()[: args.phrases]
+        seeds = tuple(range(args.seeds))
+        report["ocr"] = ocr_test(module, phrases, styles, args.bias, seeds, out_dir)
+        if args.proxy_texts > 0:
+            texts = unseen_texts(datamodule, args.proxy_texts)
+            report["shape_proxy"] = legibility_test(
+                module, texts, styles, bias=args.bias, out_dir=out_dir
+            )
         report["samples"] = str(out_dir)
     print(json.dumps(report, indent=2))
     return report

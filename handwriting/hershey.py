@@ -8,7 +8,7 @@ where the pen slows down: in curves and corners) and lifted between strokes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import numpy as np
@@ -46,6 +46,11 @@ WRITERS: dict[str, Writer] = {
     ]
 }
 PRINT_STYLES = [w.name for w in WRITERS.values() if w.kind == "print"]
+
+
+def with_pen_step(writer: Writer, scale: float) -> Writer:
+    """The same writer with its pen step scaled (fewer points per character for scale > 1)."""
+    return writer if scale == 1.0 else replace(writer, step=writer.step * scale)
 
 
 @cache

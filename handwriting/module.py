@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from torchmetrics import MeanMetric
 
 from handwriting import hershey, mdn
 from handwriting.config import ModelConfig
@@ -68,11 +69,19 @@ class HandwritingModule(L.LightningModule):
         # Offset scale of the training data (Graves 4.1), filled in at fit start; a buffer, so
         # every checkpoint carries it and generation can undo it.
         self.register_buffer("scale", torch.ones(2))
+        # The synthetic writers' pen step scale of the training data (`--data.pen_step`), so
+        # that the priming line is drawn with as many points per character as training lines.
+        self.register_buffer("pen_step", torch.ones(()))
+        # val/nll is the mean over validation *points*, as `handwriting.evaluate` computes it:
+        # each batch weighs by its number of real (unpadded) points, not by its number of lines.
+        self.val_nll = MeanMetric()
 
     def on_fit_start(self) -> None:
         dm = self.trainer.datamodule
         if dm is not None and getattr(dm, "scale", None) is not None:
             self.scale.copy_(torch.tensor(dm.scale))
+        if dm is not None and getattr(dm, "hparams", None) is not None:
+            self.pen_step.fill_(float(dm.hparams.get("pen_step", 1.0)))
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         x, mask = batch["x"], batch["mask"]  # (B, T, 3), (B, T)
@@ -94,9 +103,10 @@ class HandwritingModule(L.LightningModule):
             prog_bar=True,
             batch_size=len(x),
         )
-        if stage != "train":
-            self.log(f"{stage}/nll", per_point, on_step=False, on_epoch=True, batch_size=len(x))
-            self.log(f"{stage}/nll_seq", per_seq, on_step=False, on_epoch=True, batch_size=len(x))
+        if stage == "val":
+            self.val_nll.update(per_point.detach(), weight=mask.sum().to(per_point.dtype))
+            self.log("val/nll", self.val_nll, on_step=False, on_epoch=True)
+            self.log("val/nll_seq", per_seq, on_step=False, on_epoch=True, batch_size=len(x))
         # Optimise the per-sequence loss (eq. 26 summed over a line), as Graves does; the
         # derivative clipping above and in the model keeps it stable on long lines.
         return per_seq
@@ -132,8 +142,9 @@ class HandwritingModule(L.LightningModule):
             raise ValueError(
                 f"unknown style {style!r}; choose one of: {', '.join(hershey.WRITERS)}"
             )
+        writer = hershey.with_pen_step(hershey.WRITERS[style], float(self.pen_step))
         offsets = torch.from_numpy(
-            hershey.render_line(PRIMER_TEXT, hershey.WRITERS[style], np.random.default_rng(0))
+            hershey.render_line(PRIMER_TEXT, writer, np.random.default_rng(0))
         )
         offsets[0, :2] = 0.0
         return PRIMER_TEXT, offsets / torch.cat([self.scale, torch.ones(1)])

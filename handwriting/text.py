@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 CORPUS_FILE = Path(__file__).with_name("corpus.txt")
+UNSEEN_FILE = Path(__file__).with_name("unseen.txt")
 
 
 def load_corpus(path: Path = CORPUS_FILE) -> list[str]:
@@ -58,9 +59,202 @@ def sample_lines(
     return lines
 
 
+def load_unseen(path: Path = UNSEEN_FILE) -> list[str]:
+    """The OCR judge's unseen phrases (one a line, '#' lines are comments); training text never
+    contains one of them (see `TextMixer`)."""
+    return load_corpus(path)
+
+
+_MONTHS = "January February March April May June July August September October November December"
+_DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday"
+_TITLES = ["Mr.", "Mrs.", "Ms.", "Dr.", "Prof.", "Sir", "Miss", "Aunt", "Uncle", "Capt."]
+_STREETS = ["Street", "St.", "Road", "Rd.", "Avenue", "Ave.", "Lane", "Way", "Place", "Drive"]
+_PUNCT_AFTER = [",", ".", ";", ":", "!", "?", "...", " -", ","]
+
+
+class TextMixer:
+    """Lines of text with the variety of real writing, for training and validation.
+
+    Each line is a run of pieces until it reaches a drawn length: English words (the 971-word
+    list that Faker ships, with punctuation between them), names with titles and initials
+    (Faker's en_US names), street addresses, cities and postcodes, dates in several formats,
+    times, prices, phone and order numbers, sentence runs from the embedded corpus, and words
+    in capitals or Title Case, so capitals and digits appear at every position of a line, not
+    only at its start. Deterministic for a seed.
+
+    Args:
+        sentences: corpus sentences to mix in (the training or the held-out ones).
+        seed: random seed (also seeds Faker).
+        exclude: phrases no line may contain (the OCR judge's unseen phrases).
+    """
+
+    def __init__(self, sentences: list[str], seed: int, exclude: list[str] = ()):
+        from faker import Faker
+        from faker.providers.lorem.en_US import Provider as Lorem
+
+        self.sentences = sentences
+        self.rng = np.random.default_rng(seed)
+        self.fake = Faker("en_US")
+        self.fake.seed_instance(seed)
+        self.words = list(Lorem.word_list)
+        self.exclude = [e.lower() for e in exclude]
+
+    def _word(self) -> str:
+        return self.words[int(self.rng.integers(len(self.words)))]
+
+    def _words(self) -> str:
+        r, out = self.rng, []
+        for _ in range(int(r.integers(1, 5))):
+            w = self._word()
+            if r.random() < 0.12:
+                w = w.capitalize()
+            if r.random() < 0.1:
+                w = r.choice(["'", '"', "("]) * (r.random() < 0.5) + w  # opening marks
+            if r.random() < 0.15:
+                w += str(r.choice(_PUNCT_AFTER))
+            out.append(w)
+        return " ".join(out)
+
+    def _name(self) -> str:
+        r, f = self.rng, self.fake
+        first, last = f.first_name(), f.last_name()
+        form = int(r.integers(6))
+        if form == 0:
+            return f"{r.choice(_TITLES)} {last}"
+        if form == 1:
+            return f"{first[0]}. {last}"
+        if form == 2:
+            return f"{last}, {first}"
+        if form == 3:
+            return f"{first} {f.first_name()[0]}. {last}"
+        if form == 4:
+            return first
+        return f"{first} {last}"
+
+    def _address(self) -> str:
+        r, f = self.rng, self.fake
+        form = int(r.integers(5))
+        if form == 0:
+            return f"{int(r.integers(1, 999))} {f.last_name()} {r.choice(_STREETS)}"
+        if form == 1:
+            return f"{f.city()}, {f.state_abbr()} {f.zipcode()}"
+        if form == 2:
+            return f"{f.last_name()} {r.choice(_STREETS)} {int(r.integers(1, 300))}"
+        if form == 3:
+            return f"Apt. {int(r.integers(1, 99))}{r.choice(list('ABCD'))}"
+        return f.city()
+
+    def _number(self) -> str:
+        r = self.rng
+        form = int(r.integers(9))
+        if form == 0:
+            return str(int(r.integers(0, 10 ** int(r.integers(1, 7)))))
+        if form == 1:
+            return f"{r.integers(0, 1000)}.{r.integers(0, 100):02d}"
+        if form == 2:
+            return f"{r.integers(0, 24)}:{r.integers(0, 60):02d}"
+        if form == 3:
+            return f"{r.integers(100, 1000)}-{r.integers(0, 10000):04d}"
+        if form == 4:
+            return f"#{r.integers(1, 100000)}"
+        if form == 5:
+            return f"{r.integers(1, 10)},{r.integers(0, 1000):03d}"
+        if form == 6:
+            return f"{r.integers(1, 13)}/{r.integers(1, 32)}/{r.integers(1900, 2040)}"
+        if form == 7:
+            return f"({r.integers(1, 100)})"
+        return f"{r.integers(1, 100)}%".replace("%", " per cent")
+
+    def _date(self) -> str:
+        r = self.rng
+        month = str(r.choice(_MONTHS.split()))
+        day, year = int(r.integers(1, 29)), int(r.integers(1800, 2040))
+        form = int(r.integers(5))
+        if form == 0:
+            return f"{month} {day}, {year}"
+        if form == 1:
+            return f"{day} {month[:3]} {year}"
+        if form == 2:
+            return f"{r.choice(_DAYS.split())[:3]} {day} {month[:3]}."
+        if form == 3:
+            return f"{month} {year}"
+        return str(r.choice(_DAYS.split()))
+
+    def _corpus(self) -> str:
+        words = self.sentences[int(self.rng.integers(len(self.sentences)))].split()
+        start = int(self.rng.integers(len(words)))
+        return " ".join(words[start : start + int(self.rng.integers(2, 8))])
+
+    def _initials(self) -> str:
+        """Rare capitals and symbols: 'Q.X.', 'K & Z', 'V+J' (every character in many contexts)."""
+        r = self.rng
+        caps = [str(c) for c in r.choice(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), int(r.integers(1, 4)))]
+        sep = str(r.choice(["", ".", " & ", "+", "-", ". "]))
+        return sep.join(caps) + ("." if sep in (".", ". ") else "")
+
+    def _piece(self) -> str:
+        kind = self.rng.choice(
+            ["words", "name", "address", "number", "date", "corpus", "initials"],
+            p=[0.33, 0.15, 0.1, 0.12, 0.09, 0.16, 0.05],
+        )
+        piece = getattr(self, f"_{kind}")()
+        case = self.rng.random()
+        if case < 0.06:
+            piece = piece.upper()
+        elif case < 0.14:
+            piece = piece.title()
+        elif case < 0.3:
+            piece = piece[:1].upper() + piece[1:]
+        return piece
+
+    def line(self, max_chars: int, alphabet: str) -> str:
+        """One line of 4..max_chars characters, all in `alphabet`."""
+        while True:
+            target = int(self.rng.integers(max(4, max_chars // 3), max_chars + 1))
+            line = self._piece()
+            while len(line) < target:
+                line += str(self.rng.choice([" ", " ", " ", ", ", ". ", "; ", " - "]))
+                line += self._piece()
+            line = " ".join(line.split())
+            if len(line) > max_chars:  # cut at a space, else inside a word
+                cut = line[: max_chars + 1].rfind(" ")
+                line = line[:cut] if cut >= 4 else line[:max_chars]
+            line = line.strip()
+            low = line.lower()
+            if (
+                len(line) >= 4
+                and not unknown_characters(line, alphabet)
+                and not any(e in low for e in self.exclude)
+            ):
+                return line
+
+    def lines(self, n: int, max_chars: int, alphabet: str) -> list[str]:
+        return [self.line(max_chars, alphabet) for _ in range(n)]
+
+
 def wrap(text: str, max_chars: int) -> list[str]:
-    """Split long text into lines of at most `max_chars` characters at spaces (or inside words)."""
-    return textwrap.wrap(" ".join(text.split()), width=max_chars, break_long_words=True)
+    """Split text into lines of at most `max_chars` characters at spaces (or inside words); a
+    line break in the text always starts a new line, blank lines are skipped."""
+    lines: list[str] = []
+    for paragraph in text.splitlines():
+        if paragraph.strip():
+            lines += textwrap.wrap(" ".join(paragraph.split()), width=max_chars)
+    return lines
+
+
+# Characters outside the alphabet that have an obvious writable stand-in (pasted text is full of
+# them); anything else is refused by name.
+SUBSTITUTIONS = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
+    "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2010": "-", "\u2011": "-",
+    "\u2026": "...", "\u00a0": " ", "\t": " ",
+}  # fmt: skip
+
+
+def substitute(text: str) -> str:
+    """Replace typographic characters by the plain ones of the alphabet (SUBSTITUTIONS)."""
+    return "".join(SUBSTITUTIONS.get(c, c) for c in text)
 
 
 def build_alphabet(texts: list[str]) -> str:

@@ -4,6 +4,13 @@
     python -m handwriting.write "Hi" --style cleo -o hi.svg --attention attn.png --animate pen.gif
     python -m handwriting.write --list-styles
     python -m handwriting.write "naïve café" --drop-unknown -o out.png
+    python -m handwriting.write "$(cat note.txt)" --seed 7 -o note.svg
+
+Long text is wrapped at --line-chars (default 20) and line breaks in the text are kept; every
+line is written on its own, primed with the style's priming line. Typographic characters are
+substituted (curly quotes -> ' and ", en and em dashes -> -, ellipsis -> ...); any other
+character the model does not know is named in an error (or left out with --drop-unknown).
+The same --seed writes the same lines again. Output: .png or .svg (-o), a GIF (--animate).
 
 Without --ckpt it uses the best checkpoint of the latest handwriting run.
 """
@@ -16,7 +23,7 @@ import time
 from pathlib import Path
 
 from handwriting import hershey
-from handwriting.text import unknown_characters, wrap
+from handwriting.text import substitute, unknown_characters, wrap
 
 MAX_LINE_CHARS = 20  # with the priming line, about the longest line seen in training
 
@@ -106,14 +113,16 @@ def _write(args) -> int:
             f"{ckpt} is a prediction network (no text input); pass a synthesis checkpoint"
         )
     alphabet = module.hparams.alphabet
-    text = " ".join(args.text.split())
-    missing = unknown_characters(text, alphabet)
+    # typographic quotes, dashes, ellipsis and non-breaking spaces become the alphabet's own;
+    # line breaks in the text start new lines (a paragraph writes as several primed lines)
+    text = "\n".join(" ".join(line.split()) for line in substitute(args.text).splitlines())
+    missing = unknown_characters(text.replace("\n", ""), alphabet)
     if missing and not args.drop_unknown:
         raise ValueError(
             f"the model cannot write these characters: {' '.join(repr(c) for c in missing)}; "
             "rephrase, or pass --drop-unknown to leave them out"
         )
-    text = "".join(c for c in text if c in alphabet)
+    text = "".join(c for c in text if c in alphabet or c == "\n")
     if not text.strip():
         raise ValueError("nothing left to write after dropping unknown characters")
     lines = wrap(text, args.line_chars)

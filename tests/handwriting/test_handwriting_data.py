@@ -1,9 +1,17 @@
 """The data module: deterministic embedded data, unseen validation text, IAM-OnDB batches."""
 
+from collections import Counter
+
 import torch
 
-from handwriting.data import HandwritingDataModule, generate_hershey
-from handwriting.text import load_corpus, split_sentences
+from handwriting.data import ALPHABET, HandwritingDataModule, generate_hershey
+from handwriting.text import (
+    TextMixer,
+    load_corpus,
+    load_unseen,
+    split_sentences,
+    unknown_characters,
+)
 
 
 def test_embedded_data_is_deterministic_and_validation_text_is_unseen():
@@ -12,16 +20,40 @@ def test_embedded_data_is_deterministic_and_validation_text_is_unseen():
     assert a["train"]["texts"] == b["train"]["texts"]
     assert all(torch.equal(x, y) for x, y in zip(a["train"]["offsets"], b["train"]["offsets"]))
     assert set(a["train"]["writers"]) == {"ada", "ben", "cleo", "dora", "emil"}
-    assert all(len(t) <= 16 for t in a["train"]["texts"])
-    # every validation line is running text of the held-out sentences (a line may go on into
-    # the next one), not of the training sentences
-    held_out = " ".join(a["val_sentences"] * 2)
+    assert all(4 <= len(t) <= 16 for t in a["train"]["texts"])
     assert not set(a["val_sentences"]) & set(split_sentences(load_corpus(), 7, 0.15)[0])
-    for text in a["val"]["texts"]:
-        assert text in held_out
-    # lines run on across sentences, so capitals also appear mid-line
-    lines = generate_hershey(n_train=200, n_val=10, max_chars=32, seed=7)["train"]["texts"]
-    assert any(". " in t and t[t.index(". ") + 2 : t.index(". ") + 3].isupper() for t in lines)
+    # validation lines come from another random stream: no line is also a training line
+    c = generate_hershey(n_train=300, n_val=100, max_chars=32, seed=7)
+    assert len(set(c["val"]["texts"]) & set(c["train"]["texts"])) <= 2
+
+
+def test_pen_step_scales_points_per_character():
+    dense = generate_hershey(n_train=20, n_val=5, max_chars=24, seed=3)["train"]
+    sparse = generate_hershey(n_train=20, n_val=5, max_chars=24, seed=3, pen_step=1.5)["train"]
+    assert dense["texts"] == sparse["texts"]
+    n_dense = sum(len(o) for o in dense["offsets"])
+    assert 0.6 * n_dense < sum(len(o) for o in sparse["offsets"]) < 0.9 * n_dense
+
+
+def test_training_text_has_variety_and_never_an_unseen_phrase():
+    unseen = load_unseen()
+    assert len(unseen) >= 60 and all(len(p) <= 20 for p in unseen)
+    assert not unknown_characters("".join(unseen), ALPHABET)
+    lines = TextMixer(load_corpus(), seed=1, exclude=unseen).lines(3000, 32, ALPHABET)
+    low = [t.lower() for t in lines]
+    assert not any(p.lower() in t for p in unseen for t in low)
+    counts = Counter("".join(lines))
+    assert min(counts[c] for c in ALPHABET) >= 15, counts.most_common()[-5:]
+    # capitals and digits everywhere in a line, not only at its start
+    assert sum(any(c.isupper() for c in t[1:]) for t in lines) > 0.4 * len(lines)
+    assert sum(any(c.isdigit() for c in t) for t in lines) > 0.2 * len(lines)
+    assert len(set(lines)) > 0.98 * len(lines)
+    # the mixer drops a line holding an excluded phrase
+    mixer = TextMixer(["Dr. Maria Lopez is here"], seed=0, exclude=["maria lopez"])
+    mixer._piece = lambda: "Dr. Maria Lopez" if mixer.rng.random() < 0.5 else "elm"
+    written = [mixer.line(32, ALPHABET) for _ in range(50)]
+    assert any("Maria" in t for t in written)  # cut lines may keep a part of the phrase
+    assert not any("maria lopez" in t.lower() for t in written)
 
 
 def test_batches_are_padded_scaled_and_bucketed(tmp_path, monkeypatch):
