@@ -2,6 +2,7 @@
 
     python -m speech.enroll --ckpt CKPT --data-dir my_voice/ -o personal.ckpt
     python -m speech.enroll --ckpt CKPT --record --words yes,no,left,right -o personal.ckpt
+    python -m speech.enroll --data-dir my_voice/   # latest run -> runs/speech/enrolled-<time>/
 
 `my_voice/<word>/*.wav` holds a few recordings of one person per word (3-5 each is the intended
 use; any sample rate, mono or stereo). `--record` records them from the microphone instead,
@@ -14,7 +15,9 @@ copies, together with eSpeak NG clips of every word the model knows, and pulled 
 trained weights (L2-SP, Li et al. 2018), so that words the person did not record keep working.
 
 The result is an ordinary speech checkpoint (`speech.demo`, `speech.evaluate`, `portfolio demo`
-and `portfolio exam` take it like any other). It stores the adapted weights and, under
+and `portfolio exam` take it like any other). Without `-o` it is written as the newest speech run
+(`runs/speech/enrolled-<time>/checkpoints/best.ckpt`), which `portfolio demo speech` and
+`portfolio exam` then pick by themselves. It stores the adapted weights and, under
 "enrollment", the enrolled words with their clip counts, the base checkpoint's path and the
 time; no audio. Deleting the file deletes the enrollment.
 """
@@ -34,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from common.checkpoints import CheckpointError, find_checkpoint, load_checkpoint, load_module
+from common.paths import runs_root
 from speech import audio
 from speech.data import DataError, scan_folder
 from speech.espeak import ESpeakError
@@ -268,7 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ckpt", type=Path, help="base checkpoint (default: latest speech run)")
     parser.add_argument("--data-dir", type=Path, help="<dir>/<word>/*.wav recordings of one person")
     parser.add_argument(
-        "-o", "--out", type=Path, required=True, help="personal checkpoint to write"
+        "-o",
+        "--out",
+        type=Path,
+        help="personal checkpoint to write (default: runs/speech/enrolled-<time>/checkpoints/"
+        "best.ckpt, the newest run, so that portfolio demo/exam use it)",
     )
     parser.add_argument("--record", action="store_true", help="record from the microphone")
     parser.add_argument("--words", help="--record: comma-separated words (default: the ten digits)")
@@ -296,7 +304,17 @@ def main(argv: list[str] | None = None) -> int:
                 record_words([w.strip() for w in words], args.takes, data_dir)
             except microphone.MicrophoneError as err:
                 raise EnrollError(str(err)) from None
-        report = enroll(ckpt, data_dir, args.out, args.steps)
+        out = (
+            args.out
+            or (
+                runs_root()
+                / "speech"
+                / f"enrolled-{time.strftime('%Y%m%d-%H%M%S')}"
+                / "checkpoints"
+            )
+            / "best.ckpt"
+        )
+        report = enroll(ckpt, data_dir, out, args.steps)
     except (CheckpointError, EnrollError, audio.AudioError, ESpeakError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -307,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  words: {', '.join(f'{w} ({n})' for w, n in report['words'].items())}")
     print(f"  adapted in {report['adaptation_s']:.1f} s; wrote {report['checkpoint']}")
     print(f"  try it: python -m speech.demo --ckpt {report['checkpoint']} FILE.wav")
-    print(f"  to remove the enrollment, delete {report['checkpoint']} (it holds no audio)")
+    where = report["checkpoint"] if args.out else Path(report["checkpoint"]).parent.parent
+    print(f"  to remove the enrollment, delete {where} (it holds no audio)")
     return 0
 
 

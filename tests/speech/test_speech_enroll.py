@@ -141,3 +141,15 @@ def test_record_without_a_microphone_says_so(ckpt, tmp_path, capsys, monkeypatch
     out = tmp_path / "me.ckpt"
     code = enroll.main(["--ckpt", str(ckpt), "--record", "--words", "yes", "-o", str(out)])
     assert code == 2 and "no microphone" in capsys.readouterr().err and not out.exists()
+
+
+def test_without_o_the_personal_checkpoint_becomes_the_newest_run(ckpt, tmp_path, monkeypatch):
+    from common.checkpoints import find_checkpoint
+
+    monkeypatch.setenv("MAL2_RUNS", str(tmp_path / "runs"))
+    for take in range(2):
+        write(tmp_path / "voice" / "up" / f"{take}.wav", speaker_clip("up", take))
+    assert enroll.main(["--ckpt", str(ckpt), "--data-dir", str(tmp_path / "voice")]) == 0
+    found = find_checkpoint("speech")  # what portfolio demo and portfolio exam use
+    assert found.parent.parent.name.startswith("enrolled-")
+    assert load_checkpoint(found, "speech")["enrollment"]["words"] == {"up": 2}
