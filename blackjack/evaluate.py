@@ -18,6 +18,7 @@ from pathlib import Path
 
 from blackjack import rules
 from blackjack.env import simulate, table_policy
+from common.demo import HelpFormatter, description
 
 REFERENCE = {"optimal": None, "basic": rules.basic_strategy, "random": rules.random_policy}
 
@@ -51,7 +52,11 @@ def evaluate_policy(
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m blackjack.evaluate", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m blackjack.evaluate",
+        description=description(__doc__),
+        formatter_class=HelpFormatter,
+    )
     parser.add_argument("--ckpt", help="checkpoint (default: latest run's best.ckpt)")
     parser.add_argument(
         "--policy", choices=sorted(REFERENCE), help="evaluate a reference policy instead"

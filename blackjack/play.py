@@ -21,6 +21,7 @@ import numpy as np
 
 from blackjack import rules
 from blackjack.env import make_env
+from common.demo import HelpFormatter, description
 
 CARD_NAMES = {1: "A", 10: "10"}
 
@@ -132,7 +133,11 @@ def frame_saver(folder: Path, out: TextIO):
 
 
 def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO | None = None):
-    parser = argparse.ArgumentParser(prog="python -m blackjack.play", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m blackjack.play",
+        description=description(__doc__),
+        formatter_class=HelpFormatter,
+    )
     parser.add_argument("--ckpt", help="checkpoint (default: latest run's best.ckpt)")
     parser.add_argument("--auto", type=int, metavar="N", help="let the agent play N hands")
     parser.add_argument("--frames", metavar="DIR", help="save Gymnasium's rendered frames here")

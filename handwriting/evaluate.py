@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.demo import HelpFormatter, description
 from handwriting import hershey, legibility, mdn, ocr
 
 FONT_FAMILY = {"futural": "simplex", "rowmans": "simplex", "timesi": "times italic",
@@ -210,7 +211,9 @@ def unseen_texts(datamodule, n: int, max_chars: int = 20, seed: int = 0) -> list
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(
-        prog="python -m handwriting.evaluate", description=__doc__.split("\n")[0]
+        prog="python -m handwriting.evaluate",
+        description=description(__doc__),
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--ckpt", help="checkpoint (default: latest handwriting run's best)")
     p.add_argument(

@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from common.demo import HelpFormatter, demo_dir, description
 from handwriting import hershey
 from handwriting.text import substitute, unknown_characters, wrap
 
@@ -38,7 +39,9 @@ def list_styles() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m handwriting.write", description=__doc__.split("\n")[0]
+        prog="python -m handwriting.write",
+        description=description(__doc__),
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "text", nargs="?", help="what to write (long text is wrapped over several lines)"
@@ -54,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--style", default="ada", help="writer to imitate by priming (see --list-styles), or 'none'"
     )
     p.add_argument("--seed", type=int, default=0, help="random seed of the pen")
-    p.add_argument("-o", "--output", default="handwriting.png", help="output .png or .svg")
+    p.add_argument(
+        "-o", "--output", help="output .png or .svg (default: runs/demo/handwriting/<time>/)"
+    )
     p.add_argument(
         "--attention", help="also save the alignment plot (window weight per character) here"
     )
@@ -100,7 +105,7 @@ def _write(args) -> int:
         raise ValueError(
             f"unknown style {args.style!r}; available: {', '.join(hershey.WRITERS)}, none"
         )
-    out = Path(args.output)
+    out = Path(args.output) if args.output else demo_dir("handwriting") / "handwriting.png"
     if out.suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"output {out} must end in .png or .svg")
     try:

@@ -1,8 +1,11 @@
 """Compose a piece with a trained checkpoint: MIDI, a piano-roll PNG and a WAV.
 
     python -m music.compose --bars 16 --temperature 0.9 -o out.mid
-    python -m music.compose --prime theme.mid --bars 8 -o continued.mid \
-        --ckpt runs/music/NAME/checkpoints/best.ckpt
+    python -m music.compose --prime music/examples/bach_bwv66.6_opening.mid --bars 8
+    python -m music.compose --ckpt runs/music/NAME/checkpoints/best.ckpt -o continued.mid
+
+`music/examples/bach_bwv66.6_opening.mid` is the opening of J. S. Bach's chorale BWV 66.6
+(public domain; from the music21 corpus) for trying --prime.
 
 Without --ckpt the best checkpoint of the latest music run is used. With --prime, the piece starts
 with the prime (on the model's grid) and continues it. Runs offline, in about a second.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -20,11 +24,14 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from common.demo import HelpFormatter, demo_dir, description
 from music import midi
 from music.model import Composer
 
 BEATS_PER_BAR = 4  # 4/4, the metre of nearly every chorale
 SAMPLE_RATE = 22050
+
+MAX_BARS = 1024  # a bound on the work one command asks for (about a minute)
 
 
 def compose(
@@ -58,7 +65,9 @@ def render_wav(pm, path: Path) -> str:
     return how
 
 
-def plot_roll(roll: np.ndarray, path: Path, spq: int, title: str = "") -> None:
+def plot_roll(
+    roll: np.ndarray, path: Path, spq: int, title: str = "", prime_steps: int = 0
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,6 +85,11 @@ def plot_roll(roll: np.ndarray, path: Path, spq: int, title: str = "") -> None:
         interpolation="nearest",
         extent=(0, len(roll) / (BEATS_PER_BAR * spq), low + midi.LOW - 0.5, high + midi.LOW + 0.5),
     )
+    if prime_steps:  # where the prime ends and the network's own music begins
+        x = prime_steps / (BEATS_PER_BAR * spq)
+        ax.axvline(x, color="tab:red", linewidth=2)
+        ax.text(x, 0.98, " prime | composed ", color="tab:red", ha="center", va="top",
+                backgroundcolor="white", transform=ax.get_xaxis_transform())  # fmt: skip
     ax.set_xlabel("bar")
     ax.set_ylabel("MIDI pitch")
     ax.set_title(title or "piano roll")
@@ -84,26 +98,34 @@ def plot_roll(roll: np.ndarray, path: Path, spq: int, title: str = "") -> None:
     plt.close(fig)
 
 
-def write_outputs(roll: np.ndarray, out: Path, spq: int, tempo: float = 100.0) -> dict:
+def write_outputs(
+    roll: np.ndarray, out: Path, spq: int, tempo: float = 100.0, prime_steps: int = 0
+) -> dict:
     """Write out.mid, out.png and out.wav next to each other; return their paths."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     pm = midi.roll_to_midi(roll, spq, tempo)
     pm.write(str(out))
     png, wav = out.with_suffix(".png"), out.with_suffix(".wav")
-    plot_roll(roll, png, spq, title=out.stem)
+    plot_roll(roll, png, spq, title=out.stem, prime_steps=prime_steps)
     synth = render_wav(pm, wav)
     notes = sum(len(i.notes) for i in pm.instruments)
     return {"midi": str(out), "png": str(png), "wav": str(wav), "synth": synth, "notes": notes}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m music.compose", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m music.compose",
+        description=description(__doc__),
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("--ckpt", help="checkpoint (default: best of the latest music run)")
     p.add_argument("--bars", type=int, default=16, help="new bars of 4/4 to compose")
     p.add_argument("--temperature", type=float, default=0.9, help="< 1 safer, > 1 wilder")
     p.add_argument("--prime", help="MIDI file to continue (its non-drum tracks)")
-    p.add_argument("-o", "--output", default="composition.mid", help="MIDI path; .png/.wav beside")
+    p.add_argument(
+        "-o", "--output", help="MIDI path; .png/.wav beside (default: runs/demo/music/<time>/)"
+    )
     p.add_argument("--tempo", type=float, default=100.0, help="quarter notes per minute")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same piece)")
     return p.parse_args(argv)
@@ -122,13 +144,17 @@ def main(argv: list[str] | None = None) -> dict:
     from common.checkpoints import CheckpointError
 
     args = parse_args(argv)
-    if args.bars < 1:
-        raise SystemExit(f"error: --bars must be 1 or more, got {args.bars}")
-    if args.temperature <= 0:
-        raise SystemExit(f"error: --temperature must be positive, got {args.temperature}")
-    if args.tempo <= 0:
-        raise SystemExit(f"error: --tempo must be positive, got {args.tempo}")
-    out = Path(args.output)
+    if not 1 <= args.bars <= MAX_BARS:
+        raise SystemExit(
+            f"error: --bars must be 1 to {MAX_BARS} (about a second per 16 bars), got {args.bars}"
+        )
+    if not (math.isfinite(args.temperature) and args.temperature > 0):
+        raise SystemExit(
+            f"error: --temperature must be positive (a number above 0), got {args.temperature}"
+        )
+    if not (math.isfinite(args.tempo) and args.tempo > 0):
+        raise SystemExit(f"error: --tempo must be positive (a number above 0), got {args.tempo}")
+    out = Path(args.output) if args.output else demo_dir("music") / "composition.mid"
     if out.suffix.lower() not in (".mid", ".midi"):
         raise SystemExit(f"error: --output {out} should end in .mid (the PNG and WAV go beside it)")
     try:
@@ -147,7 +173,8 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     roll = compose(module.model, args.bars, spq, args.temperature, prime)
-    written = write_outputs(roll, out, spq, args.tempo)
+    prime_steps = len(prime) if prime is not None else 0
+    written = write_outputs(roll, out, spq, args.tempo, prime_steps=min(prime_steps, len(roll)))
     result = {
         "checkpoint": str(path),
         "bars": args.bars,

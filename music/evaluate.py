@@ -18,6 +18,7 @@ import time
 import numpy as np
 import torch
 
+from common.demo import HelpFormatter, description
 from music import midi
 from music.compose import compose
 from music.data import DataError, MusicDataModule, pad_collate
@@ -27,7 +28,11 @@ DATA_OPTIONS = ("source", "path", "max_pieces", "eval_len", "split_seed")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m music.evaluate", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m music.evaluate",
+        description=description(__doc__),
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("--ckpt", help="checkpoint (default: best of the latest music run)")
     p.add_argument("--split", default="test", choices=("train", "valid", "test"))
     p.add_argument("--data.source", dest="source", choices=("chorales", "jsb", "midi"))

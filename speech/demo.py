@@ -23,6 +23,7 @@ import soundfile as sf
 import torch
 
 from common.checkpoints import CheckpointError, find_checkpoint, load_module
+from common.demo import HelpFormatter, demo_dir
 from speech import audio, stream
 from speech.module import KeywordModule
 
@@ -171,12 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m speech.demo",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("files", nargs="*", type=Path, help="audio files (WAV, FLAC, OGG, ...)")
     parser.add_argument("--ckpt", type=Path, help="checkpoint (default: latest speech run's best)")
     parser.add_argument(
-        "--out", type=Path, default=Path("runs/demo/speech"), help="folder for the figures"
+        "--out", type=Path, help="folder for the figures (default: runs/demo/speech/<time>/)"
     )
     parser.add_argument("--top", type=int, default=5, help="how many words to list per file")
     parser.add_argument(
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         "--seconds", type=float, help="--listen: stop after this long (default: Ctrl-C)"
     )
     args = parser.parse_args(argv)
+    args.out = args.out or demo_dir("speech")
     if args.listen and (args.files or args.speak):
         parser.error("--listen reads the microphone; give files (or --speak) without it")
     if args.seconds is not None and args.seconds <= 0:

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from common.checkpoints import CheckpointError, find_checkpoint, load_module
+from common.demo import HelpFormatter
 from speech import audio
 from speech.data import DataError, FileDataset, KeywordDataModule, read_groups, scan_folder
 from speech.data import target_of as _target_of
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m speech.evaluate",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--ckpt", type=Path, help="checkpoint (default: latest speech run's best)")
     parser.add_argument(

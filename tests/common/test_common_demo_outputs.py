@@ -1,0 +1,78 @@
+"""Demos write under runs/demo/<assignment>/<time>/ unless -o says otherwise; --help shows
+defaults; the shipped MIDI primes a composition whose piano roll marks where the prime ends."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRIME = ROOT / "music" / "examples" / "bach_bwv66.6_opening.mid"
+
+
+@pytest.fixture(scope="module")
+def music_run(tmp_path_factory):
+    from music import train
+    from tests.music.conftest import TINY, jsb_pickle
+
+    root = tmp_path_factory.mktemp("music")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MAL2_RUNS", str(root / "runs"))
+    mp.setenv("MAL2_DATA", str(root / "data"))
+    mp.delenv("MAL2_RUN_NAME", raising=False)
+    pickle_path = jsb_pickle(root / "jsb.pickle")
+    train.main(["--data.source", "jsb", "--data.path", str(pickle_path), "--run.name", "t", *TINY])
+    yield root
+    mp.undo()
+
+
+def test_default_output_under_runs_demo_and_prime_marked(music_run, monkeypatch, tmp_path):
+    from music import compose
+
+    monkeypatch.chdir(tmp_path)  # nothing may land in the current folder
+    marks = []
+    real_plot = compose.plot_roll
+    monkeypatch.setattr(
+        compose,
+        "plot_roll",
+        lambda *a, **k: marks.append(k.get("prime_steps")) or real_plot(*a, **k),
+    )
+    first = compose.main(["--bars", "1", "--prime", str(PRIME)])
+    second = compose.main(["--bars", "1"])
+    assert list(tmp_path.iterdir()) == []
+    for result in (first, second):
+        assert Path(result["midi"]).parent.parent == music_run / "runs" / "demo" / "music"
+    assert first["midi"] != second["midi"]  # a fresh folder each time: nothing overwritten
+    assert marks[0] > 0 and marks[1] == 0
+    explicit = compose.main(["--bars", "1", "-o", str(tmp_path / "mine.mid")])
+    assert explicit["midi"] == str(tmp_path / "mine.mid")  # -o still wins
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--temperature", "nan"], "--temperature must be positive"),
+        (["--temperature", "-1"], "--temperature must be positive"),
+        (["--tempo", "inf"], "--tempo must be positive"),
+        (["--bars", "100000"], "--bars must be 1 to"),
+        (["--bars", "0"], "--bars must be 1 to"),
+    ],
+)
+def test_compose_refuses_bad_values(music_run, args, message):
+    from music import compose
+
+    with pytest.raises(SystemExit, match=message):
+        compose.main(args)
+
+
+def test_help_shows_defaults():
+    for module, default in [
+        ("music.compose", "(default: 16)"),
+        ("handwriting.write", "(default: 1.5)"),
+        ("blackjack.evaluate", "(default:"),
+    ]:
+        out = subprocess.run(
+            [sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=ROOT
+        ).stdout
+        assert default in out, module
