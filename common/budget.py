@@ -5,8 +5,9 @@ every CPU. A budget trades that for a deadline: `BudgetPlanner` times the first 
 how many optimizer steps fit in the minutes left (validation, checkpoints, the test and the
 artifacts included), stops there, and compresses the module's own learning-rate schedule into
 those steps, so that the last step ends at the schedule's final value, as the full run would,
-rather than being cut in the middle of it. It re-plans after every epoch, with the step time and
-the cost of an epoch boundary measured so far, so a machine that slows down still ends in time.
+rather than being cut in the middle of it. It re-plans after every epoch and whenever 5 % of
+the budget has passed, with the latest step time and epoch-boundary cost, so a machine that
+slows down still ends in time.
 
 A budget never makes a run longer than its config: when the full run fits, nothing changes.
 Schedules that step by step or by epoch (OneCycle, cosine, exponential, ...) are compressed;
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -24,14 +26,19 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 # What is kept back for the work after the last step (best-checkpoint test, plots, artifacts):
-# a share of the budget, a few seconds, and TAIL_BOUNDARIES times a measured epoch boundary
-# (validation, checkpointing), which the test pass and the artifacts roughly cost again.
+# a share of the budget, a few seconds, TAIL_BOUNDARIES times a measured epoch boundary
+# (validation, checkpointing), which the test pass costs again, and as long as the run's set-up
+# took (up to TAIL_SETUP_SHARE of the budget): loading and plotting after training are of its
+# order (measured on blackjack and the tiny fixture on a loaded 2-core machine).
 TAIL_SHARE = 0.04
-TAIL_SECONDS = 5.0
+TAIL_SECONDS = 3.0
 TAIL_BOUNDARIES = 2.0
+TAIL_SETUP_SHARE = 0.1
 WARMUP_STEPS = 2  # the first steps pay for lazy initialisation; not timed
 MIN_TIMED_STEPS = 5
 MIN_TIMED_SECONDS = 1.0
+RECENT_BATCHES = 50  # the step time is the mean of the latest batches: it follows the load
+REPLAN_SHARE = 0.05  # re-plan at every epoch boundary and whenever this share of the budget passed
 
 
 def plan_steps(
@@ -101,6 +108,7 @@ class BudgetPlanner(Callback):
         self._batches = 0.0
         self._epoch_end: float | None = None
         self._boundary_guess = 0.0
+        self._setup_s = 0.0
 
     # --- state saved in checkpoints, so that a resumed budget run continues the schedule ----
     def state_dict(self) -> dict[str, Any]:
@@ -121,6 +129,7 @@ class BudgetPlanner(Callback):
         self._boundary_guess = took * batches / done
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._setup_s = self.clock() - self.start  # parsing, data, model, sanity check
         self._batches = _finite(trainer.estimated_stepping_batches, 0)
         self._native_epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else None
         self._first_step = trainer.global_step
@@ -132,7 +141,8 @@ class BudgetPlanner(Callback):
         self._replan_due = False
         self._last_end: float | None = None
         self._timed_batches, self._timed_s = 0, 0.0
-        self._epoch_batches, self._epoch_s = 0, 0.0
+        self._recent: deque[float] = deque(maxlen=RECENT_BATCHES)
+        self._planned_at = self.clock()
         self._boundaries: list[float] = []
         self._schedules = [c for c in trainer.lr_scheduler_configs if not c.reduce_on_plateau]
         if len(self._schedules) < len(trainer.lr_scheduler_configs):
@@ -157,9 +167,6 @@ class BudgetPlanner(Callback):
             self._fraction = step / self._native_steps
         self._anchor = (step, self._fraction)
 
-    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._epoch_batches, self._epoch_s = 0, 0.0
-
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if batch_idx == 0 and self._epoch_end is not None:  # validation, checkpoint, reload
             self._boundaries.append(self.clock() - self._epoch_end)
@@ -178,22 +185,28 @@ class BudgetPlanner(Callback):
         if self._last_end is not None and batch_idx > 0 and warm:
             self._timed_batches += 1
             self._timed_s += now - self._last_end
-            self._epoch_batches += 1
-            self._epoch_s += now - self._last_end
+            self._recent.append(now - self._last_end)
         self._last_end = now
         if batch_idx + 1 >= trainer.num_training_batches:
             self._epoch_end = now
         timed = self._timed_batches >= MIN_TIMED_STEPS and self._timed_s >= MIN_TIMED_SECONDS
+        if self.plan is not None and now - self._planned_at > REPLAN_SHARE * self.budget_s:
+            self._replan_due = True
         if self._replan_due or (self.plan is None and (timed or self._epoch_end is not None)):
             self._replan_due = False
             self._replan(trainer)
         self._advance(trainer)
 
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.report.update(
+            setup_s=round(self._setup_s, 2), train_end_s=round(self.clock() - self.start, 2)
+        )
+
     # --- planning --------------------------------------------------------------------------
     def _step_seconds(self) -> float | None:
-        """Seconds per optimizer step, from the latest epoch's batches if there are enough."""
-        if self._epoch_batches >= MIN_TIMED_STEPS:  # follows a changing load
-            return self._epoch_s / self._epoch_batches / self._spb
+        """Seconds per optimizer step: the mean of the latest batches, once there are enough."""
+        if len(self._recent) >= MIN_TIMED_STEPS:
+            return sum(self._recent) / len(self._recent) / self._spb
         if self._timed_batches:
             return self._timed_s / self._timed_batches / self._spb
         return None
@@ -215,9 +228,11 @@ class BudgetPlanner(Callback):
             - (self.clock() - self.start)
             - TAIL_SHARE * self.budget_s
             - TAIL_SECONDS
+            - min(self._setup_s, TAIL_SETUP_SHARE * self.budget_s)
             - TAIL_BOUNDARIES * boundary_s
         )
         step = trainer.global_step
+        self._planned_at = self.clock()
         plan = plan_steps(step, self._native_steps, self._spe, step_s, boundary_s, left)
         whole = int(self._spb) if self._spb >= 1 else 1  # a batch's steps are not split
         plan = max(step, plan - (plan - step) % whole)
