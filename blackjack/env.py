@@ -30,16 +30,24 @@ def table_policy(policy: np.ndarray, seed: int = 0) -> Callable[[Observation], i
 
 
 def simulate(
-    act: Callable[[Observation], int], hands: int, rules: Rules = Rules(), seed: int = 0
+    act: Callable[[Observation], int],
+    hands: int,
+    rules: Rules = Rules(),
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     """Play `hands` hands of Blackjack-v1 with `act`; mean return with a 95% confidence interval
-    (normal approximation, which is accurate at these sample sizes) and win/draw/loss rates."""
+    (normal approximation, which is accurate at these sample sizes) and win/draw/loss rates.
+    `progress(i)` is called every 10 % of the hands."""
     if hands < 2:
         raise ValueError(f"need at least 2 hands for a confidence interval, got {hands}")
     env = make_env(rules)
     returns = np.empty(hands)
     obs, _ = env.reset(seed=seed)
+    every = max(1, hands // 10)
     for i in range(hands):
+        if progress is not None and i and i % every == 0:
+            progress(i)
         done, reward = False, 0.0
         while not done:
             obs, reward, terminated, truncated, _ = env.step(act(obs))

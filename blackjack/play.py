@@ -24,6 +24,7 @@ from blackjack.env import make_env
 from common.demo import HelpFormatter, description
 
 CARD_NAMES = {1: "A", 10: "10"}
+MAX_AUTO = 10_000  # hands the agent plays with commentary; evaluate scores millions
 
 
 def cards(hand: list[int]) -> str:
@@ -94,18 +95,21 @@ def play_hand(
         game = env.unwrapped
         out.write(f"  your cards: {cards(game.player)}  ({describe(obs)})\n")
         out.write(f"  {advisor.advice(obs)}\n")
-        if frames is not None:
-            frames(env)
         key = choose(obs)
         if key is None or key == "q":
             return None
+        move = "HIT" if key == "h" else "STICK"
+        if frames is not None:  # the table, the situation and the move taken
+            frames(env, f"{describe(obs)}: {move}\n{advisor.advice(obs).split('   ')[0]}")
         obs, reward, terminated, truncated, _ = env.step(1 if key == "h" else 0)
-        out.write(f"  -> {'hit' if key == 'h' else 'stick'}\n")
+        out.write(f"  -> {move.lower()}\n")
         if terminated or truncated:
             if key == "h":
                 out.write(f"  your cards: {cards(env.unwrapped.player)} = bust\n")
-            if frames is not None:
-                frames(env)  # the final table
+            if frames is not None:  # the final table and the outcome
+                word = "WIN" if reward > 0 else "LOSE" if reward < 0 else "DRAW"
+                dealer = env.unwrapped.dealer
+                frames(env, f"outcome: {word} ({reward:+g}); dealer {hand_total(dealer)}")
             finish(env, reward, out)
             return float(reward)
 
@@ -124,9 +128,18 @@ def frame_saver(folder: Path, out: TextIO):
     folder.mkdir(parents=True, exist_ok=True)
     count = [0]
 
-    def save(env) -> None:
+    def save(env, caption: str) -> None:
+        """Gymnasium's render with the caption (situation and move, or outcome) beneath."""
         count[0] += 1
-        plt.imsave(folder / f"frame_{count[0]:03d}.png", env.render())
+        image = env.render()
+        width, height = image.shape[1] / 100, image.shape[0] / 100  # inches at 100 dpi
+        fig = plt.figure(figsize=(width, height + 0.7), dpi=100)
+        ax = fig.add_axes((0, 0.7 / (height + 0.7), 1, height / (height + 0.7)))
+        ax.imshow(image)
+        ax.axis("off")
+        fig.text(0.5, 0.02, caption, ha="center", va="bottom", fontsize=9)
+        fig.savefig(folder / f"frame_{count[0]:03d}.png")
+        plt.close(fig)
 
     save.count = count
     return save
@@ -139,13 +152,18 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--ckpt", help="checkpoint (default: latest run's best.ckpt)")
-    parser.add_argument("--auto", type=int, metavar="N", help="let the agent play N hands")
+    parser.add_argument(
+        "--auto", type=int, metavar="N", help=f"let the agent play N hands (1 to {MAX_AUTO})"
+    )
     parser.add_argument("--frames", metavar="DIR", help="save Gymnasium's rendered frames here")
     parser.add_argument("--seed", type=int, default=None, help="seed of the deck (default: random)")
     args = parser.parse_args(argv)
     stdin, out = stdin or sys.stdin, out or sys.stdout
-    if args.auto is not None and args.auto < 1:
-        parser.error(f"--auto needs a positive number of hands (got {args.auto})")
+    if args.auto is not None and not 1 <= args.auto <= MAX_AUTO:
+        parser.error(
+            f"--auto needs 1 to {MAX_AUTO} hands (got {args.auto}); for many hands use "
+            "`python -m blackjack.evaluate --hands N`"
+        )
 
     from blackjack.evaluate import load_agent
     from common.checkpoints import CheckpointError
@@ -176,6 +194,24 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO
             return ask("  [h]it, [s]tick or [q]uit? ", {"h", "s", "q"}, stdin, out)
 
     rewards: list[float] = []
+    try:
+        _play(args, env, advisor, choose, stdin, out, frames, rewards)
+    except KeyboardInterrupt:  # Ctrl-C ends the game like q, with the summary
+        out.write("\ninterrupted\n")
+    env.close()
+    total = sum(rewards)
+    out.write(f"\n{len(rewards)} hands, total reward {total:+g}\n")
+    if frames is not None:
+        from blackjack.charts import plot_strategy
+
+        chart = Path(args.frames) / "strategy.png"
+        differ = plot_strategy(agent.greedy_policy(), advisor.optimal.policy, chart, "agent")
+        out.write(f"saved {frames.count[0]} frames in {args.frames}\n")
+        out.write(f"strategy chart (agent vs optimal, {differ} cells differ): {chart}\n")
+    return rewards
+
+
+def _play(args, env, advisor, choose, stdin, out, frames, rewards: list[float]) -> None:
     while args.auto is None or len(rewards) < args.auto:
         out.write(f"\nhand {len(rewards) + 1}\n")
         reward = play_hand(env, advisor, choose, out, frames)
@@ -189,12 +225,6 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO
             "q",
         ):
             break
-    env.close()
-    total = sum(rewards)
-    out.write(f"\n{len(rewards)} hands, total reward {total:+g}\n")
-    if frames is not None:
-        out.write(f"saved {frames.count[0]} frames in {args.frames}\n")
-    return rewards
 
 
 if __name__ == "__main__":

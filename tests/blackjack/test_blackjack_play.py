@@ -42,9 +42,83 @@ def test_exam_demo_plays_hands_and_saves_frames(tiny_run, tmp_path):
     argv = ASSIGNMENT.exam_demo_args(ckpt, tmp_path)
     rewards = play_main(argv, stdin=io.StringIO(""), out=out)
     assert len(rewards) == 3
-    frames = sorted((tmp_path / "frames").glob("*.png"))
-    assert len(frames) >= 3 and all(f.stat().st_size > 1000 for f in frames)
+    frames = sorted((tmp_path / "frames").glob("frame_*.png"))
+    assert len(frames) >= 6 and all(f.stat().st_size > 1000 for f in frames)
     assert out.getvalue().count("agent: Q(stick)") >= 3
+    assert (tmp_path / "frames" / "strategy.png").stat().st_size > 10_000  # the strategy chart
+    assert "strategy chart (agent vs optimal" in out.getvalue()
+
+
+def test_frames_are_captioned_with_the_move_and_the_outcome(tiny_run, tmp_path, monkeypatch):
+    pytest.importorskip("pygame")
+    from blackjack import play
+
+    captions = []
+    real = play.frame_saver
+
+    def saver(folder, out):
+        save = real(folder, out)
+
+        def wrapped(env, caption):
+            captions.append(caption)
+            save(env, caption)
+
+        wrapped.count = save.count
+        return wrapped
+
+    monkeypatch.setattr(play, "frame_saver", saver)
+    _, ckpt = tiny_run
+    rewards = play_main(
+        ["--ckpt", str(ckpt), "--auto", "2", "--seed", "3", "--frames", str(tmp_path)],
+        out=io.StringIO(),
+    )
+    outcomes = [c for c in captions if c.startswith("outcome:")]
+    assert len(outcomes) == len(rewards) == 2
+    assert all(": HIT" in c or ": STICK" in c for c in captions if c not in outcomes)
+    words = {1.0: "WIN", 0.0: "DRAW", -1.0: "LOSE"}
+    assert [words[r] in c for r, c in zip(rewards, outcomes)] == [True, True]
+
+
+def test_ctrl_c_ends_the_game_with_its_summary_and_no_traceback(tiny_run):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    _, ckpt = tiny_run
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "blackjack.play", "--ckpt", str(ckpt), "--seed", "0"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        line, deadline = "", time.monotonic() + 120
+        while "hand 1" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()  # the game waits for a key after this hand's header
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "interrupted" in out and "0 hands, total reward" in out
+
+
+@pytest.mark.parametrize("auto", ["0", "10001"])
+def test_auto_hands_are_bounded(tiny_run, auto, capsys):
+    _, ckpt = tiny_run
+    with pytest.raises(SystemExit):
+        play_main(["--ckpt", str(ckpt), "--auto", auto], out=io.StringIO())
+    assert "--auto needs 1 to 10000 hands" in capsys.readouterr().err
 
 
 def test_demo_without_a_checkpoint_explains_what_to_do(tmp_path):
@@ -76,5 +150,8 @@ def test_evaluate_reference_policy_and_bad_input(capsys):
     assert json.loads(capsys.readouterr().out)["gap"] == 0
     with pytest.raises(SystemExit):
         evaluate_main(["--hands", "1"])
+    with pytest.raises(SystemExit):  # would need terabytes: refused with the reason
+        evaluate_main(["--policy", "basic", "--hands", "1000000000000"])
+    assert "--hands must be 2 to 2,000,000" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         evaluate_main(["--policy", "basic", "--ckpt", "x.ckpt"])
