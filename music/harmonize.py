@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import time
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.demo import HelpFormatter, demo_dir, description
 from music import midi
 
 TOKEN = re.compile(r"^(?:(?P<rest>[Rr])|(?P<note>[A-Ga-g][#b]?-?\d+))(?::(?P<len>\d+(?:\.\d+)?))?$")
@@ -149,12 +151,16 @@ def top_line(roll: np.ndarray) -> np.ndarray:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m music.harmonize", description=__doc__.split("\n")[0]
+        prog="python -m music.harmonize",
+        description=description(__doc__),
+        formatter_class=HelpFormatter,
     )
     p.add_argument("melody_file", nargs="?", help="MIDI file whose top line is the melody")
     p.add_argument("--melody", help="the melody as text instead, e.g. 'C4 D4 E4:2 R G4'")
     p.add_argument("--ckpt", help="checkpoint (default: best of the latest music run)")
-    p.add_argument("-o", "--output", default="chorale.mid", help="MIDI path; .png/.wav beside")
+    p.add_argument(
+        "-o", "--output", help="MIDI path; .png/.wav beside (default: runs/demo/music/<time>/)"
+    )
     p.add_argument("--temperature", type=float, default=0.9, help="< 1 safer, > 1 wilder")
     p.add_argument("--tempo", type=float, default=80.0, help="quarter notes per minute")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same harmony)")
@@ -168,11 +174,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if (args.melody_file is None) == (args.melody is None):
         raise SystemExit("error: give a melody: a MIDI file, or --melody 'C4 D4 E4' (not both)")
-    if args.temperature <= 0:
-        raise SystemExit(f"error: --temperature must be positive, got {args.temperature}")
-    if args.tempo <= 0:
-        raise SystemExit(f"error: --tempo must be positive, got {args.tempo}")
-    out = Path(args.output)
+    if not (math.isfinite(args.temperature) and args.temperature > 0):
+        raise SystemExit(
+            f"error: --temperature must be positive (a number above 0), got {args.temperature}"
+        )
+    if not (math.isfinite(args.tempo) and args.tempo > 0):
+        raise SystemExit(f"error: --tempo must be positive (a number above 0), got {args.tempo}")
+    out = Path(args.output) if args.output else demo_dir("music") / "chorale.mid"
     if out.suffix.lower() not in (".mid", ".midi"):
         raise SystemExit(f"error: --output {out} should end in .mid (the PNG and WAV go beside it)")
     try:

@@ -1,6 +1,7 @@
 """Harmonizing a melody: text and MIDI melodies, the soprano kept, bad input refused."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pretty_midi
@@ -97,6 +98,7 @@ def test_harmonize_bad_inputs_give_clear_messages_and_write_nothing(trained, tmp
         "not both": [str(empty), "--melody", "C4"],
         "should end in .mid": ["--melody", "C4", "-o", str(tmp_path / "x.wav")],
         "temperature must be positive": ["--melody", "C4", "--temperature", "0"],
+        "tempo must be positive": ["--melody", "C4", "--tempo", "nan"],
     }
     for message, args in cases.items():
         with pytest.raises(SystemExit, match=f"error: .*{message}"):
@@ -104,3 +106,11 @@ def test_harmonize_bad_inputs_give_clear_messages_and_write_nothing(trained, tmp
     with pytest.raises(SystemExit, match="error: checkpoint .* does not exist"):
         harmonize.main(["--melody", "C4", "--ckpt", str(tmp_path / "no.ckpt"), "-o", str(out)])
     assert not out.parent.exists() and not (tmp_path / "x.wav").exists()
+
+
+def test_harmonize_writes_under_the_demo_folder_by_default(trained):
+    root, _, _ = trained
+    result = harmonize.main(["--melody", "E4 D4 C4:2", "--ckpt", ckpt_of(trained)])
+    written = Path(result["midi"])
+    assert written.is_file() and written.name == "chorale.mid"
+    assert written.parent.parent == root / "runs" / "demo" / "music"
