@@ -166,6 +166,10 @@ class BudgetPlanner(Callback):
         elif self._fraction == 0.0:  # resumed from a run without a budget: native progress
             self._fraction = step / self._native_steps
         self._anchor = (step, self._fraction)
+        if self._fraction >= 1.0:  # resumed after its schedule ended: nothing left to train
+            self.plan = step
+            trainer.should_stop = True
+            self.report.update(planned_steps=step, stopped_at_step=step)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if batch_idx == 0 and self._epoch_end is not None:  # validation, checkpoint, reload
@@ -234,6 +238,8 @@ class BudgetPlanner(Callback):
         step = trainer.global_step
         self._planned_at = self.clock()
         plan = plan_steps(step, self._native_steps, self._spe, step_s, boundary_s, left)
+        if self._fraction >= 1.0:  # resumed after its schedule ended: nothing left to anneal
+            plan = step
         whole = int(self._spb) if self._spb >= 1 else 1  # a batch's steps are not split
         plan = max(step, plan - (plan - step) % whole)
         if math.isfinite(self._spe) and self._spe >= 2:
@@ -271,10 +277,11 @@ class BudgetPlanner(Callback):
     def _advance(self, trainer: Trainer) -> None:
         """Move the schedule's progress to this step's fraction; stop at the planned end."""
         step = trainer.global_step
-        if self.plan is None:
-            self._fraction = min(1.0, step / self._native_steps) if self._native_steps else 0.0
-            return
         s0, f0 = self._anchor
+        if self.plan is None:  # not planned yet: the schedule goes at its own pace
+            if self._native_steps:
+                self._fraction = min(1.0, f0 + (step - s0) / self._native_steps)
+            return
         if self.plan <= s0:
             fraction = 1.0
         else:

@@ -129,3 +129,14 @@ def test_budget_with_several_optimizer_steps_per_batch(runs):
     assert steps == 6000 and lr == pytest.approx(1e-4, rel=1e-6)
     assert cli.trainer.global_step == budget["planned_steps"] < 6000
     assert cli.trainer.global_step % 5 == 0  # a batch's steps are not split
+
+
+def test_resuming_a_finished_budget_run_trains_nothing_more(runs):
+    args = ["--run.name", "again", "--model.schedule", "cosine", "--model.step_sleep", "0.02",
+            "--trainer.max_epochs", "500", "--run.budget", "0.1"]  # fmt: skip
+    first = main(args)
+    steps = first.trainer.global_step
+    assert _final_lr(first) == (2000, pytest.approx(1e-4))
+    again = main([*args, "--run.resume", "last"])
+    assert again.trainer.global_step == steps
+    assert _final_lr(again) == (2000, pytest.approx(1e-4))  # the schedule did not restart
