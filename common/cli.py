@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -177,7 +178,22 @@ class PortfolioCLI(LightningCLI):
                 int(seed), deterministic=self.config.run.deterministic
             )
 
+    def _check_values(self) -> None:
+        """Values that would otherwise fail deep inside torch or train nothing, refused here."""
+        model = self._get(self.config, "model", default=None) or {}
+        for key in ("lr", "learning_rate"):
+            value = model.get(key) if hasattr(model, "get") else None
+            if isinstance(value, (int, float)) and not (math.isfinite(value) and value > 0):
+                raise RunError(f"--model.{key} {value}: give a positive learning rate, e.g. 1e-3")
+        trainer = self._get(self.config, "trainer", default=None) or {}
+        epochs = trainer.get("max_epochs")
+        if epochs is not None and (epochs == 0 or epochs < -1):
+            raise RunError(
+                f"--trainer.max_epochs {epochs}: give 1 or more epochs (-1: until stopped)"
+            )
+
     def before_instantiate_classes(self) -> None:
+        self._check_values()
         run = self.config.run
         if run.budget is not None and not run.budget > 0:
             raise SystemExit(
@@ -300,12 +316,18 @@ class PortfolioCLI(LightningCLI):
         except SystemExit as stop:
             if trainer.interrupted:  # Ctrl-C or SIGTERM: Lightning shut down cleanly
                 signal.signal(signal.SIGINT, signal.default_int_handler)
-                print(
-                    f"interrupted; last.ckpt holds the last complete epoch. Resume with "
-                    f"`python -m {self.assignment}.train --run.name {self.run_name} "
-                    "--run.resume last` (same config)",
-                    file=sys.stderr,
-                )
+                if (self.run_dir / "checkpoints" / "last.ckpt").is_file():
+                    hint = (
+                        "last.ckpt holds the last complete epoch. Resume with `python -m "
+                        f"{self.assignment}.train --run.name {self.run_name} --run.resume last` "
+                        "(same config)"
+                    )
+                else:
+                    hint = (
+                        "it stopped before the first epoch ended, so there is no checkpoint to "
+                        "resume: run the same command again (data already prepared is reused)"
+                    )
+                print(f"interrupted; {hint}", file=sys.stderr)
             if isinstance(stop, SIGTERMException):  # Lightning raises it with exit code 0
                 raise SystemExit(128 + signal.SIGTERM) from None
             raise

@@ -4,6 +4,8 @@ shows defaults and keeps the module docstring's line breaks (examples stay one p
 from __future__ import annotations
 
 import argparse
+import math
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -38,3 +40,56 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 def description(doc: str | None) -> str:
     """A module docstring as the --help description: whole (not cut mid-sentence)."""
     return (doc or "").strip()
+
+
+def number(low: float | None = None, high: float | None = None, integer: bool = False):
+    """An argparse type: a finite number (int if `integer`) within [low, high], with a message
+    that names the range otherwise (nan, inf and negative sizes end here, not in a traceback)."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            kind = "a whole number" if integer else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: give a finite number")
+        if (low is not None and value < low) or (high is not None and value > high):
+            span = (
+                f"from {low:g} to {high:g}"
+                if low is not None and high is not None
+                else f"at least {low:g}"
+                if low is not None
+                else f"at most {high:g}"
+            )
+            raise argparse.ArgumentTypeError(f"{text}: give a value {span}")
+        return value
+
+    return parse
+
+
+def text(value: str) -> str:
+    """An argparse type: text with something in it besides spaces."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("the text is empty; give some words")
+    return value
+
+
+def writable(path: Path | str, what: str = "output") -> Path:
+    """`path` if a file can be written there (its folder is created), else SystemExit saying why;
+    checked before any work is done, so a read-only place fails at once, not after minutes."""
+    path = Path(path)
+    folder = path if path.suffix == "" else path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SystemExit(
+            f"error: cannot create the {what} folder {folder} ({err.strerror}); choose another "
+            "place with -o/--out"
+        ) from None
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SystemExit(
+            f"error: {path if path.exists() else folder} is not writable; choose another "
+            "place with -o/--out"
+        )
+    return path

@@ -8,6 +8,7 @@ the module scales the offsets to unit standard deviation on the training set (Gr
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import lightning as L
@@ -82,7 +83,10 @@ def load_or_generate_hershey(
     if path.exists():
         broken = damage(path, read_stamp(path))  # size and hash from its stamp file
         if broken is None:
-            return torch.load(path, weights_only=True)
+            try:
+                return torch.load(path, weights_only=True)  # tensors and lists only, no code
+            except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+                broken = f"{path} cannot be loaded safely ({type(err).__name__})"
         print(f"handwriting: the data cache is damaged: {broken}; generating it again", flush=True)
     data = generate_hershey(n_train, n_val, max_chars, seed, pen_step)
     path.parent.mkdir(parents=True, exist_ok=True)

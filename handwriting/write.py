@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from common.demo import HelpFormatter, demo_dir, description
+from common.demo import HelpFormatter, demo_dir, description, number, writable
 from handwriting import hershey
 from handwriting.text import substitute, unknown_characters, wrap
 
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt", help="checkpoint (default: latest handwriting run's best)")
     p.add_argument(
         "--bias",
-        type=float,
+        type=number(0.0, 10.0),
         default=1.5,
         help="sampling bias, 0 = raw, higher = neater (Graves 5.4)",
     )
@@ -106,6 +106,9 @@ def _write(args) -> int:
             f"unknown style {args.style!r}; available: {', '.join(hershey.WRITERS)}, none"
         )
     out = Path(args.output) if args.output else demo_dir("handwriting") / "handwriting.png"
+    for path in (out, args.attention, args.animate):
+        if path:
+            writable(path)
     if out.suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"output {out} must end in .png or .svg")
     try:

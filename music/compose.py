@@ -24,7 +24,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from common.demo import HelpFormatter, demo_dir, description
+from common.demo import HelpFormatter, demo_dir, description, writable
 from music import midi
 from music.model import Composer
 
@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.output) if args.output else demo_dir("music") / "composition.mid"
     if out.suffix.lower() not in (".mid", ".midi"):
         raise SystemExit(f"error: --output {out} should end in .mid (the PNG and WAV go beside it)")
+    writable(out)
     try:
         module, path = load_composer(args.ckpt)
         spq = module.steps_per_quarter

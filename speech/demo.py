@@ -23,7 +23,7 @@ import soundfile as sf
 import torch
 
 from common.checkpoints import CheckpointError, find_checkpoint, load_module
-from common.demo import HelpFormatter, demo_dir
+from common.demo import HelpFormatter, demo_dir, number, text, writable
 from speech import audio, stream
 from speech.module import KeywordModule
 
@@ -129,6 +129,16 @@ def write_exam_clips(out_dir: Path) -> list[Path]:
     return [one, pair]
 
 
+def list_voices() -> str:
+    """The accents and voice variants --voice accepts (ACCENT or ACCENT+VARIANT)."""
+    from speech.synthetic import ACCENTS, VARIANTS
+
+    lines = ["--voice ACCENT or ACCENT+VARIANT, e.g. en-us+f3 or en-gb-scotland+m2", "accents:"]
+    lines += [f"  {code:<16} {name}" for code, name in ACCENTS.items()]
+    lines.append("variants: " + " ".join(VARIANTS))
+    return "\n".join(lines)
+
+
 def figure_path(out: Path, audio_path: Path, used: set[Path]) -> Path:
     """x.wav -> x.wav.png, x.flac -> x.flac.png; a second x.wav (another folder) -> x.wav-2.png."""
     fig, n = out / f"{audio_path.name}.png", 1
@@ -179,16 +189,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, help="folder for the figures (default: runs/demo/speech/<time>/)"
     )
-    parser.add_argument("--top", type=int, default=5, help="how many words to list per file")
+    parser.add_argument(
+        "--top",
+        type=number(1, 1000, integer=True),
+        default=5,
+        help="how many words to list per file",
+    )
     parser.add_argument(
         "--threshold",
-        type=float,
+        type=number(0.0, 1.0),
         default=0.6,
         help="probability above which a window counts as a detection",
     )
-    parser.add_argument("--speak", help="synthesize this text with eSpeak NG and classify it")
+    parser.add_argument(
+        "--speak", type=text, help="synthesize this text with eSpeak NG and classify it"
+    )
     parser.add_argument("--voice", default="en-us+f3", help="eSpeak voice for --speak")
     parser.add_argument("--no-figure", action="store_true", help="skip the PNG figures")
+    parser.add_argument(
+        "--list-voices", action="store_true", help="list the eSpeak voices for --voice and exit"
+    )
     parser.add_argument(
         "--listen", action="store_true", help="spot keywords in the microphone's stream"
     )
@@ -196,14 +216,22 @@ def main(argv: list[str] | None = None) -> int:
         "--seconds", type=float, help="--listen: stop after this long (default: Ctrl-C)"
     )
     args = parser.parse_args(argv)
-    args.out = args.out or demo_dir("speech")
+    if args.list_voices:
+        print(list_voices())
+        return 0
+    args.out = writable(args.out or demo_dir("speech"))
     if args.listen and (args.files or args.speak):
         parser.error("--listen reads the microphone; give files (or --speak) without it")
     if args.seconds is not None and args.seconds <= 0:
         parser.error(f"--seconds {args.seconds}: give a positive number of seconds")
     files = list(args.files)
     if args.speak:
-        files.append(speak(args.speak.split(), args.voice, args.out / "spoken.wav"))
+        from speech.espeak import ESpeakError
+
+        try:
+            files.append(speak(args.speak.split(), args.voice, args.out / "spoken.wav"))
+        except ESpeakError as err:
+            raise SystemExit(f"error: {err}; see --list-voices") from None
     if not files and not args.listen:
         parser.error("give at least one audio file (or --speak TEXT, or --listen)")
     try:

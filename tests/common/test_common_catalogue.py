@@ -1,0 +1,159 @@
+"""The careless and malicious cases of issue 17, as tests: each ends in a clear message (exit
+code 2 from argparse or an "error: ..." SystemExit), never a traceback, a hang, a silent wrong
+result, a lost file, or code run from an untrusted file."""
+
+import io
+import os
+import pickle
+import signal
+
+import pytest
+import torch
+
+from tests.common.conftest import run_tiny
+
+
+def _exits_with(main, argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    text = str(stop.value.code) + capsys.readouterr().err
+    assert stop.value.code not in (0, None)
+    assert message in text, text
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["hi", "--bias", "nan"], "give a finite number"),
+        (["hi", "--bias", "-5"], "give a value from 0 to 10"),
+        (["hi", "--bias", "1e9"], "give a value from 0 to 10"),
+        (["hi", "-o", "/proc/nope/x.png"], "cannot create the output folder"),
+        (["   "], "no text to write"),
+        (["hi", "--style", "xx"], "unknown style 'xx'"),
+    ],
+)
+def test_handwriting_write_values(argv, message, capsys, tmp_path, monkeypatch):
+    from handwriting.write import main
+
+    monkeypatch.setenv("MAL2_RUNS", str(tmp_path))
+    _exits_with(main, argv, message, capsys)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["x.wav", "--threshold", "nan"], "give a finite number"),
+        (["x.wav", "--threshold", "2"], "give a value from 0 to 1"),
+        (["x.wav", "--top", "-3"], "give a value from 1 to 1000"),
+        (["--speak", "   "], "the text is empty"),
+        (["--speak", "yes", "--voice", "xx"], "no voice 'xx'; see --list-voices"),
+        (["x.wav", "--out", "/proc/nope"], "cannot create the output folder"),
+    ],
+)
+def test_speech_demo_values(argv, message, capsys, tmp_path, monkeypatch):
+    from speech.demo import main
+
+    monkeypatch.setenv("MAL2_RUNS", str(tmp_path))
+    _exits_with(main, argv, message, capsys)
+
+
+def test_speech_lists_its_voices(capsys):
+    from speech.demo import main
+
+    assert main(["--list-voices"]) == 0
+    out = capsys.readouterr().out
+    assert "en-gb-scotland" in out and "variants:" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model.lr", "-1"], "give a positive learning rate"),
+        (["--model.lr", "0"], "give a positive learning rate"),
+        (["--trainer.max_epochs", "0"], "give 1 or more epochs"),
+        (["--run.name", "../x"], "plain folder name"),
+    ],
+)
+def test_training_values(argv, message, runs):
+    from tests.common.tiny import main
+
+    with pytest.raises(SystemExit, match=message):
+        main(argv)
+    assert not (runs / "x").exists()
+
+
+def test_music_compose_to_a_read_only_place(capsys):
+    from music.compose import main
+
+    _exits_with(main, ["-o", "/proc/nope/x.mid"], "cannot create the output folder", capsys)
+
+
+def test_blackjack_play_bad_auto(capsys):
+    from blackjack.play import main
+
+    _exits_with(lambda a: main(a, out=io.StringIO()), ["--auto", "-1"], "--auto needs", capsys)
+
+
+class _Payload:
+    """Unpickling this would run code: it would create the marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_malicious_checkpoint_runs_no_code_anywhere(runs, tmp_path, capsys):
+    from common.checkpoints import CheckpointError, load_checkpoint
+    from tests.common.tiny import main
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "mal2": {"assignment": "tiny"}, "x": _Payload(marker)}, evil)
+    with pytest.raises(CheckpointError, match="cannot be loaded safely"):
+        load_checkpoint(evil, "tiny")
+    with pytest.raises(SystemExit, match="cannot be loaded safely"):
+        main(["--run.resume", str(evil), "--trainer.max_epochs", "1"])
+    from blackjack.play import main as play
+
+    with pytest.raises(SystemExit, match="cannot be loaded safely"):
+        play(["--ckpt", str(evil), "--auto", "1"], out=io.StringIO())
+    assert not marker.exists()
+
+
+def test_malicious_jsb_pickle_runs_no_code(tmp_path):
+    from music import data
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pickle"
+    evil.write_bytes(pickle.dumps({"train": [_Payload(marker)]}))
+    loader = getattr(data, "load_jsb", None) or getattr(data, "load_jsb_pickle", None)
+    assert loader is not None, "music.data has no JSB loader"
+    with pytest.raises(Exception):  # noqa: B017 (any refusal; the point is the marker)
+        loader(evil)
+    assert not marker.exists()
+
+
+def test_malicious_handwriting_cache_runs_no_code(tmp_path, monkeypatch, capsys):
+    from common.cache import write_stamp
+    from handwriting import data
+
+    monkeypatch.setattr(data, "data_dir", lambda: tmp_path)
+    data.load_or_generate_hershey(6, 2, 20, 0)
+    (path,) = tmp_path.glob("hershey-*.pt")
+    marker = tmp_path / "pwned"
+    torch.save({"train": _Payload(marker)}, path)
+    write_stamp(path)  # even with a matching stamp, the file loads with weights_only=True
+    again = data.load_or_generate_hershey(6, 2, 20, 0)  # refused, named, generated again
+    assert "cannot be loaded safely" in capsys.readouterr().out
+    assert len(again["train"]["texts"]) == 6
+    assert not marker.exists()
+
+
+def test_ctrl_c_before_the_first_checkpoint_gives_no_resume_hint(runs):
+    stopped = run_tiny("--trainer.max_epochs", "2", "--model.interrupt_at_step", "1")
+    assert stopped.returncode == 1
+    assert "no checkpoint to resume" in stopped.stderr and "--run.resume" not in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert signal.SIGINT  # a real SIGINT (tiny sends it to itself)
