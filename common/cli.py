@@ -183,8 +183,11 @@ class PortfolioCLI(LightningCLI):
         model = self._get(self.config, "model", default=None) or {}
         for key in ("lr", "learning_rate"):
             value = model.get(key) if hasattr(model, "get") else None
-            if isinstance(value, (int, float)) and not (math.isfinite(value) and value > 0):
-                raise RunError(f"--model.{key} {value}: give a positive learning rate, e.g. 1e-3")
+            if isinstance(value, (int, float)) and not (math.isfinite(value) and value >= 0):
+                raise RunError(
+                    f"--model.{key} {value}: give a learning rate of 0 or more, e.g. 1e-3 "
+                    "(0 freezes the weights)"
+                )
         trainer = self._get(self.config, "trainer", default=None) or {}
         epochs = trainer.get("max_epochs")
         if epochs is not None and (epochs == 0 or epochs < -1):

@@ -1,10 +1,12 @@
-"""The portfolio report: each assignment's latest metrics and plots on one Markdown + HTML page."""
+"""The portfolio report: per assignment a paragraph (data, model, the run shown against the model
+card, what fails), then its latest metrics, plots and experiment comparison, as Markdown + HTML."""
 
 from __future__ import annotations
 
 import html
 import json
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,13 @@ from common import registry
 from common.checkpoints import latest_run
 from common.compare import format_value
 from common.paths import runs_root
+
+
+def _inline(text: str) -> str:
+    """Markdown's **bold** and `code` as HTML, the rest escaped."""
+    out = html.escape(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
 
 
 def latest_summary(assignment: str, root: Path | None = None) -> dict[str, Any] | None:
@@ -37,6 +46,98 @@ def _metrics(summary: dict[str, Any]) -> list[tuple[str, Any]]:
     return rows
 
 
+def card_section(card: Path, *headings: str, sentences: int = 2) -> str | None:
+    """The first sentences of the first model-card section whose heading starts with one of
+    `headings` (case-insensitive), as one line; None when the card has no such section."""
+    if not card.is_file():
+        return None
+    lines, inside = [], False
+    for line in card.read_text().splitlines():
+        if line.startswith("#"):
+            if inside and lines:
+                break
+            title = line.lstrip("# ").lower()
+            inside = any(title.startswith(h.lower()) for h in headings)
+            continue
+        if inside:
+            if not line.strip() or line.startswith("|"):
+                if lines:
+                    break
+                continue
+            lines.append(line.strip().removeprefix("- "))
+    if not lines:
+        return None
+    text = re.sub(r"\s+", " ", " ".join(lines))
+    parts = re.split(r"(?<=[.!?])(?<! [A-Z]\.)\s+(?=[A-Z*(])", text)  # not after "A."
+    return " ".join(parts[:sentences])
+
+
+def data_used(run_dir: Path, limit: int = 8) -> str:
+    """The run's data settings from its config.yaml, e.g. "source=jsb, path=..., batch_size=4"."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return "unknown (no config.yaml)"
+    data = config.get("data") or {}
+    data = data.get("init_args", data) if isinstance(data, dict) else {}
+    items = [f"{k}={v}" for k, v in data.items() if v is not None and not isinstance(v, dict)]
+    return ", ".join(items[:limit]) + (", ..." if len(items) > limit else "") or "the defaults"
+
+
+def story(entry: registry.Assignment, summary: dict[str, Any]) -> list[str]:
+    """The assignment in a paragraph: data, model, headline against the model card, what fails,
+    and whether the run shown is a quick or cut-short one."""
+    from common.exam import check_checkpoint
+
+    run_dir = Path(summary["run_dir"])
+    ckpt = Path(summary.get("best_checkpoint") or run_dir / "checkpoints" / "last.ckpt")
+    check = check_checkpoint(entry, ckpt)
+    card = entry.model_card
+    out = []
+    data = card_section(card, "data", "environment")
+    used = data_used(run_dir)
+    used += "" if used.endswith("...") else "."
+    out.append(f"**Data.** {data + ' ' if data else ''}This run used: {used}")
+    model = card_section(card, "model", "what it", "training")
+    if model:
+        out.append(f"**Model.** {model}")
+    epochs = format_value(check.epochs) + (f" of {check.max_epochs}" if check.max_epochs else "")
+    kind = "a QUICK run" if check.quick else "a default or custom run"
+    line = f"**The run shown.** `{check.run}`, {kind}, {epochs} epochs"
+    line += f", stopped by {check.stopped_by}." if check.stopped_by else "."
+    if check.headline is not None:
+        label, value, card_value = check.headline
+        line += (
+            f" Headline: {label} {format_value(value)} against the model card's "
+            f"{format_value(card_value)}."
+        )
+    out.append(line)
+    out += [f"**Warning.** {w}" for w in check.warnings]
+    fails = card_section(card, "limits", sentences=2)
+    if fails:
+        out.append(f"**What fails.** {fails}")
+    return out
+
+
+def comparison_table(path: Path) -> list[str]:
+    """The table lines of a comparison.md (header, rule and rows)."""
+    return [ln for ln in path.read_text().splitlines() if ln.startswith("|")]
+
+
+def _html_table(lines: list[str]) -> str:
+    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines]
+    rows = [r for r in rows if not all(set(c) <= {"-", ":"} for c in r)]
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:]
+    )
+    return f"<table border=1 cellpadding=4><tr>{head}</tr>{body}</table>"
+
+
 def build_report(root: Path | None = None) -> tuple[Path, Path]:
     """Write report.md and report.html into the runs root; return their paths."""
     root = root or runs_root()
@@ -58,6 +159,9 @@ def build_report(root: Path | None = None) -> tuple[Path, Path]:
             md.append(hint + "\n")
             body.append(f"<p>{html.escape(hint)}</p>")
             continue
+        paragraph = story(entry, summary)
+        md += [*(p + "\n" for p in paragraph)]
+        body += [f"<p>{_inline(p)}</p>" for p in paragraph]
         md += ["| metric | value |", "|---|---|"]
         md += [f"| {k} | {format_value(v)} |" for k, v in _metrics(summary)]
         body.append("<table border=1 cellpadding=4><tr><th>metric</th><th>value</th></tr>")
@@ -77,8 +181,15 @@ def build_report(root: Path | None = None) -> tuple[Path, Path]:
         comparisons = sorted((root / name).glob("compare-*/comparison.md"))
         if comparisons:
             rel = os.path.relpath(comparisons[-1], root)
-            md.append(f"\nLatest experiment comparison: [{rel}]({rel})")
-            body.append(f'<p>Latest experiment comparison: <a href="{rel}">{rel}</a></p>')
+            table = comparison_table(comparisons[-1])
+            md += ["", f"Latest experiment comparison ([{rel}]({rel})):", "", *table]
+            body.append(f'<h3>Latest experiment comparison</h3><p><a href="{rel}">{rel}</a></p>')
+            body.append(_html_table(table))
+            png = comparisons[-1].parent / "comparison.png"
+            if png.is_file():
+                rel_png = os.path.relpath(png, root)
+                md.append(f"\n![comparison]({rel_png})")
+                body.append(f'<img src="{rel_png}" style="max-width:900px">')
         md.append(f"\nModel card: `{name}/MODEL_CARD.md`\n")
     md_path, html_path = root / "report.md", root / "report.html"
     md_path.write_text("\n".join(md) + "\n")

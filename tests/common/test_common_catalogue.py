@@ -68,8 +68,8 @@ def test_speech_lists_its_voices(capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--model.lr", "-1"], "give a positive learning rate"),
-        (["--model.lr", "0"], "give a positive learning rate"),
+        (["--model.lr", "-1"], "give a learning rate of 0 or more"),
+        (["--model.lr", "-0.5"], "give a learning rate of 0 or more"),
         (["--trainer.max_epochs", "0"], "give 1 or more epochs"),
         (["--run.name", "../x"], "plain folder name"),
     ],

@@ -3,11 +3,14 @@ end to end on the tiny fixture assignment."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from common import portfolio, registry
 from tests.common import tiny
+
+EXPERIMENTS = Path(__file__).parent / "configs" / "experiments"
 
 
 @pytest.fixture
@@ -92,3 +95,16 @@ def test_train_all_and_compare_via_command(tiny_registry, capsys):
     assert (tiny_registry / "report.md").exists()  # train all writes the report
     assert portfolio.main(["compare", "tiny", "--quick"]) == 0
     assert list((tiny_registry / "tiny").glob("compare-*/comparison.csv"))
+
+
+def test_report_tells_the_story_and_shows_comparisons_as_tables(tiny_registry, capsys):
+    assert portfolio.main(["train", "tiny", "--quick"]) == 0
+    assert portfolio.main(["compare", "tiny", "--quick", "--no-baseline",
+                           *map(str, sorted(EXPERIMENTS.glob("*.yaml"))[:2])]) == 0  # fmt: skip
+    assert portfolio.main(["report"]) == 0
+    md = (tiny_registry / "report.md").read_text()
+    assert "**Data.**" in md and "This run used: n=256" in md
+    assert "**The run shown.** `quick-" in md and "a QUICK run" in md and "**Warning.**" in md
+    assert "| config | time (s) |" in md and "| frozen_es |" in md  # the table, not only a link
+    html = (tiny_registry / "report.html").read_text()
+    assert "<b>The run shown.</b>" in html and "<td>frozen_es</td>" in html
