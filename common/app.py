@@ -46,6 +46,28 @@ SPEECH_VOICES = [
     for accent in ("en-us", "en", "en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-rp")
     for variant in ("m3", "f3", "f5", "m7", "klatt", "croak")
 ]
+ENROLL_WORDS = [
+    "yes",
+    "no",
+    "up",
+    "down",
+    "left",
+    "right",
+    "on",
+    "off",
+    "stop",
+    "go",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+]
 Progress = Callable[..., Any] | None
 
 
@@ -275,6 +297,77 @@ def speech_enrollment_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("speech.enroll") is not None
+
+
+def _enroll_dir() -> Path:
+    return _out_dir() / "enroll"  # <word>/take-NNNN.wav, this app process's recordings
+
+
+def _takes() -> dict[str, int]:
+    folder = _enroll_dir()
+    if not folder.is_dir():
+        return {}
+    return {d.name: len(list(d.glob("*.wav"))) for d in sorted(folder.iterdir()) if d.is_dir()}
+
+
+def _takes_text() -> str:
+    takes = _takes()
+    listed = ", ".join(f"{w} ({n})" for w, n in takes.items()) or "none yet"
+    return f"Takes so far: {listed}."
+
+
+def speech_enroll_add(
+    word: str, audio_path: str | None, models: Models = MODELS, progress: Progress = None
+) -> str:
+    """Keep one recording of `word` for enrollment -> status (the takes so far)."""
+    import soundfile as sf
+
+    from speech import audio
+
+    try:
+        _, module = models.get("speech", progress)
+        words = [w for w in module.class_names if not w.startswith("_")]
+        if word not in words:
+            raise AppError(f"{word!r} is not a word the model knows; choose one of {words}")
+        path = check_upload(audio_path, f"recording of {word!r}", MAX_AUDIO_MB)
+        try:
+            wav = audio.load_audio(path)
+        except audio.AudioError as err:
+            raise AppError(f"{path.name} is not audio the app can read: {err}") from None
+        if audio.is_silent(wav, -50.0):
+            raise AppError("the take is silent (below -50 dBFS); record it again, closer")
+        if len(wav) > 3 * audio.SAMPLE_RATE:
+            raise AppError(f"the take is {len(wav) / audio.SAMPLE_RATE:.1f} s; say the word alone")
+    except (AppError, CheckpointError) as err:
+        return _fail(err) + "\n\n" + _takes_text()
+    folder = _enroll_dir() / word
+    folder.mkdir(parents=True, exist_ok=True)
+    sf.write(folder / f"take-{next(_COUNTER):04d}.wav", wav.numpy(), audio.SAMPLE_RATE)
+    return f"Kept a take of **{word}**. " + _takes_text() + " Three to five per word is plenty."
+
+
+def speech_enroll_run(models: Models = MODELS, progress: Progress = None) -> str:
+    """Adapt the speech model to the takes (speech.enroll) -> status. The personal checkpoint
+    becomes the newest speech run, so that the Speech tab (and `portfolio demo`) use it."""
+    from speech.enroll import EnrollError, enroll
+
+    if not _takes():
+        return _fail(AppError("no takes yet: record a few words above and add them first"))
+    try:
+        ckpt, _ = models.get("speech", progress)
+        if progress is not None:
+            progress(0.5, desc="adapting the classifier to your voice")
+        out = runs_root() / "speech" / f"enrolled-{datetime.now():%Y%m%d-%H%M%S}"
+        report = enroll(ckpt, _enroll_dir(), out / "checkpoints" / "best.ckpt", verbose=False)
+        models.get("speech")  # load the personal checkpoint now
+    except (EnrollError, CheckpointError, AppError) as err:
+        return _fail(err)
+    words = ", ".join(f"{w} ({n})" for w, n in report["words"].items())
+    notes = "".join(f"\n\nNote: {n}" for n in report["notes"])
+    return (
+        f"**Enrolled** {words} in {report['adaptation_s']:.1f} s. The Speech tab now uses "
+        f"`{report['checkpoint']}` (delete it to undo; it holds no audio).{notes}"
+    )
 
 
 # --- handwriting -------------------------------------------------------------------------------
@@ -615,7 +708,35 @@ def build_app(models: Models = MODELS):
                         )
                         timeline = gr.Markdown(elem_id="speech-timeline")
                 if speech_enrollment_available():
-                    gr.Markdown("Voice enrollment: `python -m speech.enroll --help`.")
+                    with gr.Accordion("Your own voice (enrollment)", open=False):
+                        gr.Markdown(
+                            "Record three to five takes of a few words, one word per take, and "
+                            "press Enroll: the classifier adapts to your voice in seconds "
+                            "(`speech.enroll`); words you did not record keep working."
+                        )
+                        with gr.Row():
+                            en_word = gr.Dropdown(
+                                ENROLL_WORDS, value="yes", allow_custom_value=True, label="Word"
+                            )
+                            en_audio = gr.Audio(
+                                sources=["microphone", "upload"],
+                                type="filepath",
+                                label="Take",
+                                elem_id="enroll-audio",
+                            )
+                        with gr.Row():
+                            en_add = gr.Button("Keep this take", elem_id="enroll-add")
+                            en_run = gr.Button("Enroll", variant="primary", elem_id="enroll-run")
+                        en_status = gr.Markdown(elem_id="enroll-status")
+
+                    def on_add(word, path, progress=gr.Progress()):
+                        return speech_enroll_add(word, path, models, progress)
+
+                    def on_enroll(progress=gr.Progress()):
+                        return speech_enroll_run(models, progress)
+
+                    en_add.click(on_add, [en_word, en_audio], en_status)
+                    en_run.click(on_enroll, None, en_status)
 
                 def on_classify(path, progress=gr.Progress()):
                     return speech_classify(path, models, progress)

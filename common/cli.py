@@ -46,6 +46,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from common.budget import BudgetPlanner
 from common.callbacks import EpochPrinter, PortfolioCallback
 from common.checkpoints import CheckpointError, latest_run, load_checkpoint
+from common.media import MediaCallback
 from common.paths import runs_root
 from common.precision import cpu_has_bf16
 from common.runs import read_metrics, run_info, write_json
@@ -87,6 +88,8 @@ class RunOptions:
     """Use torch's deterministic algorithms."""
     test: bool = True
     """After fit, evaluate the best checkpoint on the test split (when the module has test_step)."""
+    media: bool = True
+    """After each validation, log the assignment's figures and audio to TensorBoard."""
     budget: float | None = None
     """Minutes for the whole run: fewer steps, same learning-rate schedule compressed to end
     annealed (common.budget). Never longer than the config's epochs."""
@@ -270,6 +273,8 @@ class PortfolioCLI(LightningCLI):
             LearningRateMonitor(logging_interval="epoch"),
             PortfolioCallback(self.assignment),
         ]
+        if run.media:
+            callbacks.append(MediaCallback(self.assignment))
         if run.budget is not None:
             callbacks.append(BudgetPlanner(run.budget, self.start))
         if run.early_stopping:

@@ -84,6 +84,7 @@ def export(name: str, fmt: str, ckpt: Path | None = None, out: Path | None = Non
                 output_names=[output_name],
                 dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
                 dynamo=True,
+                external_data=False,  # one file, weights inside
             )
         else:
             torch.jit.save(torch.jit.trace(net, trace_input), str(out))

@@ -1,10 +1,15 @@
 """The portfolio report: per assignment a paragraph (data, model, the run shown against the model
-card, what fails), then its latest metrics, plots and experiment comparison, as Markdown + HTML."""
+card, what fails), then its latest metrics, plots and experiment comparison, as Markdown + HTML.
+
+report.html is one self-contained file (figures embedded as data URIs, every model card included)
+that a student can hand in; report.md links the figures beside it."""
 
 from __future__ import annotations
 
+import base64
 import html
 import json
+import mimetypes
 import os
 import re
 from datetime import datetime
@@ -138,6 +143,44 @@ def _html_table(lines: list[str]) -> str:
     return f"<table border=1 cellpadding=4><tr>{head}</tr>{body}</table>"
 
 
+def data_uri(path: Path) -> str:
+    """A file as a `data:` URI, so that the HTML page needs nothing beside it."""
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def markdown_html(text: str, folder: Path | None = None) -> str:
+    """Markdown (tables included) as HTML; images next to the file embedded, others dropped."""
+    from markdown_it import MarkdownIt
+
+    page = MarkdownIt("commonmark").enable("table").render(text)
+
+    def embed(match: re.Match) -> str:
+        src = match.group(1)
+        if src.startswith(("data:", "http://", "https://")) or folder is None:
+            return match.group(0)
+        path = folder / src
+        return f'src="{data_uri(path)}"' if path.is_file() else 'src=""'
+
+    return re.sub(r'src="([^"]*)"', embed, page)
+
+
+def _figure(png: Path, caption: str) -> str:
+    return (
+        f'<figure><img src="{data_uri(png)}" alt="{html.escape(caption)}" '
+        f'style="max-width:100%"><figcaption>{html.escape(caption)}</figcaption></figure>'
+    )
+
+
+def _model_card(name: str, card: Path) -> str:
+    if not card.is_file():
+        return ""
+    return (
+        f"<details class='card'><summary>Model card ({name}/MODEL_CARD.md)</summary>"
+        f"{markdown_html(card.read_text(), card.parent)}</details>"
+    )
+
+
 def build_report(root: Path | None = None) -> tuple[Path, Path]:
     """Write report.md and report.html into the runs root; return their paths."""
     root = root or runs_root()
@@ -158,13 +201,14 @@ def build_report(root: Path | None = None) -> tuple[Path, Path]:
             hint = f"Not trained yet: `portfolio train {name}`."
             md.append(hint + "\n")
             body.append(f"<p>{html.escape(hint)}</p>")
+            body.append(_model_card(name, entry.model_card))
             continue
         paragraph = story(entry, summary)
         md += [*(p + "\n" for p in paragraph)]
         body += [f"<p>{_inline(p)}</p>" for p in paragraph]
         md += ["| metric | value |", "|---|---|"]
         md += [f"| {k} | {format_value(v)} |" for k, v in _metrics(summary)]
-        body.append("<table border=1 cellpadding=4><tr><th>metric</th><th>value</th></tr>")
+        body.append("<table><tr><th>metric</th><th>value</th></tr>")
         body += [
             f"<tr><td>{html.escape(k)}</td><td>{html.escape(format_value(v))}</td></tr>"
             for k, v in _metrics(summary)
@@ -174,29 +218,29 @@ def build_report(root: Path | None = None) -> tuple[Path, Path]:
         for png in sorted(run_dir.glob("*.png")):
             rel = os.path.relpath(png, root)
             md.append(f"\n![{png.stem}]({rel})")
-            body.append(
-                f'<figure><img src="{rel}" style="max-width:900px"><figcaption>'
-                f"{png.stem}</figcaption></figure>"
-            )
+            body.append(_figure(png, png.stem))
         comparisons = sorted((root / name).glob("compare-*/comparison.md"))
         if comparisons:
             rel = os.path.relpath(comparisons[-1], root)
             table = comparison_table(comparisons[-1])
             md += ["", f"Latest experiment comparison ([{rel}]({rel})):", "", *table]
-            body.append(f'<h3>Latest experiment comparison</h3><p><a href="{rel}">{rel}</a></p>')
+            body.append(f"<h3>Latest experiment comparison</h3><p>{html.escape(rel)}</p>")
             body.append(_html_table(table))
             png = comparisons[-1].parent / "comparison.png"
             if png.is_file():
                 rel_png = os.path.relpath(png, root)
                 md.append(f"\n![comparison]({rel_png})")
-                body.append(f'<img src="{rel_png}" style="max-width:900px">')
+                body.append(_figure(png, "comparison"))
         md.append(f"\nModel card: `{name}/MODEL_CARD.md`\n")
+        body.append(_model_card(name, entry.model_card))
     md_path, html_path = root / "report.md", root / "report.html"
     md_path.write_text("\n".join(md) + "\n")
     html_path.write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>MAL2 portfolio</title>"
-        "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}</style></head><body>"
-        + "\n".join(body)
-        + "</body></html>\n"
+        "<!doctype html><html><head><meta charset='utf-8'><title>MAL2 portfolio</title><style>"
+        "body{font-family:sans-serif;max-width:1000px;margin:auto;padding:0 1em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:3px 8px}"
+        "details.card{border:1px solid #ccc;padding:0 1em;margin:1em 0}"
+        "summary{cursor:pointer;font-weight:bold;padding:.5em 0}"
+        "</style></head><body>" + "\n".join(body) + "</body></html>\n"
     )
     return md_path, html_path

@@ -205,3 +205,33 @@ def runs(tmp_path, monkeypatch):
     monkeypatch.setenv("MAL2_RUNS", str(tmp_path / "runs"))
     monkeypatch.delenv("MAL2_RUN_NAME", raising=False)
     return tmp_path / "runs"
+
+
+# --- speech enrollment -------------------------------------------------------------------------
+def test_enrollment_keeps_takes_and_adapts_the_model(tiny_root, tmp_path, monkeypatch):
+    import shutil
+
+    from speech.demo import speak
+
+    root = tmp_path / "runs"
+    shutil.copytree(tiny_root / "runs" / "speech" / "tiny", root / "speech" / "tiny")
+    monkeypatch.setenv("MAL2_RUNS", str(root))
+    monkeypatch.setattr(app, "_OUT", tmp_path / "app")
+    (tmp_path / "app").mkdir()
+    models = app.Models()
+    assert "no takes yet" in app.speech_enroll_run(models)
+    for word in ("yes", "left"):
+        for k, voice in enumerate(("en-us+m7", "en+f5", "en-029+m3")):
+            wav = speak([word], voice, tmp_path / f"{word}{k}.wav")
+            status = app.speech_enroll_add(word, str(wav), models)
+            assert status.startswith("Kept a take")
+    assert "yes (3), left (3)" in status or "left (3), yes (3)" in status
+    assert "not a word the model knows" in app.speech_enroll_add("banana", str(wav), models)
+    sf.write(tmp_path / "quiet.wav", np.zeros(16000, np.float32), 16000)
+    assert "silent" in app.speech_enroll_add("yes", str(tmp_path / "quiet.wav"), models)
+    assert "no recording" in app.speech_enroll_add("yes", None, models)
+    status = app.speech_enroll_run(models)
+    assert status.startswith("**Enrolled**"), status
+    ckpt, module = models.get("speech")
+    assert ckpt.parent.parent.name.startswith("enrolled-")  # the Speech tab now uses it
+    assert app.speech_classify(str(wav), models)[1]

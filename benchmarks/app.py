@@ -1,0 +1,141 @@
+"""`portfolio app` timings: cold start to a usable page, and each tab's main action.
+
+    python benchmarks/app.py            # on the latest checkpoints in runs/ (quick ones if none)
+
+Targets (issue 14): a usable page <= 15 s after the command on a 2-core CPU with trained
+checkpoints; each action <= 2 s (handwriting: the first line within 2 s). The page is usable when
+its config answers; the app then loads the four checkpoints in the background (timed apart).
+Actions are timed through the handlers the page calls, after one warm-up call each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+COLD_TARGET_S, ACTION_TARGET_S = 15.0, 2.0
+
+
+def cold_start() -> dict[str, float]:
+    """Seconds from `python -m common.app` to the page answering (its config, what the browser
+    loads first); the checkpoints then load in the background (timed in `actions`)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "common.app", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    page = None
+    try:
+        while page is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=2):
+                    page = time.perf_counter() - start
+            except OSError:
+                if proc.poll() is not None or time.perf_counter() - start > 120:
+                    raise SystemExit(f"no app: {proc.stdout.read()[-2000:]}") from None
+                time.sleep(0.1)
+        return {"page_s": round(page, 2)}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def actions() -> dict[str, float]:
+    from common import app
+    from speech.demo import speak
+
+    models = app.Models()
+    start = time.perf_counter()
+    models.warm()
+    load_s = time.perf_counter() - start
+    tmp = app._out_dir()
+    wav = speak(["yes"], "en-us+m3", tmp / "yes.wav")
+    long = speak(["left", "stop", "yes"], "en-us+m3", tmp / "long.wav")
+
+    def first(gen):
+        t = time.perf_counter()
+        next(iter(gen))
+        return time.perf_counter() - t
+
+    def timed(fn, *args):
+        fn(*args)  # warm-up
+        t = time.perf_counter()
+        fn(*args)
+        return time.perf_counter() - t
+
+    state = app.blackjack_new_hand(None, models)[0]
+
+    def write(text="hello exam"):
+        return app.handwriting_write(text, "ada", 1.5, 0, models)
+
+    def deal_and_stick():
+        return app.blackjack_act("stick", app.blackjack_new_hand(state, models)[0], models)
+
+    out = {
+        "load_checkpoints_s": load_s,
+        "speech_classify_1s_s": timed(app.speech_classify, str(wav), models),
+        "speech_classify_3words_s": timed(app.speech_classify, str(long), models),
+        "speech_speak_s": timed(app.speech_speak, "yes", "en-us+f3", models),
+        "handwriting_first_line_s": first(write()),
+        "handwriting_whole_s": timed(lambda: list(write())),
+        "music_8_bars_s": timed(app.music_compose, 8, 0.9, 0, None, models),
+        "blackjack_new_hand_s": timed(app.blackjack_new_hand, state, models),
+        "blackjack_deal_and_stick_s": timed(deal_and_stick),
+        "exam_draw_s": timed(app.exam_draw, 3),
+    }
+    return {k: round(v, 3) for k, v in out.items()}
+
+
+def main() -> int:
+    from common.checkpoints import CheckpointError, find_checkpoint
+    from common.registry import NAMES
+
+    used = {}
+    for name in NAMES:
+        try:
+            used[name] = str(find_checkpoint(name))
+        except CheckpointError:
+            from common.app import train_quick
+
+            print(f"no {name} checkpoint: training a quick one", flush=True)
+            used[name] = str(train_quick(name))
+    cpu = subprocess.run(
+        [sys.executable, str(ROOT.parent / "shared" / "tools" / "cpu_class.py")],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    result = {"cpu": cpu or "(cpu_class.py not found)", "checkpoints": used}
+    result["cold_start"] = cold_start()
+    result["actions"] = actions()
+    slow = {k: v for k, v in result["actions"].items() if k.endswith("_s") and k not in (
+        "load_checkpoints_s", "handwriting_whole_s") and v > ACTION_TARGET_S}  # fmt: skip
+    result["targets"] = {
+        "cold_start_le_15s": result["cold_start"]["page_s"] <= COLD_TARGET_S,
+        "actions_le_2s": not slow,
+        "slow_actions": slow,
+    }
+    print(json.dumps(result, indent=2))
+    return 0 if all(v is True for k, v in result["targets"].items() if k != "slow_actions") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Figures and sounds in TensorBoard after every validation, not only scalars.
+
+Through the TensorBoard logger's own experiment (a `SummaryWriter`): the speech confusion matrix
+and a grid of log-mel spectrograms, a handwriting sample, a composed piano roll with a few seconds
+of its audio, the blackjack strategy beside the optimal one. `tensorboard --logdir runs` shows them
+under IMAGES and AUDIO, one step per validation.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+AUDIO_SECONDS = 8.0
+AUDIO_RATE = 16000
+# Validations between two logs: a blackjack epoch takes seconds and its chart about one, so
+# every fifth validation (and the last) keeps the run's time within a few percent.
+EVERY = {"speech": 1, "handwriting": 1, "music": 1, "blackjack": 5}
+
+
+def _png_to_array(path: Path) -> np.ndarray:
+    """(H, W, 3) float array of a PNG written by one of the packages' plot functions."""
+    import matplotlib.image
+
+    return matplotlib.image.imread(str(path))[..., :3]
+
+
+class MediaCallback(Callback):
+    """After each validation (not the sanity check), log the assignment's media to TensorBoard."""
+
+    def __init__(self, assignment: str) -> None:
+        self.assignment = assignment
+        self._preds: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+        self._hook = None
+        self._validations = 0
+        self.seconds = 0.0  # time spent here, for whoever wonders what it costs
+
+    # speech: collect the validation predictions as validation runs (no second forward pass)
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._preds, self._targets = [], []
+        if self.assignment == "speech" and hasattr(pl_module, "model"):
+            self._hook = pl_module.model.register_forward_hook(
+                lambda m, args, out: self._preds.append(out.detach().argmax(-1).cpu())
+            )
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *args):
+        if self.assignment == "speech" and isinstance(batch, (list, tuple)) and len(batch) == 2:
+            self._targets.append(batch[1].detach().cpu())
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        if trainer.sanity_checking:
+            return
+        self._validations += 1
+        last = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs
+        if (self._validations - 1) % EVERY.get(self.assignment, 1) == 0 or last:
+            self._log(trainer, pl_module)
+
+    @rank_zero_only
+    def _log(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        writer = next(
+            (lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None
+        )
+        log = globals().get(f"log_{self.assignment}")
+        if writer is None or log is None:  # no TensorBoard, or an assignment without media
+            return
+        start = time.perf_counter()
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
+                log(pl_module, writer, trainer.global_step, Path(tmp), self)
+        finally:
+            pl_module.train(was_training)
+        writer.flush()
+        self.seconds += time.perf_counter() - start
+
+
+def log_speech(module, writer, step: int, tmp: Path, cb: MediaCallback) -> None:
+    """Confusion matrix of this validation, and the log-mels of a few validation clips."""
+    from torchvision.utils import make_grid
+
+    from speech.evaluate import plot_confusion
+
+    if cb._preds and cb._targets:
+        preds, targets = torch.cat(cb._preds), torch.cat(cb._targets)
+        n = min(len(preds), len(targets))  # a forward pass outside validation_step, if any
+        path = plot_confusion(preds[-n:], targets[-n:], module.class_names, tmp / "cm.png")
+        writer.add_image("val/confusion_matrix", _png_to_array(path), step, dataformats="HWC")
+    dm = getattr(module.trainer, "datamodule", None)
+    data = getattr(dm, "splits", {}).get("val")
+    if data is not None and len(data):
+        idx = torch.linspace(0, len(data) - 1, min(8, len(data))).long()
+        wavs = torch.stack([data[int(i)][0] for i in idx]).to(module.device)  # (8, 16000)
+        mels = (
+            module.model.features(wavs).float().cpu().flip(-2)
+        )  # (8, 1, n_mels, T), low at bottom
+        mels = (mels - mels.amin()) / (mels.amax() - mels.amin() + 1e-9)
+        mels = torch.nn.functional.interpolate(mels, scale_factor=3, mode="nearest")
+        grid = make_grid(mels, nrow=4, padding=4, pad_value=1.0)  # (3, H, W)
+        writer.add_image("val/log_mel_examples", grid, step)
+
+
+def log_handwriting(module, writer, step: int, tmp: Path, cb: MediaCallback) -> None:
+    """The text 'hello' written in one style, as the current network writes it."""
+    from handwriting.plot import save_lines
+
+    if module.hparams.synthesis:
+        text = "".join(c for c in "hello world" if c in module.hparams.alphabet) or "a"
+        offsets, _, _ = module.write(text, style=None, bias=1.5, seed=0, max_steps=400)
+    else:
+        sample = module.model.generate(max_steps=300, generator=torch.Generator().manual_seed(0))
+        offsets = sample.offsets.copy()
+        offsets[:, :2] *= module.scale.cpu().numpy()
+    path = save_lines([offsets], tmp / "sample.png")
+    writer.add_image("val/handwriting_sample", _png_to_array(path), step, dataformats="HWC")
+
+
+def log_music(module, writer, step: int, tmp: Path, cb: MediaCallback) -> None:
+    """Four bars composed by the current network: the piano roll and its first seconds."""
+    from music import midi
+    from music.compose import compose, plot_roll
+
+    spq = module.steps_per_quarter
+    state = torch.get_rng_state()
+    torch.manual_seed(0)  # the same draw every validation: the changes are the network's
+    try:
+        roll = compose(module.model, bars=4, spq=spq)
+    finally:
+        torch.set_rng_state(state)  # training's randomness is not disturbed
+    plot_roll(roll, tmp / "roll.png", spq, title=f"4 bars at step {step}")
+    writer.add_image("val/piano_roll", _png_to_array(tmp / "roll.png"), step, dataformats="HWC")
+    audio = midi.roll_to_midi(roll, spq, 100.0).synthesize(fs=AUDIO_RATE)[
+        : int(AUDIO_SECONDS * AUDIO_RATE)
+    ]
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak > 0:
+        clip = torch.from_numpy(0.9 * audio / peak).float()[None]  # (1, samples)
+        writer.add_audio("val/sample_audio", clip, step, sample_rate=AUDIO_RATE)
+
+
+def log_blackjack(module, writer, step: int, tmp: Path, cb: MediaCallback) -> None:
+    """The greedy policy's hit/stick chart beside the optimal one (differences outlined)."""
+    from blackjack import rules
+    from blackjack.charts import plot_strategy
+
+    optimal = rules.optimal(module.rules).policy
+    plot_strategy(module.greedy_policy(), optimal, tmp / "strategy.png")
+    image = _png_to_array(tmp / "strategy.png")
+    writer.add_image("val/strategy_chart", image, step, dataformats="HWC")
+
+
+def event_media(run_dir: Path) -> dict[str, Any]:
+    """{'images': {tag: steps}, 'audio': {tag: steps}} read back from a run's event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0, "audio": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    return {
+        "images": {t: [e.step for e in acc.Images(t)] for t in tags.get("images", [])},
+        "audio": {t: [e.step for e in acc.Audio(t)] for t in tags.get("audio", [])},
+    }
