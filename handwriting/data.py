@@ -137,6 +137,10 @@ class BucketSampler(Sampler):
         self.lengths, self.batch_size, self.shuffle, self.seed = lengths, batch_size, shuffle, seed
         self.epoch = 0
 
+    def set_epoch(self, epoch: int) -> None:
+        """Lightning calls this before every epoch: a resumed run shuffles as the original did."""
+        self.epoch = epoch
+
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         self.epoch += 1

@@ -16,6 +16,10 @@ import sys
 from lightning.pytorch import Callback
 
 
+class SimulatedCrash(Exception):
+    """What `crash` raises: the process goes on, the training does not (like a crash in fit)."""
+
+
 class FaultAtStep(Callback):
     def __init__(self, how: str, step: int) -> None:
         self.how, self.step = how, step
@@ -25,6 +29,8 @@ class FaultAtStep(Callback):
             return
         if self.how == "kill":
             os._exit(137)
+        if self.how == "crash":
+            raise SimulatedCrash(f"simulated crash before step {self.step}")
         os.kill(os.getpid(), signal.SIGINT if self.how == "int" else signal.SIGTERM)
 
 
@@ -47,3 +53,17 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def with_fault(monkeypatch, how: str, step: int) -> None:
+    """Make every PortfolioCLI in this process fault at `step` (in-process tests)."""
+    from common.cli import PortfolioCLI
+
+    original = PortfolioCLI.instantiate_trainer
+
+    def instantiate_trainer(self, **kwargs):
+        trainer = original(self, **kwargs)
+        trainer.callbacks.insert(0, FaultAtStep(how, step))
+        return trainer
+
+    monkeypatch.setattr(PortfolioCLI, "instantiate_trainer", instantiate_trainer)

@@ -1,0 +1,44 @@
+"""Every assignment resumes exactly: a tiny run that crashes in its second epoch, resumed with
+`--run.resume last`, ends with the metrics of the same run uninterrupted. (Blackjack, whose
+experience lives outside the weights, has its own kill -9 test in tests/blackjack.)"""
+
+import pytest
+
+from common import registry
+from tests.common.faults import SimulatedCrash, with_fault
+from tests.common.test_common_exam import TINY
+
+
+HANDWRITING_GAP = pytest.mark.xfail(
+    strict=True,
+    reason="handwriting resume is not exact yet: after a crash in epoch 2 the resumed run ends "
+    "with train loss 3.3668 against 3.3586 uninterrupted (the length-bucketing sampler's epoch "
+    "is now restored; the remaining cause is not found)",
+)
+
+
+@pytest.mark.parametrize(
+    "name", ["speech", pytest.param("handwriting", marks=HANDWRITING_GAP), "music"]
+)
+def test_crashed_run_resumes_to_the_same_metrics(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAL2_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MAL2_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("MAL2_RUN_NAME", raising=False)
+    assignment = registry.get(name)
+    args = [*TINY[name], "--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false"]
+    if name == "music":
+        from tests.music.conftest import jsb_pickle
+
+        args += ["--data.source", "jsb", "--data.path", str(jsb_pickle(tmp_path / "jsb.pickle"))]
+    full = assignment.run_train([*args, "--run.name", "full"]).summary
+    steps_per_epoch = full["global_step"] // 2
+    with monkeypatch.context() as patch:
+        with_fault(patch, "crash", steps_per_epoch + 1)
+        with pytest.raises(SimulatedCrash):
+            assignment.run_train([*args, "--run.name", "cut"])
+    monkeypatch.delenv("MAL2_RUN_NAME", raising=False)
+    resumed = assignment.run_train([*args, "--run.name", "cut", "--run.resume", "last"]).summary
+    assert resumed["global_step"] == full["global_step"]
+    assert resumed["final_train_loss"] == full["final_train_loss"]
+    assert resumed["final_val_loss"] == full["final_val_loss"]
+    assert resumed["best_score"] == full["best_score"]
