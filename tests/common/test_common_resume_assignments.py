@@ -8,7 +8,6 @@ from common import registry
 from tests.common.faults import SimulatedCrash, with_fault
 from tests.common.test_common_exam import TINY
 
-
 HANDWRITING_GAP = pytest.mark.xfail(
     strict=True,
     reason="handwriting resume is not exact yet: after a crash in epoch 2 the resumed run ends "
