@@ -1,5 +1,5 @@
 # Two commands for a newcomer (see README.md):
-#   make portfolio          train all four assignments, write runs/report.{md,html}  (QUICK=1: ~5 min;
+#   make portfolio          train all four assignments, write runs/report.{md,html}  (QUICK=1: 2-6 min;
 #                           BUDGET=30: all four fitted into 30 minutes, each ending annealed)
 #   make test               the test suite (what CI runs)
 PYTHON ?= python3
