@@ -12,14 +12,13 @@ plays the Gymnasium environment and gives a 95% confidence interval and win/draw
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 from blackjack import rules
 from blackjack.env import simulate, table_policy
-from common.demo import HelpFormatter, description
+from common.demo import HelpFormatter, description, json_text
 
 REFERENCE = {"optimal": None, "basic": rules.basic_strategy, "random": rules.random_policy}
 
@@ -128,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
         out = Path(args.charts) / "strategy.png"
         plot_strategy(policy, rules.optimal(r).policy, out, title=args.policy or "learned")
         result["strategy_chart"] = str(out)
-    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write(json_text(result))
     print()
     return result
 

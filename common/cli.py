@@ -516,5 +516,7 @@ def train_main(
     except (NonFiniteLossError, CheckpointError, RunError) as err:
         raise SystemExit(f"error: {err}") from None
     if cli.summary:
-        print(json.dumps(cli.summary, indent=2))
+        from common.demo import json_text
+
+        print(json_text(cli.summary))
     return cli

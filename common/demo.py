@@ -4,10 +4,12 @@ shows defaults and keeps the module docstring's line breaks (examples stay one p
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from common.paths import runs_root
 
@@ -93,3 +95,20 @@ def writable(path: Path | str, what: str = "output") -> Path:
             "place with -o/--out"
         )
     return path
+
+
+def tidy(value: Any, digits: int = 7) -> Any:
+    """For printing: floats to `digits` significant digits, NaN and infinities as None (strict
+    JSON has no NaN), containers walked."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: tidy(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [tidy(v, digits) for v in value]
+    return value
+
+
+def json_text(value: Any) -> str:
+    """What every evaluate prints: indented, strict JSON of the tidied value."""
+    return json.dumps(tidy(value), indent=2, allow_nan=False, default=str)

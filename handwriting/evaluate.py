@@ -15,7 +15,6 @@ the cheap 1-of-10 shape proxy of `handwriting.legibility`. Samples are saved as 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.demo import HelpFormatter, description
+from common.demo import HelpFormatter, description, json_text
 from handwriting import hershey, legibility, mdn, ocr
 
 FONT_FAMILY = {"futural": "simplex", "rowmans": "simplex", "timesi": "times italic",
@@ -268,7 +267,7 @@ def main(argv: list[str] | None = None) -> dict:
                 module, texts, styles, bias=args.bias, out_dir=out_dir
             )
         report["samples"] = str(out_dir)
-    print(json.dumps(report, indent=2))
+    print(json_text(report))
     return report
 
 

@@ -14,7 +14,6 @@ with the prime (on the model's grid) and continues it. Runs offline, in about a 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -24,7 +23,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from common.demo import HelpFormatter, demo_dir, description, writable
+from common.demo import HelpFormatter, demo_dir, description, json_text, writable
 from music import midi
 from music.model import Composer
 
@@ -183,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds": round(time.perf_counter() - start, 3),
         **written,
     }
-    print(json.dumps(result, indent=2))
+    print(json_text(result))
     return result
 
 

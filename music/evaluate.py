@@ -12,13 +12,12 @@ the checkpoint was trained with.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 import torch
 
-from common.demo import HelpFormatter, description
+from common.demo import HelpFormatter, description, json_text
 from music import midi
 from music.compose import compose
 from music.data import DataError, MusicDataModule, pad_collate
@@ -181,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
         result["generated"] = gen_stats
     result["train_data"] = train_stats
-    print(json.dumps(result, indent=2))
+    print(json_text(result))
     return result
 
 

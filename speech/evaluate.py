@@ -11,7 +11,6 @@ as `accent`) for accuracy per group. Labels the model does not know are skipped 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -21,7 +20,7 @@ from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from common.checkpoints import CheckpointError, find_checkpoint, load_module
-from common.demo import HelpFormatter
+from common.demo import HelpFormatter, json_text
 from speech import audio
 from speech.data import DataError, FileDataset, KeywordDataModule, read_groups, scan_folder
 from speech.data import target_of as _target_of
@@ -191,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
         report = evaluate(ckpt, args.data_dir, out, args.split, args.batch_size)
     except (CheckpointError, DataError, audio.AudioError) as err:
         raise SystemExit(f"error: {err}") from None
-    json.dump(report, sys.stdout, indent=2)
+    sys.stdout.write(json_text(report))
     print()
     return report
 

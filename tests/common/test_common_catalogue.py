@@ -157,3 +157,13 @@ def test_ctrl_c_before_the_first_checkpoint_gives_no_resume_hint(runs):
     assert "no checkpoint to resume" in stopped.stderr and "--run.resume" not in stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert signal.SIGINT  # a real SIGINT (tiny sends it to itself)
+
+
+def test_printed_metrics_are_short_and_strict_json():
+    import json
+
+    from common.demo import json_text
+
+    text = json_text({"acc": 0.9723809523809523, "nll": float("nan"), "n": [1, float("inf")]})
+    assert json.loads(text) == {"acc": 0.9723810, "nll": None, "n": [1, None]}
+    assert "NaN" not in text and "Infinity" not in text
