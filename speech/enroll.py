@@ -103,7 +103,31 @@ def read_enrollment(data_dir: Path, names: list[str]) -> tuple[dict, list[str]]:
 
 def replay_clips(names: list[str], per_word: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
     """eSpeak NG clips of every word of `names` in several training voices -> (wavs (N, 16000),
-    targets (N,)): they keep the words the person did not record in the head's training."""
+    targets (N,)): they keep the words the person did not record in the head's training.
+    Made once, then cached under data/speech/enroll/ (deterministic)."""
+    import hashlib
+
+    import numpy as np
+
+    from common.paths import data_root
+
+    key = hashlib.sha1(f"v1 {names} {per_word}".encode()).hexdigest()[:10]
+    cache = data_root() / "speech" / "enroll" / f"replay-{key}.npz"
+    if cache.is_file():
+        try:
+            with np.load(cache) as z:
+                return torch.from_numpy(z["wavs"]), torch.from_numpy(z["targets"])
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache: make it again
+    wavs, targets = _synthesize_replay(names, per_word)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.name + ".part.npz")
+    np.savez(tmp, wavs=wavs.numpy(), targets=targets.numpy())
+    tmp.replace(cache)
+    return wavs, targets
+
+
+def _synthesize_replay(names: list[str], per_word: int) -> tuple[torch.Tensor, torch.Tensor]:
     from speech import espeak
     from speech.synthetic import split_variants
 
@@ -160,8 +184,8 @@ def adapt(
     replay: tuple[torch.Tensor, torch.Tensor],
     copies: int = 8,
     steps: int = 150,
-    lr: float = 3e-3,
-    l2sp: float = 1e-2,
+    lr: float = 1e-2,
+    l2sp: float = 1e-3,
     seed: int = 0,
 ) -> dict:
     """Fine-tune `module`'s classifier head in place on `clips` plus the `replay` set."""

@@ -34,6 +34,12 @@ def accuracy(module, wavs: torch.Tensor, word: str) -> float:
     return (probs.argmax(1) == module.class_names.index(word)).float().mean().item()
 
 
+@pytest.fixture(autouse=True)
+def _data_root(tmp_path_factory, monkeypatch):
+    """The enrollment's cached eSpeak clips go to one temporary data folder (made once)."""
+    monkeypatch.setenv("MAL2_DATA", str(tmp_path_factory.getbasetemp() / "enroll-data"))
+
+
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     """A small model that has learnt its three words (the shared tiny one has not: a frozen
