@@ -38,7 +38,11 @@ TARGETS = {  # name: (limit, "max" = must stay at or below, "min" = must reach)
     "latency_ms": (5.0, "max"),
     "params": (500_000, "max"),
 }
-DEFAULT_REAL = ROOT.parent / "shared" / "real_speech"
+# ../shared beside the checkout (or beside the folder of worktrees that holds it)
+SHARED = next(
+    (p / "shared" for p in ROOT.parents if (p / "shared").is_dir()), ROOT.parent / "shared"
+)
+DEFAULT_REAL = SHARED / "real_speech"
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
@@ -215,7 +219,7 @@ def main() -> int:
         f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.2f}"
     )
-    cpu_class = ROOT.parent / "shared" / "tools" / "cpu_class.py"
+    cpu_class = SHARED / "tools" / "cpu_class.py"
     if cpu_class.is_file():
         import subprocess
 
