@@ -275,7 +275,8 @@ def record_words(words: list[str], takes: int, folder: Path, seconds: float = 1.
     `folder/<word>/<i>.wav` (16 kHz mono)."""
     from speech import microphone
 
-    print(f"Recording {takes} takes of {len(words)} words, {seconds:.1f} s each.")
+    device = microphone.check_input()  # before the first prompt
+    print(f"Recording {takes} takes of {len(words)} words, {seconds:.1f} s each, from {device}.")
     for word in words:
         (folder / word).mkdir(parents=True, exist_ok=True)
         for i in range(takes):

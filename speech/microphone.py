@@ -29,6 +29,18 @@ def _sounddevice():
     return sounddevice
 
 
+def check_input() -> str:
+    """The default input device's name; MicrophoneError when there is none."""
+    sd = _sounddevice()
+    try:
+        return str(sd.query_devices(kind="input").get("name", "microphone"))
+    except (sd.PortAudioError, ValueError) as err:
+        raise MicrophoneError(
+            f"no microphone (input device) found ({err}); connect one, or record the words "
+            "with another program into <dir>/<word>/*.wav and pass --data-dir"
+        ) from None
+
+
 def input_stream(sample_rate: int, blocksize: int):
     """An open, started mono float32 input stream at `sample_rate` from the default device.
 

@@ -142,11 +142,34 @@ def test_record_without_a_microphone_says_so(ckpt, tmp_path, capsys, monkeypatch
     def no_device(*args, **kwargs):
         raise microphone.MicrophoneError("no microphone (input device) found (test)")
 
-    monkeypatch.setattr(microphone, "record", no_device)
+    monkeypatch.setattr(microphone, "check_input", no_device)
     monkeypatch.setattr("builtins.input", lambda prompt="": "")
     out = tmp_path / "me.ckpt"
     code = enroll.main(["--ckpt", str(ckpt), "--record", "--words", "yes", "-o", str(out)])
-    assert code == 2 and "no microphone" in capsys.readouterr().err and not out.exists()
+    captured = capsys.readouterr()
+    assert code == 2 and "no microphone" in captured.err and not out.exists()
+    assert "say 'yes'" not in captured.out  # no prompt before the microphone is known to work
+
+
+def test_record_prompts_word_by_word_and_keeps_the_recordings(ckpt, tmp_path, monkeypatch):
+    from speech import microphone
+
+    prompts = []
+    monkeypatch.setattr(microphone, "check_input", lambda: "fake microphone")
+    monkeypatch.setattr("builtins.input", lambda prompt="": prompts.append(prompt) or "")
+    takes = iter(speaker_clip(w, t).numpy() for w in ("yes", "no") for t in range(2))
+    monkeypatch.setattr(microphone, "record", lambda seconds, rate: next(takes))
+    folder, out = tmp_path / "kept", tmp_path / "me.ckpt"
+    argv = ["--ckpt", str(ckpt), "--record", "--words", "yes,no", "--takes", "2"]
+    assert enroll.main([*argv, "--data-dir", str(folder), "-o", str(out)]) == 0
+    assert [p.split("'")[1] for p in prompts] == ["yes", "yes", "no", "no"]
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.wav")) == [
+        "no/1.wav",
+        "no/2.wav",
+        "yes/1.wav",
+        "yes/2.wav",
+    ]
+    assert load_checkpoint(out, "speech")["enrollment"]["words"] == {"no": 2, "yes": 2}
 
 
 def test_without_o_the_personal_checkpoint_becomes_the_newest_run(ckpt, tmp_path, monkeypatch):
