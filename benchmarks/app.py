@@ -118,11 +118,12 @@ def main() -> int:
 
             print(f"no {name} checkpoint: training a quick one", flush=True)
             used[name] = str(train_quick(name))
-    cpu = subprocess.run(
-        [sys.executable, str(ROOT.parent / "shared" / "tools" / "cpu_class.py")],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    tool = next(
+        (p / "shared/tools/cpu_class.py" for p in ROOT.parents if (p / "shared/tools").is_dir()),
+        None,
+    )
+    cpu = tool and subprocess.run([sys.executable, str(tool)], capture_output=True, text=True)
+    cpu = cpu.stdout.strip() if cpu else ""
     result = {"cpu": cpu or "(cpu_class.py not found)", "checkpoints": used}
     result["cold_start"] = cold_start()
     result["actions"] = actions()

@@ -34,7 +34,6 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # Gymnasium's card table, dra
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 from common import registry  # noqa: E402
-from common.checkpoints import CheckpointError, find_checkpoint  # noqa: E402
 from common.paths import runs_root  # noqa: E402
 
 MAX_AUDIO_MB = 20  # about ten minutes of 16-bit 16 kHz WAV; far more than a keyword needs
@@ -128,6 +127,8 @@ def quick_budget(name: str) -> tuple[int, float]:
 
 def train_quick(name: str, progress: Progress = None, extra: list[str] | None = None) -> Path:
     """Train the quick profile of `name` in a subprocess; report progress from its metrics.csv."""
+    from common.checkpoints import find_checkpoint
+
     assignment = registry.get(name)
     run = f"quick-app-{datetime.now():%Y%m%d-%H%M%S}"
     cmd = [sys.executable, "-m", f"{name}.train", "--config", str(assignment.quick_config)]
@@ -182,19 +183,28 @@ class Models:
         self.extra_train_args: dict[str, list[str]] = {}
 
     def get(self, name: str, progress: Progress = None) -> tuple[Path, Any]:
-        """(checkpoint path, eval-mode module) of `name`; trains a quick one where none exists."""
+        """(checkpoint path, eval-mode module) of `name`; trains a quick one where none exists.
+
+        A checkpoint that cannot be used raises AppError with the loader's message."""
+        from common.checkpoints import CheckpointError, find_checkpoint
+
         with self._locks[name]:
             try:
-                path = find_checkpoint(name)
-            except CheckpointError:
-                path = train_quick(name, progress, self.extra_train_args.get(name))
-            key = (path, path.stat().st_mtime)
-            if name not in self._cache or self._cache[name][0] != key:
-                self._cache[name] = (key, _load(name, path))
+                try:
+                    path = find_checkpoint(name)
+                except CheckpointError:
+                    path = train_quick(name, progress, self.extra_train_args.get(name))
+                key = (path, path.stat().st_mtime)
+                if name not in self._cache or self._cache[name][0] != key:
+                    self._cache[name] = (key, _load(name, path))
+            except CheckpointError as err:
+                raise AppError(str(err)) from None
             return path, self._cache[name][1]
 
     def warm(self, names: tuple[str, ...] = registry.NAMES) -> None:
         """Load the checkpoints that exist (in the background, so that first actions are fast)."""
+        from common.checkpoints import find_checkpoint
+
         for name in names:
             try:
                 find_checkpoint(name)
@@ -258,7 +268,7 @@ def speech_classify(
             raise AppError(f"{path.name} is not audio the app can read: {err}") from None
         _, module = models.get("speech", progress)
         return _classify_wav(wav, module, path.name)
-    except (AppError, CheckpointError) as err:
+    except AppError as err:
         return _fail(err), {}, None, ""
 
 
@@ -289,7 +299,7 @@ def speech_speak(
         _, module = models.get("speech", progress)
         status, top5, figure, timeline = _classify_wav(audio.load_audio(path), module, voice)
         return status, str(path), top5, figure, timeline
-    except (AppError, CheckpointError) as err:
+    except AppError as err:
         return _fail(err), None, {}, None, ""
 
 
@@ -338,7 +348,7 @@ def speech_enroll_add(
             raise AppError("the take is silent (below -50 dBFS); record it again, closer")
         if len(wav) > 3 * audio.SAMPLE_RATE:
             raise AppError(f"the take is {len(wav) / audio.SAMPLE_RATE:.1f} s; say the word alone")
-    except (AppError, CheckpointError) as err:
+    except AppError as err:
         return _fail(err) + "\n\n" + _takes_text()
     folder = _enroll_dir() / word
     folder.mkdir(parents=True, exist_ok=True)
@@ -349,6 +359,7 @@ def speech_enroll_add(
 def speech_enroll_run(models: Models = MODELS, progress: Progress = None) -> str:
     """Adapt the speech model to the takes (speech.enroll) -> status. The personal checkpoint
     becomes the newest speech run, so that the Speech tab (and `portfolio demo`) use it."""
+    from common.checkpoints import CheckpointError
     from speech.enroll import EnrollError, enroll
 
     if not _takes():
@@ -418,7 +429,7 @@ def handwriting_write(
                 f"the model cannot write {' '.join(map(repr, missing))}; it knows "
                 f"{module.hparams.alphabet.strip()!r}. Rephrase without them"
             )
-    except (AppError, CheckpointError) as err:
+    except AppError as err:
         yield (_fail(err), *empty)
         return
     import torch
@@ -490,7 +501,7 @@ def music_compose(
                 raise AppError(f"{path.name} cannot be used as a prime: {err}") from None
             if len(roll_prime) == 0:
                 raise AppError(f"{path.name} has no note long enough for the model's grid")
-    except (AppError, CheckpointError) as err:
+    except AppError as err:
         return _fail(err), None, None, None
     torch.manual_seed(seed)
     start = time.perf_counter()
@@ -560,7 +571,7 @@ def blackjack_new_hand(
 
     try:
         ckpt, agent = models.get("blackjack", progress)
-    except (AppError, CheckpointError) as err:
+    except AppError as err:
         return state, _fail(err), None, "", None
     if not state or state.get("ckpt") != ckpt:
         advisor = Advisor(agent.net.q_table(), agent.rules)
@@ -870,6 +881,8 @@ def launch(
 ):
     """Serve the page; load the checkpoints in the background. Returns the Blocks object."""
     if train_missing:
+        from common.checkpoints import CheckpointError, find_checkpoint
+
         for name in registry.NAMES:
             try:
                 find_checkpoint(name)
@@ -878,18 +891,21 @@ def launch(
                 train_quick(name, lambda f, desc="": print(f"  {f:4.0%} {desc}", flush=True))
     page = build_app(models)
     page.queue(default_concurrency_limit=2)
-    threading.Thread(target=models.warm, daemon=True).start()
     page.launch(
         server_name=host,
         server_port=port,
         share=share,
-        prevent_thread_lock=not block,
+        prevent_thread_lock=True,
         max_file_size=f"{4 * MAX_AUDIO_MB}mb",
         allowed_paths=[str(_out_dir())],
         footer_links=[],
         quiet=False,
         ssr_mode=False,
     )
+    # the page answers first; torch, Lightning and the checkpoints load behind it
+    threading.Thread(target=models.warm, daemon=True).start()
+    if block:
+        page.block_thread()
     return page
 
 
