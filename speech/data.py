@@ -134,7 +134,7 @@ def which_set(filename: str, validation_pct: float = 10.0, testing_pct: float = 
 
 
 def scan_folder(root: Path, names: list[str]) -> tuple[dict, dict[str, int]]:
-    """Audio files of `<root>/<label>/` -> ({label: [paths]} for known labels, {unknown label:
+    """Audio files under `<root>/<label>/` -> ({label: [paths]} for known labels, {unknown label:
     count}). `_background_noise_` is left out; labels the task does not know are counted."""
     root = Path(root)
     if not root.is_dir():
@@ -144,7 +144,10 @@ def scan_folder(root: Path, names: list[str]) -> tuple[dict, dict[str, int]]:
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         if folder.name.startswith("_background_noise_") or folder.name.startswith("."):
             continue
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+        # nested folders too (<label>/session1/a.wav): none is ignored without a word
+        files = sorted(
+            p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+        )
         if not files:
             continue
         if target_of(folder.name, names) is None:

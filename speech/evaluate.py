@@ -117,6 +117,12 @@ def folder_dataset(root: Path, names: list[str]) -> tuple:
             paths.append(path)
             targets.append(_target_of(label, names))
             group_rows.append(meta.get(f"{label}/{path.name}", {}))
+    if not paths:
+        first = next(iter(unreadable.items()), ("-", "-"))
+        raise DataError(
+            f"{root}: none of the {len(unreadable)} audio files can be classified (e.g. "
+            f"{first[0]}: {first[1]}); give readable WAV/FLAC/OGG recordings of a word"
+        )
     keys = sorted({k for row in group_rows for k in row})
     groups = {k: [row.get(k, "(unknown)") for row in group_rows] for k in keys}
     return FileDataset(paths, targets), groups, skipped, unreadable

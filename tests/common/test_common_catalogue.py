@@ -167,3 +167,21 @@ def test_printed_metrics_are_short_and_strict_json():
     text = json_text({"acc": 0.9723809523809523, "nll": float("nan"), "n": [1, float("inf")]})
     assert json.loads(text) == {"acc": 0.9723810, "nll": None, "n": [1, None]}
     assert "NaN" not in text and "Infinity" not in text
+
+
+def test_speech_folder_scan_finds_nested_files_and_refuses_all_unreadable(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from speech.data import scan_folder
+    from speech.evaluate import DataError, folder_dataset
+
+    (tmp_path / "yes" / "session1").mkdir(parents=True)
+    sf.write(tmp_path / "yes" / "session1" / "a.wav", np.zeros(16000, np.float32), 16000)
+    (tmp_path / "no").mkdir()
+    (tmp_path / "no" / "b.wav").write_bytes(b"not audio")
+    known, _ = scan_folder(tmp_path, ["yes", "no"])
+    assert [p.name for p in known["yes"]] == ["a.wav"]  # nested: found, not ignored
+    (tmp_path / "yes" / "session1" / "a.wav").write_bytes(b"RIFF broken")
+    with pytest.raises(DataError, match="none of the 2 audio files can be classified"):
+        folder_dataset(tmp_path, ["yes", "no"])
