@@ -11,6 +11,9 @@ import pytest
 
 from common import portfolio, registry
 
+# CI's first pass only: drives demos; nothing here depends on the CPU's bf16
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Each assignment's quick profile made tinier still (seconds), through its real train entry point.
