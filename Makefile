@@ -30,7 +30,8 @@ lint: venv
 
 constraints: venv
 	( echo "# pip freeze of the venv the test suite passed in (make constraints); used by make venv"; \
-	  $(BIN)/python -m pip freeze --exclude-editable ) > constraints.txt
+	  $(BIN)/python -m pip list --format=freeze --exclude-editable | grep -vE '^(pip|setuptools)==' \
+	) > constraints.txt
 
 benchmarks: venv
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
