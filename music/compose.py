@@ -139,6 +139,22 @@ def load_composer(ckpt: str | None):
     return load_module(path, ComposerModule, "music"), path
 
 
+def checked_output(args: argparse.Namespace, default_name: str) -> Path:
+    """Check --temperature, --tempo and the -o name before any work (compose and harmonize share
+    them); return the MIDI path to write (runs/demo/music/<time>/<default_name> without -o).
+    Whether its folder is writable is checked by the caller (it creates the folder)."""
+    if not (math.isfinite(args.temperature) and args.temperature > 0):
+        raise SystemExit(
+            f"error: --temperature must be positive (a number above 0), got {args.temperature}"
+        )
+    if not (math.isfinite(args.tempo) and args.tempo > 0):
+        raise SystemExit(f"error: --tempo must be positive (a number above 0), got {args.tempo}")
+    out = Path(args.output) if args.output else demo_dir("music") / default_name
+    if out.suffix.lower() not in (".mid", ".midi"):
+        raise SystemExit(f"error: --output {out} should end in .mid (the PNG and WAV go beside it)")
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     from common.checkpoints import CheckpointError
 
@@ -147,16 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(
             f"error: --bars must be 1 to {MAX_BARS} (about a second per 16 bars), got {args.bars}"
         )
-    if not (math.isfinite(args.temperature) and args.temperature > 0):
-        raise SystemExit(
-            f"error: --temperature must be positive (a number above 0), got {args.temperature}"
-        )
-    if not (math.isfinite(args.tempo) and args.tempo > 0):
-        raise SystemExit(f"error: --tempo must be positive (a number above 0), got {args.tempo}")
-    out = Path(args.output) if args.output else demo_dir("music") / "composition.mid"
-    if out.suffix.lower() not in (".mid", ".midi"):
-        raise SystemExit(f"error: --output {out} should end in .mid (the PNG and WAV go beside it)")
-    writable(out)
+    out = writable(checked_output(args, "composition.mid"))
     try:
         module, path = load_composer(args.ckpt)
         spq = module.steps_per_quarter

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.demo import HelpFormatter, demo_dir, description
+from common.demo import HelpFormatter, description, writable
 from music import midi
 
 TOKEN = re.compile(r"^(?:(?P<rest>[Rr])|(?P<note>[A-Ga-g][#b]?-?\d+))(?::(?P<len>\d+(?:\.\d+)?))?$")
@@ -169,20 +168,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     from common.checkpoints import CheckpointError
-    from music.compose import load_composer, write_outputs
+    from music.compose import checked_output, load_composer, write_outputs
 
     args = parse_args(argv)
     if (args.melody_file is None) == (args.melody is None):
         raise SystemExit("error: give a melody: a MIDI file, or --melody 'C4 D4 E4' (not both)")
-    if not (math.isfinite(args.temperature) and args.temperature > 0):
-        raise SystemExit(
-            f"error: --temperature must be positive (a number above 0), got {args.temperature}"
-        )
-    if not (math.isfinite(args.tempo) and args.tempo > 0):
-        raise SystemExit(f"error: --tempo must be positive (a number above 0), got {args.tempo}")
-    out = Path(args.output) if args.output else demo_dir("music") / "chorale.mid"
-    if out.suffix.lower() not in (".mid", ".midi"):
-        raise SystemExit(f"error: --output {out} should end in .mid (the PNG and WAV go beside it)")
+    out = checked_output(args, "chorale.mid")
     try:
         module, path = load_composer(args.ckpt)
         module.model.ordering_index("down")
@@ -194,6 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
         said += check_range(melody)
     except (CheckpointError, ValueError) as err:  # MidiError, MelodyError, no "down" head
         raise SystemExit(f"error: {err}") from None
+    writable(out)  # only now: a melody refused above leaves no empty folder behind
     for line in said:
         print(f"note: {line}", file=sys.stderr)
     torch.manual_seed(args.seed)

@@ -106,6 +106,8 @@ def test_harmonize_bad_inputs_give_clear_messages_and_write_nothing(trained, tmp
     with pytest.raises(SystemExit, match="error: checkpoint .* does not exist"):
         harmonize.main(["--melody", "C4", "--ckpt", str(tmp_path / "no.ckpt"), "-o", str(out)])
     assert not out.parent.exists() and not (tmp_path / "x.wav").exists()
+    with pytest.raises(SystemExit, match="error: cannot create the output folder"):
+        harmonize.main(["--ckpt", ckpt, "--melody", "C4", "-o", "/proc/nope/x.mid"])
 
 
 def test_harmonize_writes_under_the_demo_folder_by_default(trained):
