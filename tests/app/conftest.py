@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from tests.music.conftest import jsb_pickle  # the same tiny JSB pickle as the music tests
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,19 +35,6 @@ TINY = {
         "--model.hidden_size", "16", "--model.n_mixtures", "2", "--model.n_window", "2",
     ],
 }  # fmt: skip
-
-
-def jsb_pickle(path: Path) -> Path:
-    """A few chord progressions in the JSB Chorales pickle format (no download)."""
-    rng = np.random.default_rng(0)
-    chords = [(48, 55, 64, 72), (53, 57, 65, 72), (55, 59, 62, 67), (48, 55, 64, 67)]
-
-    def piece():
-        return [chords[(t + int(rng.integers(4))) % 4] for t in range(16)]
-
-    data = {"train": [piece() for _ in range(8)], "valid": [piece()] * 2, "test": [piece()] * 2}
-    path.write_bytes(pickle.dumps(data, protocol=2))
-    return path
 
 
 def train_tiny(root: Path) -> dict[str, Path]:
