@@ -69,7 +69,7 @@ def main() -> int:
     import torch
 
     from blackjack import baselines, rules
-    from blackjack.charts import plot_learning_curve, plot_strategy
+    from blackjack.plots import plot_learning_curve, plot_strategy
 
     out = args.out or Path(tempfile.mkdtemp(prefix="blackjack-bench-"))
     out.mkdir(parents=True, exist_ok=True)

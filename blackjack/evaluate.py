@@ -117,12 +117,12 @@ def main(argv: list[str] | None = None) -> dict:
     result = {**source, "rules": {"sab": r.sab, "natural": r.natural}}
     result.update(evaluate_policy(policy, r, args.hands, args.seed))
     if args.export_policy:
-        from blackjack.charts import write_policy_csv
+        from blackjack.plots import write_policy_csv
 
         result["policy_csv"] = args.export_policy
         result["policy_rows"] = write_policy_csv(policy, Path(args.export_policy))
     if args.charts:
-        from blackjack.charts import plot_strategy
+        from blackjack.plots import plot_strategy
 
         out = Path(args.charts) / "strategy.png"
         plot_strategy(policy, rules.optimal(r).policy, out, title=args.policy or "learned")

@@ -235,7 +235,7 @@ class DQNAgent(LightningModule):
     # --- after training --------------------------------------------------------------------
     def write_artifacts(self, run_dir: Path, datamodule: Any = None) -> dict[str, Any]:
         """Strategy charts (learned vs optimal), learning curve against episodes, policy CSV."""
-        from blackjack.charts import plot_learning_curve, plot_strategy, write_policy_csv
+        from blackjack.plots import plot_learning_curve, plot_strategy, write_policy_csv
         from common.runs import read_metrics
 
         policy = self.greedy_policy()

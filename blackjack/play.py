@@ -123,7 +123,7 @@ def frame_saver(folder: Path, out: TextIO):
     except ImportError:
         out.write("note: saving frames needs pygame (`pip install pygame`); playing without.\n")
         return None
-    import matplotlib.pyplot as plt
+    from blackjack.plots import save_frame
 
     folder.mkdir(parents=True, exist_ok=True)
     count = [0]
@@ -131,15 +131,7 @@ def frame_saver(folder: Path, out: TextIO):
     def save(env, caption: str) -> None:
         """Gymnasium's render with the caption (situation and move, or outcome) beneath."""
         count[0] += 1
-        image = env.render()
-        width, height = image.shape[1] / 100, image.shape[0] / 100  # inches at 100 dpi
-        fig = plt.figure(figsize=(width, height + 0.7), dpi=100)
-        ax = fig.add_axes((0, 0.7 / (height + 0.7), 1, height / (height + 0.7)))
-        ax.imshow(image)
-        ax.axis("off")
-        fig.text(0.5, 0.02, caption, ha="center", va="bottom", fontsize=9)
-        fig.savefig(folder / f"frame_{count[0]:03d}.png")
-        plt.close(fig)
+        save_frame(env.render(), caption, folder / f"frame_{count[0]:03d}.png")
 
     save.count = count
     return save
@@ -202,7 +194,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO
     total = sum(rewards)
     out.write(f"\n{len(rewards)} hands, total reward {total:+g}\n")
     if frames is not None:
-        from blackjack.charts import plot_strategy
+        from blackjack.plots import plot_strategy
 
         chart = Path(args.frames) / "strategy.png"
         differ = plot_strategy(agent.greedy_policy(), advisor.optimal.policy, chart, "agent")

@@ -527,7 +527,7 @@ def _blackjack_view(state: dict, models: Models) -> tuple:
     agent, advisor, env, obs = state["agent"], state["advisor"], state["env"], state["obs"]
     game = env.unwrapped
     image = _new_path("table", ".png")
-    import matplotlib.pyplot as plt
+    from common.plots import plt
 
     plt.imsave(image, env.render())
     q = agent.net.q_table()[obs]
@@ -555,7 +555,7 @@ def _blackjack_view(state: dict, models: Models) -> tuple:
 def strategy_chart(ckpt: Path, agent) -> str:
     """The learnt strategy beside the optimal one (Sutton & Barto Fig. 5.2), one PNG per ckpt."""
     from blackjack import rules
-    from blackjack.charts import plot_strategy
+    from blackjack.plots import plot_strategy
 
     chart = _new_path("strategy", ".png")
     plot_strategy(agent.greedy_policy(), rules.optimal(agent.rules).policy, chart)

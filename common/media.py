@@ -153,7 +153,7 @@ def log_music(module, writer, step: int, tmp: Path, cb: MediaCallback) -> None:
 def log_blackjack(module, writer, step: int, tmp: Path, cb: MediaCallback) -> None:
     """The greedy policy's hit/stick chart beside the optimal one (differences outlined)."""
     from blackjack import rules
-    from blackjack.charts import plot_strategy
+    from blackjack.plots import plot_strategy
 
     optimal = rules.optimal(module.rules).policy
     plot_strategy(module.greedy_policy(), optimal, tmp / "strategy.png")

@@ -1,4 +1,8 @@
-"""Learning-curve plots for one run and for a comparison of runs."""
+"""Learning-curve plots for one run and for a comparison of runs.
+
+Every `plots.py` takes pyplot from here (`from common.plots import plt`), so the file-only Agg
+backend (no display needed, also on a server) is chosen in this one place.
+"""
 
 from __future__ import annotations
 

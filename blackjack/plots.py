@@ -1,18 +1,16 @@
-"""Strategy charts in the manner of Sutton & Barto Fig. 5.2, learning curves, policy CSV."""
+"""Strategy charts in the manner of Sutton & Barto Fig. 5.2, learning curves, game frames, and
+the policy CSV the strategy chart is drawn from."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-
-from blackjack.rules import DEALER_CARDS, policy_rows  # noqa: E402
+from blackjack.rules import DEALER_CARDS, policy_rows
+from common.plots import plt
 
 CSV_COLUMNS = ("player_sum", "dealer_card", "usable_ace", "action")
 _PANELS = (
@@ -91,4 +89,16 @@ def plot_learning_curve(
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_frame(image: np.ndarray, caption: str, path: Path) -> None:
+    """Gymnasium's rendered table (an RGB array) with `caption` beneath, as a PNG."""
+    width, height = image.shape[1] / 100, image.shape[0] / 100  # inches at 100 dpi
+    fig = plt.figure(figsize=(width, height + 0.7), dpi=100)
+    ax = fig.add_axes((0, 0.7 / (height + 0.7), 1, height / (height + 0.7)))
+    ax.imshow(image)
+    ax.axis("off")
+    fig.text(0.5, 0.02, caption, ha="center", va="bottom", fontsize=9)
+    fig.savefig(path)
     plt.close(fig)
