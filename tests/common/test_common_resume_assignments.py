@@ -8,17 +8,8 @@ from common import registry
 from tests.common.faults import SimulatedCrash, with_fault
 from tests.common.test_common_exam import TINY
 
-HANDWRITING_GAP = pytest.mark.xfail(
-    strict=True,
-    reason="handwriting resume is not exact yet: after a crash in epoch 2 the resumed run ends "
-    "with train loss 3.3668 against 3.3586 uninterrupted (the length-bucketing sampler's epoch "
-    "is now restored; the remaining cause is not found)",
-)
 
-
-@pytest.mark.parametrize(
-    "name", ["speech", pytest.param("handwriting", marks=HANDWRITING_GAP), "music"]
-)
+@pytest.mark.parametrize("name", ["speech", "handwriting", "music"])
 def test_crashed_run_resumes_to_the_same_metrics(name, tmp_path, monkeypatch):
     monkeypatch.setenv("MAL2_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("MAL2_DATA", str(tmp_path / "data"))

@@ -83,3 +83,22 @@ def test_iamondb_source_gives_batches(archive, tmp_path, monkeypatch):
     assert len(dm.train_set) + len(dm.val_set) == 3
     batch = next(iter(dm.train_dataloader()))
     assert batch["x"].shape[-1] == 3 and torch.isfinite(batch["x"]).all()
+
+
+def test_bucket_sampler_takes_the_epoch_lightning_sets_even_on_an_iterator_made_before():
+    """On resume Lightning makes the loader's iterator first and then calls `set_epoch` on the
+    batch sampler's `.sampler`: the resumed epoch must shuffle as the uninterrupted one did."""
+    from lightning.fabric.utilities.data import _set_sampler_epoch
+    from torch.utils.data import DataLoader
+
+    from handwriting.data import BucketSampler
+
+    lengths = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7]
+    uninterrupted = BucketSampler(lengths, 3, shuffle=True, seed=7)
+    first, second = list(uninterrupted), list(uninterrupted)
+    assert first != second  # each epoch has its own shuffle
+
+    loader = DataLoader(lengths, batch_sampler=BucketSampler(lengths, 3, shuffle=True, seed=7))
+    batches = iter(loader)  # made before the epoch is known, as a resumed fit loop does
+    _set_sampler_epoch(loader, 1)
+    assert [b.tolist() for b in batches] == [[lengths[i] for i in b] for b in second]
