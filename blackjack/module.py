@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from blackjack import rules
-from blackjack.config import DQNConfig, QNetworkConfig
+from blackjack.config import QNetworkConfig
 from blackjack.data import ExperienceDataset, ObservationDataset, Player, ReplayBuffer
 from blackjack.env import make_env
 from blackjack.model import QNetwork, state_index
@@ -34,8 +34,33 @@ _DECISIONS[rules.observation_index()] = True
 
 
 class DQNAgent(LightningModule):
-    """Deep Q-learning for Blackjack-v1. Arguments are the fields of QNetworkConfig, DQNConfig
-    and the environment's rules (`sab`, `natural`), kept plain so a checkpoint rebuilds it."""
+    """The DQN agent for Blackjack-v1 (`--model.*`).
+
+    Deep Q-learning (Mnih et al. 2015) with Double DQN targets (van Hasselt et al. 2016). The
+    arguments are plain, so a checkpoint alone rebuilds the agent.
+
+    Args:
+        hidden: Width of each hidden layer of the Q-network.
+        sab: Sutton & Barto rules (a natural the dealer does not match wins +1).
+        natural: Pay a natural 3:2 (casino rules; only with sab false).
+        gamma: Discount; 1 because a hand lasts a few steps and only its final reward counts.
+        lr: Adam learning rate at the start; cosine-annealed to lr * lr_final_ratio.
+        lr_final_ratio: Final learning rate as a fraction of lr (a small last step averages out
+            the +-1 reward noise).
+        batch_size: Transitions per gradient step.
+        buffer_size: Replay buffer capacity, in transitions.
+        warmup_steps: Environment steps played at random before the first gradient step.
+        env_steps_per_batch: Environment steps played for each gradient step (data is cheap
+            here, and more of it averages out the reward noise).
+        batches_per_epoch: Gradient steps in one epoch; the exact validation runs after each.
+        eps_start: Exploration rate at the start.
+        eps_end: Exploration rate after the decay (kept high: the close calls need samples of
+            the action the greedy policy does not take).
+        eps_decay: Fraction of all training steps over which epsilon falls linearly to eps_end.
+        target_sync: Gradient steps between copies of the online into the target network.
+        double_dqn: Pick the next action with the online network, value it with the target.
+        seed: Seed of the environment (reset and action space) and of replay sampling.
+    """
 
     def __init__(
         self,
@@ -59,12 +84,10 @@ class DQNAgent(LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        hp = {k: v for k, v in self.hparams.items() if not k.startswith("_")}  # _instantiator
-        self.rules = rules.Rules(sab=hp.pop("sab"), natural=hp.pop("natural"))
-        self.net_config = QNetworkConfig(hidden=list(hp.pop("hidden")))
-        self.config = DQNConfig(**hp)
-        if not self.net_config.hidden or min(self.net_config.hidden) < 1:
+        if not hidden or min(hidden) < 1:
             raise ValueError(f"hidden must list positive layer widths, got {hidden}")
+        self.rules = rules.Rules(sab=sab, natural=natural)
+        self.net_config = QNetworkConfig(hidden=list(hidden))
         self.net = QNetwork(self.net_config)
         self.target = QNetwork(self.net_config).requires_grad_(False)
         self.target.load_state_dict(self.net.state_dict())
@@ -88,7 +111,7 @@ class DQNAgent(LightningModule):
     def updates_per_step(self) -> int:
         """The largest divisor of batches_per_epoch up to UPDATES_PER_STEP: every Lightning
         step then runs as many updates, and an epoch stays batches_per_epoch updates."""
-        n = self.config.batches_per_epoch
+        n = self.hparams.batches_per_epoch
         return max(k for k in range(1, UPDATES_PER_STEP + 1) if n % k == 0)
 
     def total_steps(self) -> int:
@@ -107,12 +130,12 @@ class DQNAgent(LightningModule):
         return int(steps)
 
     def epsilon(self) -> float:
-        c = self.config
+        c = self.hparams
         frac = min(1.0, self.global_step / max(1.0, c.eps_decay * self.total_steps()))
         return c.eps_start + frac * (c.eps_end - c.eps_start)
 
     def train_dataloader(self) -> DataLoader:
-        c = self.config
+        c = self.hparams
         if self.player is None:
             self.player = Player(make_env(self.rules), ReplayBuffer(c.buffer_size), c.seed)
             if self._resume is not None:  # exact resume: the hand, RNGs, counters and buffer
@@ -162,12 +185,12 @@ class DQNAgent(LightningModule):
             next_q = self._target_q[rows]  # (B, 2)
             # Double DQN (van Hasselt et al. 2016, eq. 4): the online net picks a', the target
             # net values it, which removes the max operator's upward bias.
-            if self.config.double_dqn:
+            if self.hparams.double_dqn:
                 chooser = (self.net.q_all() if q_online is None else q_online)[rows]
             else:
                 chooser = next_q
             next_v = next_q.gather(1, chooser.argmax(1, keepdim=True)).squeeze(1)
-            y = batch["reward"] + self.config.gamma * (1.0 - batch["done"]) * next_v
+            y = batch["reward"] + self.hparams.gamma * (1.0 - batch["done"]) * next_v
         # Squared error, not Huber: Q must be the *mean* return, and the +-1 reward noise makes
         # a Huber loss drift towards the median.
         return F.mse_loss(q, y)
@@ -190,7 +213,7 @@ class DQNAgent(LightningModule):
         for _ in range(updates):
             q_online = self.net.q_all()  # (704, 2): the player's policy and Double DQN's chooser
             loss = self.dqn_loss(self._play(q_online), q_online)
-            if (self.global_step + 1) % self.config.target_sync == 0:
+            if (self.global_step + 1) % self.hparams.target_sync == 0:
                 self.target.load_state_dict(self.net.state_dict())
                 self._target_q = None
             optimizer.zero_grad()
@@ -225,7 +248,7 @@ class DQNAgent(LightningModule):
         self.log("val/regret", self._optimum.expected_return - solution.expected_return)
 
     def configure_optimizers(self):
-        c = self.config
+        c = self.hparams
         optimizer = torch.optim.Adam(self.net.parameters(), lr=c.lr)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=self.total_steps(), eta_min=c.lr * c.lr_final_ratio

@@ -10,11 +10,13 @@ Lightning's own `--trainer.*` options pass through unchanged; `--run.*` are ours
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import logging
 import math
 import os
+import re
 import shutil
 import signal
 import sys
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from jsonargparse import set_parsing_settings
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import (
     EarlyStopping,
@@ -62,6 +65,23 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
 )
 
 _RUN_NAME_ENV = "MAL2_RUN_NAME"  # lets DDP worker processes find the run folder of rank zero
+# `--help` describes RunOptions' fields by their attribute docstrings.
+set_parsing_settings(docstring_parse_attribute_docstrings=True)
+
+# The `--trainer.*` options that `--help` lists; the others still parse (in yaml files too).
+TRAINER_OPTIONS_SHOWN = {
+    *("accelerator", "strategy", "devices", "num_nodes", "precision", "fast_dev_run"),
+    *("max_epochs", "min_epochs", "max_steps", "max_time", "overfit_batches"),
+    *("limit_train_batches", "limit_val_batches", "limit_test_batches"),
+    *("val_check_interval", "check_val_every_n_epoch", "num_sanity_val_steps"),
+    *("log_every_n_steps", "enable_progress_bar", "accumulate_grad_batches"),
+    *("gradient_clip_val", "deterministic", "detect_anomaly"),
+}
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a (docstring) description, on one line."""
+    return re.split(r"(?<=\.)\s|(?<=[a-z]\.)(?=[A-Z])", " ".join(text.split()), maxsplit=1)[0]
 
 
 @dataclass
@@ -143,9 +163,11 @@ class PortfolioCLI(LightningCLI):
         assignment: str,
         args: list[str] | None = None,
         default_config_files: list[str | Path] | None = None,
+        links: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         self.assignment = assignment
+        self.links = links or {}  # e.g. {"data.labels": "model.labels"}: set once, in --data
         self.start = time.monotonic()  # a --run.budget counts from here
         self.run_dir: Path | None = None
         self.summary: dict[str, Any] = {}
@@ -156,6 +178,14 @@ class PortfolioCLI(LightningCLI):
         parser_kwargs = kwargs.pop("parser_kwargs", {})
         parser_kwargs.setdefault("default_config_files", [str(p) for p in default_config_files])
         parser_kwargs.setdefault("prog", f"python -m {assignment}.train")
+        parser_kwargs.setdefault(
+            "usage", "%(prog)s [--config FILE] [--print_config] [--OPTION VALUE ...]"
+        )
+        parser_kwargs.setdefault(
+            "description",
+            f"Train the {assignment} model: one run folder under runs/{assignment}/ with its "
+            "config, checkpoints, metrics and plots.",
+        )
         super().__init__(
             model_class,
             datamodule_class,
@@ -165,12 +195,31 @@ class PortfolioCLI(LightningCLI):
             seed_everything_default=42,
             parser_kwargs=parser_kwargs,
             trainer_defaults={"log_every_n_steps": 10},
+            auto_configure_optimizers=False,  # every module configures its own optimizers
             **kwargs,
         )
 
     # --- parsing ---------------------------------------------------------------------------
+    def add_core_arguments_to_parser(self, parser) -> None:
+        """Lightning's `--trainer.*`, `--model.*` and `--data.*` (none where the module brings
+        its own loaders); `--help` lists the trainer options a run here uses, one line each."""
+        parser.add_lightning_class_args(self.trainer_class, "trainer")
+        defaults = {f"trainer.{k}": v for k, v in self.trainer_defaults.items()}
+        parser.set_defaults({k: v for k, v in defaults.items() if k != "trainer.callbacks"})
+        parser.add_lightning_class_args(self.model_class, "model")
+        if self.datamodule_class is not None:
+            parser.add_lightning_class_args(self.datamodule_class, "data")
+        for action in parser._actions:
+            name = action.dest.removeprefix("trainer.").removesuffix(".help")
+            if action.dest.startswith("trainer.") and name not in TRAINER_OPTIONS_SHOWN:
+                action.help = argparse.SUPPRESS  # still parsed, only not listed
+            elif action.help and action.help != argparse.SUPPRESS:
+                action.help = first_sentence(action.help)
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_class_arguments(RunOptions, "run")
+        for source, target in self.links.items():  # values that must agree, given once
+            parser.link_arguments(source, target)
 
     def _set_seed(self) -> None:
         seed = self.config.get("seed_everything")
@@ -493,6 +542,7 @@ def train_main(
     assignment: str,
     args: list[str] | None = None,
     bf16_where_native: bool = False,
+    links: dict[str, str] | None = None,
 ) -> PortfolioCLI:
     """Parse the command line, train, test and summarise; what every `<pkg>.train.main` calls.
 
@@ -500,6 +550,8 @@ def train_main(
     (AVX512-BF16 or AMX), float32 elsewhere, where emulated bf16 would be slower. `MAL2_BF16=0`
     or `=1` forces the choice (common.precision). Any `--trainer.precision` on the command line
     or in a `--config` file wins.
+    links: settings that must agree, source -> target (`{"data.labels": "model.labels"}`):
+    the target takes the source's value and is not an option of its own.
     """
     from common.callbacks import NonFiniteLossError
 
@@ -511,7 +563,9 @@ def train_main(
     if native_bf16:  # first, so that the user's choice comes later
         args = ["--trainer.precision", "bf16-mixed", *args]
     try:
-        cli = PortfolioCLI(model_class, datamodule_class, assignment=assignment, args=args)
+        cli = PortfolioCLI(
+            model_class, datamodule_class, assignment=assignment, args=args, links=links
+        )
         cli.fit()
     except (NonFiniteLossError, CheckpointError, RunError) as err:
         raise SystemExit(f"error: {err}") from None
