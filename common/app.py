@@ -221,7 +221,8 @@ MODELS = Models()
 # --- speech ------------------------------------------------------------------------------------
 def _classify_wav(wav, module, title: str) -> tuple[str, dict[str, float], str, str]:
     from speech import audio
-    from speech.demo import classify, plot
+    from speech.demo import classify
+    from speech.plots import plot_classification
 
     seconds = len(wav) / audio.SAMPLE_RATE
     if audio.is_silent(wav, -50.0):
@@ -235,7 +236,7 @@ def _classify_wav(wav, module, title: str) -> tuple[str, dict[str, float], str, 
     result = classify(module, wav)
     top = result["probs"].topk(min(5, len(module.class_names)))
     top5 = {module.class_names[i]: float(p) for p, i in zip(top.values, top.indices)}
-    figure = str(plot(_new_path("speech", ".png"), wav, module, result, title))
+    figure = str(plot_classification(_new_path("speech", ".png"), wav, module, result, title))
     timeline = ""
     if seconds > 1.0:
         rows = [f"| {w} | {t0:.2f} | {t1:.2f} | {p:.0%} |" for w, t0, t1, p in result["detections"]]
@@ -401,7 +402,7 @@ def handwriting_write(
     The first line is shown as soon as it is written; the rest, the animation and the attention
     plot follow.
     """
-    from handwriting.plot import save_animation, save_attention, save_lines
+    from handwriting.plots import save_animation, save_attention, save_lines
     from handwriting.text import unknown_characters, wrap
     from handwriting.write import MAX_LINE_CHARS
 

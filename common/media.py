@@ -91,7 +91,7 @@ def log_speech(module, writer, step: int, tmp: Path, cb: MediaCallback) -> None:
     """Confusion matrix of this validation, and the log-mels of a few validation clips."""
     from torchvision.utils import make_grid
 
-    from speech.evaluate import plot_confusion
+    from speech.plots import plot_confusion
 
     if cb._preds and cb._targets:
         preds, targets = torch.cat(cb._preds), torch.cat(cb._targets)
@@ -114,7 +114,7 @@ def log_speech(module, writer, step: int, tmp: Path, cb: MediaCallback) -> None:
 
 def log_handwriting(module, writer, step: int, tmp: Path, cb: MediaCallback) -> None:
     """The text 'hello' written in one style, as the current network writes it."""
-    from handwriting.plot import save_lines
+    from handwriting.plots import save_lines
 
     if module.hparams.synthesis:
         text = "".join(c for c in "hello world" if c in module.hparams.alphabet) or "a"
@@ -130,7 +130,8 @@ def log_handwriting(module, writer, step: int, tmp: Path, cb: MediaCallback) -> 
 def log_music(module, writer, step: int, tmp: Path, cb: MediaCallback) -> None:
     """Four bars composed by the current network: the piano roll and its first seconds."""
     from music import midi
-    from music.compose import compose, plot_roll
+    from music.compose import compose
+    from music.plots import plot_roll
 
     spq = module.steps_per_quarter
     state = torch.get_rng_state()

@@ -70,7 +70,7 @@ def ocr_test(
     same OCR on the writer's clean font rendering), the first seed's readings; the exam line as
     written by seed 0 and what OCR read; sampling speed (points per second, priming included).
     """
-    from handwriting.plot import save_lines
+    from handwriting.plots import save_lines
 
     result, points, took = {}, 0, 0.0
     for style in styles:
@@ -152,7 +152,7 @@ def legibility_test(
     rendering of its own text more than that of `n_distractors` other texts of similar length
     (see handwriting.legibility), and that it stayed in the primed writer's font family.
     Returns top-1 and style-kept rates per style, timing and finish counts."""
-    from handwriting.plot import save_lines
+    from handwriting.plots import save_lines
 
     rng = np.random.default_rng(seed)
     result, generated, gen_time = {}, 0, 0.0

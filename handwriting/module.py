@@ -187,7 +187,7 @@ class HandwritingModule(L.LightningModule):
 
     def write_artifacts(self, run_dir: Path, datamodule) -> dict:
         """Samples of validation text (never trained on) in every style, and an attention plot."""
-        from handwriting.plot import save_attention, save_lines
+        from handwriting.plots import save_attention, save_lines
 
         if not self.config.synthesis:
             lines = [

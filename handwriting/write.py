@@ -90,7 +90,7 @@ def _write(args) -> int:
 
     from common.checkpoints import CheckpointError, find_checkpoint, load_module
     from handwriting.module import HandwritingModule
-    from handwriting.plot import save_animation, save_attention, save_lines
+    from handwriting.plots import save_animation, save_attention, save_lines
 
     # One point at a time is a chain of tiny ops: extra threads only add synchronisation, and on
     # a busy laptop they make sampling many times slower.

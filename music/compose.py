@@ -26,8 +26,8 @@ import torch
 from common.demo import HelpFormatter, demo_dir, description, json_text, writable
 from music import midi
 from music.model import Composer
+from music.plots import plot_roll
 
-BEATS_PER_BAR = 4  # 4/4, the metre of nearly every chorale
 SAMPLE_RATE = 22050
 
 MAX_BARS = 1024  # a bound on the work one command asks for (about a minute)
@@ -43,7 +43,7 @@ def compose(
     """(T, 88) bool roll: the prime (if any) followed by `bars` new bars."""
     model.eval()
     prime_t = torch.from_numpy(prime).float() if prime is not None else None
-    new = model.generate(bars * BEATS_PER_BAR * spq, temperature, prime_t)  # (steps, 88)
+    new = model.generate(bars * midi.BEATS_PER_BAR * spq, temperature, prime_t)  # (steps, 88)
     roll = new.bool().numpy()
     return roll if prime is None else np.concatenate([prime.astype(bool), roll])
 
@@ -62,39 +62,6 @@ def render_wav(pm, path: Path) -> str:
         audio = 0.9 * audio / peak
     sf.write(str(path), audio.astype(np.float32), SAMPLE_RATE)
     return how
-
-
-def plot_roll(
-    roll: np.ndarray, path: Path, spq: int, title: str = "", prime_steps: int = 0
-) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = np.flatnonzero(roll.any(axis=0))
-    low, high = (keys.min() - 2, keys.max() + 2) if len(keys) else (27, 60)
-    low, high = max(low, 0), min(high, midi.N_KEYS - 1)
-    fig, ax = plt.subplots(figsize=(max(6, len(roll) / (4 * spq)), 4))
-    ax.imshow(
-        roll[:, low : high + 1].T,
-        origin="lower",
-        aspect="auto",
-        cmap="Greys",
-        interpolation="nearest",
-        extent=(0, len(roll) / (BEATS_PER_BAR * spq), low + midi.LOW - 0.5, high + midi.LOW + 0.5),
-    )
-    if prime_steps:  # where the prime ends and the network's own music begins
-        x = prime_steps / (BEATS_PER_BAR * spq)
-        ax.axvline(x, color="tab:red", linewidth=2)
-        ax.text(x, 0.98, " prime | composed ", color="tab:red", ha="center", va="top",
-                backgroundcolor="white", transform=ax.get_xaxis_transform())  # fmt: skip
-    ax.set_xlabel("bar")
-    ax.set_ylabel("MIDI pitch")
-    ax.set_title(title or "piano roll")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def write_outputs(

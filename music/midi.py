@@ -17,6 +17,7 @@ import pretty_midi
 
 LOW, HIGH = 21, 108  # A0 .. C8, the 88 piano keys
 N_KEYS = HIGH - LOW + 1
+BEATS_PER_BAR = 4  # 4/4, the metre of nearly every chorale
 MAJOR_SCALE = np.array([0, 2, 4, 5, 7, 9, 11])
 NATURAL_MINOR_SCALE = np.array([0, 2, 3, 5, 7, 8, 10])
 # Krumhansl & Kessler (1982) key profiles, used by the Krumhansl-Schmuckler key finder.

@@ -26,6 +26,7 @@ from common.checkpoints import CheckpointError, find_checkpoint, load_module
 from common.demo import HelpFormatter, demo_dir, number, text, writable
 from speech import audio, stream
 from speech.module import KeywordModule
+from speech.plots import plot_classification
 
 HOP = stream.HOP
 LONG_SECONDS = 60.0  # longer recordings are streamed block by block
@@ -62,39 +63,6 @@ def classify(module: KeywordModule, wav: torch.Tensor, threshold: float = 0.6) -
         "start": starts[best].item() / audio.SAMPLE_RATE,
         "detections": [tuple(d) for d in detections],
     }
-
-
-def plot(path: Path, wav: torch.Tensor, module: KeywordModule, result: dict, title: str) -> Path:
-    """Waveform (chosen window shaded), log-mel of that window, top-10 probability bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    start = int(result["start"] * audio.SAMPLE_RATE)
-    clip = audio.fit_length(wav[start : start + audio.SAMPLE_RATE])
-    with torch.inference_mode():
-        mel = module.model.features(clip[None].to(module.device))[0, 0].cpu()  # (n_mels, T)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
-    t = torch.arange(len(wav)) / audio.SAMPLE_RATE
-    axes[0].plot(t, wav, lw=0.5)
-    axes[0].axvspan(result["start"], result["start"] + 1.0, color="orange", alpha=0.2)
-    for word, t0, t1, _ in result["detections"]:
-        axes[0].text((t0 + t1) / 2, wav.abs().max().item(), word, ha="center", va="bottom")
-    axes[0].set(title="waveform (16 kHz)", xlabel="time (s)")
-    axes[1].imshow(mel, origin="lower", aspect="auto", extent=(0, 1, 0, mel.shape[0]))
-    axes[1].set(title="log-mel spectrogram (normalised)", xlabel="time (s)", ylabel="mel band")
-    top = result["probs"].topk(min(10, len(module.class_names)))
-    names = [module.class_names[i] for i in top.indices]
-    axes[2].barh(range(len(names))[::-1], top.values.numpy())
-    axes[2].set_yticks(range(len(names))[::-1], names)
-    axes[2].set(title="probabilities", xlim=(0, 1))
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
 
 
 def speak(words: list[str], voice: str, path: Path, rate: int = 160, gap: float = 0.8) -> Path:
@@ -282,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"  keywords detected: {found}")
         if not args.no_figure:
-            fig = plot(figure_path(args.out, path, used), wav, module, result, str(path.name))
+            fig = plot_classification(
+                figure_path(args.out, path, used), wav, module, result, str(path.name)
+            )
             print(f"  figure: {fig}")
     return 1 if failures == len(files) else 0
 

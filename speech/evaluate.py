@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
-from torchmetrics.classification import MulticlassConfusionMatrix
 
 from common.checkpoints import CheckpointError, find_checkpoint, load_module
 from common.demo import HelpFormatter, json_text
@@ -25,6 +24,7 @@ from speech import audio
 from speech.data import DataError, FileDataset, KeywordDataModule, read_groups, scan_folder
 from speech.data import target_of as _target_of
 from speech.module import KeywordModule
+from speech.plots import plot_confusion
 
 
 @torch.inference_mode()
@@ -69,33 +69,6 @@ def accuracy_report(
         "per_class": per_class,
         "per_group": per_group,
     }
-
-
-def plot_confusion(
-    preds: torch.Tensor, targets: torch.Tensor, names: list[str], path: Path
-) -> Path:
-    """Row-normalised confusion matrix (true label per row) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cm = MulticlassConfusionMatrix(len(names), normalize="true")(preds, targets)
-    size = max(5.0, 0.28 * len(names))
-    fig, ax = plt.subplots(figsize=(size + 1, size))
-    im = ax.imshow(cm.numpy(), cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(names)), names, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    acc = (preds == targets).float().mean().item() if len(targets) else float("nan")
-    ax.set_title(f"confusion matrix (accuracy {acc:.3f}, n={len(targets)})")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def folder_dataset(root: Path, names: list[str]) -> tuple:

@@ -147,7 +147,8 @@ class KeywordModule(L.LightningModule):
         """Test-split confusion matrix and per-speaker-group accuracy (for the model card)."""
         import json
 
-        from speech.evaluate import accuracy_report, plot_confusion, predict
+        from speech.evaluate import accuracy_report, predict
+        from speech.plots import plot_confusion
 
         if datamodule is None or "test" not in getattr(datamodule, "splits", {}):
             return {}

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from handwriting.strokes import points_to_strokes, to_absolute  # noqa: E402
+from common.plots import plt
+from handwriting.strokes import points_to_strokes, to_absolute
 
 
 def _draw(ax, offsets: np.ndarray, dy: float = 0.0, color: str = "black", lw: float = 1.6) -> None:

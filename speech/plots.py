@@ -1,0 +1,68 @@
+"""Figures: the confusion matrix (evaluate, training's test) and one recording's classification
+(demo, app): waveform, log-mel, top-10 probabilities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+from common.plots import plt
+from speech import audio
+
+if TYPE_CHECKING:
+    from speech.module import KeywordModule
+
+
+def plot_confusion(
+    preds: torch.Tensor, targets: torch.Tensor, names: list[str], path: Path
+) -> Path:
+    """Row-normalised confusion matrix (true label per row) as a PNG."""
+    cm = MulticlassConfusionMatrix(len(names), normalize="true")(preds, targets)
+    size = max(5.0, 0.28 * len(names))
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(cm.numpy(), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    acc = (preds == targets).float().mean().item() if len(targets) else float("nan")
+    ax.set_title(f"confusion matrix (accuracy {acc:.3f}, n={len(targets)})")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_classification(
+    path: Path, wav: torch.Tensor, module: KeywordModule, result: dict, title: str
+) -> Path:
+    """Waveform (chosen window shaded), log-mel of that window, top-10 probability bars."""
+    start = int(result["start"] * audio.SAMPLE_RATE)
+    clip = audio.fit_length(wav[start : start + audio.SAMPLE_RATE])
+    with torch.inference_mode():
+        mel = module.model.features(clip[None].to(module.device))[0, 0].cpu()  # (n_mels, T)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    t = torch.arange(len(wav)) / audio.SAMPLE_RATE
+    axes[0].plot(t, wav, lw=0.5)
+    axes[0].axvspan(result["start"], result["start"] + 1.0, color="orange", alpha=0.2)
+    for word, t0, t1, _ in result["detections"]:
+        axes[0].text((t0 + t1) / 2, wav.abs().max().item(), word, ha="center", va="bottom")
+    axes[0].set(title="waveform (16 kHz)", xlabel="time (s)")
+    axes[1].imshow(mel, origin="lower", aspect="auto", extent=(0, 1, 0, mel.shape[0]))
+    axes[1].set(title="log-mel spectrogram (normalised)", xlabel="time (s)", ylabel="mel band")
+    top = result["probs"].topk(min(10, len(module.class_names)))
+    names = [module.class_names[i] for i in top.indices]
+    axes[2].barh(range(len(names))[::-1], top.values.numpy())
+    axes[2].set_yticks(range(len(names))[::-1], names)
+    axes[2].set(title="probabilities", xlim=(0, 1))
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
