@@ -126,10 +126,11 @@ def enroll_figures(ckpt: Path, real: dict, per_word: int = 5) -> dict:
 
 
 def measure_generation(data_root: Path) -> float:
-    from speech.synthetic import SynthConfig, load_or_generate
+    from speech.data import KeywordDataModule
+    from speech.synthetic import load_or_generate
 
     start = time.perf_counter()
-    load_or_generate(SynthConfig(), data_root, verbose=False)
+    load_or_generate(KeywordDataModule().synth_config(), data_root, verbose=False)
     return time.perf_counter() - start
 
 

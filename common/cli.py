@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from jsonargparse import set_parsing_settings
+from jsonargparse import DefaultHelpFormatter, set_parsing_settings
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import (
     EarlyStopping,
@@ -77,6 +77,16 @@ TRAINER_OPTIONS_SHOWN = {
     *("log_every_n_steps", "enable_progress_bar", "accumulate_grad_batches"),
     *("gradient_clip_val", "deterministic", "detect_anomaly"),
 }
+
+
+class HelpFormatter(DefaultHelpFormatter):
+    """`--help` without the trainer options a run here does not use (they still parse and are
+    still in `--print_config` and the run's config.yaml)."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        name = action.dest.removeprefix("trainer.").removesuffix(".help")
+        if not action.dest.startswith("trainer.") or name in TRAINER_OPTIONS_SHOWN:
+            super().add_argument(action)
 
 
 def first_sentence(text: str) -> str:
@@ -178,6 +188,7 @@ class PortfolioCLI(LightningCLI):
         parser_kwargs = kwargs.pop("parser_kwargs", {})
         parser_kwargs.setdefault("default_config_files", [str(p) for p in default_config_files])
         parser_kwargs.setdefault("prog", f"python -m {assignment}.train")
+        parser_kwargs.setdefault("formatter_class", HelpFormatter)
         parser_kwargs.setdefault(
             "usage", "%(prog)s [--config FILE] [--print_config] [--OPTION VALUE ...]"
         )
@@ -210,10 +221,7 @@ class PortfolioCLI(LightningCLI):
         if self.datamodule_class is not None:
             parser.add_lightning_class_args(self.datamodule_class, "data")
         for action in parser._actions:
-            name = action.dest.removeprefix("trainer.").removesuffix(".help")
-            if action.dest.startswith("trainer.") and name not in TRAINER_OPTIONS_SHOWN:
-                action.help = argparse.SUPPRESS  # still parsed, only not listed
-            elif action.help and action.help != argparse.SUPPRESS:
+            if action.help and action.help != argparse.SUPPRESS:
                 action.help = first_sentence(action.help)
 
     def add_arguments_to_parser(self, parser) -> None:

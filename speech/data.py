@@ -8,7 +8,6 @@ import hashlib
 import re
 import tarfile
 import urllib.request
-from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
@@ -17,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from common.paths import data_root
 from speech import audio
-from speech.config import SILENCE, UNKNOWN, WORDS_35, DataConfig, label_set
+from speech.config import SILENCE, UNKNOWN, WORDS_35, label_set
 from speech.synthetic import SynthConfig, load_or_generate
 
 SPEECH_COMMANDS_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
@@ -206,9 +205,26 @@ def download_speech_commands(root: Path) -> Path:
 
 
 class KeywordDataModule(L.LightningDataModule):
-    """Batches of (waveforms (B, 16000) float in [-1, 1], targets (B,)) for the chosen source.
+    """Batches of (waveforms (B, 16000) float in [-1, 1], targets (B,)) for the chosen source
+    (`--data.*`).
 
-    Args: the fields of `DataConfig` (see there).
+    Args:
+        source: espeak (embedded synthetic set), speechcommands (Google v2) or folder
+            (<root>/<label>/).
+        root: Folder of speechcommands/folder data (default: data/speech/SpeechCommands).
+        download: speechcommands: download the 2.3 GB archive when root has no data.
+        labels: 35 (all words), 12 (10 commands + _unknown_ + _silence_) or a comma-separated
+            word list; the model's labels follow.
+        train_per_word: espeak: training clips per word.
+        val_per_word: espeak: validation clips per word.
+        test_per_word: espeak: test clips per word (held-out voices).
+        seed: espeak: generation seed.
+        time_shift_ms: Training: random time shift of up to this many ms (the embedded clips
+            already sit at a random place in their second; for recordings give 100).
+        noise_prob: speechcommands/folder training: probability of mixing in background noise.
+        silence_fraction: 12-class task: number of _silence_ clips as a fraction of each split.
+        batch_size: Clips per batch.
+        num_workers: DataLoader worker processes.
     """
 
     def __init__(
@@ -221,45 +237,35 @@ class KeywordDataModule(L.LightningDataModule):
         val_per_word: int = 40,
         test_per_word: int = 60,
         seed: int = 0,
-        time_shift_ms: float = 100.0,
+        time_shift_ms: float = 0.0,
         noise_prob: float = 0.8,
         silence_fraction: float = 0.1,
-        batch_size: int = 128,
+        batch_size: int = 64,
         num_workers: int = 0,
     ):
         super().__init__()
-        self.cfg = DataConfig(
-            source,
-            root,
-            download,
-            labels,
-            train_per_word,
-            val_per_word,
-            test_per_word,
-            seed,
-            time_shift_ms,
-            noise_prob,
-            silence_fraction,
-            batch_size,
-            num_workers,
-        )
         if source not in ("espeak", "speechcommands", "folder"):
             raise DataError(f"data.source={source!r}: use espeak, speechcommands or folder")
-        self.save_hyperparameters(asdict(self.cfg))
+        self.save_hyperparameters()
         self.names = class_names(labels)
         self.splits: dict[str, Dataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        if self.cfg.source == "espeak":
+        if self.hparams.source == "espeak":
             self.splits = self._espeak_splits()
         else:
             self.splits = self._file_splits()
 
+    def synth_config(self) -> SynthConfig:
+        """What the espeak source generates (and caches) for these settings."""
+        hp = self.hparams
+        return SynthConfig(hp.train_per_word, hp.val_per_word, hp.test_per_word, hp.seed)
+
     def _espeak_splits(self) -> dict[str, Dataset]:
-        cfg = self.cfg
-        synth = SynthConfig(cfg.train_per_word, cfg.val_per_word, cfg.test_per_word, cfg.seed)
+        cfg = self.hparams
+        synth = self.synth_config()
         words = [w for w in WORDS_35 if target_of(w, self.names) is not None]
         data = load_or_generate(synth, data_root(), words if words != WORDS_35 else None)
         clips = torch.from_numpy(data["clips"])
@@ -280,8 +286,9 @@ class KeywordDataModule(L.LightningDataModule):
 
     def _add_silence(self, clips, targets, split) -> tuple[torch.Tensor, torch.Tensor]:
         """Append `silence_fraction` background-only clips (coloured noise at random levels)."""
-        n = int(self.cfg.silence_fraction * len(targets))
-        gen = torch.Generator().manual_seed(self.cfg.seed + ("train", "val", "test").index(split))
+        hp = self.hparams
+        n = int(hp.silence_fraction * len(targets))
+        gen = torch.Generator().manual_seed(hp.seed + ("train", "val", "test").index(split))
         noise = audio.coloured_noise(n, audio.SAMPLE_RATE, torch.rand(n, generator=gen) * 2, gen)
         level = 10 ** (torch.empty(n, 1).uniform_(-70, -25, generator=gen) / 20)
         silence = (noise * level).clamp(-1, 1).mul(32767).to(torch.int16)
@@ -289,7 +296,7 @@ class KeywordDataModule(L.LightningDataModule):
         return torch.cat([clips, silence]), torch.cat([targets, target])
 
     def _file_splits(self) -> dict[str, Dataset]:
-        cfg = self.cfg
+        cfg = self.hparams
         default = data_root() / "speech" / "SpeechCommands"
         root = Path(cfg.root) if cfg.root else default
         if cfg.source == "speechcommands" and not (root / "testing_list.txt").is_file():
@@ -343,11 +350,11 @@ class KeywordDataModule(L.LightningDataModule):
         data = self.splits[split]
         return DataLoader(
             data,
-            batch_size=self.cfg.batch_size,
+            batch_size=self.hparams.batch_size,
             shuffle=shuffle,
-            num_workers=self.cfg.num_workers,
-            drop_last=shuffle and len(data) > self.cfg.batch_size,
-            persistent_workers=self.cfg.num_workers > 0,
+            num_workers=self.hparams.num_workers,
+            drop_last=shuffle and len(data) > self.hparams.batch_size,
+            persistent_workers=self.hparams.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

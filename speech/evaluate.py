@@ -116,11 +116,11 @@ def evaluate(
         hparams = torch.load(ckpt, map_location="cpu", weights_only=True).get(
             "datamodule_hyper_parameters", {}
         )
-        dm = KeywordDataModule(**hparams)
+        dm = KeywordDataModule(**{k: v for k, v in hparams.items() if not k.startswith("_")})
         dm.setup("test")
         dataset = dm.splits[split]
         groups = getattr(dataset, "groups", {})
-        source = f"{dm.cfg.source}:{split}"
+        source = f"{dm.hparams.source}:{split}"
     preds, targets = predict(module, dataset, batch_size)
     report = {"checkpoint": str(ckpt), "data": source, "labels": len(names)}
     report.update(accuracy_report(preds, targets, names, groups))

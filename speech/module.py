@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import MISSING, fields
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -14,40 +16,52 @@ from speech.model import KeywordSpotter
 
 
 class KeywordModule(L.LightningModule):
-    """Trains a `KeywordSpotter`; a checkpoint alone rebuilds it (labels included).
+    """The keyword spotter (`--model.*`); a checkpoint alone rebuilds it (labels included).
 
     Args:
-        labels: the task: 35, 12 or a comma-separated word list (must match the data's).
-        width, depth, activation, dropout, hop_ms, f_max, norm, top_db, lifter, freq_mask,
-            time_mask, n_masks: see `ModelConfig`.
-        channel_prob: fraction of each training batch sent through a random recording channel
-            (`audio.random_channel`: band limits, microphone colour, level, clipping, codec).
-        warp: training-time vocal-tract-length warping, alpha drawn from [1 - warp, 1 + warp]
-            (0: off; the embedded clips already carry 0.9-1.1).
-        trim_prob: fraction of each training batch cut to its word and zero-padded, as a
-            trimmed recording is.
-        lr: peak learning rate of the one-cycle schedule.
+        labels: The task: 35, 12 or a comma-separated word list (linked from --data.labels).
+        width: Base channel count, the paper's 8*tau (BC-ResNet-1: 8, BC-ResNet-8: 64).
+        depth: BC-ResBlocks in each of the four stages.
+        activation: Activation in the temporal branch: relu, silu, gelu or tanh.
+        dropout: Dropout2d rate at the end of each block.
+        hop_ms: Frame hop of the log-mel features in ms (window 30 ms).
+        f_max: Highest mel frequency in Hz (None: the Nyquist frequency).
+        norm: Feature normalisation per clip: utterance (mean/std) or band (each band's mean
+            first).
+        top_db: Floor of the log-mels below each clip's loudest bin, in dB.
+        lifter: Cepstral smoothing: keep this many DCT coefficients of each log-mel frame (0:
+            off).
+        freq_mask: SpecAugment: widest frequency mask (mel bands).
+        time_mask: SpecAugment: widest time mask (frames).
+        n_masks: SpecAugment: masks of each kind per clip (0 turns SpecAugment off).
+        lr: Peak learning rate of the one-cycle schedule.
         weight_decay: AdamW weight decay.
-        label_smoothing: cross-entropy label smoothing.
-        warmup: fraction of the steps spent warming up to `lr`.
+        label_smoothing: Cross-entropy label smoothing.
+        warmup: Fraction of the steps spent warming up to lr.
+        channel_prob: Fraction of each training batch sent through a random recording channel
+            (`audio.random_channel`: band limits, microphone colour, level, clipping, codec).
+        warp: Training-time vocal-tract-length warping, alpha drawn from [1 - warp, 1 + warp]
+            (0: off; the embedded clips already carry 0.9-1.1).
+        trim_prob: Fraction of each training batch cut to its word and zero-padded, as a
+            trimmed recording is.
     """
 
     def __init__(
         self,
         labels: str = "35",
-        width: int = 24,
-        depth: list[int] | None = None,
+        width: int = 32,
+        depth: list[int] = [2, 2, 4, 4],  # noqa: B006 (jsonargparse needs a literal default)
         activation: str = "silu",
-        dropout: float = 0.1,
-        hop_ms: float = 10.0,
+        dropout: float = 0.05,
+        hop_ms: float = 20.0,
         f_max: float | None = None,
         norm: str = "utterance",
         top_db: float = 80.0,
         lifter: int = 0,
         freq_mask: int = 7,
-        time_mask: int = 20,
-        n_masks: int = 2,
-        lr: float = 5e-3,
+        time_mask: int = 10,
+        n_masks: int = 1,
+        lr: float = 0.01,
         weight_decay: float = 1e-3,
         label_smoothing: float = 0.1,
         warmup: float = 0.1,
@@ -59,21 +73,8 @@ class KeywordModule(L.LightningModule):
         self.save_hyperparameters()
         self.class_names = class_names(labels)
         n = len(self.class_names)
-        cfg = ModelConfig(
-            width=width,
-            depth=list(depth or [2, 2, 4, 4]),
-            activation=activation,
-            dropout=dropout,
-            hop_ms=hop_ms,
-            f_max=f_max,
-            norm=norm,
-            top_db=top_db,
-            lifter=lifter,
-            freq_mask=freq_mask,
-            time_mask=time_mask,
-            n_masks=n_masks,
-        )
-        self.model = KeywordSpotter(cfg, n)
+        network = {f.name for f in fields(ModelConfig) if f.default is MISSING}
+        self.model = KeywordSpotter(ModelConfig(**{k: self.hparams[k] for k in network}), n)
         self.acc = torch.nn.ModuleDict(
             {s: MulticlassAccuracy(n, average="micro") for s in ("train_", "val_", "test_")}
         )
@@ -85,8 +86,8 @@ class KeywordModule(L.LightningModule):
         dm = getattr(self.trainer, "datamodule", None)
         if dm is not None and getattr(dm, "names", self.class_names) != self.class_names:
             raise ValueError(
-                f"model.labels={self.hparams.labels!r} but data.labels={dm.cfg.labels!r}; "
-                "set both to the same task (e.g. --model.labels 12 --data.labels 12)"
+                f"model labels={self.hparams.labels!r} but data labels={dm.hparams.labels!r}; "
+                "give both the same task"
             )
 
     def _step(self, batch, stage: str) -> torch.Tensor:

@@ -145,11 +145,11 @@ EMPHASIS = ("{}", "{}!", "{}?", "{}.", "<speak><emphasis level='strong'>{}</emph
 class SynthConfig:
     """What to generate; every field is part of the cache key."""
 
-    train_per_word: int = 240
-    """Training clips per word."""
-    val_per_word: int = 40
+    train_per_word: int
+    """Training clips per word (KeywordDataModule's settings give these four)."""
+    val_per_word: int
     """Validation clips per word."""
-    test_per_word: int = 60
+    test_per_word: int
     """Test clips per word (voices never heard in training)."""
     seed: int = 0
     """Generation seed: same seed, same clips."""

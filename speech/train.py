@@ -3,7 +3,7 @@
 python -m speech.train                          # embedded eSpeak set, ~5 min on 2 cores
 python -m speech.train --config speech/configs/quick.yaml   # about a minute
 python -m speech.train --data.source speechcommands --data.download true --trainer.max_epochs 30
-python -m speech.train --model.labels 12 --data.labels 12   # 10 commands + unknown + silence
+python -m speech.train --data.labels 12     # 10 commands + unknown + silence (model follows)
 python -m speech.train --print_config                    # every option and its value
 
 On a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX) training runs in bf16 mixed
@@ -20,7 +20,12 @@ from speech.module import KeywordModule
 
 def main(args: list[str] | None = None):
     return train_main(
-        KeywordModule, KeywordDataModule, assignment="speech", args=args, bf16_where_native=True
+        KeywordModule,
+        KeywordDataModule,
+        assignment="speech",
+        args=args,
+        bf16_where_native=True,
+        links={"data.labels": "model.labels"},
     )
 
 

@@ -19,7 +19,7 @@ TINY = {
         "--model.warmup_steps", "500", "--model.hidden", "[32, 32]", "--model.lr", "0.003",
     ],
     "speech": [
-        "--model.labels", "yes,no,up,left,stop", "--data.labels", "yes,no,up,left,stop",
+        "--data.labels", "yes,no,up,left,stop",
         "--model.width", "8", "--data.train_per_word", "8", "--data.val_per_word", "2",
         "--data.test_per_word", "2", "--data.batch_size", "16", "--trainer.max_epochs", "2",
     ],

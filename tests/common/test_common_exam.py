@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Each assignment's quick profile made tinier still (seconds), through its real train entry point.
 TINY = {
     "speech": [
-        "--model.labels", "yes,no,up", "--data.labels", "yes,no,up", "--model.width", "8",
+        "--data.labels", "yes,no,up", "--model.width", "8",
         "--data.train_per_word", "8", "--data.val_per_word", "2", "--data.test_per_word", "2",
         "--data.batch_size", "8", "--trainer.max_epochs", "1",
     ],

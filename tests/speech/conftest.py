@@ -19,8 +19,6 @@ def isolated(tmp_path, monkeypatch):
 
 WORDS = "yes,no,up"
 TINY = [
-    "--model.labels",
-    WORDS,
     "--data.labels",
     WORDS,
     "--model.width",

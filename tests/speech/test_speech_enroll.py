@@ -52,7 +52,7 @@ def ckpt(tmp_path_factory):
     mp.setenv("MAL2_RUNS", str(root / "runs"))
     mp.delenv("MAL2_RUN_NAME", raising=False)
     words = "yes,no,up"
-    args = ["--model.labels", words, "--data.labels", words, "--model.width", "8"]
+    args = ["--data.labels", words, "--model.width", "8"]  # the model follows the data
     args += ["--data.train_per_word", "60", "--data.val_per_word", "2", "--data.test_per_word"]
     args += ["2", "--data.batch_size", "16", "--trainer.max_epochs", "10", "--run.name", "small"]
     args += ["--trainer.enable_progress_bar", "false", "--run.test", "false"]

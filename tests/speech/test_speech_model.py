@@ -1,5 +1,7 @@
 """Features, SpecAugment, SubSpectralNorm and BC-ResNet: shapes, invariants, references."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -12,6 +14,12 @@ from speech.model import (
     SpecAugment,
     SubSpectralNorm,
 )
+from speech.module import KeywordModule
+
+
+def network_config(**changes) -> ModelConfig:
+    """The network config KeywordModule builds from its default arguments, with `changes`."""
+    return replace(KeywordModule().model.cfg, **changes)
 
 
 def test_log_mel_shape_and_normalisation_and_gain_invariance():
@@ -72,12 +80,12 @@ def test_sub_spectral_norm_matches_per_band_batch_norm():
 @pytest.mark.parametrize(("width", "low", "high"), [(8, 9_000, 11_000), (64, 300_000, 340_000)])
 def test_bc_resnet_size_matches_the_paper(width, low, high):
     # Kim et al. 2021 report 9.2k parameters for BC-ResNet-1 and 321k for BC-ResNet-8 (12 classes)
-    n = sum(p.numel() for p in BCResNet(ModelConfig(width=width), 12).parameters())
+    n = sum(p.numel() for p in BCResNet(network_config(width=width), 12).parameters())
     assert low < n < high
 
 
 def test_keyword_spotter_logits_and_batch_independence_in_eval():
-    model = KeywordSpotter(ModelConfig(width=8, activation="relu"), 35).eval()
+    model = KeywordSpotter(network_config(width=8, activation="relu"), 35).eval()
     wav = torch.randn(5, 16000)
     with torch.no_grad():
         logits = model(wav)
@@ -88,9 +96,9 @@ def test_keyword_spotter_logits_and_batch_independence_in_eval():
 
 def test_bad_model_options_are_refused():
     with pytest.raises(ValueError, match="n_mels"):
-        BCResNet(ModelConfig(n_mels=64), 35)
+        BCResNet(replace(network_config(), n_mels=64), 35)
     with pytest.raises(KeyError):
-        KeywordSpotter(ModelConfig(activation="swishy"), 35)
+        KeywordSpotter(network_config(activation="swishy"), 35)
 
 
 def test_training_asks_for_bf16_where_the_cpu_has_it(monkeypatch):
