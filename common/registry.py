@@ -11,6 +11,17 @@ from typing import Any
 
 NAMES = ("speech", "handwriting", "music", "blackjack")
 
+# The `## ` sections of every MODEL_CARD.md, in this order (`###` subsections are free).
+MODEL_CARD_HEADINGS = (
+    "Intended use",
+    "Model",
+    "Data",
+    "Training",
+    "Metrics and figures",
+    "Limits",
+    "Ethical impact",
+)
+
 
 class AssignmentUnavailable(Exception):
     """An assignment that is not installed (or has not landed yet)."""

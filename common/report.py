@@ -101,11 +101,11 @@ def story(entry: registry.Assignment, summary: dict[str, Any]) -> list[str]:
     check = check_checkpoint(entry, ckpt)
     card = entry.model_card
     out = []
-    data = card_section(card, "data", "environment")
+    data = card_section(card, "data")
     used = data_used(run_dir)
     used += "" if used.endswith("...") else "."
     out.append(f"**Data.** {data + ' ' if data else ''}This run used: {used}")
-    model = card_section(card, "model", "what it", "training")
+    model = card_section(card, "model")
     if model:
         out.append(f"**Model.** {model}")
     epochs = format_value(check.epochs) + (f" of {check.max_epochs}" if check.max_epochs else "")
