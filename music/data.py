@@ -18,7 +18,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from common.paths import data_root
 from music import midi
-from music.config import DataConfig
 
 CACHE_VERSION = 1
 JSB_URL = "http://www-etud.iro.umontreal.ca/~boulanni/JSB%20Chorales.pickle"
@@ -313,7 +312,25 @@ def pad_collate(rolls: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class MusicDataModule(L.LightningDataModule):
-    """Piano rolls for training, validation and testing; see `DataConfig` for the arguments."""
+    """Piano rolls for training, validation and testing (`--data.*`).
+
+    Args:
+        source: Where the pieces come from: chorales (music21's Bach corpus), jsb (pickle) or
+            midi (a folder).
+        path: JSB pickle file or MIDI folder; for jsb without a path the pickle is downloaded.
+        steps_per_quarter: Grid points per quarter note: 1 quarter (the benchmark's grid), 2
+            eighth, 4 sixteenth.
+        transpose: Training pieces are shifted by a random number of semitones in [-transpose,
+            transpose].
+        seq_len: Training crops: pieces longer than this many steps are cut at a random place.
+        eval_len: Validation and test pieces are scored in windows of at most this many steps.
+        batch_size: Pieces per batch.
+        val_fraction: Share of pieces held out for validation (chorales and MIDI folders).
+        test_fraction: Share of pieces held out for testing (chorales and MIDI folders).
+        split_seed: Seed of the split by piece (independent of the training seed).
+        max_pieces: Use only the first pieces of the collection (quick runs and tests).
+        num_workers: DataLoader worker processes.
+    """
 
     def __init__(
         self,
@@ -332,7 +349,6 @@ class MusicDataModule(L.LightningDataModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.config = DataConfig(**{k: v for k, v in self.hparams.items() if not k.startswith("_")})
         if source not in SOURCES:
             raise DataError(f"unknown data source {source!r}; choose one of {', '.join(SOURCES)}")
         if source == "midi" and not path:
@@ -343,13 +359,13 @@ class MusicDataModule(L.LightningDataModule):
 
     @property
     def steps_per_quarter(self) -> int:
-        return self.config.steps_per_quarter
+        return self.hparams.steps_per_quarter
 
     def load(self) -> dict[str, list[np.ndarray]]:
         """{"train"|"valid"|"test": [(T, 88) bool roll, ...]}, loaded once."""
         if self.rolls is not None:
             return self.rolls
-        c = self.config
+        c = self.hparams
         if c.source == "jsb":
             if c.steps_per_quarter != 1:
                 raise DataError(
@@ -377,7 +393,7 @@ class MusicDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         rolls = self.load()
-        c = self.config
+        c = self.hparams
         self.train_set = PianoRollDataset(rolls["train"], c.seq_len, c.transpose)
         self.val_set = WindowDataset(rolls["valid"], c.eval_len)
         # a JSB file without its held-out test split tests on nothing (load_jsb said so)
@@ -386,11 +402,11 @@ class MusicDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         return DataLoader(
             dataset,
-            batch_size=self.config.batch_size,
+            batch_size=self.hparams.batch_size,
             shuffle=shuffle,
             collate_fn=pad_collate,
-            num_workers=self.config.num_workers,
-            persistent_workers=self.config.num_workers > 0,
+            num_workers=self.hparams.num_workers,
+            persistent_workers=self.hparams.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

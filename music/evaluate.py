@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
         rolls = dm.load()
     except (CheckpointError, DataError, midi.MidiError) as err:
         raise SystemExit(f"error: {err}") from None
-    c = dm.config
+    c = dm.hparams
     if args.split not in rolls:
         raise SystemExit(
             f"error: {c.path} has no '{args.split}' split (held out); "

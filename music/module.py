@@ -3,6 +3,7 @@ accuracy (Bay et al. 2009), logged for train/val/test."""
 
 from __future__ import annotations
 
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import lightning as L
@@ -32,38 +33,47 @@ class FrameAccuracy(Metric):
 
 
 class ComposerModule(L.LightningModule):
-    """Trains a `Composer` to maximise the likelihood of the next frame of the piano roll.
+    """The composer (`--model.*`): a `Composer` trained to maximise the likelihood of the next
+    frame of the piano roll.
 
     Args:
-        kind, hidden, layers, dropout, nade_hidden, orderings: the network (see `ModelConfig`).
+        kind: lstm (independent Bernoulli per key, the baseline) or nade (RNN-NADE over a
+            frame's keys).
+        hidden: LSTM units per layer (the model of time).
+        layers: Stacked LSTM layers.
+        dropout: Dropout between and after the LSTM layers.
+        nade_hidden: NADE hidden units (the model of the notes inside a frame); unused by lstm.
+        orderings: Note orderings of the NADE heads (up, down, shuffleN): one head each,
+            evaluated as their mixture; down (soprano first) allows harmonizing.
         lr: Adam learning rate.
-        weight_decay: decoupled weight decay (AdamW).
-        lr_schedule: "plateau" (halve after `lr_patience` validation rounds without a better
-            val/nll), "cosine" (to zero over trainer.max_epochs) or "constant".
-        lr_patience: see lr_schedule.
-        eval_transpositions: test (and `music.evaluate`) with an ensemble over the piece
+        weight_decay: Decoupled weight decay (AdamW).
+        lr_schedule: plateau (halve after lr_patience validation rounds without a better
+            val/nll), cosine (to zero over trainer.max_epochs) or constant.
+        lr_patience: Validation rounds without a better val/nll before plateau halves the rate.
+        ema_decay: Keep an exponential moving average of the weights (e.g. 0.998 per step) and
+            validate, test, checkpoint and compose with it; 0 = off.
+        eval_transpositions: Test (and `music.evaluate`) with an ensemble over the piece
             transposed by -N..N semitones (`Composer.transposition_nll`); 0 = the single
             model. Validation during training always scores the single model (N times cheaper).
-        ema_decay: keep an exponential moving average of the weights (e.g. 0.998 per step) and
-            validate, test, checkpoint and compose with it; 0 = off.
-        data_steps_per_quarter: grid of the data it learned from; set from the datamodule.
-        sample_bars: length of the sample written into the run folder after training.
+        data_steps_per_quarter: Grid of the data it learned from (linked from
+            --data.steps_per_quarter).
+        sample_bars: Length of the sample written into the run folder after training.
     """
 
     def __init__(
         self,
         kind: str = "nade",
         hidden: int = 256,
-        layers: int = 2,
-        dropout: float = 0.3,
-        nade_hidden: int = 128,
+        layers: int = 1,
+        dropout: float = 0.2,
+        nade_hidden: int = 256,
         orderings: tuple[str, ...] = ("down",),
-        lr: float = 2e-3,
+        lr: float = 4e-3,
         weight_decay: float = 0.0,
-        lr_schedule: str = "plateau",
+        lr_schedule: str = "cosine",
         lr_patience: int = 10,
         ema_decay: float = 0.0,
-        eval_transpositions: int = 0,
+        eval_transpositions: int = 3,
         data_steps_per_quarter: int | None = None,
         sample_bars: int = 8,
     ):
@@ -73,8 +83,9 @@ class ComposerModule(L.LightningModule):
             raise ValueError(f"lr_schedule {lr_schedule!r}: choose plateau, cosine or constant")
         if not 0 <= ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
-        config = ModelConfig(kind, hidden, layers, dropout, nade_hidden, tuple(orderings))
-        self.model = Composer(config)
+        network = {f.name for f in fields(ModelConfig) if f.default is MISSING}
+        config = {k: self.hparams[k] for k in network} | {"orderings": tuple(orderings)}
+        self.model = Composer(ModelConfig(**config))
         # The averaged weights live beside the trained ones and trade places with them for
         # validation, testing and checkpoints (`ema_in_model` says which set `model` holds), so
         # a checkpoint's `model` is the average while training resumes from the raw weights.

@@ -19,7 +19,13 @@ from music.module import ComposerModule
 
 def main(args: list[str] | None = None):
     try:
-        return train_main(ComposerModule, MusicDataModule, assignment="music", args=args)
+        return train_main(
+            ComposerModule,
+            MusicDataModule,
+            assignment="music",
+            args=args,
+            links={"data.steps_per_quarter": "model.data_steps_per_quarter"},
+        )
     except (DataError, MidiError) as err:
         raise SystemExit(f"error: {err}") from None
 

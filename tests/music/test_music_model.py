@@ -81,7 +81,9 @@ def test_fast_nade_sampling_draws_exactly_as_key_by_key_sampling():
 
 def test_a_frame_is_predicted_from_the_past_only():
     torch.manual_seed(3)
-    model = Composer(ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=4)).eval()
+    model = Composer(
+        ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=4, orderings=("down",))
+    ).eval()
     x = (torch.rand(2, 6, 88) < 0.1).float()
     y = x.clone()
     y[:, 3:] = 1 - y[:, 3:]  # change the future only
@@ -96,7 +98,9 @@ def test_tiny_fit_learns_a_repeating_chord_progression():
     piece = torch.zeros(1, 32, 88)
     for t in range(32):
         piece[0, t, [p - 21 for p in chords[t % 4]]] = 1
-    model = Composer(ModelConfig("nade", hidden=32, layers=1, dropout=0.0, nade_hidden=16))
+    model = Composer(
+        ModelConfig("nade", hidden=32, layers=1, dropout=0.0, nade_hidden=16, orderings=("down",))
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = model(piece).mean().item()
     for _ in range(150):
@@ -126,7 +130,9 @@ def test_frame_accuracy_counts_as_bay_et_al():
 def test_generate_shapes_and_binary_values():
     torch.manual_seed(0)
     for kind in ("lstm", "nade"):
-        model = Composer(ModelConfig(kind, hidden=8, layers=2, dropout=0.1, nade_hidden=4)).eval()
+        model = Composer(
+            ModelConfig(kind, hidden=8, layers=2, dropout=0.1, nade_hidden=4, orderings=("down",))
+        ).eval()
         out = model.generate(10, temperature=1.0)
         assert out.shape == (10, 88) and set(out.unique().tolist()) <= {0.0, 1.0}
         primed = model.generate(3, prime=torch.zeros(5, 88))
@@ -217,7 +223,9 @@ def test_top_down_clamping_samples_the_exact_conditional_distribution():
 def test_ordering_ensemble_of_one_ordering_is_that_ordering():
     torch.manual_seed(4)
     x = (torch.rand(2, 9, 88) < 0.06).float()
-    config = ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6)
+    config = ModelConfig(
+        "nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6, orderings=("down",)
+    )
     single = Composer(dataclasses.replace(config, orderings=("down",))).eval()
     per_ordering = single.ordering_nll(x)
     assert per_ordering.shape == (1, 2, 9)
@@ -239,7 +247,9 @@ def test_ordering_ensemble_of_one_ordering_is_that_ordering():
 
 def test_harmonize_keeps_the_melody_on_top_and_rests_with_it():
     torch.manual_seed(0)
-    model = Composer(ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6)).eval()
+    model = Composer(
+        ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6, orderings=("down",))
+    ).eval()
     with torch.no_grad():
         model.heads[0].visible_bias.bias.fill_(0.0)  # a dense head: many notes drawn
     melody = torch.tensor([51, 53, 55, -1, 56, 58, 58, 51])
@@ -291,7 +301,9 @@ def test_lower_voice_nll_against_enumeration():
     from music.evaluate import lower_voice_nll
 
     torch.manual_seed(1)
-    model = Composer(ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6)).eval()
+    model = Composer(
+        ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6, orderings=("down",))
+    ).eval()
     with torch.no_grad():
         model.heads[0].W.normal_(0, 1.0)
         model.heads[0].V.normal_(0, 1.0)
@@ -314,7 +326,7 @@ def test_lower_voice_nll_against_enumeration():
 
 def test_transposition_ensemble_is_a_mixture_of_shifted_models():
     torch.manual_seed(6)
-    small = ModelConfig("nade", hidden=6, layers=1, dropout=0.0, nade_hidden=5, n_keys=7)
+    small = ModelConfig("nade", 6, 1, 0.0, 5, orderings=("down",), n_keys=7)
     model = Composer(small).eval()
     frames = all_frames().unsqueeze(1)  # (128, 1, 7): every one-frame piece
     with torch.no_grad():
@@ -324,7 +336,9 @@ def test_transposition_ensemble_is_a_mixture_of_shifted_models():
         assert 0.2 < total <= 1 + 1e-5  # a (sub-)normalised distribution over frames
         assert total < 1 - 1e-3  # shifts that push notes off the keyboard lose their mass
     # an 88-key piece in the middle of the keyboard, against numpy's transposition
-    big = Composer(ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6)).eval()
+    big = Composer(
+        ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6, orderings=("down",))
+    ).eval()
     roll = np.zeros((12, 88), bool)
     for t in range(12):
         roll[t, [30 + t % 3, 37, 42 + t % 5]] = True
