@@ -7,14 +7,14 @@ Trains the default DQN (`python -m blackjack.train`) and the tabular baselines, 
 table of every agent's exact expected return (dynamic programming, no sampling noise), its gap
 to the optimum and its training time, and checks the targets: default training <= 2 minutes,
 greedy policy within 0.003 of the optimum. Exits 1 when a target is missed. Writes
-learning_curves_vs_episodes.png and strategy.png into the output folder.
+learning_curves_vs_episodes.png and strategy.png into the output folder; the DQN's run goes to
+$MAL2_RUNS/blackjack (default ./runs/blackjack).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -27,14 +27,12 @@ TRAIN_LIMIT_S = 120.0
 GAP_LIMIT = 0.003
 
 
-def train_dqn(runs_root: Path) -> dict:
+def train_dqn() -> dict:
     from blackjack import train
 
     name = f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
     start = time.perf_counter()
-    cli = train.main(
-        ["--run.name", name, "--run.root", str(runs_root), "--trainer.enable_progress_bar", "false"]
-    )
+    cli = train.main(["--run.name", name, "--trainer.enable_progress_bar", "false"])
     return {"wall_s": time.perf_counter() - start, "summary": cli.summary}
 
 
@@ -66,18 +64,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="output folder (default: a temporary folder)")
     args = parser.parse_args()
 
-    import torch
-
     from blackjack import baselines, rules
     from blackjack.plots import plot_learning_curve, plot_strategy
+    from common.benchmark import Check, check, print_machine, verdict
 
     out = args.out or Path(tempfile.mkdtemp(prefix="blackjack-bench-"))
     out.mkdir(parents=True, exist_ok=True)
-    print(
-        f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__}; "
-        f"load average {os.getloadavg()[0]:.2f}",
-        flush=True,
-    )
+    print_machine()
     r = rules.Rules()  # Gymnasium Blackjack-v1 defaults (sab=True)
     start = time.perf_counter()
     best = rules.optimal(r)
@@ -85,7 +78,6 @@ def main() -> int:
     optimum = best.expected_return
     print(f"optimal expected return (DP, {dp_ms:.0f} ms): {optimum:+.5f} per hand", flush=True)
 
-    figures: dict[str, tuple[float, float | None, str]] = {}  # name: (value, limit, "max"/"min")
     if args.ckpt:
         ckpt, train_s, summary = args.ckpt, None, None
         summary_path = ckpt.parent.parent / "summary.json"
@@ -93,7 +85,7 @@ def main() -> int:
             summary = json.loads(summary_path.read_text())
             train_s = summary["wall_time_s"]
     else:
-        result = train_dqn(out / "runs")
+        result = train_dqn()
         summary, train_s = result["summary"], result["wall_s"]
         ckpt = Path(summary["best_checkpoint"])
         print(f"default DQN training: {train_s:.1f} s in-process (fit {summary['wall_time_s']} s)")
@@ -126,22 +118,14 @@ def main() -> int:
     plot_learning_curve(curves, optimum, out / "learning_curves_vs_episodes.png")
     differ = plot_strategy(dqn["best_policy"], best.policy, out / "strategy.png", title="DQN")
 
+    checks = []
     if train_s is not None:
-        figures["dqn_train_wall_s"] = (train_s, TRAIN_LIMIT_S, "max")
-    figures["dqn_gap_best"] = (optimum - dqn["best"], GAP_LIMIT, "max")
-    figures["dqn_gap_last"] = (optimum - dqn["last"], None, "max")
-    figures["dqn_cells_differing"] = (differ, None, "max")
-    print("\nfigure                         value      target      met")
-    failed = False
-    for key, (value, limit, kind) in figures.items():
-        if limit is None:
-            print(f"{key:<30} {value:>10.4g}")
-            continue
-        ok = value <= limit if kind == "max" else value >= limit
-        failed |= not ok
-        print(f"{key:<30} {value:>10.4g}   <= {limit:<8g}  {'yes' if ok else 'NO'}")
+        checks.append(check("dqn_train_wall_s", train_s, TRAIN_LIMIT_S, "max", unit="s"))
+    checks.append(check("dqn_gap_best", optimum - dqn["best"], GAP_LIMIT, "max"))
+    checks.append(Check("dqn_gap_last", f"{optimum - dqn['last']:.4g}"))
+    checks.append(Check("dqn_cells_differing", f"{differ}"))
     print(f"\n(checkpoint {ckpt}; charts in {out})")
-    return 1 if failed else 0
+    return verdict(checks, "blackjack: issue 6's targets")
 
 
 if __name__ == "__main__":
