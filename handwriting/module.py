@@ -30,7 +30,11 @@ class HandwritingModule(L.LightningModule):
         synthesis: attention window over the text (section 5) or prediction network (section 4).
         hidden_size, num_layers, n_mixtures, n_window, kappa_scale: see ModelConfig.
         lr: Adam learning rate.
-        lr_decay: multiply the learning rate by this after every epoch.
+        lr_decay: multiply the learning rate by this after every epoch ("exponential").
+        lr_schedule: "exponential" (lr_decay per epoch) or "cosine": from lr down to
+            lr * lr_final along a half cosine over every step of the run, so that the last
+            epochs train at a small learning rate however many epochs there are.
+        lr_final: the cosine schedule's last learning rate, as a share of lr.
         alphabet: the characters the network knows (one-hot order).
         styles: writer names the network is conditioned on (a learned embedding per writer, an
             extension of the paper); None: no conditioning, the hand comes from priming alone.
@@ -48,11 +52,17 @@ class HandwritingModule(L.LightningModule):
         kappa_scale: float = 0.1,
         lr: float = 1e-3,
         lr_decay: float = 1.0,
+        lr_schedule: str = "exponential",
+        lr_final: float = 0.05,
         alphabet: str = ALPHABET,
         styles: list[str] | None = None,
         style_dropout: float = 0.1,
     ):
         super().__init__()
+        if lr_schedule not in ("exponential", "cosine"):
+            raise ValueError(
+                f"--model.lr_schedule must be 'exponential' or 'cosine', not {lr_schedule!r}"
+            )
         self.save_hyperparameters()
         self.config = ModelConfig(
             synthesis=synthesis,
@@ -132,6 +142,11 @@ class HandwritingModule(L.LightningModule):
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        if self.hparams.lr_schedule == "cosine":
+            steps = max(1, int(self.trainer.estimated_stepping_batches))
+            final = self.hparams.lr * self.hparams.lr_final
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=final)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.hparams.lr_decay)
         return {"optimizer": opt, "lr_scheduler": sched}
 

@@ -1,8 +1,10 @@
 """The attention window, the prediction network, and sampling (termination, bias, priming)."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 
 from handwriting.config import ModelConfig
@@ -206,3 +208,25 @@ def test_bf16_autocast_keeps_the_window_position_and_the_loss_in_float32():
         _, state, _ = m.model(x, batch["chars"], style=torch.ones(4, dtype=torch.long))
     assert mixed.dtype == torch.float32 and state["kappa"].dtype == torch.float32
     assert torch.isfinite(mixed) and abs(float(mixed - full)) < 0.05 * abs(float(full)) + 1.0
+
+
+def test_cosine_schedule_anneals_every_step_to_its_final_rate():
+    """--model.lr_schedule cosine: a half cosine over all the run's steps, from lr to
+    lr * lr_final, whatever the number of epochs; an unknown schedule is refused by name."""
+    from handwriting.module import HandwritingModule
+
+    m = HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2, lr=1e-3, lr_schedule="cosine",
+                          lr_final=0.1)  # fmt: skip
+    m._trainer = SimpleNamespace(estimated_stepping_batches=10)
+    conf = m.configure_optimizers()
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    assert conf["lr_scheduler"]["interval"] == "step"
+    lrs = []
+    for _ in range(10):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs[4] == pytest.approx(0.55e-3) and lrs[-1] == pytest.approx(1e-4)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    with pytest.raises(ValueError, match="lr_schedule"):
+        HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2, lr_schedule="linear")
