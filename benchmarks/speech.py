@@ -213,19 +213,13 @@ def main() -> int:
     )
     args = parser.parse_args()
 
+    from common.benchmark import Check, check, print_machine, verdict
     from common.checkpoints import load_module
+    from common.paths import runs_root
     from speech.module import KeywordModule
 
-    print(
-        f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.2f}"
-    )
-    cpu_class = SHARED / "tools" / "cpu_class.py"
-    if cpu_class.is_file():
-        import subprocess
-
-        line = subprocess.run([sys.executable, str(cpu_class)], capture_output=True, text=True)
-        print(line.stdout.strip().splitlines()[-1] if line.stdout.strip() else line.stderr)
+    print_machine()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
     real = load_real(args.real_dir) if args.real_dir else None
     runs: list[dict[str, float]] = []
     ckpts: list[Path] = []
@@ -242,12 +236,12 @@ def main() -> int:
     else:
         tmp = Path(tempfile.mkdtemp(prefix="speech-bench-"))
         data_root = ROOT / "data" if args.keep else tmp / "data"  # fresh: time the generation
-        runs_root = ROOT / "runs"  # keep the run: its checkpoint serves the demo
+        root = runs_root().resolve()  # keep the run: its checkpoint serves the demo
         os.environ["MAL2_DATA"] = str(data_root)
         gen_s = measure_generation(data_root)
         print(f"data generation (11,900 clips, fresh cache): {gen_s:.1f} s", flush=True)
         for i in range(args.seeds):
-            result = measure_training(runs_root, 42 + i, args.train_args.split())
+            result = measure_training(root, 42 + i, args.train_args.split())
             summary = result["summary"]
             figures = {"generation_s": gen_s, "train_wall_s": summary["wall_time_s"]}
             figures["train_plus_generation_s"] = summary["wall_time_s"] + gen_s
@@ -265,27 +259,21 @@ def main() -> int:
     runs[0]["latency_p90_ms"] = lat["p90_ms"]
     runs[0]["params"] = lat["params"]
 
-    print("\nfigure (mean (min-max) over runs)   value                     target      met")
-    failed = False
+    checks = []
     for key in runs[0]:
         values = [r[key] for r in runs if key in r]
-        target = TARGETS.get(key)
-        if target is None:
-            print(f"{key:<30} {spread(values):>30}")
+        if key not in TARGETS:
+            checks.append(Check(key, spread(values)))
             continue
-        limit, kind = target
-        value = statistics.mean(values)
-        ok = value <= limit if kind == "max" else value >= limit
-        failed |= not ok
-        sign = "<=" if kind == "max" else ">="
-        print(f"{key:<30} {spread(values):>30}   {sign} {limit:<8g}  {'yes' if ok else 'NO'}")
+        limit, kind = TARGETS[key]
+        checks.append(check(key, statistics.mean(values), limit, kind, measured=spread(values)))
     print(
         f"\n(latency: median of 200 batch-1 calls with {lat['threads']} threads, log-mel "
         f"features included; p90 {lat['p90_ms']:.2f} ms; checkpoint {ckpts[0]})"
     )
     if real is not None:
         print(f"(real_*: development figures on {args.real_dir}, {len(real['wavs'])} clips)")
-    return 1 if failed else 0
+    return verdict(checks, "speech: issues 3 and 11's targets (mean (min-max) over runs)")
 
 
 if __name__ == "__main__":

@@ -34,14 +34,20 @@ class Check:
 
 
 def check(
-    figure: str, value: float, limit: float, kind: str, fmt: str = ".4g", unit: str = ""
+    figure: str,
+    value: float,
+    limit: float,
+    kind: str,
+    fmt: str = ".4g",
+    unit: str = "",
+    measured: str | None = None,
 ) -> Check:
     """A row comparing `value` with `limit`: kind "max" (at or below; "max<" strictly below) or
-    "min" (at or above)."""
+    "min" (at or above). `measured` replaces the printed value (e.g. a mean with its spread)."""
     ok = {"max": value <= limit, "max<": value < limit, "min": value >= limit}[kind]
     sign = {"max": "<=", "max<": "<", "min": ">="}[kind]
     unit = f" {unit}" if unit else ""
-    return Check(figure, f"{value:{fmt}}{unit}", f"{sign} {limit:g}{unit}", ok)
+    return Check(figure, measured or f"{value:{fmt}}{unit}", f"{sign} {limit:g}{unit}", ok)
 
 
 def cpu_line() -> str:
