@@ -186,33 +186,34 @@ class BucketSampler(Sampler):
 
 
 class HandwritingDataModule(L.LightningDataModule):
-    """Lines of online handwriting with their transcriptions.
+    """Lines of online handwriting with their transcriptions (`--data.*`).
 
     Args:
-        source: "hershey" (embedded synthetic writers, offline) or "iamondb".
-        path: folder holding IAM-OnDB's lineStrokes-all.tar.gz and ascii-all.tar.gz.
-        n_train: synthetic training lines (hershey).
-        n_val: synthetic validation lines (hershey); IAM-OnDB uses val_fraction of its lines.
-        max_chars: longest text line, in characters.
-        max_points: lines with more points are dropped (keeps batches short on a CPU).
-        pen_step: scales every synthetic writer's pen step (arc length between two points):
+        source: hershey (embedded synthetic writers, offline) or iamondb.
+        path: Folder holding IAM-OnDB's lineStrokes-all.tar.gz and ascii-all.tar.gz.
+        n_train: Synthetic training lines (hershey).
+        n_val: Synthetic validation lines (hershey); IAM-OnDB uses val_fraction of its lines.
+        max_chars: Longest text line, in characters (room for a priming line plus a demo line,
+            section 5.5).
+        max_points: Lines with more points are dropped (keeps batches short on a CPU).
+        pen_step: Scales every synthetic writer's pen step (arc length between two points):
             1.5 gives about a third fewer points per character, so a shorter, cheaper sequence.
-        batch_size: lines per batch.
+        batch_size: Lines per batch (32: twice the updates of 64 for the same points).
         num_workers: DataLoader workers (0 is fastest for this in-memory data).
-        seed: data generation and splits.
-        val_fraction: share of IAM-OnDB lines held out for validation.
+        seed: Data generation and splits.
+        val_fraction: Share of IAM-OnDB lines held out for validation.
     """
 
     def __init__(
         self,
         source: str = "hershey",
         path: str | None = None,
-        n_train: int = 12000,
+        n_train: int = 10000,
         n_val: int = 500,
         max_chars: int = 32,
         max_points: int = 480,
-        pen_step: float = 1.0,
-        batch_size: int = 64,
+        pen_step: float = 1.5,
+        batch_size: int = 32,
         num_workers: int = 0,
         seed: int = 1234,
         val_fraction: float = 0.05,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import lightning as L
@@ -24,22 +25,30 @@ PRIMER_TEXT = "written here"
 
 
 class HandwritingModule(L.LightningModule):
-    """Trains HandwritingRNN by maximum likelihood (eq. 26) and writes text with it.
+    """The handwriting network (`--model.*`): HandwritingRNN trained by maximum likelihood
+    (eq. 26), and writing text with it.
 
     Args:
-        synthesis: attention window over the text (section 5) or prediction network (section 4).
-        hidden_size, num_layers, n_mixtures, n_window, kappa_scale: see ModelConfig.
+        synthesis: Attention window over the text (section 5) or prediction network only
+            (section 4).
+        hidden_size: LSTM units per layer.
+        num_layers: Stacked LSTM layers, each with skip connections from the input and to the
+            output.
+        n_mixtures: M bivariate Gaussians in the mixture density output (eq. 23).
+        n_window: K Gaussians of the attention window (eq. 46).
+        kappa_scale: Scales exp(kappa_hat) in eq. 51 so the window starts out moving about a
+            character per 10 points (our pen density) instead of one per point.
         lr: Adam learning rate.
-        lr_decay: multiply the learning rate by this after every epoch ("exponential").
-        lr_schedule: "exponential" (lr_decay per epoch) or "cosine": from lr down to
-            lr * lr_final along a half cosine over every step of the run, so that the last
-            epochs train at a small learning rate however many epochs there are.
-        lr_final: the cosine schedule's last learning rate, as a share of lr.
-        alphabet: the characters the network knows (one-hot order).
-        styles: writer names the network is conditioned on (a learned embedding per writer, an
-            extension of the paper); None: no conditioning, the hand comes from priming alone.
+        lr_decay: Multiply the learning rate by this after every epoch (exponential schedule).
+        lr_schedule: exponential (lr_decay per epoch) or cosine: from lr down to lr * lr_final
+            along a half cosine over every step of the run, so that the last epochs train at a
+            small learning rate however many epochs there are.
+        lr_final: The cosine schedule's last learning rate, as a share of lr.
+        alphabet: The characters the network knows (one-hot order).
+        styles: Writer names the network is conditioned on (a learned embedding per writer, an
+            extension of the paper); null: no conditioning, the hand comes from priming alone.
             Lines by other writers (e.g. IAM-OnDB) train the "unknown writer" embedding.
-        style_dropout: share of training lines whose writer is withheld (trains "unknown").
+        style_dropout: Share of training lines whose writer is withheld (trains "unknown").
     """
 
     def __init__(
@@ -50,12 +59,13 @@ class HandwritingModule(L.LightningModule):
         n_mixtures: int = 20,
         n_window: int = 10,
         kappa_scale: float = 0.1,
-        lr: float = 1e-3,
-        lr_decay: float = 1.0,
+        lr: float = 2e-3,
+        lr_decay: float = 0.85,
         lr_schedule: str = "exponential",
         lr_final: float = 0.05,
         alphabet: str = ALPHABET,
-        styles: list[str] | None = None,
+        # one learned embedding per synthetic writer (handwriting/hershey.py)
+        styles: list[str] | None = ["ada", "ben", "cleo", "dora", "emil"],  # noqa: B006
         style_dropout: float = 0.1,
     ):
         super().__init__()
@@ -64,16 +74,9 @@ class HandwritingModule(L.LightningModule):
                 f"--model.lr_schedule must be 'exponential' or 'cosine', not {lr_schedule!r}"
             )
         self.save_hyperparameters()
-        self.config = ModelConfig(
-            synthesis=synthesis,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            n_mixtures=n_mixtures,
-            n_window=n_window,
-            alphabet_size=len(alphabet),
-            kappa_scale=kappa_scale,
-            n_styles=len(styles or []),
-        )
+        network = {f.name for f in fields(ModelConfig) if f.default is MISSING}
+        derived = {"alphabet_size": len(alphabet), "n_styles": len(styles or [])}
+        self.config = ModelConfig(**{k: self.hparams[k] for k in network - set(derived)}, **derived)
         self.styles = list(styles or [])
         self.model = HandwritingRNN(self.config)
         # Offset scale of the training data (Graves 4.1), filled in at fit start; a buffer, so

@@ -64,8 +64,8 @@ def test_training_on_iamondb_like_strokes_stays_finite(archive):
                          offset_scale(offsets), ALPHABET)  # fmt: skip
     batch = collate([data[i] for i in range(len(data))])
     torch.manual_seed(0)
-    model = HandwritingRNN(ModelConfig(hidden_size=16, n_mixtures=3, n_window=2,
-                                       alphabet_size=len(ALPHABET)))  # fmt: skip
+    model = HandwritingRNN(ModelConfig(True, 16, 2, n_mixtures=3, n_window=2, kappa_scale=0.1,
+                                       alphabet_size=len(ALPHABET), n_styles=0))  # fmt: skip
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     x, mask = batch["x"], batch["mask"]
     inputs = torch.cat([torch.tensor([0.0, 0.0, 1.0]).expand(len(x), 1, 3), x[:, :-1]], 1)

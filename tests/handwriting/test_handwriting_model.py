@@ -21,7 +21,7 @@ def small(synthesis=True, **kw) -> HandwritingRNN:
         n_mixtures=3,
         n_window=2,
         alphabet_size=6,
-        **kw,
+        **{"kappa_scale": 0.1, "n_styles": 0, **kw},
     )
     return HandwritingRNN(cfg)
 
@@ -154,7 +154,7 @@ def test_module_maps_writer_names_and_withholds_some_in_training():
     assert m._styles(batch, "val").tolist() == [3] * 400  # never withheld outside training
     withheld = (m._styles(batch, "train") == 0).float().mean()
     assert 0.4 < withheld < 0.6
-    plain = HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2)
+    plain = HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2, styles=None)
     assert plain._styles(batch, "train") is None
 
 
