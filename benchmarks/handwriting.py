@@ -81,6 +81,7 @@ def main() -> int:
 
     import torch
 
+    from common.benchmark import Check, check, print_machine, verdict
     from common.checkpoints import load_checkpoint, load_module
     from common.precision import cpu_has_bf16
     from handwriting import hershey
@@ -91,6 +92,8 @@ def main() -> int:
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     bf16 = cpu_has_bf16()
+    print_machine()
+    print(f"native bf16 {'yes' if bf16 else 'no'}, torch threads {torch.get_num_threads()}")
     train_s, train_what = None, "default training wall time (data generation included)"
     if args.ckpt:
         train_what = "training wall time of that run (fit only, summary.json)"
@@ -115,13 +118,7 @@ def main() -> int:
         proxy = legibility_test(module, texts, styles, bias=args.bias, out_dir=out_dir)
     speed = sampling_speed(module)
 
-    load = os.getloadavg()
     print(f"\nhandwriting benchmark  (checkpoint {ckpt})")
-    print(
-        f"CPU: {os.cpu_count()} cores, native bf16 {'yes' if bf16 else 'no'}, torch threads "
-        f"{torch.get_num_threads()}, load average now {load[0]:.1f} / {load[1]:.1f} / "
-        f"{load[2]:.1f} (1/5/15 min)"
-    )
 
     def pm(f: dict) -> str:
         return f"{f['mean']:.3f} ({f['min']:.3f}-{f['max']:.3f})"
@@ -129,40 +126,40 @@ def main() -> int:
     per = judged["per_style"]
     prints = [s for s in styles if hershey.WRITERS[s].kind == "print"]
     best = min(prints, key=lambda s: per[s]["cer"]["mean"])
-    rows = []
+    rows: list[Check] = []
     if train_s is not None:
-        budget = TRAIN_BUDGET_S[bf16]
-        rows.append((train_what, f"{train_s / 60:.1f} min", f"<= {budget // 60} min",
-                     train_s <= budget))  # fmt: skip
-    rows.append(("validation NLL per point", f"{nll['val_nll_per_point']:.3f} nats",
-                 "(reported)", None))  # fmt: skip
+        budget = TRAIN_BUDGET_S[bf16] / 60
+        rows.append(check(train_what, train_s / 60, budget, "max", fmt=".1f", unit="min"))
+    rows.append(Check("validation NLL per point", f"{nll['val_nll_per_point']:.3f} nats"))
     for style in styles:
         kind = hershey.WRITERS[style].kind
         r = per[style]
         name = f"OCR CER, {style} ({hershey.WRITERS[style].font}, {kind})"
-        target = f"<= {CER_EVERY:.2f}" if kind == "print" else "(reported)"
-        ok = r["cer"]["mean"] <= CER_EVERY if kind == "print" else None
-        rows.append((name, f"{pm(r['cer'])} floor {r['floor']['cer']:.3f}", target, ok))
-        rows.append((f"OCR WER, {style}", f"{pm(r['wer'])} floor {r['floor']['wer']:.3f}",
-                     "(reported)", None))  # fmt: skip
-    rows.append((f"OCR CER, best print style ({best})", pm(per[best]["cer"]),
-                 f"<= {CER_BEST:.2f}", per[best]["cer"]["mean"] <= CER_BEST))  # fmt: skip
-    rows.append((f"OCR WER, best print style ({best})", pm(per[best]["wer"]),
-                 f"<= {WER_BEST:.2f}", per[best]["wer"]["mean"] <= WER_BEST))  # fmt: skip
+        cer = f"{pm(r['cer'])} floor {r['floor']['cer']:.3f}"
+        rows.append(
+            check(name, r["cer"]["mean"], CER_EVERY, "max", measured=cer)
+            if kind == "print"
+            else Check(name, cer)
+        )
+        rows.append(Check(f"OCR WER, {style}", f"{pm(r['wer'])} floor {r['floor']['wer']:.3f}"))
+    for metric, limit in (("cer", CER_BEST), ("wer", WER_BEST)):
+        name = f"OCR {metric.upper()}, best print style ({best})"
+        rows.append(
+            check(name, per[best][metric]["mean"], limit, "max", measured=pm(per[best][metric]))
+        )
     exam = judged["exam_line"]
-    rows.append((f"exam line read exactly ({exam['style']}, {len(exam['ocr'])} seeds)",
-                 f"{exam['exact']['mean']:.0%}", "all seeds",
-                 exam["exact"]["min"] == 1.0))  # fmt: skip
+    rows.append(
+        Check(
+            f"exam line read exactly ({exam['style']}, {len(exam['ocr'])} seeds)",
+            f"{exam['exact']['mean']:.0%}",
+            "all seeds",
+            exam["exact"]["min"] == 1.0,
+        )
+    )
     if proxy is not None:
         for style, r in proxy["per_style"].items():
-            rows.append((f"shape proxy (1 of 10), {style}", f"{r['top1']:.0%}",
-                         "(cheap proxy)", None))  # fmt: skip
-    rows.append(("sampling speed", f"{speed:.0f} points/s", f">= {SPEED_TARGET:.0f}",
-                 speed >= SPEED_TARGET))  # fmt: skip
-    width = max(len(r[0]) for r in rows)
-    for name, value, target, ok in rows:
-        verdict = "" if ok is None else ("MET" if ok else "NOT MET")
-        print(f"  {name:<{width}}  {value:<30} {target:<12} {verdict}")
+            rows.append(Check(f"shape proxy (1 of 10), {style}", f"{r['top1']:.0%}"))
+    rows.append(check("sampling speed", speed, SPEED_TARGET, "min", fmt=".0f", unit="points/s"))
     print(f"  exam line: OCR read {exam['ocr']}")
     print(
         f"  ({judged['phrases']} unseen phrases per style, seeds {judged['seeds']}, "
@@ -172,9 +169,7 @@ def main() -> int:
         figures = {"nll": nll, "ocr": judged, "proxy": proxy, "speed": speed,
                    "train_s": train_s, "bf16": bf16}  # fmt: skip
         Path(args.out).write_text(json.dumps(figures, indent=1))
-    met = all(ok for *_, ok in rows if ok is not None)
-    print("ALL TARGETS MET" if met else "SOME TARGETS NOT MET")
-    return 0 if met else 1
+    return verdict(rows, "handwriting: issue 13's targets (mean (min-max) over seeds)")
 
 
 if __name__ == "__main__":
