@@ -12,6 +12,8 @@ With --jsb: the default recipe (plus --config overrides) trained with --seeds se
 pickle; NLL on `valid` (the dev figure: the file in ../shared holds no test split) and on `test`
 when the file has it. Runs go to $MAL2_RUNS/music (default ./runs/music).
 
+Prints the verdict table and exits 1 when a target (not an aim) is missed.
+
 Targets: default training <= 8 min on a CPU without native bf16; JSB NLL <= 5.19 (aim 5.0);
 music21 chorales test NLL baseline <= 8.5, RNN-NADE <= 6.0; compose and harmonize 16 bars < 2 s.
 """
@@ -23,16 +25,18 @@ import contextlib
 import io
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common.benchmark import Check, check, print_machine, verdict  # noqa: E402
 
 TRAIN_BUDGET_S = 480.0
 BASELINE_TARGET, NADE_TARGET = 8.5, 6.0  # music21 chorales, test split (issue 5)
@@ -162,23 +166,7 @@ def harmony_report(name: str, jsb: str) -> dict:
     }
 
 
-def cpu_line() -> str:
-    """The shared CPU-class line (../shared/tools/cpu_class.py beside the checkout, or above a
-    worktree), else what Python knows."""
-    tools = [p / "shared" / "tools" / "cpu_class.py" for p in ROOT.parents]
-    tool = next((t for t in tools if t.is_file()), None)
-    if tool:
-        done = subprocess.run([sys.executable, str(tool)], capture_output=True, text=True)
-        if done.returncode == 0:
-            return done.stdout.strip()
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} threads"
-
-
-def verdict(ok: bool) -> str:
-    return "MET" if ok else "MISSED"
-
-
-def run_jsb(args, stamp: str) -> list[tuple[str, bool]]:
+def run_jsb(args, stamp: str) -> list[Check]:
     from music.harmonize import parse_melody
 
     data_args = ["--data.source", "jsb", "--data.path", args.jsb]
@@ -225,20 +213,23 @@ def run_jsb(args, stamp: str) -> list[tuple[str, bool]]:
     mean = report["valid_nll_mean"]
     sp = report["speed_16_bars_s"]
     single = report.get("valid_single_model_nll_mean")
-    singles = [(f"JSB valid NLL of the single model (no ensemble) {single:.3f} <= {JSB_TARGET}",
-                single <= JSB_TARGET)] if single else []  # fmt: skip
-    return singles + [
-        (f"JSB valid NLL {mean:.3f} (mean of {len(names)}) <= {JSB_TARGET}", mean <= JSB_TARGET),
-        (f"JSB valid NLL {mean:.3f} <= {JSB_AIM} (aim)", mean <= JSB_AIM),
-        (f"training {max(times):.0f} s <= {TRAIN_BUDGET_S:.0f} s", max(times) <= TRAIN_BUDGET_S),
-        (f"harmonize 16 bars {sp['harm_write']:.2f} s (MIDI, PNG, WAV written) < "
-         f"{SPEED_BUDGET_S} s", sp["harm_write"] < SPEED_BUDGET_S),
-        (f"compose 16 bars {sp['compose_write']:.2f} s < {SPEED_BUDGET_S} s",
-         sp["compose_write"] < SPEED_BUDGET_S),
+    nll = f"JSB valid NLL (mean of {len(names)} seeds)"
+    checks = [check(nll, mean, JSB_TARGET, "max", fmt=".3f")]
+    checks.append(replace(check(nll, mean, JSB_AIM, "max", fmt=".3f"), required=False))
+    if single:
+        nll = "JSB valid NLL of the single model (no ensemble)"
+        checks.append(replace(check(nll, single, JSB_TARGET, "max", fmt=".3f"), required=False))
+    return [
+        *checks,
+        check("training (slowest seed)", max(times), TRAIN_BUDGET_S, "max", fmt=".0f", unit="s"),
+        check("harmonize 16 bars (MIDI, PNG, WAV written)", sp["harm_write"], SPEED_BUDGET_S,
+              "max<", fmt=".2f", unit="s"),
+        check("compose 16 bars (MIDI, PNG, WAV written)", sp["compose_write"], SPEED_BUDGET_S,
+              "max<", fmt=".2f", unit="s"),
     ]  # fmt: skip
 
 
-def run_chorales(args, stamp: str) -> list[tuple[str, bool]]:
+def run_chorales(args, stamp: str) -> list[Check]:
     configs = {"lstm": ["--config", "music/configs/experiments/lstm_baseline.yaml"], "nade": []}
     report = {}
     for kind, extra in configs.items():  # the default model last: the latest run for demos
@@ -260,13 +251,13 @@ def run_chorales(args, stamp: str) -> list[tuple[str, bool]]:
     lstm, nade = report["lstm"]["test"]["nll"], report["nade"]["test"]["nll"]
     train_s = report["nade"]["train_process_wall_s"] or report["nade"]["train_wall_s"]
     return [
-        (f"default training {train_s:.0f} s <= {TRAIN_BUDGET_S:.0f} s", train_s <= TRAIN_BUDGET_S),
-        (f"chorales baseline test NLL {lstm:.2f} <= {BASELINE_TARGET}", lstm <= BASELINE_TARGET),
-        (f"chorales RNN-NADE test NLL {nade:.2f} <= {NADE_TARGET}", nade <= NADE_TARGET),
+        check("default training", train_s, TRAIN_BUDGET_S, "max", fmt=".0f", unit="s"),
+        check("chorales baseline test NLL", lstm, BASELINE_TARGET, "max", fmt=".2f"),
+        check("chorales RNN-NADE test NLL", nade, NADE_TARGET, "max", fmt=".2f"),
     ]
 
 
-def main() -> None:
+def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--jsb", help="JSB Chorales pickle (train and valid; test when it has one)")
     p.add_argument("--seeds", type=int, default=3, help="training seeds for the JSB figure")
@@ -282,16 +273,14 @@ def main() -> None:
         args.jsb = str(Path(args.jsb).resolve())
     if args.config:
         args.config = str(Path(args.config).resolve())
+    os.environ["MAL2_RUNS"] = str(runs_dir().parent)  # as given, before the chdir below
     os.chdir(ROOT)
-    print(f"CPU: {cpu_line()}")
-    print(f"load average before: {os.getloadavg()}, runs in {runs_dir()}", flush=True)
+    print_machine()
+    print(f"runs in {runs_dir()}", flush=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     checks = run_jsb(args, stamp) if args.jsb else run_chorales(args, stamp)
-    print("\ntargets:")
-    for text, ok in checks:
-        print(f"  [{verdict(ok)}] {text}")
-    print(f"load average after: {os.getloadavg()}")
+    return verdict(checks, "music: issues 5 and 16's targets")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
