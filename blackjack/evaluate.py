@@ -19,6 +19,7 @@ from pathlib import Path
 from blackjack import rules
 from blackjack.env import simulate, table_policy
 from common.demo import HelpFormatter, description, json_text
+from common.errors import entry_point
 
 REFERENCE = {"optimal": None, "basic": rules.basic_strategy, "random": rules.random_policy}
 
@@ -68,6 +69,7 @@ def evaluate_policy(
     }
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m blackjack.evaluate",
@@ -105,12 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         if args.sab is not None or args.natural is not None:
             parser.error("--sab/--natural apply to --policy; a checkpoint carries its own rules")
-        from common.checkpoints import CheckpointError
-
-        try:
-            path, agent = load_agent(args.ckpt)
-        except CheckpointError as err:
-            raise SystemExit(f"error: {err}") from None
+        path, agent = load_agent(args.ckpt)
         r, policy = agent.rules, agent.greedy_policy()
         source = {"checkpoint": str(path)}
 

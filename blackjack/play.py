@@ -22,6 +22,7 @@ import numpy as np
 from blackjack import rules
 from blackjack.env import make_env
 from common.demo import HelpFormatter, description
+from common.errors import entry_point
 
 CARD_NAMES = {1: "A", 10: "10"}
 MAX_AUTO = 10_000  # hands the agent plays with commentary; evaluate scores millions
@@ -137,6 +138,7 @@ def frame_saver(folder: Path, out: TextIO):
     return save
 
 
+@entry_point
 def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO | None = None):
     parser = argparse.ArgumentParser(
         prog="python -m blackjack.play",
@@ -158,12 +160,8 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO
         )
 
     from blackjack.evaluate import load_agent
-    from common.checkpoints import CheckpointError
 
-    try:
-        path, agent = load_agent(args.ckpt)
-    except CheckpointError as err:
-        raise SystemExit(f"error: {err}") from None
+    path, agent = load_agent(args.ckpt)
     advisor = Advisor(agent.net.q_table(), agent.rules)
     frames = frame_saver(Path(args.frames), out) if args.frames else None
     env = make_env(agent.rules, render_mode="rgb_array" if frames else None)

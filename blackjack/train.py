@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from blackjack.module import DQNAgent
 from common.cli import train_main
+from common.errors import entry_point
 
 
+@entry_point
 def main(args: list[str] | None = None):
     return train_main(DQNAgent, None, assignment="blackjack", args=args)
 

@@ -27,6 +27,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from common.errors import UserError, entry_point
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -70,7 +72,7 @@ ENROLL_WORDS = [
 Progress = Callable[..., Any] | None
 
 
-class AppError(ValueError):
+class AppError(UserError, ValueError):
     """Input the page cannot use; the message says what was wrong and what to do."""
 
 
@@ -922,11 +924,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
-        raise SystemExit(f"error: --port {args.port} is not a port number (1-65535)")
+        raise UserError(f"--port {args.port} is not a port number (1-65535)")
     launch(args.port, args.host, args.share, args.train_missing)
     return 0
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="portfolio app", description=__doc__.split("\n")[0])
     return run(add_arguments(parser).parse_args(argv))

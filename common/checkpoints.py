@@ -10,10 +10,11 @@ from typing import Any
 
 import torch
 
+from common.errors import UserError
 from common.paths import runs_root
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """A checkpoint that is missing, unreadable, or made by something else."""
 
 

@@ -49,6 +49,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from common.budget import BudgetPlanner
 from common.callbacks import EpochPrinter, PortfolioCallback
 from common.checkpoints import CheckpointError, latest_run, load_checkpoint
+from common.errors import UserError, entry_point
 from common.media import MediaCallback
 from common.paths import runs_root
 from common.precision import cpu_has_bf16
@@ -259,8 +260,8 @@ class PortfolioCLI(LightningCLI):
         self._check_values()
         run = self.config.run
         if run.budget is not None and not run.budget > 0:
-            raise SystemExit(
-                f"error: --run.budget {run.budget}: give the run's time in minutes, a positive "
+            raise RunError(
+                f"--run.budget {run.budget}: give the run's time in minutes, a positive "
                 "number (e.g. --run.budget 5), or leave it out to train the config's epochs"
             )
         root = Path(run.root) if run.root else runs_root()
@@ -479,7 +480,7 @@ class PortfolioCLI(LightningCLI):
         return summary
 
 
-class RunError(Exception):
+class RunError(UserError):
     """A run name that is taken, busy, or not a folder name."""
 
 
@@ -543,6 +544,7 @@ def empty_folder(folder: Path) -> None:
             path.unlink()
 
 
+@entry_point
 def train_main(
     model_class: type[LightningModule],
     datamodule_class: type[LightningDataModule] | None,
@@ -561,22 +563,12 @@ def train_main(
     links: settings that must agree, source -> target (`{"data.labels": "model.labels"}`):
     the target takes the source's value and is not an option of its own.
     """
-    from common.callbacks import NonFiniteLossError
-
     args = list(sys.argv[1:] if args is None else args)
-    try:
-        native_bf16 = bf16_where_native and cpu_has_bf16()
-    except ValueError as err:  # a MAL2_BF16 value we do not understand
-        raise SystemExit(f"error: {err}") from None
+    native_bf16 = bf16_where_native and cpu_has_bf16()
     if native_bf16:  # first, so that the user's choice comes later
         args = ["--trainer.precision", "bf16-mixed", *args]
-    try:
-        cli = PortfolioCLI(
-            model_class, datamodule_class, assignment=assignment, args=args, links=links
-        )
-        cli.fit()
-    except (NonFiniteLossError, CheckpointError, RunError) as err:
-        raise SystemExit(f"error: {err}") from None
+    cli = PortfolioCLI(model_class, datamodule_class, assignment=assignment, args=args, links=links)
+    cli.fit()
     if cli.summary:
         from common.demo import json_text
 

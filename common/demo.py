@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from common.errors import UserError
 from common.paths import runs_root
 
 
@@ -78,20 +79,20 @@ def text(value: str) -> str:
 
 
 def writable(path: Path | str, what: str = "output") -> Path:
-    """`path` if a file can be written there (its folder is created), else SystemExit saying why;
+    """`path` if a file can be written there (its folder is created), else UserError saying why;
     checked before any work is done, so a read-only place fails at once, not after minutes."""
     path = Path(path)
     folder = path if path.suffix == "" else path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise SystemExit(
-            f"error: cannot create the {what} folder {folder} ({err.strerror}); choose another "
+        raise UserError(
+            f"cannot create the {what} folder {folder} ({err.strerror}); choose another "
             "place with -o/--out"
         ) from None
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise SystemExit(
-            f"error: {path if path.exists() else folder} is not writable; choose another "
+        raise UserError(
+            f"{path if path.exists() else folder} is not writable; choose another "
             "place with -o/--out"
         )
     return path

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from common.checkpoints import CheckpointError, find_checkpoint
+from common.checkpoints import find_checkpoint
+from common.errors import UserError, entry_point
 from common.paths import runs_root
 
 EXPORTABLE = ("speech", "blackjack")
@@ -27,7 +28,7 @@ FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 TOLERANCE = 1e-4
 
 
-class ExportError(RuntimeError):
+class ExportError(UserError, RuntimeError):
     """An export that failed or whose outputs differ from PyTorch's."""
 
 
@@ -130,14 +131,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        result = export(args.assignment, args.format, args.ckpt, args.out)
-    except (ExportError, CheckpointError) as err:
-        raise SystemExit(f"error: {err}") from None
+    result = export(args.assignment, args.format, args.ckpt, args.out)
     print(json.dumps(result, indent=2))
     return 0
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="portfolio export", description=__doc__.split("\n")[0])
     return run(add_arguments(parser).parse_args(argv))

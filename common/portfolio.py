@@ -26,14 +26,8 @@ from pathlib import Path
 from common import registry
 from common.checkpoints import CheckpointError, find_checkpoint, latest_run
 from common.compare import format_value
+from common.errors import UserError, entry_point
 from common.paths import runs_root
-
-
-def _get(name: str) -> registry.Assignment:
-    try:
-        return registry.get(name)
-    except registry.AssignmentUnavailable as err:
-        raise SystemExit(f"error: {err}") from None
 
 
 def _train(assignment: registry.Assignment, quick: bool, extra: list[str]):
@@ -66,7 +60,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     names = list(registry.NAMES) if args.assignment == "all" else [args.assignment]
     if args.budget is not None and not args.budget > 0:
-        raise SystemExit(f"error: --budget {args.budget}: give the minutes, a positive number")
+        raise UserError(f"--budget {args.budget}: give the minutes, a positive number")
     start = time.monotonic()
     failed = []
     assignments: dict[str, registry.Assignment] = {}
@@ -91,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             _train(assignment, args.quick, extra)
         except SystemExit as err:
             if err.code not in (0, None):
-                print(f"{assignment.name} failed: {err.code}", file=sys.stderr)
+                print(f"{assignment.name} failed: {err}", file=sys.stderr)
                 failed.append(assignment.name)
     if args.assignment == "all":
         cmd_report(args)
@@ -120,7 +114,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from common.compare import CompareInterrupted, compare
 
-    assignment = _get(args.assignment)
+    assignment = registry.get(args.assignment)
     configs = [Path(c) for c in args.configs] or assignment.experiment_configs()
     extra = ["--config", str(assignment.quick_config)] if args.quick else []
     code = 0
@@ -135,7 +129,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             baseline=not args.no_baseline,
         )
     except (FileNotFoundError, ValueError) as err:
-        raise SystemExit(f"error: {err}") from None
+        raise UserError(str(err)) from None
     except CompareInterrupted as stop:
         out, code = stop.out_dir, stop.exit_code
     print((out / "comparison.md").read_text())
@@ -152,13 +146,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    assignment = _get(args.assignment)
+    assignment = registry.get(args.assignment)
     argv = args.args
     if not argv:
-        try:
-            ckpt = find_checkpoint(args.assignment)
-        except CheckpointError as err:
-            raise SystemExit(f"error: {err}") from None
+        ckpt = find_checkpoint(args.assignment)
         out = runs_root() / "demo" / args.assignment
         argv = assignment.exam_demo_args(ckpt, out)
     assignment.run_demo(argv)
@@ -166,13 +157,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    assignment = _get(args.assignment)
+    assignment = registry.get(args.assignment)
     argv = args.args
     if not argv:
-        try:
-            argv = ["--ckpt", str(find_checkpoint(args.assignment))]
-        except CheckpointError as err:
-            raise SystemExit(f"error: {err}") from None
+        argv = ["--ckpt", str(find_checkpoint(args.assignment))]
     assignment.run_evaluate(argv)
     return 0
 
@@ -222,9 +210,9 @@ def _examiner_inputs(assignment: registry.Assignment, args: argparse.Namespace) 
         print(f"(--{key} is not used by the {assignment.name} demo; ignored)")
     inputs = {k: v for k, v in given.items() if k in accepted}
     if "wav" in inputs and not Path(inputs["wav"]).is_file():
-        raise SystemExit(f"error: --wav {inputs['wav']}: no such file")
+        raise UserError(f"--wav {inputs['wav']}: no such file")
     if "prime" in inputs and not Path(inputs["prime"]).is_file():
-        raise SystemExit(f"error: --prime {inputs['prime']}: no such file")
+        raise UserError(f"--prime {inputs['prime']}: no such file")
     if "text" in accepted and "text" not in inputs and sys.stdin.isatty():
         typed = input("Examiner: type your own text for the demo (Enter: the prepared one): ")
         if typed.strip():
@@ -242,10 +230,10 @@ def cmd_exam(args: argparse.Namespace) -> int:
 
     ready = {n: a for n, a in registry.available().items() if isinstance(a, registry.Assignment)}
     if not ready:
-        raise SystemExit("error: no assignment is installed; nothing to examine")
+        raise UserError("no assignment is installed; nothing to examine")
     if args.assignment:
         if args.assignment not in ready:
-            raise SystemExit(f"error: {args.assignment} is not installed; choose {sorted(ready)}")
+            raise UserError(f"{args.assignment} is not installed; choose {sorted(ready)}")
         name = args.assignment
     else:
         name = random.Random(args.seed).choice(sorted(ready))
@@ -372,6 +360,7 @@ COMMANDS = {
 }
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)

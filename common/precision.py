@@ -16,6 +16,8 @@ import os
 
 import torch
 
+from common.errors import UserError
+
 BF16_ENV = "MAL2_BF16"
 _CHOICES = {"0": False, "1": True, "": None, "auto": None}
 
@@ -24,7 +26,7 @@ def bf16_override() -> bool | None:
     """`MAL2_BF16` as True/False, or None when unset/`auto` (use the CPU's flags)."""
     value = os.environ.get(BF16_ENV, "").strip().lower()
     if value not in _CHOICES:
-        raise ValueError(
+        raise UserError(
             f"{BF16_ENV}={os.environ[BF16_ENV]!r} is not understood; use {BF16_ENV}=0 (float32, "
             f"as on a CPU without native bf16), {BF16_ENV}=1 (bf16) or leave it unset (detect)"
         )

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.errors import UserError
+
 NAMES = ("speech", "handwriting", "music", "blackjack")
 
 # The `## ` sections of every MODEL_CARD.md, in this order (`###` subsections are free).
@@ -23,7 +25,7 @@ MODEL_CARD_HEADINGS = (
 )
 
 
-class AssignmentUnavailable(Exception):
+class AssignmentUnavailable(UserError):
     """An assignment that is not installed (or has not landed yet)."""
 
 

@@ -17,6 +17,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from common.cache import damage, read_stamp, write_stamp
+from common.errors import DataError
+from common.paths import data_root
 from handwriting import hershey, iamondb
 from handwriting.text import (
     TextMixer,
@@ -31,15 +33,7 @@ CACHE_VERSION = 5  # bump when the generated data change
 ALPHABET = " !\"#&'()+,-./0123456789:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
-class DataError(ValueError):
-    """A data option or data file the user has to fix (the message says how)."""
-
-
 def data_dir() -> Path:
-    try:
-        from common.paths import data_root
-    except ImportError:  # pragma: no cover - common always ships paths
-        return Path("data") / "handwriting"
     return data_root() / "handwriting"
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from common.demo import HelpFormatter, description, json_text
+from common.errors import entry_point
 from handwriting import hershey, legibility, mdn, ocr
 
 FONT_FAMILY = {"futural": "simplex", "rowmans": "simplex", "timesi": "times italic",
@@ -208,6 +209,7 @@ def unseen_texts(datamodule, n: int, max_chars: int = 20, seed: int = 0) -> list
     return out
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(
         prog="python -m handwriting.evaluate",
@@ -240,19 +242,16 @@ def main(argv: list[str] | None = None) -> dict:
     if args.seeds < 1 or (args.phrases is not None and args.phrases < 1):
         p.error("--seeds and --phrases must be at least 1")
 
-    from common.checkpoints import CheckpointError, find_checkpoint, load_checkpoint, load_module
+    from common.checkpoints import find_checkpoint, load_checkpoint, load_module
     from handwriting.data import HandwritingDataModule
     from handwriting.module import HandwritingModule
 
-    try:
-        ckpt = Path(args.ckpt) if args.ckpt else find_checkpoint("handwriting")
-        module = load_module(ckpt, HandwritingModule, "handwriting")
-        dm_hparams = load_checkpoint(ckpt, "handwriting").get("datamodule_hyper_parameters", {})
-        datamodule = HandwritingDataModule(
-            **{k: v for k, v in dm_hparams.items() if not k.startswith("_")}
-        )
-    except (CheckpointError, ValueError) as err:
-        raise SystemExit(f"error: {err}") from None
+    ckpt = Path(args.ckpt) if args.ckpt else find_checkpoint("handwriting")
+    module = load_module(ckpt, HandwritingModule, "handwriting")
+    dm_hparams = load_checkpoint(ckpt, "handwriting").get("datamodule_hyper_parameters", {})
+    datamodule = HandwritingDataModule(
+        **{k: v for k, v in dm_hparams.items() if not k.startswith("_")}
+    )
     out_dir = Path(args.out_dir) if args.out_dir else ckpt.parent.parent / "evaluation"
     report = {"checkpoint": str(ckpt), **validation_nll(module, datamodule, args.max_batches)}
     if module.hparams.synthesis:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.errors import DataError
 from handwriting.strokes import resample_polyline, strokes_to_points, to_offsets
 
 PARSER_VERSION = 1
@@ -67,7 +68,7 @@ def read_archives(
     folder = Path(folder)
     for name in (STROKES_ARCHIVE, ASCII_ARCHIVE):
         if not (folder / name).exists():
-            raise FileNotFoundError(
+            raise DataError(
                 f"{folder / name} not found: download {STROKES_ARCHIVE} and {ASCII_ARCHIVE} "
                 "from https://fki.tic.heia-fr.ch/databases/iam-on-line-handwriting-database "
                 f"(free registration) into {folder}"
@@ -115,7 +116,7 @@ def load_or_parse(folder: Path, cache_dir: Path, val_fraction: float, seed: int)
     if dropped:
         print("IAM-OnDB: dropped " + ", ".join(f"{n} lines ({why})" for why, n in dropped.items()))
     if not lines:
-        raise FileNotFoundError(f"no usable lines in the IAM-OnDB archives under {folder}")
+        raise DataError(f"no usable lines in the IAM-OnDB archives under {folder}")
     forms = sorted({lid.rsplit("-", 1)[0] for lid, _, _ in lines})
     order = torch.randperm(len(forms), generator=torch.Generator().manual_seed(seed)).tolist()
     n_val = max(1, int(round(val_fraction * len(forms))))

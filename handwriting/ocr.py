@@ -19,13 +19,14 @@ from functools import cache
 
 import numpy as np
 
+from common.errors import UserError
 from handwriting.strokes import points_to_strokes, to_absolute
 
 CAP_PX = 32  # cap height in pixels: the size OCR engines read best (about a 12 pt line)
 MARGIN_PX = 8
 
 
-class OCRUnavailableError(RuntimeError):
+class OCRUnavailableError(UserError, RuntimeError):
     """The OCR engine is not installed (the message says how to install it)."""
 
 

@@ -14,21 +14,20 @@ window's position in float32); elsewhere in float32. `--trainer.precision` overr
 from __future__ import annotations
 
 from common.cli import train_main
-from handwriting.data import DataError, HandwritingDataModule
+from common.errors import entry_point
+from handwriting.data import HandwritingDataModule
 from handwriting.module import HandwritingModule
 
 
+@entry_point
 def main(args: list[str] | None = None):
-    try:
-        return train_main(
-            HandwritingModule,
-            HandwritingDataModule,
-            assignment="handwriting",
-            args=args,
-            bf16_where_native=True,
-        )
-    except (DataError, FileNotFoundError) as err:  # bad --data.* options or missing files
-        raise SystemExit(f"error: {err}") from None
+    return train_main(
+        HandwritingModule,
+        HandwritingDataModule,
+        assignment="handwriting",
+        args=args,
+        bf16_where_native=True,
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from common.demo import HelpFormatter, demo_dir, description, number, writable
+from common.errors import entry_point
 from handwriting import hershey
 from handwriting.text import substitute, unknown_characters, wrap
 
@@ -74,21 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@entry_point(also=(ValueError,))  # the text and style checks of module.write raise ValueError
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.list_styles:
         print(list_styles())
         return 0
-    try:
-        return _write(args)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+    return _write(args)
 
 
 def _write(args) -> int:
     import torch
 
-    from common.checkpoints import CheckpointError, find_checkpoint, load_module
+    from common.checkpoints import find_checkpoint, load_module
     from handwriting.module import HandwritingModule
     from handwriting.plots import save_animation, save_attention, save_lines
 
@@ -111,11 +110,8 @@ def _write(args) -> int:
             writable(path)
     if out.suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"output {out} must end in .png or .svg")
-    try:
-        ckpt = Path(args.ckpt) if args.ckpt else find_checkpoint("handwriting")
-        module = load_module(ckpt, HandwritingModule, "handwriting")
-    except CheckpointError as err:
-        raise SystemExit(f"error: {err}") from None
+    ckpt = Path(args.ckpt) if args.ckpt else find_checkpoint("handwriting")
+    module = load_module(ckpt, HandwritingModule, "handwriting")
     if not module.hparams.synthesis:
         raise ValueError(
             f"{ckpt} is a prediction network (no text input); pass a synthesis checkpoint"

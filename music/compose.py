@@ -24,6 +24,7 @@ import soundfile as sf
 import torch
 
 from common.demo import HelpFormatter, demo_dir, description, json_text, writable
+from common.errors import UserError, entry_point
 from music import midi
 from music.model import Composer
 from music.plots import plot_roll
@@ -111,39 +112,35 @@ def checked_output(args: argparse.Namespace, default_name: str) -> Path:
     them); return the MIDI path to write (runs/demo/music/<time>/<default_name> without -o).
     Whether its folder is writable is checked by the caller (it creates the folder)."""
     if not (math.isfinite(args.temperature) and args.temperature > 0):
-        raise SystemExit(
-            f"error: --temperature must be positive (a number above 0), got {args.temperature}"
+        raise UserError(
+            f"--temperature must be positive (a number above 0), got {args.temperature}"
         )
     if not (math.isfinite(args.tempo) and args.tempo > 0):
-        raise SystemExit(f"error: --tempo must be positive (a number above 0), got {args.tempo}")
+        raise UserError(f"--tempo must be positive (a number above 0), got {args.tempo}")
     out = Path(args.output) if args.output else demo_dir("music") / default_name
     if out.suffix.lower() not in (".mid", ".midi"):
-        raise SystemExit(f"error: --output {out} should end in .mid (the PNG and WAV go beside it)")
+        raise UserError(f"--output {out} should end in .mid (the PNG and WAV go beside it)")
     return out
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> dict:
-    from common.checkpoints import CheckpointError
-
     args = parse_args(argv)
     if not 1 <= args.bars <= MAX_BARS:
-        raise SystemExit(
-            f"error: --bars must be 1 to {MAX_BARS} (about a second per 16 bars), got {args.bars}"
+        raise UserError(
+            f"--bars must be 1 to {MAX_BARS} (about a second per 16 bars), got {args.bars}"
         )
     out = writable(checked_output(args, "composition.mid"))
-    try:
-        module, path = load_composer(args.ckpt)
-        spq = module.steps_per_quarter
-        prime = None
-        if args.prime:
-            prime = midi.midi_to_roll(midi.load_midi(args.prime), spq)
-            if len(prime) == 0:
-                raise midi.MidiError(
-                    f"{args.prime} has no note long enough for a grid of {spq} steps per "
-                    "quarter note; give a longer prime"
-                )
-    except (CheckpointError, midi.MidiError) as err:
-        raise SystemExit(f"error: {err}") from None
+    module, path = load_composer(args.ckpt)
+    spq = module.steps_per_quarter
+    prime = None
+    if args.prime:
+        prime = midi.midi_to_roll(midi.load_midi(args.prime), spq)
+        if len(prime) == 0:
+            raise midi.MidiError(
+                f"{args.prime} has no note long enough for a grid of {spq} steps per "
+                "quarter note; give a longer prime"
+            )
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     roll = compose(module.model, args.bars, spq, args.temperature, prime)

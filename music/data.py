@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from common.errors import DataError
 from common.paths import data_root
 from music import midi
 
@@ -25,10 +26,6 @@ JSB_SPLITS = ("train", "valid", "test")
 JSB_REQUIRED = ("train", "valid")  # the test split may be held out
 SOURCES = ("chorales", "jsb", "midi")
 MIDI_SUFFIXES = {".mid", ".midi", ".kar"}
-
-
-class DataError(ValueError):
-    """Data that cannot be used, with what to do about it."""
 
 
 # ---- JSB Chorales: an untrusted pickle ------------------------------------------------------

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from common.demo import HelpFormatter, description, json_text
+from common.errors import DataError, UserError, entry_point
 from music import midi
 from music.compose import compose
-from music.data import DataError, MusicDataModule, pad_collate
+from music.data import MusicDataModule, pad_collate
 from music.module import FrameAccuracy
 
 DATA_OPTIONS = ("source", "path", "max_pieces", "eval_len", "split_seed")
@@ -124,29 +125,27 @@ def lower_voice_nll(model, rolls: list[np.ndarray], samples: int = 64, eval_len:
     }
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> dict:
-    from common.checkpoints import CheckpointError, load_checkpoint
+    from common.checkpoints import load_checkpoint
     from music.compose import load_composer
 
     args = parse_args(argv)
     if args.samples < 0 or args.bars < 1 or args.temperature <= 0:
-        raise SystemExit("error: --samples >= 0, --bars >= 1 and --temperature > 0 are required")
-    try:
-        module, path = load_composer(args.ckpt)
-        saved = load_checkpoint(path, "music").get("datamodule_hyper_parameters", {})
-        data = {k: v for k, v in saved.items() if not k.startswith("_")}
-        data.update({k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None})
-        if args.source and args.source != saved.get("source") and args.path is None:
-            data["path"] = None  # another source: do not reuse the old source's path
-        data["steps_per_quarter"] = module.steps_per_quarter
-        dm = MusicDataModule(**data)
-        rolls = dm.load()
-    except (CheckpointError, DataError, midi.MidiError) as err:
-        raise SystemExit(f"error: {err}") from None
+        raise UserError("--samples >= 0, --bars >= 1 and --temperature > 0 are required")
+    module, path = load_composer(args.ckpt)
+    saved = load_checkpoint(path, "music").get("datamodule_hyper_parameters", {})
+    data = {k: v for k, v in saved.items() if not k.startswith("_")}
+    data.update({k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None})
+    if args.source and args.source != saved.get("source") and args.path is None:
+        data["path"] = None  # another source: do not reuse the old source's path
+    data["steps_per_quarter"] = module.steps_per_quarter
+    dm = MusicDataModule(**data)
+    rolls = dm.load()
     c = dm.hparams
     if args.split not in rolls:
-        raise SystemExit(
-            f"error: {c.path} has no '{args.split}' split (held out); "
+        raise DataError(
+            f"{c.path} has no '{args.split}' split (held out); "
             f"score --split {' or '.join(rolls)} instead"
         )
 
@@ -154,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
         module.hparams.eval_transpositions if args.transpositions is None else args.transpositions
     )
     if shifts < 0:
-        raise SystemExit(f"error: --transpositions must be 0 or more, got {shifts}")
+        raise UserError(f"--transpositions must be 0 or more, got {shifts}")
     start = time.perf_counter()
     result = {
         "checkpoint": str(path),

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from common.demo import HelpFormatter, description, writable
+from common.errors import UserError, entry_point
 from music import midi
 
 TOKEN = re.compile(r"^(?:(?P<rest>[Rr])|(?P<note>[A-Ga-g][#b]?-?\d+))(?::(?P<len>\d+(?:\.\d+)?))?$")
@@ -35,7 +36,7 @@ TOKEN = re.compile(r"^(?:(?P<rest>[Rr])|(?P<note>[A-Ga-g][#b]?-?\d+))(?::(?P<len
 SOPRANO_RANGE = (57, 84)
 
 
-class MelodyError(ValueError):
+class MelodyError(UserError, ValueError):
     """A melody that cannot be harmonized, with what to do about it."""
 
 
@@ -166,25 +167,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@entry_point(also=(ValueError,))  # a model without the top-down head
 def main(argv: list[str] | None = None) -> dict:
-    from common.checkpoints import CheckpointError
     from music.compose import checked_output, load_composer, write_outputs
 
     args = parse_args(argv)
     if (args.melody_file is None) == (args.melody is None):
-        raise SystemExit("error: give a melody: a MIDI file, or --melody 'C4 D4 E4' (not both)")
+        raise UserError("give a melody: a MIDI file, or --melody 'C4 D4 E4' (not both)")
     out = checked_output(args, "chorale.mid")
-    try:
-        module, path = load_composer(args.ckpt)
-        module.model.ordering_index("down")
-        spq = module.steps_per_quarter
-        if args.melody is not None:
-            melody, said = parse_melody(args.melody, spq), []
-        else:
-            melody, said = melody_from_midi(args.melody_file, spq)
-        said += check_range(melody)
-    except (CheckpointError, ValueError) as err:  # MidiError, MelodyError, no "down" head
-        raise SystemExit(f"error: {err}") from None
+    module, path = load_composer(args.ckpt)
+    module.model.ordering_index("down")
+    spq = module.steps_per_quarter
+    if args.melody is not None:
+        melody, said = parse_melody(args.melody, spq), []
+    else:
+        melody, said = melody_from_midi(args.melody_file, spq)
+    said += check_range(melody)
     writable(out)  # only now: a melody refused above leaves no empty folder behind
     for line in said:
         print(f"note: {line}", file=sys.stderr)

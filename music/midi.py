@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
+from common.errors import DataError
+
 LOW, HIGH = 21, 108  # A0 .. C8, the 88 piano keys
 N_KEYS = HIGH - LOW + 1
 BEATS_PER_BAR = 4  # 4/4, the metre of nearly every chorale
@@ -25,7 +27,7 @@ KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66,
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
-class MidiError(ValueError):
+class MidiError(DataError):
     """A MIDI file that cannot be used: unreadable, empty, or drums only."""
 
 

@@ -12,22 +12,20 @@ Runs land in runs/music/<name>/ (see DEVELOPERS.md); the main metric is val/nll 
 from __future__ import annotations
 
 from common.cli import train_main
-from music.data import DataError, MusicDataModule
-from music.midi import MidiError
+from common.errors import entry_point
+from music.data import MusicDataModule
 from music.module import ComposerModule
 
 
+@entry_point
 def main(args: list[str] | None = None):
-    try:
-        return train_main(
-            ComposerModule,
-            MusicDataModule,
-            assignment="music",
-            args=args,
-            links={"data.steps_per_quarter": "model.data_steps_per_quarter"},
-        )
-    except (DataError, MidiError) as err:
-        raise SystemExit(f"error: {err}") from None
+    return train_main(
+        ComposerModule,
+        MusicDataModule,
+        assignment="music",
+        args=args,
+        links={"data.steps_per_quarter": "model.data_steps_per_quarter"},
+    )
 
 
 if __name__ == "__main__":

@@ -16,10 +16,12 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from common.errors import DataError
+
 SAMPLE_RATE = 16000
 
 
-class AudioError(ValueError):
+class AudioError(DataError):
     """An input file that cannot be used as audio; the message says why and what to do."""
 
 

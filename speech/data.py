@@ -14,6 +14,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from common.errors import DataError
 from common.paths import data_root
 from speech import audio
 from speech.config import SILENCE, UNKNOWN, WORDS_35, label_set
@@ -22,10 +23,6 @@ from speech.synthetic import SynthConfig, load_or_generate
 SPEECH_COMMANDS_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # from the Speech Commands README's which_set()
-
-
-class DataError(ValueError):
-    """A data folder or data option that cannot be used; the message says what to do."""
 
 
 def class_names(labels: str) -> list[str]:

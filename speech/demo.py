@@ -22,8 +22,9 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from common.checkpoints import CheckpointError, find_checkpoint, load_module
+from common.checkpoints import find_checkpoint, load_module
 from common.demo import HelpFormatter, demo_dir, number, text, writable
+from common.errors import entry_point
 from speech import audio, stream
 from speech.module import KeywordModule
 from speech.plots import plot_classification
@@ -128,14 +129,10 @@ def scan_long(module: KeywordModule, path: Path, threshold: float) -> None:
 
 
 def listen(module: KeywordModule, threshold: float, seconds: float | None) -> int:
-    """Spot keywords in the default microphone's stream; 2 when there is no microphone."""
+    """Spot keywords in the default microphone's stream (MicrophoneError without one)."""
     from speech import microphone
 
-    try:
-        mic = microphone.input_stream(audio.SAMPLE_RATE, blocksize=HOP)
-    except microphone.MicrophoneError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    mic = microphone.input_stream(audio.SAMPLE_RATE, blocksize=HOP)  # MicrophoneError: exit 2
     print("listening (Ctrl-C to stop); time, keyword, probability:", flush=True)
     try:
         count = stream.listen(module, mic, threshold, seconds, lambda s: print(s, flush=True))
@@ -146,6 +143,7 @@ def listen(module: KeywordModule, threshold: float, seconds: float | None) -> in
     return 0
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m speech.demo",
@@ -199,14 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             files.append(speak(args.speak.split(), args.voice, args.out / "spoken.wav"))
         except ESpeakError as err:
-            raise SystemExit(f"error: {err}; see --list-voices") from None
+            raise ESpeakError(f"{err}; see --list-voices") from None
     if not files and not args.listen:
         parser.error("give at least one audio file (or --speak TEXT, or --listen)")
-    try:
-        ckpt = args.ckpt or find_checkpoint("speech")
-        module = load_module(ckpt, KeywordModule, "speech")
-    except CheckpointError as err:
-        raise SystemExit(f"error: {err}") from None
+    ckpt = args.ckpt or find_checkpoint("speech")
+    module = load_module(ckpt, KeywordModule, "speech")
     print(f"checkpoint: {ckpt}")
     if args.listen:
         return listen(module, args.threshold, args.seconds)

@@ -36,17 +36,17 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-from common.checkpoints import CheckpointError, find_checkpoint, load_checkpoint, load_module
+from common.checkpoints import find_checkpoint, load_checkpoint, load_module
+from common.errors import UserError, entry_point
 from common.paths import runs_root
 from speech import audio
 from speech.data import DataError, scan_folder
-from speech.espeak import ESpeakError
 from speech.module import KeywordModule
 
 MIN_SECONDS = 0.1
 
 
-class EnrollError(ValueError):
+class EnrollError(UserError, ValueError):
     """Enrollment data or options that cannot be used; the message says what to do."""
 
 
@@ -288,6 +288,7 @@ def record_words(words: list[str], takes: int, folder: Path, seconds: float = 1.
     return folder
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m speech.enroll",
@@ -316,7 +317,6 @@ def main(argv: list[str] | None = None) -> int:
         ckpt = args.ckpt or find_checkpoint("speech")
         data_dir = args.data_dir
         if args.record:
-            from speech import microphone
             from speech.config import WORDS_35
 
             names = load_module(ckpt, KeywordModule, "speech").class_names
@@ -325,10 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             if bad:
                 raise EnrollError(f"--words: the model does not know {bad}; it knows {WORDS_35}")
             data_dir = data_dir or Path(tempfile.mkdtemp(prefix="enroll-"))
-            try:
-                record_words([w.strip() for w in words], args.takes, data_dir)
-            except microphone.MicrophoneError as err:
-                raise EnrollError(str(err)) from None
+            record_words([w.strip() for w in words], args.takes, data_dir)
         out = (
             args.out
             or (
@@ -340,9 +337,6 @@ def main(argv: list[str] | None = None) -> int:
             / "best.ckpt"
         )
         report = enroll(ckpt, data_dir, out, args.steps)
-    except (CheckpointError, EnrollError, audio.AudioError, ESpeakError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("\ninterrupted: nothing written", file=sys.stderr)
         return 130

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import UserError
+
 # espeak_PARAMETER values from speak_lib.h
 RATE, VOLUME, PITCH, RANGE = 1, 2, 3, 4
 AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -23,7 +25,7 @@ _SynthCallback = ctypes.CFUNCTYPE(
 )
 
 
-class ESpeakError(RuntimeError):
+class ESpeakError(UserError, RuntimeError):
     """eSpeak NG could not be loaded or refused a voice."""
 
 

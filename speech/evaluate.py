@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from common.checkpoints import CheckpointError, find_checkpoint, load_module
+from common.checkpoints import find_checkpoint, load_module
 from common.demo import HelpFormatter, json_text
+from common.errors import entry_point
 from speech import audio
 from speech.data import DataError, FileDataset, KeywordDataModule, read_groups, scan_folder
 from speech.data import target_of as _target_of
@@ -134,6 +135,7 @@ def evaluate(
     return report
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m speech.evaluate",
@@ -159,16 +161,13 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args(argv)
-    try:
-        ckpt = args.ckpt or find_checkpoint("speech")
-        out = args.out or (
-            ckpt.parent.parent / "evaluation"
-            if ckpt.parent.name == "checkpoints"
-            else Path("evaluation")
-        )
-        report = evaluate(ckpt, args.data_dir, out, args.split, args.batch_size)
-    except (CheckpointError, DataError, audio.AudioError) as err:
-        raise SystemExit(f"error: {err}") from None
+    ckpt = args.ckpt or find_checkpoint("speech")
+    out = args.out or (
+        ckpt.parent.parent / "evaluation"
+        if ckpt.parent.name == "checkpoints"
+        else Path("evaluation")
+    )
+    report = evaluate(ckpt, args.data_dir, out, args.split, args.batch_size)
     sys.stdout.write(json_text(report))
     print()
     return report

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.errors import UserError
 
-class MicrophoneError(RuntimeError):
+
+class MicrophoneError(UserError, RuntimeError):
     """No usable input device; the message says why and what to do."""
 
 

@@ -14,10 +14,12 @@ would be slower. `--trainer.precision` overrides the choice.
 from __future__ import annotations
 
 from common.cli import train_main
+from common.errors import entry_point
 from speech.data import KeywordDataModule
 from speech.module import KeywordModule
 
 
+@entry_point
 def main(args: list[str] | None = None):
     return train_main(
         KeywordModule,

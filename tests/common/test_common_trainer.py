@@ -111,7 +111,8 @@ def test_print_config(runs, capsys):
 def test_non_finite_loss_stops_with_the_step(runs):
     with pytest.raises(SystemExit) as exit_:
         main(["--run.name", "nan", "--model.nan_at_step", "6", "--trainer.max_epochs", "3"])
-    message = str(exit_.value.code)
+    message = str(exit_.value)  # printed as "error: <message>", exit code 2
+    assert exit_.value.code == 2 and message.startswith("error: ")
     assert "at step 6 (epoch 1)" in message and "nan" in message
     assert "learning rate" in message  # says what to do
     run = runs / "tiny" / "nan"

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from common.errors import DataError
 from handwriting import iamondb
 from handwriting.strokes import to_absolute
 
@@ -44,7 +45,7 @@ def test_load_or_parse_splits_by_form_and_caches(archive, tmp_path):
 
 
 def test_missing_archives_say_what_to_download(tmp_path):
-    with pytest.raises(FileNotFoundError, match="lineStrokes-all.tar.gz"):
+    with pytest.raises(DataError, match="lineStrokes-all.tar.gz"):
         iamondb.read_archives(tmp_path)
 
 

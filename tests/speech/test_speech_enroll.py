@@ -122,7 +122,9 @@ def test_unusable_enrollment_folders_write_nothing(ckpt, tmp_path, capsys, probl
         (voice / "yes" / "1.wav").write_bytes(b"")
     folder = tmp_path / "nowhere" if problem == "missing" else voice
     out = tmp_path / "out" / "me.ckpt"
-    code = enroll.main(["--ckpt", str(ckpt), "--data-dir", str(folder), "-o", str(out)])
+    with pytest.raises(SystemExit) as stop:
+        enroll.main(["--ckpt", str(ckpt), "--data-dir", str(folder), "-o", str(out)])
+    code = stop.value.code
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and "Traceback" not in err
     assert not out.exists() and not out.parent.exists()
@@ -130,10 +132,9 @@ def test_unusable_enrollment_folders_write_nothing(ckpt, tmp_path, capsys, probl
 
 def test_enrollment_refuses_to_overwrite_its_base_checkpoint(ckpt, tmp_path, capsys):
     write(tmp_path / "voice" / "yes" / "1.wav", speaker_clip("yes", 0))
-    code = enroll.main(
-        ["--ckpt", str(ckpt), "--data-dir", str(tmp_path / "voice"), "-o", str(ckpt)]
-    )
-    assert code == 2 and "base checkpoint" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        enroll.main(["--ckpt", str(ckpt), "--data-dir", str(tmp_path / "voice"), "-o", str(ckpt)])
+    assert stop.value.code == 2 and "base checkpoint" in capsys.readouterr().err
 
 
 def test_record_without_a_microphone_says_so(ckpt, tmp_path, capsys, monkeypatch):
@@ -145,7 +146,9 @@ def test_record_without_a_microphone_says_so(ckpt, tmp_path, capsys, monkeypatch
     monkeypatch.setattr(microphone, "check_input", no_device)
     monkeypatch.setattr("builtins.input", lambda prompt="": "")
     out = tmp_path / "me.ckpt"
-    code = enroll.main(["--ckpt", str(ckpt), "--record", "--words", "yes", "-o", str(out)])
+    with pytest.raises(SystemExit) as stop:
+        enroll.main(["--ckpt", str(ckpt), "--record", "--words", "yes", "-o", str(out)])
+    code = stop.value.code
     captured = capsys.readouterr()
     assert code == 2 and "no microphone" in captured.err and not out.exists()
     assert "say 'yes'" not in captured.out  # no prompt before the microphone is known to work

@@ -5,6 +5,7 @@ shorter than 0.1 s, and long recordings read block by block."""
 import sys
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -75,14 +76,18 @@ def test_listen_without_an_input_device_says_so_and_fails(trained, capsys, monke
     root, _ = trained
     ckpt = root / "runs" / "speech" / "tiny" / "checkpoints" / "best.ckpt"
     monkeypatch.setitem(sys.modules, "sounddevice", None)  # not installed
-    assert demo.main(["--listen", "--ckpt", str(ckpt)]) == 2
+    with pytest.raises(SystemExit) as stop:
+        demo.main(["--listen", "--ckpt", str(ckpt)])
+    assert stop.value.code == 2
     assert "sounddevice is not installed" in capsys.readouterr().err
 
     def no_device(*args, **kwargs):
         raise microphone.MicrophoneError("no microphone (input device) found (headless)")
 
     monkeypatch.setattr(microphone, "input_stream", no_device)
-    assert demo.main(["--listen", "--ckpt", str(ckpt), "--seconds", "1"]) == 2
+    with pytest.raises(SystemExit) as stop:
+        demo.main(["--listen", "--ckpt", str(ckpt), "--seconds", "1"])
+    assert stop.value.code == 2
     assert "no microphone" in capsys.readouterr().err
 
 

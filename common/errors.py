@@ -1,0 +1,62 @@
+"""One error type for what the person running a command got wrong, reported in one place.
+
+Code anywhere raises `UserError` (or a subclass: `DataError`, `CheckpointError`, ...) with a
+message that says what was wrong, with which file or value, and what to do instead. Every entry
+point's `main` is wrapped in `entry_point`, which turns it into `error: <message>` on stderr and
+exit code 2 (argparse's code for a bad command line), never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODE = 2
+
+
+class UserError(Exception):
+    """Bad input: a value, a file or a request that cannot be served; the message says why."""
+
+
+class DataError(UserError, ValueError):
+    """A data set, recording or input file that is missing, malformed or unsafe to load."""
+
+
+class UsageExit(SystemExit):
+    """SystemExit with exit code 2 whose text is the message it printed (`error: ...`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(EXIT_CODE)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def fail(err: UserError | str) -> NoReturn:
+    """Print `error: <message>` on stderr and exit with code 2."""
+    message = f"error: {err}"
+    print(message, file=sys.stderr, flush=True)
+    raise UsageExit(message) from None
+
+
+def entry_point(main: F | None = None, *, also: tuple[type[Exception], ...] = ()) -> Any:
+    """Decorate a command's `main`: a `UserError` (or one of `also`) raised inside becomes
+    `error: <message>` on stderr and exit code 2. Use as `@entry_point` or
+    `@entry_point(also=(ValueError,))` where every ValueError of that command is the user's."""
+
+    def wrap(func: F) -> F:
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except (UserError, *also) as err:
+                fail(err)
+
+        return run  # type: ignore[return-value]
+
+    return wrap(main) if main is not None else wrap
