@@ -138,11 +138,16 @@ def variant_gender(variant: str) -> str:
     return "unspecified"
 
 
-def _shard_worker(requests: list[tuple], first: int, conn) -> None:
-    """Child process: synthesize requests[first:], sending (index, int16 samples) one by one."""
+def _shard_worker(requests: list[tuple], first: int, conn, say=None) -> None:
+    """Child process: say requests[:first] again without sending them (eSpeak's hidden state
+    then is what it was when the previous process stopped there), then synthesize
+    requests[first:], sending (index, int16 samples) one by one."""
+    say = say or synthesize
     try:
+        for i in range(first):
+            say(*requests[i])
         for i in range(first, len(requests)):
-            conn.send((i, (synthesize(*requests[i])[0] * 32767).astype(np.int16)))
+            conn.send((i, (say(*requests[i])[0] * 32767).astype(np.int16)))
     except Exception as err:  # a refused voice etc.: tell the parent instead of dying silently
         conn.send((-1, f"{type(err).__name__}: {err}"))
     conn.close()
@@ -155,7 +160,7 @@ def fallback_request(request: tuple) -> tuple:
     return (text, voice, rate, pitch, 50, *rest)
 
 
-def synthesize_many(requests: list[tuple], shards: int = 2) -> list[np.ndarray]:
+def synthesize_many(requests: list[tuple], shards: int = 2, say=None) -> list[np.ndarray]:
     """Synthesize many `synthesize(*request)` calls -> int16 arrays at 22050 Hz, reproducibly.
 
     eSpeak NG carries hidden state from one utterance to the next (its output depends on what
@@ -164,10 +169,14 @@ def synthesize_many(requests: list[tuple], shards: int = 2) -> list[np.ndarray]:
     run in parallel.
 
     eSpeak NG 1.52 also crashes (segmentation fault) on a few parameter combinations, e.g.
-    "backward" by de+rob at rate 223, pitch 21, range 87. A shard whose process dies is restarted
-    in a fresh process at the request it died on, with that request replaced by
-    `fallback_request` (deterministic: the same requests crash at the same place), and the
-    substitution is reported. A request whose fallback crashes too raises ESpeakError.
+    "backward" by de+rob at rate 223, pitch 21, range 87, and a process can fail once where
+    another one succeeds (a request failing now and then, seen as an ESpeakError for
+    ("no", "sv+klatt2") while generating tiny data). A shard whose process dies or reports an
+    error is restarted in a fresh process that first says the shard's earlier requests again
+    (unsent), so that its hidden state, and every later clip, is exactly what an uninterrupted
+    process gives; the failed request is tried once more as it is, then replaced by
+    `fallback_request` (reported). A request whose fallback fails too raises ESpeakError.
+    `say` replaces `synthesize` in the shards (a module-level function; tests make it fail).
     """
     import multiprocessing as mp
     from multiprocessing.connection import wait
@@ -177,14 +186,32 @@ def synthesize_many(requests: list[tuple], shards: int = 2) -> list[np.ndarray]:
     parts = [list(requests[a:b]) for a, b in zip(bounds, bounds[1:])]
     results: list[list] = [[None] * len(p) for p in parts]
     done = [0] * len(parts)  # requests received per shard
-    replaced: list[set[int]] = [set() for _ in parts]
+    tries: list[dict[int, int]] = [{} for _ in parts]  # failures per request
 
     def start(k: int):
         recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_shard_worker, args=(parts[k], done[k], send), daemon=True)
+        proc = ctx.Process(target=_shard_worker, args=(parts[k], done[k], send, say), daemon=True)
         proc.start()
         send.close()  # the child holds the only write end: recv() fails once it is gone
         return proc, recv
+
+    def failed(k: int, why: str) -> None:
+        """Request done[k] of shard k failed (`why`): retry it, then its fallback, then stop."""
+        i = done[k]
+        tries[k][i] = tries[k].get(i, 0) + 1
+        if tries[k][i] >= 3:
+            raise ESpeakError(
+                f"eSpeak NG failed on {parts[k][i]!r} ({why}), twice as it was and on its "
+                "fallback; change the data seed (--data.seed) or sizes"
+            )
+        if tries[k][i] == 2:  # twice in a fresh process at the same place: not chance
+            print(
+                f"speech: eSpeak NG failed twice on {parts[k][i]!r} ({why}); "
+                "using pitch range 50 for that clip",
+                flush=True,
+            )
+            parts[k][i] = fallback_request(parts[k][i])
+        active[k] = start(k)
 
     active = {k: start(k) for k, part in enumerate(parts) if part}
     try:
@@ -198,25 +225,15 @@ def synthesize_many(requests: list[tuple], shards: int = 2) -> list[np.ndarray]:
                     proc.join()
                     conn.close()
                     del active[k]
-                    if done[k] == len(parts[k]):
-                        continue  # finished and exited
-                    i = done[k]
-                    if i in replaced[k]:
-                        raise ESpeakError(
-                            f"eSpeak NG crashed (exit code {proc.exitcode}) on {parts[k][i]!r} "
-                            f"and on its fallback; change the data seed (--data.seed) or sizes"
-                        ) from None
-                    print(
-                        f"speech: eSpeak NG crashed on {parts[k][i]!r}; "
-                        f"using pitch range 50 for that clip",
-                        flush=True,
-                    )
-                    replaced[k].add(i)
-                    parts[k][i] = fallback_request(parts[k][i])
-                    active[k] = start(k)
+                    if done[k] < len(parts[k]):  # else: finished and exited
+                        failed(k, f"its process crashed, exit code {proc.exitcode}")
                     continue
                 if i < 0:
-                    raise ESpeakError(wav)
+                    proc.join()
+                    conn.close()
+                    del active[k]
+                    failed(k, wav)
+                    continue
                 results[k][i] = wav
                 done[k] = i + 1
     finally:
