@@ -214,21 +214,21 @@ class PortfolioCLI(LightningCLI):
     # --- parsing ---------------------------------------------------------------------------
     def add_core_arguments_to_parser(self, parser) -> None:
         """Lightning's `--trainer.*`, `--model.*` and `--data.*` (none where the module brings
-        its own loaders); `--help` lists the trainer options a run here uses, one line each."""
+        its own loaders)."""
         parser.add_lightning_class_args(self.trainer_class, "trainer")
         defaults = {f"trainer.{k}": v for k, v in self.trainer_defaults.items()}
         parser.set_defaults({k: v for k, v in defaults.items() if k != "trainer.callbacks"})
         parser.add_lightning_class_args(self.model_class, "model")
         if self.datamodule_class is not None:
             parser.add_lightning_class_args(self.datamodule_class, "data")
-        for action in parser._actions:
-            if action.help and action.help != argparse.SUPPRESS:
-                action.help = first_sentence(action.help)
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_class_arguments(RunOptions, "run")
         for source, target in self.links.items():  # values that must agree, given once
             parser.link_arguments(source, target)
+        for action in parser._actions:  # every description in one line
+            if action.help and action.help != argparse.SUPPRESS:
+                action.help = first_sentence(action.help)
 
     def _set_seed(self) -> None:
         seed = self.config.get("seed_everything")

@@ -123,8 +123,10 @@ def run_exported(path: Path, inputs):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("assignment", choices=EXPORTABLE)
-    parser.add_argument("--format", choices=list(FORMATS), default="onnx")
+    parser.add_argument("assignment", choices=EXPORTABLE, help="whose network to export")
+    parser.add_argument(
+        "--format", choices=list(FORMATS), default="onnx", help="file format (default: onnx)"
+    )
     parser.add_argument("--ckpt", type=Path, help="checkpoint (default: the latest run's best)")
     parser.add_argument("--out", type=Path, help="output (default: runs/export/<assignment>.*)")
     return parser

@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the assignments and whether each is installed and trained")
     p = sub.add_parser("train", help="run an assignment's default training (or all of them)")
-    p.add_argument("assignment", choices=[*registry.NAMES, "all"])
+    p.add_argument("assignment", choices=[*registry.NAMES, "all"], help="which one (or all)")
     p.add_argument("--quick", action="store_true", help="the quick profile (about a minute each)")
     p.add_argument(
         "--budget",
@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.epilog = "Other arguments go to `python -m <pkg>.train` (e.g. --trainer.max_epochs 3)."
     p = sub.add_parser("compare", help="train several configurations and compare them")
-    p.add_argument("assignment", choices=registry.NAMES)
+    p.add_argument("assignment", choices=registry.NAMES, help="which assignment")
     p.add_argument("configs", nargs="*", help="YAML files (default: the assignment's experiments)")
     p.add_argument(
         "--quick",
@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for cmd, text in (("demo", "the assignment's exam demo"), ("evaluate", "metrics as JSON")):
         p = sub.add_parser(cmd, help=f"{text} (no args: on the latest checkpoint)")
-        p.add_argument("assignment", choices=registry.NAMES)
+        p.add_argument("assignment", choices=registry.NAMES, help="which assignment")
         p.add_argument("args", nargs=argparse.REMAINDER, help=f"arguments for the {cmd}")
     p = sub.add_parser(
         "exam",

@@ -34,12 +34,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=HelpFormatter,
     )
     p.add_argument("--ckpt", help="checkpoint (default: best of the latest music run)")
-    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    p.add_argument("--data.source", dest="source", choices=("chorales", "jsb", "midi"))
+    p.add_argument(
+        "--split", default="test", choices=("train", "valid", "test"), help="split to score"
+    )
+    p.add_argument(
+        "--data.source",
+        dest="source",
+        choices=("chorales", "jsb", "midi"),
+        help="data to score (default: the checkpoint's)",
+    )
     p.add_argument("--data.path", dest="path", help="JSB pickle or MIDI folder")
-    p.add_argument("--data.max_pieces", dest="max_pieces", type=int)
-    p.add_argument("--data.eval_len", dest="eval_len", type=int)
-    p.add_argument("--data.split_seed", dest="split_seed", type=int)
+    p.add_argument("--data.max_pieces", dest="max_pieces", type=int, help="only the first pieces")
+    p.add_argument(
+        "--data.eval_len", dest="eval_len", type=int, help="steps per scored window (longer: cut)"
+    )
+    p.add_argument(
+        "--data.split_seed", dest="split_seed", type=int, help="seed of the split by piece"
+    )
     p.add_argument(
         "--transpositions",
         type=int,
@@ -48,9 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--samples", type=int, default=8, help="pieces to compose for the statistics")
     p.add_argument("--bars", type=int, default=16, help="length of each composed piece")
-    p.add_argument("--temperature", type=float, default=0.9)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--temperature", type=float, default=0.9, help="sampling temperature")
+    p.add_argument("--seed", type=int, default=0, help="seed of the composed pieces")
+    p.add_argument("--batch_size", type=int, default=16, help="pieces per scoring batch")
     return p.parse_args(argv)
 
 

@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
         type=Path,
         help="folder for the confusion-matrix PNG (default: the run folder's evaluation/)",
     )
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="clips per batch")
     args = parser.parse_args(argv)
     ckpt = args.ckpt or find_checkpoint("speech")
     out = args.out or (
