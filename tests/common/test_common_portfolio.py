@@ -1,6 +1,7 @@
 """The `portfolio` command: help, list, the error paths, and train/compare/demo/exam/report
 end to end on the tiny fixture assignment."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,14 @@ from common import portfolio, registry
 from tests.common import tiny
 
 EXPERIMENTS = Path(__file__).parent / "configs" / "experiments"
+COMMANDS = ["list", "train", "compare", "demo", "evaluate", "exam", "report", "app", "export"]
+
+
+def list_rows(out: str) -> list[tuple[str, str, str, str]]:
+    """`portfolio list`'s table as (assignment, title, installed, latest run) rows."""
+    lines = out.splitlines()
+    assert lines[0].split() == ["assignment", "title", "installed", "latest", "run"]
+    return [re.fullmatch(r"(\S+) +(.+?) +(yes|no) +(.+)", line).groups() for line in lines[1:]]
 
 
 @pytest.fixture
@@ -31,15 +40,16 @@ def test_help_lists_every_command():
         [sys.executable, "-m", "common.portfolio", "--help"], capture_output=True, text=True
     )
     assert out.returncode == 0
-    for cmd in ("list", "train", "compare", "demo", "exam", "report"):
-        assert cmd in out.stdout
+    assert re.search(r"\{([a-z,]+)\}", out.stdout).group(1).split(",") == COMMANDS
+    described = re.findall(r"^    ([a-z]+) +\S", out.stdout, re.M)  # one help line each
+    assert described == COMMANDS
 
 
 def test_list_real_registry(capsys, runs):
     assert portfolio.main(["list"]) == 0
-    out = capsys.readouterr().out
-    for name in registry.NAMES:
-        assert name in out
+    assert list_rows(capsys.readouterr().out) == [
+        (name, registry.get(name).title, "yes", "not trained") for name in registry.NAMES
+    ]
 
 
 def test_unknown_assignment_is_an_argparse_error(capsys):
@@ -51,8 +61,11 @@ def test_unknown_assignment_is_an_argparse_error(capsys):
 
 def test_unavailable_assignment_is_reported_not_raised(tiny_registry, capsys):
     assert portfolio.main(["list"]) == 0
-    out = capsys.readouterr().out
-    assert "ghost" in out and "unavailable" in out and "not trained" in out
+    assert list_rows(capsys.readouterr().out) == [
+        ("tiny", "Tiny regression", "yes", "not trained"),
+        ("ghost", "-", "no", "unavailable: assignment 'ghost' is not available in this "
+         "installation (No module named 'ghost'); it may not have landed yet"),
+    ]  # fmt: skip
     with pytest.raises(SystemExit, match="'ghost' is not available"):
         portfolio.main(["demo", "ghost"])
     assert portfolio.main(["train", "ghost"]) == 1
@@ -66,11 +79,19 @@ def test_demo_without_checkpoint_says_train_first(tiny_registry):
 
 def test_exam_trains_quick_then_demos_and_report(tiny_registry, capsys):
     assert portfolio.main(["exam", "--seed", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "The draw: Tiny regression (tiny)" in out
-    assert "INTENDED USE" in out or "Intended use" in out  # model card summary
-    assert "training a quick one first" in out
-    assert "tiny demo prediction:" in out
+    lines = capsys.readouterr().out.splitlines()
+    draw = lines.index("== The draw: Tiny regression (tiny)")
+    assert lines[draw + 1 : draw + 8] == [  # the model card's summary, then the code
+        "",
+        "MODEL CARD: TINY REGRESSION (TEST FIXTURE)",
+        "Intended use",
+        "  Exercising the portfolio machinery in tests.",
+        "Ethical impact",
+        "  None: synthetic numbers.",
+        "",
+    ]
+    assert "== No tiny checkpoint yet: training a quick one first (about a minute) ..." in lines
+    assert len([x for x in lines if re.fullmatch(r"tiny demo prediction: -?\d+\.\d+", x)]) == 1
     # a second exam finds the checkpoint and trains nothing
     assert portfolio.main(["exam", "--seed", "1"]) == 0
     out = capsys.readouterr().out

@@ -103,11 +103,23 @@ def test_write_drop_unknown_and_missing_checkpoint(trained, tmp_path):
 
 
 def test_write_list_styles_names_the_fonts(capsys):
+    from handwriting.hershey import WRITERS
     from handwriting.write import main
 
     main(["--list-styles"])
-    out = capsys.readouterr().out
-    assert "ada" in out and "futural" in out and "timesi" in out and "cursive" in out
+    rows = [line.split(maxsplit=4) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["style", "font", "kind", "slant", "width"]
+    assert [row[:3] for row in rows[1:6]] == [
+        ["ada", "futural", "print"],
+        ["ben", "rowmans", "print"],
+        ["cleo", "timesi", "print"],
+        ["dora", "scripts", "script"],
+        ["emil", "cursive", "script"],
+    ]
+    for row in rows[1:6]:  # slant and width as the writer has them
+        writer = WRITERS[row[0]]
+        assert row[3:] == [f"{writer.slant:+.2f}", f"{writer.width:.2f}"]
+    assert rows[6:] == [["none", "-", "-", "the", "model picks a hand itself (no priming)"]]
 
 
 def test_evaluate_prints_json(trained, tmp_path):
