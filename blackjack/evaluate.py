@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from blackjack import rules
 from blackjack.env import simulate, table_policy
-from common.demo import HelpFormatter, description, json_text
+from common.demo import HelpFormatter, description, json_text, progress
 from common.errors import entry_point
 
 REFERENCE = {"optimal": None, "basic": rules.basic_strategy, "random": rules.random_policy}
@@ -37,25 +36,13 @@ MAX_HANDS = 2_000_000  # about 5 minutes on one core; the exact return needs no 
 PROGRESS_FROM = 200_000  # hands from which progress goes to stderr (about 30 s)
 
 
-def _progress(hands: int):
-    start = time.perf_counter()
-
-    def report(done: int) -> None:
-        took = time.perf_counter() - start
-        left = took * (hands - done) / done
-        print(f"  {done:,} of {hands:,} hands ({took:.0f} s, about {left:.0f} s left)",
-              file=sys.stderr, flush=True)  # fmt: skip
-
-    return report
-
-
 def evaluate_policy(
     policy, r: rules.Rules, hands: int, seed: int = 0
 ) -> dict[str, float | dict[str, float]]:
     """Exact and Monte Carlo figures of a (32, 11, 2) policy table."""
     exact = rules.evaluate(policy, r).expected_return
     best = rules.optimal(r)
-    report = _progress(hands) if hands >= PROGRESS_FROM else None
+    report = progress(hands, "hands") if hands >= PROGRESS_FROM else None
     mc = simulate(table_policy(policy, seed), hands, r, seed=seed, progress=report)
     differ = sum(
         round(policy[o]) != round(best.policy[o]) or 0 < policy[o] < 1 for o in rules.observations()

@@ -7,6 +7,9 @@ import argparse
 import json
 import math
 import os
+import sys
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -113,3 +116,21 @@ def tidy(value: Any, digits: int = 7) -> Any:
 def json_text(value: Any) -> str:
     """What every evaluate prints: indented, strict JSON of the tidied value."""
     return json.dumps(tidy(value), indent=2, allow_nan=False, default=str)
+
+
+def progress(total: int, unit: str, label: str = "") -> Callable[[int], None]:
+    """A progress reporter for long work: call it with the amount done (as often as you like);
+    it prints a line to stderr at every tenth of `total`, with the time taken and left."""
+    start, next_tenth = time.perf_counter(), 1
+
+    def report(done: int) -> None:
+        nonlocal next_tenth
+        if done * 10 < next_tenth * total or done <= 0:
+            return
+        next_tenth = done * 10 // total + 1
+        took = time.perf_counter() - start
+        left = took * (total - done) / done
+        print(f"  {label}{done:,} of {total:,} {unit} ({took:.0f} s, about {left:.0f} s left)",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    return report

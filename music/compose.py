@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from common.demo import HelpFormatter, demo_dir, description, json_text, writable
+from common.demo import HelpFormatter, demo_dir, description, json_text, progress, writable
 from common.errors import UserError, entry_point
 from music import midi
 from music.model import Composer
@@ -32,6 +32,7 @@ from music.plots import plot_roll
 SAMPLE_RATE = 22050
 
 MAX_BARS = 1024  # a bound on the work one command asks for (about a minute)
+PROGRESS_FROM_BARS = 128  # pieces from this long show their progress (about 8 s)
 
 
 def compose(
@@ -40,11 +41,21 @@ def compose(
     spq: int = 1,
     temperature: float = 1.0,
     prime: np.ndarray | None = None,
+    show_progress: bool = False,
 ) -> np.ndarray:
-    """(T, 88) bool roll: the prime (if any) followed by `bars` new bars."""
+    """(T, 88) bool roll: the prime (if any) followed by `bars` new bars; with `show_progress`,
+    the bars done so far go to stderr every tenth of the piece."""
     model.eval()
     prime_t = torch.from_numpy(prime).float() if prime is not None else None
-    new = model.generate(bars * midi.BEATS_PER_BAR * spq, temperature, prime_t)  # (steps, 88)
+    steps_per_bar = midi.BEATS_PER_BAR * spq
+    bars_done = progress(bars, "bars", "composed ") if show_progress else None
+
+    def report(frames: int) -> None:
+        bars_done(frames // steps_per_bar)
+
+    new = model.generate(
+        bars * steps_per_bar, temperature, prime_t, report if bars_done else None
+    )  # (steps, 88)
     roll = new.bool().numpy()
     return roll if prime is None else np.concatenate([prime.astype(bool), roll])
 
@@ -143,7 +154,8 @@ def main(argv: list[str] | None = None) -> dict:
             )
     torch.manual_seed(args.seed)
     start = time.perf_counter()
-    roll = compose(module.model, args.bars, spq, args.temperature, prime)
+    long = args.bars >= PROGRESS_FROM_BARS
+    roll = compose(module.model, args.bars, spq, args.temperature, prime, show_progress=long)
     prime_steps = len(prime) if prime is not None else 0
     written = write_outputs(roll, out, spq, args.tempo, prime_steps=min(prime_steps, len(roll)))
     result = {

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -263,11 +264,16 @@ class Composer(nn.Module):
 
     @torch.no_grad()
     def generate(
-        self, steps: int, temperature: float = 1.0, prime: torch.Tensor | None = None
+        self,
+        steps: int,
+        temperature: float = 1.0,
+        prime: torch.Tensor | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> torch.Tensor:
         """Compose `steps` new frames, (steps, K), after an optional (P, K) prime.
 
         Call `model.eval()` first (as with nanoGPT's generate); seed torch for repeatable pieces.
+        `progress(frames_done)` is called after every frame (long pieces show progress).
         """
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
@@ -276,7 +282,7 @@ class Composer(nn.Module):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return self._generate(steps, temperature, prime)
+            return self._generate(steps, temperature, prime, progress=progress)
         finally:
             torch.set_num_threads(threads)
 
@@ -286,6 +292,7 @@ class Composer(nn.Module):
         temperature: float,
         prime: torch.Tensor | None,
         melody: torch.Tensor | None = None,
+        progress: Callable[[int], None] | None = None,
     ):
         first = torch.zeros(1, 1, self.config.n_keys, device=self.skip.weight.device)
         inp = first if prime is None else torch.cat([first, prime.float().unsqueeze(0)], 1)
@@ -302,6 +309,8 @@ class Composer(nn.Module):
             frames.append(frame)
             inp = frame.unsqueeze(1)
             h, state = self.lstm(inp, state)
+            if progress is not None:
+                progress(t + 1)
         return torch.cat(frames, 0)
 
     def ordering_index(self, name: str) -> int:

@@ -155,3 +155,16 @@ def test_evaluate_reference_policy_and_bad_input(capsys):
     assert "--hands must be 2 to 2,000,000" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         evaluate_main(["--policy", "basic", "--ckpt", "x.ckpt"])
+
+
+def test_evaluate_shows_progress_on_long_runs_only(capsys, monkeypatch):
+    """Issue 17: --hands 1e6 took minutes in silence. From PROGRESS_FROM hands on, every tenth
+    of the hands is reported on stderr (lowered here so that the test takes a second)."""
+    from blackjack import evaluate
+
+    monkeypatch.setattr(evaluate, "PROGRESS_FROM", 5000)
+    evaluate_main(["--policy", "basic", "--hands", "5000"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if "of 5,000 hands" in line]
+    assert len(lines) == 9 and "s left)" in lines[0]  # 10 %, ..., 90 %
+    evaluate_main(["--policy", "basic", "--hands", "4999"])
+    assert "hands (" not in capsys.readouterr().err

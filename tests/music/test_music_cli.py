@@ -182,3 +182,18 @@ def test_evaluate_scores_the_transposition_ensemble(trained, capsys):
     assert ensemble["frame_acc"] == single["frame_acc"]  # accuracy is the single model's
     with pytest.raises(SystemExit, match="--transpositions must be 0 or more"):
         evaluate.main(["--ckpt", ckpt, "--samples", "0", "--transpositions", "-1"])
+
+
+def test_a_long_piece_shows_its_progress_and_a_short_one_stays_quiet(trained, tmp_path, capsys):
+    """Issue 17: `--bars` up to the bound ran with no sign of life; long pieces now report."""
+    root, _, _ = trained
+    ckpt = root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt"
+    bars = compose.PROGRESS_FROM_BARS
+    result = compose.main(["--ckpt", str(ckpt), "--bars", str(bars), "-o", str(tmp_path / "l.mid")])
+    err = capsys.readouterr().err
+    assert result["steps"] == bars * 4
+    lines = [line for line in err.splitlines() if f"of {bars:,} bars" in line]
+    assert len(lines) == 10 and "s left)" in lines[0], err  # every tenth of the piece
+    assert lines[-1].strip().startswith(f"composed {bars:,} of {bars:,} bars")
+    compose.main(["--ckpt", str(ckpt), "--bars", "3", "-o", str(tmp_path / "s.mid")])
+    assert "bars (" not in capsys.readouterr().err
