@@ -153,7 +153,7 @@ class HandwritingRNN(nn.Module):
         stop_margin: int = 2,
         style: int = 0,
     ) -> Sample:
-        """Sample one line, point by point.
+        """Sample one line, point by point (`generate_batch` of one line).
 
         Args:
             chars: (U,) character codes to write (synthesis); for priming, the primer's text
@@ -166,36 +166,76 @@ class HandwritingRNN(nn.Module):
             stop_margin: steps to keep writing once the window has passed the last character.
             style: writer index for a writer-conditioned network (0 = unknown writer).
         """
+        texts = None if chars is None else [chars]
+        return self.generate_batch(texts, max_steps, bias, prime, generator, stop_margin, style)[0]
+
+    @torch.no_grad()
+    def generate_batch(
+        self,
+        texts: list[torch.Tensor] | None = None,
+        max_steps: int = 1000,
+        bias: float = 0.0,
+        prime: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        stop_margin: int = 2,
+        style: int = 0,
+    ) -> list[Sample]:
+        """Sample several lines at once, one batch row per text (arguments as `generate`).
+
+        Every line reads its own text (padded with empty positions, which add nothing to the
+        window) and stops on its own; the batch stops when all have. The random draws of a
+        line depend on the whole batch, so a line sampled alone with the same generator
+        differs; a batch of one draws exactly what `generate` draws.
+        """
         self.eval()
         device = next(self.parameters()).device
-        state = self.init_state(1, device)
         synthesis = self.config.synthesis
         if synthesis:
-            if chars is None or chars.numel() == 0:
+            if not texts or any(t is None or t.numel() == 0 for t in texts):
                 raise ValueError("the synthesis network needs a non-empty text to write")
-            # One extra, empty position U: the window "passing the last character" means
-            # phi(t, U) outweighs every phi(t, u < U) (section 5.3).
-            chars = F.pad(chars.view(1, -1).to(device), (0, 1))
-        U = chars.shape[1] - 1 if synthesis else 0
-        who = torch.tensor([style], device=device) if self.style is not None else None
-        x = torch.tensor([[[0.0, 0.0, 1.0]]], device=device)  # start: pen up at the origin
+            lengths = torch.tensor([t.numel() for t in texts], device=device)  # (B,)
+            # One extra, empty position after each text: the window "passing the last
+            # character" means phi(t, U) outweighs every phi(t, u < U) (section 5.3).
+            chars = torch.zeros(len(texts), int(lengths.max()) + 1, dtype=torch.long)
+            for i, t in enumerate(texts):
+                chars[i, : t.numel()] = t.view(-1)
+            chars = chars.to(device)
+            inside = torch.arange(chars.shape[1], device=device) < lengths.unsqueeze(1)
+        B = len(texts) if synthesis else 1
+        state = self.init_state(B, device)
+        who = torch.full((B,), style, device=device) if self.style is not None else None
+        x = torch.tensor([[[0.0, 0.0, 1.0]]], device=device).expand(B, 1, 3)  # pen up at 0
         if prime is not None and len(prime):
-            prime_in = torch.cat([x, prime.view(1, -1, 3).to(device)], dim=1)
-            y, state, _ = self(prime_in[:, :-1], chars, state, who)
+            prime_in = torch.cat([x, prime.view(1, -1, 3).to(device).expand(B, -1, 3)], dim=1)
+            y, state, _ = self(prime_in[:, :-1], chars if synthesis else None, state, who)
             x = prime_in[:, -1:]
-        points, phis, finished, after = [], [], False, 0
-        for _ in range(max_steps):
-            y, state, phi = self(x, chars, state, who)
+        points, phis = [], []
+        after = torch.zeros(B, dtype=torch.long, device=device)
+        steps = torch.full((B,), max_steps, device=device)  # points each line keeps
+        for step in range(max_steps):
+            y, state, phi = self(x, chars if synthesis else None, state, who)
             point = mdn.sample(mdn.split_params(y[:, -1], self.config.n_mixtures, bias), generator)
-            points.append(point[0])
+            points.append(point)
             if synthesis:
-                phis.append(phi[0, -1, :U])
-                if phi[0, -1, U] > phi[0, -1, :U].max():
-                    after += 1
-                if after >= stop_margin:
-                    finished = True
+                p = phi[:, -1]  # (B, U + 1)
+                phis.append(p)
+                passed = p.gather(1, lengths.unsqueeze(1)).squeeze(1) > p.masked_fill(
+                    ~inside, float("-inf")
+                ).amax(1)
+                running = steps == max_steps
+                after += (passed & running).long()
+                steps[running & (after >= stop_margin)] = step + 1
+                if (steps < max_steps).all():
                     break
-            x = point.view(1, 1, 3)
-        offsets = torch.stack(points).cpu().numpy() if points else np.zeros((0, 3), np.float32)
-        phi_arr = torch.stack(phis).cpu().numpy() if phis else None
-        return Sample(offsets=offsets, phi=phi_arr, finished=finished or not synthesis)
+            x = point.view(B, 1, 3)
+        if not points:
+            return [Sample(np.zeros((0, 3), np.float32), None, not synthesis) for _ in range(B)]
+        offsets = torch.stack(points, 1).cpu().numpy()  # (B, T, 3)
+        phi_all = torch.stack(phis, 1).cpu().numpy() if phis else None  # (B, T, U + 1)
+        out = []
+        for i in range(B):
+            n = int(steps[i])
+            phi_i = phi_all[i, :n, : int(lengths[i])] if phi_all is not None else None
+            finished = not synthesis or n < max_steps or bool(after[i] >= stop_margin)
+            out.append(Sample(offsets=offsets[i, :n], phi=phi_i, finished=finished))
+        return out

@@ -180,28 +180,48 @@ class HandwritingModule(L.LightningModule):
 
         Raises ValueError for empty text or characters the network does not know.
         """
-        if not text.strip():
-            raise ValueError("the text is empty: give some words to write")
+        return self.write_many([text], style, bias, seed, max_steps)[0]
+
+    @torch.no_grad()
+    def write_many(
+        self,
+        texts: list[str],
+        style: str | None = None,
+        bias: float = 1.0,
+        seed: int = 0,
+        max_steps: int | None = None,
+    ) -> list[tuple]:
+        """Handwrite several lines in one batch (as `write`, one result per text): much faster
+        than one by one. A line's pen depends on the whole batch and its seed; a batch of one
+        writes what `write` writes."""
         alphabet = self.hparams.alphabet
-        missing = unknown_characters(text, alphabet)
-        if missing:
-            raise ValueError(f"the model cannot write {missing!r}: it knows only {alphabet!r}")
-        prime, full = None, text
+        for text in texts:
+            if not text.strip():
+                raise ValueError("the text is empty: give some words to write")
+            missing = unknown_characters(text, alphabet)
+            if missing:
+                raise ValueError(f"the model cannot write {missing!r}: it knows only {alphabet!r}")
+        prime, before = None, ""
         if style is not None:
             prime_text, prime = self.primer(style)
-            full = prime_text + " " + text
-        chars = torch.from_numpy(encode(full, alphabet))
+            before = prime_text + " "
+        chars = [torch.from_numpy(encode(before + text, alphabet)) for text in texts]
         g = torch.Generator().manual_seed(seed)
-        steps = max_steps or 30 * len(text) + 60
-        sample = self.model.generate(chars, steps, bias, prime, g, style=self.style_index(style))
-        offsets = sample.offsets.copy()
-        offsets[:, :2] *= self.scale.cpu().numpy()
-        if len(offsets):
-            offsets[-1, 2] = 1.0
-        phi = None
-        if sample.phi is not None:
-            phi = sample.phi[:, len(full) - len(text) :]  # the new text's characters only
-        return offsets, phi, sample.finished
+        caps = [max_steps or 30 * len(text) + 60 for text in texts]  # each line's own limit
+        samples = self.model.generate_batch(
+            chars, max(caps), bias, prime, g, style=self.style_index(style)
+        )
+        out = []
+        for sample, cap in zip(samples, caps):
+            offsets = sample.offsets[:cap].copy()
+            offsets[:, :2] *= self.scale.cpu().numpy()
+            if len(offsets):
+                offsets[-1, 2] = 1.0
+            phi = None
+            if sample.phi is not None:
+                phi = sample.phi[:cap, len(before) :]  # the new text's characters only
+            out.append((offsets, phi, sample.finished and len(sample.offsets) <= cap))
+        return out
 
     def write_artifacts(self, run_dir: Path, datamodule) -> dict:
         """Samples of validation text (never trained on) in every style, and an attention plot."""

@@ -230,3 +230,26 @@ def test_cosine_schedule_anneals_every_step_to_its_final_rate():
     assert all(a > b for a, b in zip(lrs, lrs[1:]))
     with pytest.raises(ValueError, match="lr_schedule"):
         HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2, lr_schedule="linear")
+
+
+def test_a_batch_of_lines_writes_each_as_if_alone():
+    """generate_batch (the OCR judge writes a style's phrases in one batch): padding a shorter
+    text changes nothing of its line, and each line stops on its own. Sampling is made nearly
+    deterministic (a high bias, the pen never lifted) so that lines drawn in a batch and alone
+    can be compared point by point."""
+    model = small(n_styles=2)
+    set_window_speed(model, 0.2)
+    with torch.no_grad():
+        model.head.bias[0] = -50.0  # end-of-stroke never drawn
+        model.head.bias[1] = 10.0  # always the first Gaussian
+    texts = [torch.tensor([1, 2]), torch.tensor([3, 4, 5, 6, 1, 2])]
+    prime = torch.randn(6, 3) * 0.3
+    kw = dict(max_steps=80, bias=30.0, prime=prime, style=2)
+    batch = model.generate_batch(texts, generator=torch.Generator().manual_seed(0), **kw)
+    for text, line in zip(texts, batch):
+        alone = model.generate(text, generator=torch.Generator().manual_seed(0), **kw)
+        assert line.finished and alone.finished
+        assert line.offsets.shape == alone.offsets.shape
+        assert np.allclose(line.offsets, alone.offsets, atol=1e-2)
+        assert line.phi.shape == (len(line.offsets), len(text))
+    assert len(batch[0].offsets) < len(batch[1].offsets)  # the short line stopped first
