@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import use_roots
 from tests.music.conftest import jsb_pickle  # the same tiny JSB pickle as the music tests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +77,4 @@ def tiny_root(tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny_runs(tiny_root, monkeypatch) -> Path:
     """MAL2_RUNS / MAL2_DATA pointing at the tiny runs for this test."""
-    monkeypatch.setenv("MAL2_RUNS", str(tiny_root / "runs"))
-    monkeypatch.setenv("MAL2_DATA", str(tiny_root / "data"))
-    monkeypatch.delenv("MAL2_RUN_NAME", raising=False)
-    return tiny_root / "runs"
+    return use_roots(monkeypatch, tiny_root) / "runs"

@@ -14,17 +14,15 @@ PRIME = ROOT / "music" / "examples" / "bach_bwv66.6_opening.mid"
 @pytest.fixture(scope="module")
 def music_run(tmp_path_factory):
     from music import train
+    from tests.conftest import roots_under
     from tests.music.conftest import TINY, jsb_pickle
 
-    root = tmp_path_factory.mktemp("music")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MAL2_RUNS", str(root / "runs"))
-    mp.setenv("MAL2_DATA", str(root / "data"))
-    mp.delenv("MAL2_RUN_NAME", raising=False)
-    pickle_path = jsb_pickle(root / "jsb.pickle")
-    train.main(["--data.source", "jsb", "--data.path", str(pickle_path), "--run.name", "t", *TINY])
-    yield root
-    mp.undo()
+    with roots_under(tmp_path_factory.mktemp("music")) as root:
+        pickle_path = jsb_pickle(root / "jsb.pickle")
+        train.main(
+            ["--data.source", "jsb", "--data.path", str(pickle_path), "--run.name", "t", *TINY]
+        )
+        yield root
 
 
 def test_default_output_under_runs_demo_and_prime_marked(music_run, monkeypatch, tmp_path):

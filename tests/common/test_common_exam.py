@@ -39,14 +39,6 @@ TINY = {
 }  # fmt: skip
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("MAL2_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("MAL2_DATA", str(tmp_path / "data"))
-    monkeypatch.delenv("MAL2_RUN_NAME", raising=False)
-    return tmp_path
-
-
 @pytest.mark.parametrize("name", list(TINY))
 def test_exam_warns_about_a_quick_checkpoint_and_prints_a_command_that_runs(name, isolated, capsys):
     assignment = registry.get(name)

@@ -10,16 +10,13 @@ from tests.common.test_common_exam import TINY
 
 
 @pytest.mark.parametrize("name", ["speech", "handwriting", "music"])
-def test_crashed_run_resumes_to_the_same_metrics(name, tmp_path, monkeypatch):
-    monkeypatch.setenv("MAL2_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("MAL2_DATA", str(tmp_path / "data"))
-    monkeypatch.delenv("MAL2_RUN_NAME", raising=False)
+def test_crashed_run_resumes_to_the_same_metrics(name, isolated, monkeypatch):
     assignment = registry.get(name)
     args = [*TINY[name], "--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false"]
     if name == "music":
         from tests.music.conftest import jsb_pickle
 
-        args += ["--data.source", "jsb", "--data.path", str(jsb_pickle(tmp_path / "jsb.pickle"))]
+        args += ["--data.source", "jsb", "--data.path", str(jsb_pickle(isolated / "jsb.pickle"))]
     full = assignment.run_train([*args, "--run.name", "full"]).summary
     steps_per_epoch = full["global_step"] // 2
     with monkeypatch.context() as patch:

@@ -152,7 +152,9 @@ def test_failed_run_does_not_leak_its_name_to_the_next_run(runs):
     assert cli.run_name != "broken"
 
 
-def test_bf16_only_where_the_cpu_has_it_and_the_user_did_not_choose(monkeypatch):
+@pytest.fixture
+def cli_args(monkeypatch) -> list[list[str]]:
+    """The argv of every PortfolioCLI that train_main builds (none is built or run)."""
     from common import cli
 
     seen = []
@@ -167,6 +169,13 @@ def test_bf16_only_where_the_cpu_has_it_and_the_user_did_not_choose(monkeypatch)
             pass
 
     monkeypatch.setattr(cli, "PortfolioCLI", Recorder)
+    return seen
+
+
+def test_bf16_only_where_the_cpu_has_it_and_the_user_did_not_choose(monkeypatch, cli_args):
+    from common import cli
+
+    seen = cli_args
     for native, asked, user, expected in [
         (True, True, [], "bf16-mixed"),
         (False, True, [], None),  # emulated bf16 would be slower than float32
@@ -181,21 +190,10 @@ def test_bf16_only_where_the_cpu_has_it_and_the_user_did_not_choose(monkeypatch)
         assert (chosen[-1] if chosen else None) == expected
 
 
-def test_bf16_detection_can_be_forced_off_and_on(monkeypatch):
+def test_bf16_detection_can_be_forced_off_and_on(monkeypatch, cli_args):
     from common import cli, precision
 
-    seen = []
-
-    class Recorder:
-        summary = None
-
-        def __init__(self, *a, args, **k):
-            seen.append(args)
-
-        def fit(self):
-            pass
-
-    monkeypatch.setattr(cli, "PortfolioCLI", Recorder)
+    seen = cli_args
     for hardware in (True, False):
         monkeypatch.setattr(precision, "cpu_has_bf16_hardware", lambda hardware=hardware: hardware)
         for env, expected in [("0", False), ("1", True), ("", hardware), ("auto", hardware)]:

@@ -6,51 +6,21 @@ import soundfile as sf
 import torch
 
 from speech import audio, espeak, train
-
-
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """Fresh data and runs roots for one test (cached data sets and runs land in tmp_path)."""
-    monkeypatch.setenv("MAL2_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("MAL2_RUNS", str(tmp_path / "runs"))
-    monkeypatch.delenv("MAL2_RUN_NAME", raising=False)
-    return tmp_path
-
+from tests.conftest import roots_under
 
 WORDS = "yes,no,up"
 TINY = [
-    "--data.labels",
-    WORDS,
-    "--model.width",
-    "8",
-    "--data.train_per_word",
-    "8",
-    "--data.val_per_word",
-    "2",
-    "--data.test_per_word",
-    "2",
-    "--data.batch_size",
-    "8",
-    "--trainer.max_epochs",
-    "2",
-    "--trainer.enable_progress_bar",
-    "false",
-    "--run.name",
-    "tiny",
-]
+    "--data.labels", WORDS, "--model.width", "8", "--data.train_per_word", "8",
+    "--data.val_per_word", "2", "--data.test_per_word", "2", "--data.batch_size", "8",
+    "--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false", "--run.name", "tiny",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """One tiny training run shared by the tests of this file."""
-    root = tmp_path_factory.mktemp("speech")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MAL2_DATA", str(root / "data"))
-    mp.setenv("MAL2_RUNS", str(root / "runs"))
-    mp.delenv("MAL2_RUN_NAME", raising=False)
-    cli = train.main(TINY)
-    yield root, cli
-    mp.undo()
+    with roots_under(tmp_path_factory.mktemp("speech")) as root:
+        yield root, train.main(TINY)
 
 
 def speak_to(

@@ -45,19 +45,15 @@ def ckpt(tmp_path_factory):
     """A small model that has learnt its three words (the shared tiny one has not: a frozen
     feature extractor that tells nothing apart cannot be adapted)."""
     from speech import train
+    from tests.conftest import roots_under
 
-    root = tmp_path_factory.mktemp("enroll")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MAL2_DATA", str(root / "data"))
-    mp.setenv("MAL2_RUNS", str(root / "runs"))
-    mp.delenv("MAL2_RUN_NAME", raising=False)
     words = "yes,no,up"
     args = ["--data.labels", words, "--model.width", "8"]  # the model follows the data
     args += ["--data.train_per_word", "60", "--data.val_per_word", "2", "--data.test_per_word"]
     args += ["2", "--data.batch_size", "16", "--trainer.max_epochs", "10", "--run.name", "small"]
     args += ["--trainer.enable_progress_bar", "false", "--run.test", "false"]
-    train.main(args)
-    mp.undo()
+    with roots_under(tmp_path_factory.mktemp("enroll")) as root:
+        train.main(args)
     return root / "runs" / "speech" / "small" / "checkpoints" / "best.ckpt"
 
 

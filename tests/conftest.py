@@ -1,0 +1,34 @@
+"""Fixtures that every test folder shares."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+
+def use_roots(patch: pytest.MonkeyPatch, root: Path) -> Path:
+    """Data sets and runs under `root` (MAL2_DATA=root/data, MAL2_RUNS=root/runs), also for
+    subprocesses, and no run name inherited from an earlier run in this process."""
+    patch.setenv("MAL2_DATA", str(root / "data"))
+    patch.setenv("MAL2_RUNS", str(root / "runs"))
+    patch.delenv("MAL2_RUN_NAME", raising=False)
+    return root
+
+
+@contextmanager
+def roots_under(root: Path) -> Iterator[Path]:
+    """`use_roots` for a module- or session-scoped fixture, undone on leaving."""
+    patch = pytest.MonkeyPatch()
+    try:
+        yield use_roots(patch, root)
+    finally:
+        patch.undo()
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch) -> Path:
+    """Fresh data and runs roots for one test, in tmp_path."""
+    return use_roots(monkeypatch, tmp_path)
