@@ -33,8 +33,26 @@ class Trained:
     curve: list[tuple[int, float]] = field(default_factory=list)
 
 
-def _curve_point(q: np.ndarray, episodes: int, r: rules.Rules) -> tuple[int, float]:
-    return episodes, rules.evaluate(rules.greedy_policy(q), r).expected_return
+class _Progress:
+    """The learning curve (`points` exact evaluations of the greedy policy) and the training
+    time without the time those evaluations take."""
+
+    def __init__(self, episodes: int, points: int, r: rules.Rules) -> None:
+        self.every, self.r = (episodes // points if points else 0), r
+        self.curve: list[tuple[int, float]] = []
+        self.spent = 0.0
+        self.start = time.perf_counter()
+
+    def after(self, episode: int, q: np.ndarray) -> None:
+        if self.every and episode % self.every == 0:
+            t = time.perf_counter()
+            policy = rules.greedy_policy(q)
+            self.curve.append((episode, rules.evaluate(policy, self.r).expected_return))
+            self.spent += time.perf_counter() - t
+
+    def result(self, name: str, q: np.ndarray, episodes: int) -> Trained:
+        seconds = time.perf_counter() - self.start - self.spent
+        return Trained(name, rules.greedy_policy(q), episodes, seconds, self.curve)
 
 
 def q_learning(
@@ -53,12 +71,10 @@ def q_learning(
     env.action_space.seed(seed)
     rng = np.random.default_rng(seed)
     q = np.zeros((*rules.TABLE_SHAPE, 2))
-    every = episodes // curve_points if curve_points else 0
-    curve, spent = [], 0.0
     eps_step = (eps_start - eps_end) / (episodes / 2)
     eps = eps_start
     obs, _ = env.reset(seed=seed)
-    start = time.perf_counter()
+    progress = _Progress(episodes, curve_points, r)
     for episode in range(1, episodes + 1):
         done = False
         while not done:
@@ -71,13 +87,9 @@ def q_learning(
             obs = next_obs
         obs, _ = env.reset()
         eps = max(eps_end, eps - eps_step)
-        if every and episode % every == 0:
-            t = time.perf_counter()
-            curve.append(_curve_point(q, episode, r))
-            spent += time.perf_counter() - t
-    seconds = time.perf_counter() - start - spent
+        progress.after(episode, q)
     env.close()
-    return Trained("Q-learning (tabular)", rules.greedy_policy(q), episodes, seconds, curve)
+    return progress.result("Q-learning (tabular)", q, episodes)
 
 
 def monte_carlo_control(
@@ -90,10 +102,8 @@ def monte_carlo_control(
     env.action_space.seed(seed)
     q = np.zeros((*rules.TABLE_SHAPE, 2))
     n = np.zeros((*rules.TABLE_SHAPE, 2))
-    every = episodes // curve_points if curve_points else 0
-    curve, spent = [], 0.0
     obs, _ = env.reset(seed=seed)
-    start = time.perf_counter()
+    progress = _Progress(episodes, curve_points, r)
     for episode in range(1, episodes + 1):
         visited = []
         action = int(env.action_space.sample())  # exploring start
@@ -109,10 +119,6 @@ def monte_carlo_control(
             n[key] += 1
             q[key] += (reward - q[key]) / n[key]
         obs, _ = env.reset()
-        if every and episode % every == 0:
-            t = time.perf_counter()
-            curve.append(_curve_point(q, episode, r))
-            spent += time.perf_counter() - t
-    seconds = time.perf_counter() - start - spent
+        progress.after(episode, q)
     env.close()
-    return Trained("Monte Carlo ES", rules.greedy_policy(q), episodes, seconds, curve)
+    return progress.result("Monte Carlo ES", q, episodes)
