@@ -18,7 +18,7 @@ from pathlib import Path
 from blackjack import rules
 from blackjack.env import simulate, table_policy
 from common.demo import HelpFormatter, description, json_text, progress
-from common.errors import entry_point
+from common.errors import command, entry_point
 
 REFERENCE = {"optimal": None, "basic": rules.basic_strategy, "random": rules.random_policy}
 
@@ -117,4 +117,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    command(main)

@@ -22,7 +22,7 @@ import numpy as np
 from blackjack import rules
 from blackjack.env import make_env
 from common.demo import HelpFormatter, description
-from common.errors import entry_point
+from common.errors import command, entry_point
 
 CARD_NAMES = {1: "A", 10: "10"}
 MAX_AUTO = 10_000  # hands the agent plays with commentary; evaluate scores millions
@@ -218,4 +218,4 @@ def _play(args, env, advisor, choose, stdin, out, frames, rewards: list[float]) 
 
 
 if __name__ == "__main__":
-    main()
+    command(main)

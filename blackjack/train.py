@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from blackjack.module import DQNAgent
 from common.cli import train_main
-from common.errors import entry_point
+from common.errors import command, entry_point
 
 
 @entry_point
-def main(args: list[str] | None = None):
-    return train_main(DQNAgent, None, assignment="blackjack", args=args)
+def main(argv: list[str] | None = None):
+    return train_main(DQNAgent, None, assignment="blackjack", args=argv)
 
 
 if __name__ == "__main__":
-    main()
+    command(main)

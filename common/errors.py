@@ -3,7 +3,8 @@
 Code anywhere raises `UserError` (or a subclass: `DataError`, `CheckpointError`, ...) with a
 message that says what was wrong, with which file or value, and what to do instead. Every entry
 point's `main` is wrapped in `entry_point`, which turns it into `error: <message>` on stderr and
-exit code 2 (argparse's code for a bad command line), never a traceback.
+exit code 2 (argparse's code for a bad command line), never a traceback. Every entry module ends
+with the same two lines, `if __name__ == "__main__":` and `command(main)`.
 """
 
 from __future__ import annotations
@@ -60,3 +61,14 @@ def entry_point(main: F | None = None, *, also: tuple[type[Exception], ...] = ()
         return run  # type: ignore[return-value]
 
     return wrap(main) if main is not None else wrap
+
+
+def command(main: Callable[[list[str]], Any]) -> NoReturn:
+    """Run an entry point's `main` as `python -m <module>` does, on `sys.argv[1:]`, and exit.
+
+    `main` returns what it made to Python callers (the run's CLI, the report, the paths written);
+    the command's exit status is an int `main` returns as its own verdict (e.g. 1 when one of
+    several trainings failed), else 0; a user error exits with 2 (`entry_point`).
+    """
+    result = main(sys.argv[1:])
+    raise SystemExit(result if isinstance(result, int) else 0)

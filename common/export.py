@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
 
 from common.checkpoints import find_checkpoint
-from common.errors import UserError, entry_point
+from common.errors import UserError, command, entry_point
 from common.paths import runs_root
 
 EXPORTABLE = ("speech", "blackjack")
@@ -145,4 +144,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

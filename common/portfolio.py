@@ -26,7 +26,7 @@ from pathlib import Path
 from common import registry
 from common.checkpoints import CheckpointError, find_checkpoint, latest_run
 from common.compare import format_value
-from common.errors import UserError, entry_point
+from common.errors import UserError, command, entry_point
 from common.paths import runs_root
 
 
@@ -374,4 +374,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

@@ -15,7 +15,6 @@ the cheap 1-of-10 shape proxy of `handwriting.legibility`. Samples are saved as 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from common.demo import HelpFormatter, description, json_text
-from common.errors import entry_point
+from common.errors import command, entry_point
 from handwriting import hershey, legibility, mdn, ocr
 
 FONT_FAMILY = {"futural": "simplex", "rowmans": "simplex", "timesi": "times italic",
@@ -271,5 +270,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    command(main)

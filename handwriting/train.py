@@ -14,21 +14,21 @@ window's position in float32); elsewhere in float32. `--trainer.precision` overr
 from __future__ import annotations
 
 from common.cli import train_main
-from common.errors import entry_point
+from common.errors import command, entry_point
 from handwriting.data import HandwritingDataModule
 from handwriting.module import HandwritingModule
 
 
 @entry_point
-def main(args: list[str] | None = None):
+def main(argv: list[str] | None = None):
     return train_main(
         HandwritingModule,
         HandwritingDataModule,
         assignment="handwriting",
-        args=args,
+        args=argv,
         bf16_where_native=True,
     )
 
 
 if __name__ == "__main__":
-    main()
+    command(main)

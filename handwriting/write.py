@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from common.demo import HelpFormatter, demo_dir, description, number, writable
-from common.errors import entry_point
+from common.errors import command, entry_point
 from handwriting import hershey
 from handwriting.text import substitute, unknown_characters, wrap
 
@@ -157,4 +157,4 @@ def _write(args) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

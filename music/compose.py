@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import soundfile as sf
 import torch
 
 from common.demo import HelpFormatter, demo_dir, description, json_text, progress, writable
-from common.errors import UserError, entry_point
+from common.errors import UserError, command, entry_point
 from music import midi
 from music.model import Composer
 from music.plots import plot_roll
@@ -170,4 +169,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    command(main)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from common.demo import HelpFormatter, description, json_text
-from common.errors import DataError, UserError, entry_point
+from common.errors import DataError, UserError, command, entry_point
 from music import midi
 from music.compose import compose
 from music.data import MusicDataModule, pad_collate
@@ -195,4 +195,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    command(main)

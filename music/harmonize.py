@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from common.demo import HelpFormatter, description, writable
-from common.errors import UserError, entry_point
+from common.errors import UserError, command, entry_point
 from music import midi
 
 TOKEN = re.compile(r"^(?:(?P<rest>[Rr])|(?P<note>[A-Ga-g][#b]?-?\d+))(?::(?P<len>\d+(?:\.\d+)?))?$")
@@ -206,4 +206,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    command(main)

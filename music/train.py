@@ -12,21 +12,21 @@ Runs land in runs/music/<name>/ (see DEVELOPERS.md); the main metric is val/nll 
 from __future__ import annotations
 
 from common.cli import train_main
-from common.errors import entry_point
+from common.errors import command, entry_point
 from music.data import MusicDataModule
 from music.module import ComposerModule
 
 
 @entry_point
-def main(args: list[str] | None = None):
+def main(argv: list[str] | None = None):
     return train_main(
         ComposerModule,
         MusicDataModule,
         assignment="music",
-        args=args,
+        args=argv,
         links={"data.steps_per_quarter": "model.data_steps_per_quarter"},
     )
 
 
 if __name__ == "__main__":
-    main()
+    command(main)

@@ -16,7 +16,6 @@ and each keyword is printed with its time and probability.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import soundfile as sf
@@ -24,7 +23,7 @@ import torch
 
 from common.checkpoints import find_checkpoint, load_module
 from common.demo import HelpFormatter, demo_dir, number, text, writable
-from common.errors import entry_point
+from common.errors import command, entry_point
 from speech import audio, stream
 from speech.module import KeywordModule
 from speech.plots import plot_classification
@@ -253,4 +252,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

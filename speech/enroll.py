@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from common.checkpoints import find_checkpoint, load_checkpoint, load_module
-from common.errors import UserError, entry_point
+from common.errors import UserError, command, entry_point
 from common.paths import runs_root
 from speech import audio
 from speech.data import DataError, scan_folder
@@ -350,4 +350,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

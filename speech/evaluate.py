@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from common.checkpoints import find_checkpoint, load_module
 from common.demo import HelpFormatter, json_text
-from common.errors import entry_point
+from common.errors import command, entry_point
 from speech import audio
 from speech.data import DataError, FileDataset, KeywordDataModule, read_groups, scan_folder
 from speech.data import target_of as _target_of
@@ -174,4 +174,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    command(main)

@@ -14,22 +14,22 @@ would be slower. `--trainer.precision` overrides the choice.
 from __future__ import annotations
 
 from common.cli import train_main
-from common.errors import entry_point
+from common.errors import command, entry_point
 from speech.data import KeywordDataModule
 from speech.module import KeywordModule
 
 
 @entry_point
-def main(args: list[str] | None = None):
+def main(argv: list[str] | None = None):
     return train_main(
         KeywordModule,
         KeywordDataModule,
         assignment="speech",
-        args=args,
+        args=argv,
         bf16_where_native=True,
         links={"data.labels": "model.labels"},
     )
 
 
 if __name__ == "__main__":
-    main()
+    command(main)

@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from common.cli import train_main
+from common.errors import command
 
 
 class TinyData(LightningDataModule):
@@ -111,12 +112,8 @@ class TinyModule(LightningModule):
         return opt
 
 
-def main(args=None):
-    return train_main(TinyModule, TinyData, assignment="tiny", args=args)
-
-
-if __name__ == "__main__":
-    main()
+def main(argv=None):
+    return train_main(TinyModule, TinyData, assignment="tiny", args=argv)
 
 
 def demo(args=None):
@@ -146,3 +143,7 @@ def assignment():
         exam_demo_args=lambda ckpt, out: ["--ckpt", str(ckpt)],
         package="tests.common",
     )
+
+
+if __name__ == "__main__":
+    command(main)
