@@ -22,6 +22,7 @@ from blackjack.config import QNetworkConfig
 from blackjack.data import ExperienceDataset, ObservationDataset, Player, ReplayBuffer
 from blackjack.env import make_env
 from blackjack.model import QNetwork, state_index
+from common.settings import network_config
 
 # Gradient steps per Lightning training step. For this tiny MLP Lightning's per-step work (hooks,
 # logging, the optimizer closure, the loader) cost almost as much as the DQN update itself
@@ -87,7 +88,7 @@ class DQNAgent(LightningModule):
         if not hidden or min(hidden) < 1:
             raise ValueError(f"hidden must list positive layer widths, got {hidden}")
         self.rules = rules.Rules(sab=sab, natural=natural)
-        self.net_config = QNetworkConfig(hidden=list(hidden))
+        self.net_config = network_config(QNetworkConfig, self.hparams, hidden=list(hidden))
         self.net = QNetwork(self.net_config)
         self.target = QNetwork(self.net_config).requires_grad_(False)
         self.target.load_state_dict(self.net.state_dict())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, fields
 from pathlib import Path
 
 import lightning as L
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 from torchmetrics import MeanMetric
 
+from common.settings import network_config
 from handwriting import hershey, mdn
 from handwriting.config import ModelConfig
 from handwriting.data import ALPHABET
@@ -74,9 +74,9 @@ class HandwritingModule(L.LightningModule):
                 f"--model.lr_schedule must be 'exponential' or 'cosine', not {lr_schedule!r}"
             )
         self.save_hyperparameters()
-        network = {f.name for f in fields(ModelConfig) if f.default is MISSING}
-        derived = {"alphabet_size": len(alphabet), "n_styles": len(styles or [])}
-        self.config = ModelConfig(**{k: self.hparams[k] for k in network - set(derived)}, **derived)
+        self.config = network_config(
+            ModelConfig, self.hparams, alphabet_size=len(alphabet), n_styles=len(styles or [])
+        )
         self.styles = list(styles or [])
         self.model = HandwritingRNN(self.config)
         # Offset scale of the training data (Graves 4.1), filled in at fit start; a buffer, so

@@ -3,13 +3,13 @@ accuracy (Bay et al. 2009), logged for train/val/test."""
 
 from __future__ import annotations
 
-from dataclasses import MISSING, fields
 from pathlib import Path
 
 import lightning as L
 import torch
 from torchmetrics import MeanMetric, Metric
 
+from common.settings import network_config
 from music.config import ModelConfig
 from music.model import Composer
 
@@ -83,9 +83,8 @@ class ComposerModule(L.LightningModule):
             raise ValueError(f"lr_schedule {lr_schedule!r}: choose plateau, cosine or constant")
         if not 0 <= ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
-        network = {f.name for f in fields(ModelConfig) if f.default is MISSING}
-        config = {k: self.hparams[k] for k in network} | {"orderings": tuple(orderings)}
-        self.model = Composer(ModelConfig(**config))
+        config = network_config(ModelConfig, self.hparams, orderings=tuple(orderings))
+        self.model = Composer(config)
         # The averaged weights live beside the trained ones and trade places with them for
         # validation, testing and checkpoints (`ema_in_model` says which set `model` holds), so
         # a checkpoint's `model` is the average while training resumes from the raw weights.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import MISSING, fields
-
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
+from common.settings import network_config
 from speech import audio
 from speech.config import ModelConfig
 from speech.data import class_names
@@ -73,8 +72,7 @@ class KeywordModule(L.LightningModule):
         self.save_hyperparameters()
         self.class_names = class_names(labels)
         n = len(self.class_names)
-        network = {f.name for f in fields(ModelConfig) if f.default is MISSING}
-        self.model = KeywordSpotter(ModelConfig(**{k: self.hparams[k] for k in network}), n)
+        self.model = KeywordSpotter(network_config(ModelConfig, self.hparams), n)
         self.acc = torch.nn.ModuleDict(
             {s: MulticlassAccuracy(n, average="micro") for s in ("train_", "val_", "test_")}
         )
