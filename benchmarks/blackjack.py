@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common.errors import command  # noqa: E402
+
 TRAIN_LIMIT_S = 120.0
 GAP_LIMIT = 0.003
 
@@ -55,14 +57,14 @@ def dqn_figures(ckpt: Path) -> dict:
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--ckpt", type=Path, help="score this run's checkpoints; skip training")
     parser.add_argument("--episodes", type=int, default=100_000, help="tabular baselines' hands")
     parser.add_argument("--out", type=Path, help="output folder (default: a temporary folder)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from blackjack import baselines, rules
     from blackjack.plots import plot_learning_curve, plot_strategy
@@ -129,4 +131,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

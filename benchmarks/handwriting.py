@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common.errors import command  # noqa: E402
+
 TRAIN_BUDGET_S = {True: 20 * 60, False: 25 * 60}  # native bf16 or not
 SPEED_TARGET = 500.0
 CER_BEST, CER_EVERY, WER_BEST = 0.10, 0.20, 0.30
@@ -70,14 +72,14 @@ def sampling_speed(module, text: str = "The quick brown fox jumps", repeats: int
     return points / took
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--ckpt", help="measure this checkpoint instead of training the default")
     p.add_argument("--seeds", type=int, default=3, help="sampling seeds per phrase")
     p.add_argument("--proxy-texts", type=int, default=20, help="lines per style, shape proxy")
     p.add_argument("--bias", type=float, default=2.0, help="sampling bias")
     p.add_argument("--out", help="also write the figures here as JSON")
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     import torch
 
@@ -173,4 +175,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

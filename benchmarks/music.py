@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from common.benchmark import Check, check, print_machine, verdict  # noqa: E402
+from common.errors import command  # noqa: E402
 
 TRAIN_BUDGET_S = 480.0
 BASELINE_TARGET, NADE_TARGET = 8.5, 6.0  # music21 chorales, test split (issue 5)
@@ -257,7 +258,7 @@ def run_chorales(args, stamp: str) -> list[Check]:
     ]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--jsb", help="JSB Chorales pickle (train and valid; test when it has one)")
     p.add_argument("--seeds", type=int, default=3, help="training seeds for the JSB figure")
@@ -268,7 +269,7 @@ def main() -> int:
         help="score with this transposition ensemble (default: each checkpoint's own setting)",
     )
     p.add_argument("--skip-train", action="store_true", help="score the latest bench runs")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.jsb:
         args.jsb = str(Path(args.jsb).resolve())
     if args.config:
@@ -283,4 +284,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

@@ -29,6 +29,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common.errors import command  # noqa: E402
+
 TARGETS = {  # name: (limit, "max" = must stay at or below, "min" = must reach)
     "train_plus_generation_s": (360.0, "max"),
     "test_acc": (0.97, "min"),
@@ -185,7 +187,7 @@ def spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.4g} ({min(values):.4g}-{max(values):.4g}, n={len(values)})"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -211,7 +213,7 @@ def main() -> int:
     parser.add_argument(
         "--train-args", default="", help="extra arguments for speech.train (quoted, one string)"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from common.benchmark import Check, check, print_machine, verdict
     from common.checkpoints import load_module
@@ -277,4 +279,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)
