@@ -29,10 +29,12 @@ def test_interactive_play_asks_again_after_invalid_keys(tiny_run):
 
 def test_play_stops_cleanly_at_end_of_input(tiny_run):
     _, ckpt = tiny_run
-    rewards = play_main(
-        ["--ckpt", str(ckpt), "--seed", "1"], stdin=io.StringIO("h\n"), out=io.StringIO()
-    )
-    assert rewards == [] or len(rewards) == 1  # a hit may bust and end the hand before EOF
+    out = io.StringIO()
+    rewards = play_main(["--ckpt", str(ckpt), "--seed", "1"], stdin=io.StringIO("h\n"), out=out)
+    lines = out.getvalue().splitlines()
+    # seed 1 deals 10 4 against a 2, and the hit draws a 10: the hand ends before the input does
+    assert "  your cards: 10 4 10 = bust" in lines and "  you lose: reward -1" in lines
+    assert rewards == [-1.0] and lines[-1] == "1 hands, total reward -1"
 
 
 def test_exam_demo_plays_hands_and_saves_frames(tiny_run, tmp_path):
