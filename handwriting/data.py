@@ -14,8 +14,9 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
+from common.batching import BucketSampler
 from common.cache import damage, read_stamp, write_stamp
 from common.errors import DataError
 from common.paths import data_root
@@ -121,62 +122,6 @@ def collate(batch):
     for i, (xi, ci) in enumerate(zip(xs, cs)):
         x[i, : len(xi)], mask[i, : len(xi)], chars[i, : len(ci)] = xi, True, ci
     return {"x": x, "mask": mask, "chars": chars, "writers": list(writers)}
-
-
-class EpochOrder(Sampler):
-    """The indices 0..n-1, shuffled by seed + epoch only (like DistributedSampler's set_epoch)."""
-
-    def __init__(self, n: int, shuffle: bool, seed: int = 0):
-        self.n, self.shuffle, self.seed, self.epoch = n, shuffle, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed + self.epoch)
-
-    def order(self, g: torch.Generator) -> list[int]:
-        return torch.randperm(self.n, generator=g).tolist() if self.shuffle else list(range(self.n))
-
-    def __iter__(self):
-        return iter(self.order(self.generator()))
-
-    def __len__(self) -> int:
-        return self.n
-
-
-class BucketSampler(Sampler):
-    """Batches of lines of similar length (less padding: the first LSTM layer runs step by step,
-    so every padded step costs as much as a real one). Shuffled per epoch, deterministic.
-
-    Exact resume: Lightning calls `set_epoch` on a batch sampler's `.sampler` (never on the
-    batch sampler itself) before every epoch, and on resume it does so after it has made the
-    loader's iterator; so the epoch lives in `.sampler` and `__iter__` is a generator that
-    draws the order at the first batch. A pass without Lightning moves on to the next epoch.
-    """
-
-    def __init__(self, lengths: list[int], batch_size: int, shuffle: bool, seed: int = 0):
-        self.lengths, self.batch_size, self.shuffle = lengths, batch_size, shuffle
-        self.sampler = EpochOrder(len(lengths), shuffle, seed)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
-
-    def __iter__(self):
-        g = self.sampler.generator()
-        self.sampler.epoch += 1
-        order = self.sampler.order(g)
-        chunk = self.batch_size * 50
-        batches = []
-        for s in range(0, len(order), chunk):
-            part = sorted(order[s : s + chunk], key=lambda i: self.lengths[i])
-            batches += [part[k : k + self.batch_size] for k in range(0, len(part), self.batch_size)]
-        if self.shuffle:
-            batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
-        yield from batches
-
-    def __len__(self) -> int:
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
 
 
 class HandwritingDataModule(L.LightningDataModule):

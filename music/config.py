@@ -13,4 +13,5 @@ class ModelConfig:
     dropout: float
     nade_hidden: int
     orderings: tuple[str, ...]
+    context_frames: int
     n_keys: int = 88  # not a setting: the keys of the piano roll

@@ -201,6 +201,15 @@ class Composer(nn.Module):
         # for more than one step, and this path lets the model copy them from the first update
         # while the LSTM learns the slower structure.
         self.skip = nn.Linear(c.n_keys, c.hidden)
+        if c.context_frames < 1:
+            raise ValueError(f"context_frames must be 1 or more, got {c.context_frames}")
+        # Frames t-2 .. t-N reach the head through a causal temporal convolution beside the
+        # LSTM (as in TCNs): a cadence or a repeated chord a few steps back is seen directly.
+        self.conv = (
+            nn.Conv1d(c.n_keys, c.hidden, c.context_frames - 1, bias=False)
+            if c.context_frames > 1
+            else None
+        )
         if c.kind == "lstm":
             self.heads = nn.ModuleList([BernoulliHead(c.hidden, c.n_keys)])
         else:
@@ -226,11 +235,22 @@ class Composer(nn.Module):
         start = torch.zeros_like(x[:, :1])  # frame 0 is predicted from an empty "previous" frame
         previous = torch.cat([start, x[:, :-1]], 1)  # (B, T, K)
         h, _ = self.lstm(previous)
-        return self.drop(h) + self.skip(previous)  # (B, T, hidden)
+        return self.drop(h) + self.direct(previous)  # (B, T, hidden)
 
-    def ordering_nll(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, K) frames -> (O, B, T) NLL of each frame under each head (note ordering)."""
-        h = self.context(x)
+    def direct(self, previous: torch.Tensor) -> torch.Tensor:
+        """(B, T, K) previous frames -> (B, T, hidden): the paths beside the LSTM, from frame t-1
+        (linear) and, with context_frames N > 1, from frames t-2 .. t-N (convolution)."""
+        out = self.skip(previous)
+        if self.conv is not None:
+            n = self.conv.kernel_size[0]
+            earlier = F.pad(previous[:, :-1].transpose(1, 2), (n, 0))  # (B, K, n + T - 1)
+            out = out + self.conv(earlier).transpose(1, 2)  # position t sees frames t-2..t-n-1
+        return out
+
+    def ordering_nll(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, K) frames -> (O, B, T) NLL of each frame under each head (note ordering);
+        h: their `context`, when the caller has it already."""
+        h = self.context(x) if h is None else h
         return torch.stack([frame_nll(head.logits(h, x), x) for head in self.heads])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -257,9 +277,10 @@ class Composer(nn.Module):
         return ensemble_nll(torch.stack(members))
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, K) 0/1 guess of every frame from the true frames before it (for accuracy)."""
-        h = self.context(x)
+    def predict(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, K) 0/1 guess of every frame from the true frames before it (for accuracy);
+        h: their `context`, when the caller has it already."""
+        h = self.context(x) if h is None else h
         return self.head.sample(h.flatten(0, 1), 1.0, greedy=True).view_as(x)
 
     @torch.no_grad()
@@ -297,10 +318,12 @@ class Composer(nn.Module):
         first = torch.zeros(1, 1, self.config.n_keys, device=self.skip.weight.device)
         inp = first if prime is None else torch.cat([first, prime.float().unsqueeze(0)], 1)
         h, state = self.lstm(inp)
+        seen = inp  # (1, P + 1, K) every input frame so far, for the direct paths
         frames = []
         down = self.ordering_index("down") if melody is not None else None
         for t in range(steps):
-            context = h[:, -1] + self.skip(inp[:, -1])  # (1, hidden)
+            recent = seen[:, -self.config.context_frames :]
+            context = h[:, -1] + self.direct(recent)[:, -1]  # (1, hidden)
             if melody is not None:
                 frame = self.heads[down].sample(context, temperature, clamp=melody_clamp(melody[t]))
             else:  # an ensemble is a mixture: each frame comes from one head drawn at random
@@ -308,6 +331,7 @@ class Composer(nn.Module):
                 frame = self.heads[pick].sample(context, temperature)  # (1, K)
             frames.append(frame)
             inp = frame.unsqueeze(1)
+            seen = torch.cat([seen, inp], 1)[:, -self.config.context_frames :]
             h, state = self.lstm(inp, state)
             if progress is not None:
                 progress(t + 1)

@@ -11,7 +11,7 @@ from torchmetrics import MeanMetric, Metric
 
 from common.settings import network_config
 from music.config import ModelConfig
-from music.model import Composer
+from music.model import Composer, ensemble_nll
 
 
 class FrameAccuracy(Metric):
@@ -45,6 +45,9 @@ class ComposerModule(L.LightningModule):
         nade_hidden: NADE hidden units (the model of the notes inside a frame); unused by lstm.
         orderings: Note orderings of the NADE heads (up, down, shuffleN): one head each,
             evaluated as their mixture; down (soprano first) allows harmonizing.
+        context_frames: Frames before the current one that reach the head directly, beside
+            the LSTM: 1 = the previous frame (a linear path); N > 1 adds a causal temporal
+            convolution over frames t-2 .. t-N.
         lr: Adam learning rate.
         weight_decay: Decoupled weight decay (AdamW).
         lr_schedule: plateau (halve after lr_patience validation rounds without a better
@@ -68,6 +71,7 @@ class ComposerModule(L.LightningModule):
         dropout: float = 0.2,
         nade_hidden: int = 256,
         orderings: tuple[str, ...] = ("down",),
+        context_frames: int = 1,
         lr: float = 4e-3,
         weight_decay: float = 0.0,
         lr_schedule: str = "cosine",
@@ -132,18 +136,20 @@ class ComposerModule(L.LightningModule):
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         x, mask = batch  # (B, T, 88), (B, T)
+        h = None  # the context, where this stage's NLL computed it
         if stage == "train":  # every head learns to be a model on its own (orderless NADE)
             nll = self.model.ordering_nll(x).mean(0)[mask]
         elif stage == "test":  # the ensembles: over orderings, and over transpositions if asked
             nll = self.model.transposition_nll(x, self.hparams.eval_transpositions)[mask]
-        else:  # the ensemble's NLL over orderings
-            nll = self.model(x)[mask]  # (frames,) nats per real frame
+        else:  # the ensemble's NLL over orderings; the frame guesses reuse the context
+            h = self.model.context(x)  # (B, T, hidden)
+            nll = ensemble_nll(self.model.ordering_nll(x, h))[mask]  # (frames,) nats per frame
         loss = nll.mean()
         batch_size = int(mask.sum())
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=batch_size)
         if stage != "train":
             self.nll[stage].update(nll)  # mean over all frames of the split, not over batches
-            self.acc[stage].update(self.model.predict(x)[mask], x[mask])
+            self.acc[stage].update(self.model.predict(x, h)[mask], x[mask])
             self.log(f"{stage}/nll", self.nll[stage], on_step=False, on_epoch=True)
             self.log(f"{stage}/frame_acc", self.acc[stage], on_step=False, on_epoch=True)
         return loss

@@ -91,7 +91,7 @@ def test_bucket_sampler_takes_the_epoch_lightning_sets_even_on_an_iterator_made_
     from lightning.fabric.utilities.data import _set_sampler_epoch
     from torch.utils.data import DataLoader
 
-    from handwriting.data import BucketSampler
+    from common.batching import BucketSampler
 
     lengths = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7]
     uninterrupted = BucketSampler(lengths, 3, shuffle=True, seed=7)

@@ -180,13 +180,36 @@ def test_training_crops_stay_on_the_keyboard_and_are_transposed():
     assert shifts == set(range(-2, 6))
 
 
+def test_training_batches_group_pieces_of_similar_length():
+    """Pools of TRAIN_POOL batches sorted by length: little padding, every piece once per
+    epoch, new batches every epoch, the same ones for the same seed."""
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(20, 130, (229,), generator=g).tolist()
+    dataset = data.PianoRollDataset([np.zeros((n, 88), bool) for n in lengths], 128, 0)
+
+    def two_epochs(seed):
+        torch.manual_seed(seed)  # --seed_everything
+        sampler = data.MusicDataModule(batch_size=16)._loader(dataset, True).batch_sampler
+        return [[sorted(b) for b in sampler] for _ in range(2)]
+
+    first, second = two_epochs(0)
+    for epoch in (first, second):
+        assert sorted(i for b in epoch for i in b) == list(range(229))
+        padded = sum(16 * max(lengths[i] for i in b) for b in epoch)
+        assert padded < 1.2 * sum(lengths)  # random batches of 16: about 1.7 times
+    assert sorted(first) != sorted(second)  # new batches every epoch
+    assert two_epochs(0) == [first, second] and two_epochs(1) != [first, second]
+
+
 def test_datamodule_on_a_jsb_pickle(tmp_path):
     path = write_pickle(tmp_path / "jsb.pickle", jsb_like())
     dm = data.MusicDataModule(source="jsb", path=str(path), batch_size=4, eval_len=8)
     dm.setup("fit")
-    x, mask = next(iter(dm.train_dataloader()))
-    assert x.shape[0] == 4 and x.shape[2] == 88 and mask.shape == x.shape[:2]
-    assert mask[:, 0].all() and ((x.sum(-1) > 0) <= mask).all()
+    batches = list(dm.train_dataloader())
+    assert sorted(len(x) for x, _ in batches) == [2, 4]  # 6 training pieces, every one once
+    for x, mask in batches:
+        assert x.shape[2] == 88 and mask.shape == x.shape[:2]
+        assert mask[:, 0].all() and ((x.sum(-1) > 0) <= mask).all()
     windows = [len(w) for w in dm.val_set.windows]
     assert max(windows) <= 8 and sum(windows) == sum(len(r) for r in dm.rolls["valid"])
     with pytest.raises(data.DataError, match="unknown data source"):

@@ -82,7 +82,15 @@ def test_fast_nade_sampling_draws_exactly_as_key_by_key_sampling():
 def test_a_frame_is_predicted_from_the_past_only():
     torch.manual_seed(3)
     model = Composer(
-        ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=4, orderings=("down",))
+        ModelConfig(
+            "nade",
+            hidden=8,
+            layers=1,
+            dropout=0.0,
+            nade_hidden=4,
+            orderings=("down",),
+            context_frames=1,
+        )
     ).eval()
     x = (torch.rand(2, 6, 88) < 0.1).float()
     y = x.clone()
@@ -92,6 +100,33 @@ def test_a_frame_is_predicted_from_the_past_only():
     assert not torch.allclose(a[:, 4:], b[:, 4:])  # later ones see it
 
 
+def test_temporal_convolution_sees_the_frames_it_should_and_generates_as_it_scores():
+    torch.manual_seed(4)
+    config = ModelConfig("nade", 8, 1, 0.0, 4, orderings=("down",), context_frames=4)
+    model = Composer(config).eval()
+    x = (torch.rand(1, 9, 88) < 0.1).float()
+    with torch.no_grad():
+        model.lstm.weight_ih_l0.zero_()  # only the direct paths see the input frames
+        base = model.context(x)  # position t sees frames t-1 (linear) .. t-4 (convolution)
+        for back in range(1, 7):  # change the frame `back` steps before position 8 only
+            y = x.clone()
+            y[0, 8 - back] = 1 - y[0, 8 - back]
+            changed = not torch.allclose(model.context(y)[0, 8], base[0, 8])
+            assert changed == (back <= 4), back
+    # step-by-step generation gives the head the same context as teacher forcing on the piece
+    with torch.no_grad():
+        model.lstm.weight_ih_l0.normal_(0, 0.5)
+        model.conv.weight.normal_(0, 0.5)
+        model.heads[0].visible_bias.bias.fill_(-1.0)  # busy frames: the paths have work to do
+        seen, sample = [], model.heads[0].sample
+        model.heads[0].sample = lambda h, *a, **k: seen.append(h) or sample(h, *a, **k)
+        piece = model.generate(8)  # (8, 88)
+        assert piece.sum() > 8
+        torch.testing.assert_close(torch.cat(seen), model.context(piece[None])[0])
+    with pytest.raises(ValueError, match="context_frames"):
+        Composer(dataclasses.replace(config, context_frames=0))
+
+
 def test_tiny_fit_learns_a_repeating_chord_progression():
     torch.manual_seed(0)
     chords = [[48, 52, 55, 60], [53, 57, 60, 65], [55, 59, 62, 67], [48, 52, 55, 64]]
@@ -99,7 +134,15 @@ def test_tiny_fit_learns_a_repeating_chord_progression():
     for t in range(32):
         piece[0, t, [p - 21 for p in chords[t % 4]]] = 1
     model = Composer(
-        ModelConfig("nade", hidden=32, layers=1, dropout=0.0, nade_hidden=16, orderings=("down",))
+        ModelConfig(
+            "nade",
+            hidden=32,
+            layers=1,
+            dropout=0.0,
+            nade_hidden=16,
+            orderings=("down",),
+            context_frames=1,
+        )
     )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = model(piece).mean().item()
@@ -131,7 +174,15 @@ def test_generate_shapes_and_binary_values():
     torch.manual_seed(0)
     for kind in ("lstm", "nade"):
         model = Composer(
-            ModelConfig(kind, hidden=8, layers=2, dropout=0.1, nade_hidden=4, orderings=("down",))
+            ModelConfig(
+                kind,
+                hidden=8,
+                layers=2,
+                dropout=0.1,
+                nade_hidden=4,
+                orderings=("down",),
+                context_frames=1,
+            )
         ).eval()
         out = model.generate(10, temperature=1.0)
         assert out.shape == (10, 88) and set(out.unique().tolist()) <= {0.0, 1.0}
@@ -224,7 +275,13 @@ def test_ordering_ensemble_of_one_ordering_is_that_ordering():
     torch.manual_seed(4)
     x = (torch.rand(2, 9, 88) < 0.06).float()
     config = ModelConfig(
-        "nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6, orderings=("down",)
+        "nade",
+        hidden=8,
+        layers=1,
+        dropout=0.0,
+        nade_hidden=6,
+        orderings=("down",),
+        context_frames=1,
     )
     single = Composer(dataclasses.replace(config, orderings=("down",))).eval()
     per_ordering = single.ordering_nll(x)
@@ -248,7 +305,15 @@ def test_ordering_ensemble_of_one_ordering_is_that_ordering():
 def test_harmonize_keeps_the_melody_on_top_and_rests_with_it():
     torch.manual_seed(0)
     model = Composer(
-        ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6, orderings=("down",))
+        ModelConfig(
+            "nade",
+            hidden=8,
+            layers=1,
+            dropout=0.0,
+            nade_hidden=6,
+            orderings=("down",),
+            context_frames=1,
+        )
     ).eval()
     with torch.no_grad():
         model.heads[0].visible_bias.bias.fill_(0.0)  # a dense head: many notes drawn
@@ -261,7 +326,7 @@ def test_harmonize_keeps_the_melody_on_top_and_rests_with_it():
             assert len(keys) == 0
         else:
             assert keys.max().item() == key and len(keys) > 1
-    up_only = Composer(ModelConfig("nade", 8, 1, 0.0, 6, orderings=("up",))).eval()
+    up_only = Composer(ModelConfig("nade", 8, 1, 0.0, 6, ("up",), context_frames=1)).eval()
     with pytest.raises(ValueError, match="no 'down' note ordering"):
         up_only.harmonize(melody)
 
@@ -302,7 +367,15 @@ def test_lower_voice_nll_against_enumeration():
 
     torch.manual_seed(1)
     model = Composer(
-        ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6, orderings=("down",))
+        ModelConfig(
+            "nade",
+            hidden=8,
+            layers=1,
+            dropout=0.0,
+            nade_hidden=6,
+            orderings=("down",),
+            context_frames=1,
+        )
     ).eval()
     with torch.no_grad():
         model.heads[0].W.normal_(0, 1.0)
@@ -326,7 +399,7 @@ def test_lower_voice_nll_against_enumeration():
 
 def test_transposition_ensemble_is_a_mixture_of_shifted_models():
     torch.manual_seed(6)
-    small = ModelConfig("nade", 6, 1, 0.0, 5, orderings=("down",), n_keys=7)
+    small = ModelConfig("nade", 6, 1, 0.0, 5, ("down",), context_frames=1, n_keys=7)
     model = Composer(small).eval()
     frames = all_frames().unsqueeze(1)  # (128, 1, 7): every one-frame piece
     with torch.no_grad():
@@ -337,7 +410,15 @@ def test_transposition_ensemble_is_a_mixture_of_shifted_models():
         assert total < 1 - 1e-3  # shifts that push notes off the keyboard lose their mass
     # an 88-key piece in the middle of the keyboard, against numpy's transposition
     big = Composer(
-        ModelConfig("nade", hidden=8, layers=1, dropout=0.0, nade_hidden=6, orderings=("down",))
+        ModelConfig(
+            "nade",
+            hidden=8,
+            layers=1,
+            dropout=0.0,
+            nade_hidden=6,
+            orderings=("down",),
+            context_frames=1,
+        )
     ).eval()
     roll = np.zeros((12, 88), bool)
     for t in range(12):
