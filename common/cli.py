@@ -97,7 +97,7 @@ def first_sentence(text: str) -> str:
 
 @dataclass
 class RunOptions:
-    """Where a run lives and how it checkpoints, stops and resumes."""
+    """The run (`--run.*`): where it lives, how it checkpoints, stops and resumes."""
 
     name: str | None = None
     """Run folder name under runs/<assignment>/ (default: a timestamp)."""
@@ -216,6 +216,7 @@ class PortfolioCLI(LightningCLI):
         """Lightning's `--trainer.*`, `--model.*` and `--data.*` (none where the module brings
         its own loaders)."""
         parser.add_lightning_class_args(self.trainer_class, "trainer")
+        parser.groups["trainer"].title = "Lightning's Trainer (`--trainer.*`)"
         defaults = {f"trainer.{k}": v for k, v in self.trainer_defaults.items()}
         parser.set_defaults({k: v for k, v in defaults.items() if k != "trainer.callbacks"})
         parser.add_lightning_class_args(self.model_class, "model")

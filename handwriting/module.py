@@ -25,8 +25,9 @@ PRIMER_TEXT = "written here"
 
 
 class HandwritingModule(L.LightningModule):
-    """The handwriting network (`--model.*`): HandwritingRNN trained by maximum likelihood
-    (eq. 26), and writing text with it.
+    """The handwriting network (`--model.*`).
+
+    Trains HandwritingRNN by maximum likelihood (eq. 26) and writes text with it.
 
     Args:
         synthesis: Attention window over the text (section 5) or prediction network only

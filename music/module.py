@@ -33,8 +33,9 @@ class FrameAccuracy(Metric):
 
 
 class ComposerModule(L.LightningModule):
-    """The composer (`--model.*`): a `Composer` trained to maximise the likelihood of the next
-    frame of the piano roll.
+    """The composer (`--model.*`).
+
+    Trains a `Composer` to maximise the likelihood of the next frame of the piano roll.
 
     Args:
         kind: lstm (independent Bernoulli per key, the baseline) or nade (RNN-NADE over a

@@ -202,8 +202,9 @@ def download_speech_commands(root: Path) -> Path:
 
 
 class KeywordDataModule(L.LightningDataModule):
-    """Batches of (waveforms (B, 16000) float in [-1, 1], targets (B,)) for the chosen source
-    (`--data.*`).
+    """The keyword clips (`--data.*`).
+
+    Batches of (waveforms (B, 16000) float in [-1, 1], targets (B,)) from the chosen source.
 
     Args:
         source: espeak (embedded synthetic set), speechcommands (Google v2) or folder

@@ -15,7 +15,9 @@ from speech.model import KeywordSpotter
 
 
 class KeywordModule(L.LightningModule):
-    """The keyword spotter (`--model.*`); a checkpoint alone rebuilds it (labels included).
+    """The keyword spotter (`--model.*`).
+
+    A checkpoint alone rebuilds it (labels included).
 
     Args:
         labels: The task: 35, 12 or a comma-separated word list (linked from --data.labels).
