@@ -227,6 +227,8 @@ def _classify_wav(wav, module, title: str) -> tuple[str, dict[str, float], str, 
     from speech.plots import plot_classification
 
     seconds = len(wav) / audio.SAMPLE_RATE
+    if short := audio.too_short(wav):
+        return f"**Too short:** {short}", {}, None, ""
     if audio.is_silent(wav, -50.0):
         return (
             f"**Silence:** the {seconds:.1f} s recording is quieter than -50 dBFS; speak closer "

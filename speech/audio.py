@@ -19,6 +19,16 @@ import torchaudio.functional as AF
 from common.errors import DataError
 
 SAMPLE_RATE = 16000
+MIN_SECONDS = 0.1  # a recording shorter than this cannot hold a word
+
+
+def too_short(wav: torch.Tensor) -> str | None:
+    """Why a 16 kHz recording is too short to classify or enroll; None when it is long enough.
+    (A 1 ms click would otherwise be padded to a second and given a word.)"""
+    seconds = wav.shape[-1] / SAMPLE_RATE
+    if seconds >= MIN_SECONDS:
+        return None
+    return f"too short ({seconds:.3f} s): a word needs at least {MIN_SECONDS} s; record it again"
 
 
 class AudioError(DataError):

@@ -30,7 +30,6 @@ from speech.plots import plot_classification
 
 HOP = stream.HOP
 LONG_SECONDS = 60.0  # longer recordings are streamed block by block
-MIN_SECONDS = 0.1  # shorter ones cannot hold a word
 
 
 def classify(module: KeywordModule, wav: torch.Tensor, threshold: float = 0.6) -> dict:
@@ -218,11 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         seconds = len(wav) / audio.SAMPLE_RATE
         print(f"\n{path} ({seconds:.2f} s)")
-        if seconds < MIN_SECONDS:
-            print(
-                f"  too short ({seconds:.3f} s): a word needs at least {MIN_SECONDS} s; "
-                "record it again"
-            )
+        if short := audio.too_short(wav):
+            print(f"  {short}")
             continue
         if not audio.has_speech(wav):
             print(

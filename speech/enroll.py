@@ -43,8 +43,6 @@ from speech import audio
 from speech.data import DataError, scan_folder
 from speech.module import KeywordModule
 
-MIN_SECONDS = 0.1
-
 
 class EnrollError(UserError, ValueError):
     """Enrollment data or options that cannot be used; the message says what to do."""
@@ -76,8 +74,8 @@ def read_enrollment(data_dir: Path, names: list[str]) -> tuple[dict, list[str]]:
             except audio.AudioError as err:
                 notes.append(f"skipped {err}")
                 continue
-            if len(wav) < MIN_SECONDS * audio.SAMPLE_RATE:
-                notes.append(f"skipped {path}: shorter than {MIN_SECONDS} s, too short for a word")
+            if short := audio.too_short(wav):
+                notes.append(f"skipped {path}: {short}")
                 continue
             if not audio.has_speech(wav):
                 notes.append(f"skipped {path}: silence or steady noise only, no word in it")

@@ -81,12 +81,12 @@ def folder_dataset(root: Path, names: list[str]) -> tuple:
     for label, files in known.items():
         for path in files:
             try:  # check once, so one bad file is reported instead of stopping the run
-                n = len(audio.load_audio(path))
+                short = audio.too_short(audio.load_audio(path))
             except audio.AudioError as err:
                 unreadable[str(path)] = str(err).split(": ", 1)[-1]
                 continue
-            if n < 0.1 * audio.SAMPLE_RATE:
-                unreadable[str(path)] = "shorter than 0.1 s, too short to hold a word"
+            if short:
+                unreadable[str(path)] = short
                 continue
             paths.append(path)
             targets.append(_target_of(label, names))
@@ -113,6 +113,8 @@ def evaluate(
     if data_dir is not None:
         dataset, groups, skipped, unreadable = folder_dataset(data_dir, names)
         source = str(data_dir)
+        for path, why in list(unreadable.items())[:5]:  # all of them are in the JSON
+            print(f"speech.evaluate: not scored: {path}: {why}", file=sys.stderr)
     else:
         hparams = torch.load(ckpt, map_location="cpu", weights_only=True).get(
             "datamodule_hyper_parameters", {}
