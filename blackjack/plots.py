@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from blackjack.rules import DEALER_CARDS, policy_rows
-from common.plots import plt
+from common.plots import plt, save
 
 CSV_COLUMNS = ("player_sum", "dealer_card", "usable_ace", "action")
 _PANELS = (
@@ -58,10 +58,7 @@ def plot_strategy(
             ax.set_ylabel("player sum")
             ax.set_title(f"{name}: {panel}", fontsize=10)
     fig.suptitle(f"H = hit, S = stick; red: {differ} cells where {title} differs from optimal")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save(fig, path, dpi=90)
     return differ
 
 
@@ -86,10 +83,7 @@ def plot_learning_curve(
     ax.set_ylim(max(-0.45, ax.get_ylim()[0]), optimum + 0.02)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def save_frame(image: np.ndarray, caption: str, path: Path) -> None:
@@ -100,5 +94,4 @@ def save_frame(image: np.ndarray, caption: str, path: Path) -> None:
     ax.imshow(image)
     ax.axis("off")
     fig.text(0.5, 0.02, caption, ha="center", va="bottom", fontsize=9)
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path, dpi=None, tight=False)  # the axes fill the figure as placed

@@ -14,6 +14,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def save(fig, path: Path, dpi: float | None = 100, tight: bool = True, **kwargs) -> Path:
+    """Lay `fig` out (unless `tight` is False), write it to `path` (its folder made as needed;
+    the format from the suffix), free it, and return the path."""
+    if tight:
+        fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, **kwargs)
+    plt.close(fig)
+    return path
+
+
 def _series(epochs: list[dict[str, float]], key: str) -> tuple[list[int], list[float]]:
     points = [(e["epoch"] + 1, e[key]) for e in epochs if key in e]
     return [p[0] for p in points], [p[1] for p in points]
@@ -38,9 +50,7 @@ def plot_learning_curves(epochs: list[dict[str, float]], path: Path, monitor: st
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0, 0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_comparison(curves: dict[str, list[dict[str, float]]], path: Path, monitor: str) -> None:
@@ -60,6 +70,4 @@ def plot_comparison(curves: dict[str, list[dict[str, float]]], path: Path, monit
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)

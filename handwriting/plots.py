@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.plots import plt
+from common.plots import plt, save
 from handwriting.strokes import points_to_strokes, to_absolute
 
 
@@ -22,7 +22,6 @@ def save_lines(lines: list[np.ndarray], path: Path, titles: list[str] | None = N
     Rows are stacked by their real heights, so lines that drift up or down never overlap.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     points = [to_absolute(o) if len(o) else np.zeros((1, 3)) for o in lines]
     width = max(4.0, max(float(np.ptp(p[:, 0])) for p in points))
     fig, ax = plt.subplots()
@@ -38,16 +37,11 @@ def save_lines(lines: list[np.ndarray], path: Path, titles: list[str] | None = N
     fig.set_size_inches(min(30, 0.5 * width + 1), min(60, 0.5 * -top + 0.5))
     ax.set_aspect("equal")
     ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110 if path.suffix != ".svg" else None, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=110 if path.suffix != ".svg" else None, bbox_inches="tight")
 
 
 def save_attention(phi: np.ndarray, text: str, path: Path) -> Path:
     """Window weights phi (T, U): which character the model attends to at each pen step."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(max(6, phi.shape[0] / 40), max(3, len(text) / 4)))
     ax.imshow(phi.T, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
     ax.set_yticks(range(len(text)))
@@ -55,10 +49,7 @@ def save_attention(phi: np.ndarray, text: str, path: Path) -> Path:
     ax.set_xlabel("pen step t")
     ax.set_ylabel("character u")
     ax.set_title("attention window phi(t, u) (Graves 2013, eq. 46)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def save_animation(offsets: np.ndarray, path: Path, frames: int = 60) -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.plots import plt
+from common.plots import plt, save
 from music import midi
 
 
@@ -40,6 +40,4 @@ def plot_roll(
     ax.set_xlabel("bar")
     ax.set_ylabel("MIDI pitch")
     ax.set_title(title or "piano roll")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)

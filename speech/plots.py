@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from common.plots import plt
+from common.plots import plt, save
 from speech import audio
 
 if TYPE_CHECKING:
@@ -31,11 +31,7 @@ def plot_confusion(
     acc = (preds == targets).float().mean().item() if len(targets) else float("nan")
     ax.set_title(f"confusion matrix (accuracy {acc:.3f}, n={len(targets)})")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=110)
 
 
 def plot_classification(
@@ -61,8 +57,4 @@ def plot_classification(
     axes[2].set_yticks(range(len(names))[::-1], names)
     axes[2].set(title="probabilities", xlim=(0, 1))
     fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
