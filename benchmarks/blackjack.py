@@ -41,13 +41,12 @@ def train_dqn() -> dict:
 def dqn_figures(ckpt: Path) -> dict:
     """Exact returns of the best and last checkpoints of a run, and its learning curve."""
     from blackjack import rules
-    from blackjack.module import DQNAgent
-    from common.checkpoints import load_module
+    from common.checkpoints import load_trained
     from common.runs import read_metrics
 
     out = {}
     for which in ("best", "last"):
-        agent = load_module(ckpt.parent / f"{which}.ckpt", DQNAgent, "blackjack")
+        agent = load_trained("blackjack", ckpt.parent / f"{which}.ckpt").module
         out[which] = rules.evaluate(agent.greedy_policy(), agent.rules).expected_return
         out[f"{which}_policy"] = agent.greedy_policy()
     epochs = read_metrics(ckpt.parent.parent / "metrics.csv")

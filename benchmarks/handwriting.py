@@ -84,12 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from common.benchmark import Check, check, print_machine, verdict
-    from common.checkpoints import load_checkpoint, load_module
+    from common.checkpoints import load_trained
     from common.precision import cpu_has_bf16
     from handwriting import hershey
     from handwriting.data import HandwritingDataModule
     from handwriting.evaluate import legibility_test, ocr_test, unseen_texts, validation_nll
-    from handwriting.module import HandwritingModule
     from handwriting.text import load_unseen
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -105,9 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             train_s = json.loads(summary.read_text()).get("wall_time_s")
     else:
         ckpt, train_s = train_default(f"bench-{time.strftime('%Y%m%d-%H%M%S')}")
-    module = load_module(ckpt, HandwritingModule, "handwriting")
-    dm_hp = load_checkpoint(ckpt, "handwriting").get("datamodule_hyper_parameters", {})
-    dm = HandwritingDataModule(**{k: v for k, v in dm_hp.items() if not k.startswith("_")})
+    trained = load_trained("handwriting", ckpt)
+    module, dm = trained.module, trained.datamodule(HandwritingDataModule)
     nll = validation_nll(module, dm)
     out_dir = ckpt.parent.parent / "benchmark"
     styles = list(hershey.WRITERS)

@@ -105,10 +105,11 @@ def speed(ckpt: str, melody_steps: list) -> dict:
     import numpy as np
     import torch
 
-    from music.compose import compose, load_composer, write_outputs
+    from common.checkpoints import load_trained
+    from music.compose import compose, write_outputs
     from music.harmonize import harmonize
 
-    module, _ = load_composer(ckpt)
+    module = load_trained("music", ckpt).module
     spq = module.steps_per_quarter
     melody = np.array(melody_steps)
     out: dict[str, list[float]] = {
@@ -138,13 +139,13 @@ def harmony_report(name: str, jsb: str) -> dict:
     import numpy as np
     import torch
 
+    from common.checkpoints import load_trained
     from music import midi
-    from music.compose import load_composer
     from music.data import load_jsb
     from music.evaluate import lower_voice_nll
     from music.harmonize import harmonize, top_line
 
-    module, _ = load_composer(summary_of(name)["best_checkpoint"])
+    module = load_trained("music", summary_of(name)["best_checkpoint"]).module
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         valid = load_jsb(jsb)["valid"]

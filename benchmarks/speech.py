@@ -95,9 +95,8 @@ def enroll_figures(ckpt: Path, real: dict, per_word: int = 5) -> dict:
     then the 35-way accuracy on that speaker's other clips, and the adaptation time."""
     import shutil
 
-    from common.checkpoints import load_module
+    from common.checkpoints import load_trained
     from speech.enroll import enroll
-    from speech.module import KeywordModule
 
     out = {}
     for spk in sorted(set(real["speakers"])):
@@ -115,7 +114,7 @@ def enroll_figures(ckpt: Path, real: dict, per_word: int = 5) -> dict:
                 folder.mkdir(parents=True, exist_ok=True)
                 shutil.copy(real["paths"][i], folder)
             report = enroll(ckpt, Path(tmp) / "voice", Path(tmp) / "personal.ckpt", verbose=False)
-            module = load_module(Path(tmp) / "personal.ckpt", KeywordModule, "speech")
+            module = load_trained("speech", Path(tmp) / "personal.ckpt").module
         held = {k: [real[k][i] for i in rest] for k in ("words", "speakers", "paths")}
         held["wavs"] = real["wavs"][rest]
         figures = real_figures(module, held)
@@ -158,10 +157,9 @@ def measure_training(runs_root: Path, seed: int = 42, extra: list[str] | None = 
 
 
 def measure_latency(ckpt: Path, runs: int = 200) -> dict:
-    from common.checkpoints import load_module
-    from speech.module import KeywordModule
+    from common.checkpoints import load_trained
 
-    module = load_module(ckpt, KeywordModule, "speech")
+    module = load_trained("speech", ckpt).module
     clip = torch.randn(1, 16000) * 0.1
     times = []
     with torch.inference_mode():
@@ -216,9 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from common.benchmark import Check, check, print_machine, verdict
-    from common.checkpoints import load_module
+    from common.checkpoints import load_trained
     from common.paths import runs_root
-    from speech.module import KeywordModule
 
     print_machine()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
@@ -252,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             ckpts.append(Path(summary["best_checkpoint"]))
     for figures, ckpt in zip(runs, ckpts):
         if real is not None:
-            figures.update(real_figures(load_module(ckpt, KeywordModule, "speech"), real))
+            figures.update(real_figures(load_trained("speech", ckpt).module, real))
             if not args.no_enroll:
                 figures.update(enroll_figures(ckpt, real))
         print(f"{ckpt}: " + ", ".join(f"{k} {v:.4g}" for k, v in figures.items()), flush=True)

@@ -20,6 +20,7 @@ ASSIGNMENT = Assignment(
     evaluate="blackjack.evaluate:main",
     demo="blackjack.play:main",
     exam_demo_args=exam_demo_args,
+    module="blackjack.module:DQNAgent",
     monitor="val/return",
     mode="max",
     overfit=None,  # train/loss is a TD error on replayed play, val/loss the distance to Q*

@@ -23,15 +23,6 @@ from common.errors import command, entry_point
 REFERENCE = {"optimal": None, "basic": rules.basic_strategy, "random": rules.random_policy}
 
 
-def load_agent(ckpt: str | None):
-    """The DQNAgent of `ckpt` (default: the latest run's best checkpoint), in eval mode."""
-    from blackjack.module import DQNAgent
-    from common.checkpoints import find_checkpoint, load_module
-
-    path = Path(ckpt) if ckpt else find_checkpoint("blackjack", "best")
-    return path, load_module(path, DQNAgent, "blackjack")
-
-
 MAX_HANDS = 2_000_000  # about 5 minutes on one core; the exact return needs no sampling at all
 PROGRESS_FROM = 200_000  # hands from which progress goes to stderr (about 30 s)
 
@@ -94,9 +85,11 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         if args.sab is not None or args.natural is not None:
             parser.error("--sab/--natural apply to --policy; a checkpoint carries its own rules")
-        path, agent = load_agent(args.ckpt)
-        r, policy = agent.rules, agent.greedy_policy()
-        source = {"checkpoint": str(path)}
+        from common.checkpoints import load_trained
+
+        trained = load_trained("blackjack", args.ckpt)
+        r, policy = trained.module.rules, trained.module.greedy_policy()
+        source = {"checkpoint": str(trained.path)}
 
     result = {**source, "rules": {"sab": r.sab, "natural": r.natural}}
     result.update(evaluate_policy(policy, r, args.hands, args.seed))

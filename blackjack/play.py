@@ -159,9 +159,10 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO
             "`python -m blackjack.evaluate --hands N`"
         )
 
-    from blackjack.evaluate import load_agent
+    from common.checkpoints import load_trained
 
-    path, agent = load_agent(args.ckpt)
+    trained = load_trained("blackjack", args.ckpt)
+    path, agent = trained.path, trained.module
     advisor = Advisor(agent.net.q_table(), agent.rules)
     frames = frame_saver(Path(args.frames), out) if args.frames else None
     env = make_env(agent.rules, render_mode="rgb_array" if frames else None)

@@ -156,26 +156,6 @@ def train_quick(name: str, progress: Progress = None, extra: list[str] | None = 
     return find_checkpoint(name, run=run)
 
 
-def _load(name: str, path: Path):
-    from common.checkpoints import load_module
-
-    if name == "speech":
-        from speech.module import KeywordModule
-
-        return load_module(path, KeywordModule, "speech")
-    if name == "handwriting":
-        from handwriting.module import HandwritingModule
-
-        return load_module(path, HandwritingModule, "handwriting")
-    if name == "music":
-        from music.compose import load_composer
-
-        return load_composer(str(path))[0]
-    from blackjack.evaluate import load_agent
-
-    return load_agent(str(path))[1]
-
-
 class Models:
     """The latest checkpoint of each assignment, loaded once (again when a newer one appears)."""
 
@@ -188,7 +168,7 @@ class Models:
         """(checkpoint path, eval-mode module) of `name`; trains a quick one where none exists.
 
         A checkpoint that cannot be used raises AppError with the loader's message."""
-        from common.checkpoints import CheckpointError, find_checkpoint
+        from common.checkpoints import CheckpointError, find_checkpoint, load_trained
 
         with self._locks[name]:
             try:
@@ -198,7 +178,7 @@ class Models:
                     path = train_quick(name, progress, self.extra_train_args.get(name))
                 key = (path, path.stat().st_mtime)
                 if name not in self._cache or self._cache[name][0] != key:
-                    self._cache[name] = (key, _load(name, path))
+                    self._cache[name] = (key, load_trained(name, path).module)
             except CheckpointError as err:
                 raise AppError(str(err)) from None
             return path, self._cache[name][1]
@@ -618,7 +598,7 @@ def blackjack_act(
 def exam_draw(seed: float | None = None) -> tuple[str, str, str, str, str, str | None]:
     """Draw an assignment as `portfolio exam --seed` does -> (status, model-card summary,
     latest metrics, code files, model.py source, the tab to open)."""
-    from common.portfolio import model_card_summary
+    from common.exam import model_card_summary
     from common.report import _metrics, latest_summary
 
     ready = {n: a for n, a in registry.available().items() if isinstance(a, registry.Assignment)}

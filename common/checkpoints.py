@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +78,7 @@ def find_checkpoint(
     )
 
 
-def load_checkpoint(
-    path: str | Path, assignment: str | None = None, safe_globals: Sequence[Any] = ()
-) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, assignment: str | None = None) -> dict[str, Any]:
     """Load a checkpoint file with `weights_only=True` and check that it belongs to `assignment`."""
     path = Path(path)
     if not path.exists():
@@ -93,8 +91,7 @@ def load_checkpoint(
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes); delete it and train again")
     try:
-        with torch.serialization.safe_globals(list(safe_globals)):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             f"checkpoint {path} holds objects that cannot be loaded safely ({err}); "
@@ -122,22 +119,73 @@ def load_checkpoint(
     return ckpt
 
 
-def load_module(
-    path: str | Path,
-    module_class: type,
-    assignment: str,
-    map_location: str | torch.device = "cpu",
-    safe_globals: Sequence[Any] = (),
-):
-    """Rebuild a LightningModule from its checkpoint alone, in eval mode."""
-    ckpt = load_checkpoint(path, assignment, safe_globals)
-    hparams = {k: v for k, v in ckpt.get("hyper_parameters", {}).items() if not k.startswith("_")}
+def _public(hparams: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in hparams.items() if not k.startswith("_")}
+
+
+def _build(cls: type, hparams: dict[str, Any], path: Path, what: str) -> Any:
     try:
-        module = module_class(**hparams)
+        return cls(**hparams)
+    except TypeError as err:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit {cls.__name__} of this version ({what}: "
+            f"{str(err).splitlines()[0]}); train a new one"
+        ) from None
+
+
+def _module_from(ckpt: dict[str, Any], path: Path, module_class: type, map_location):
+    module = _build(module_class, _public(ckpt.get("hyper_parameters", {})), path, "settings")
+    try:
         module.load_state_dict(ckpt["state_dict"])
-    except (TypeError, RuntimeError) as err:
+    except RuntimeError as err:
         raise CheckpointError(
             f"checkpoint {path} does not fit {module_class.__name__} of this version "
             f"({str(err).splitlines()[0]}); train a new one"
         ) from None
     return module.to(map_location).eval()
+
+
+def load_module(
+    path: str | Path,
+    module_class: type,
+    assignment: str,
+    map_location: str | torch.device = "cpu",
+):
+    """Rebuild a LightningModule from its checkpoint alone, in eval mode."""
+    ckpt = load_checkpoint(path, assignment)
+    return _module_from(ckpt, Path(path), module_class, map_location)
+
+
+@dataclass
+class Trained:
+    """A checkpoint, rebuilt: its path, its eval-mode module, and the settings of the data it
+    was trained on (`datamodule()` builds that data module again)."""
+
+    path: Path
+    module: Any
+    data_hparams: dict[str, Any]
+
+    def datamodule(self, datamodule_class: type, **overrides: Any) -> Any:
+        """The checkpoint's data module, with `overrides` (e.g. another data folder) applied."""
+        return _build(datamodule_class, {**self.data_hparams, **overrides}, self.path, "data")
+
+
+def load_trained(
+    assignment: str,
+    ckpt: str | Path | None = None,
+    *,
+    which: str = "best",
+    module_class: type | None = None,
+    map_location: str | torch.device = "cpu",
+) -> Trained:
+    """The one loader of every evaluate, demo, benchmark and the app: checkpoint `ckpt` (default:
+    the `which` checkpoint of the latest run) of `assignment`, checked and rebuilt as its
+    registered module class (`Assignment.module`) or `module_class`."""
+    if module_class is None:
+        from common import registry
+
+        module_class = registry.get(assignment).module_class()
+    path = Path(ckpt) if ckpt else find_checkpoint(assignment, which)
+    raw = load_checkpoint(path, assignment)
+    module = _module_from(raw, path, module_class, map_location)
+    return Trained(path, module, _public(raw.get("datamodule_hyper_parameters", {})))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from common.checkpoints import find_checkpoint
+from common.checkpoints import find_checkpoint, load_trained
 from common.errors import UserError, command, entry_point
 from common.paths import runs_root
 
@@ -33,16 +33,10 @@ class ExportError(UserError, RuntimeError):
 
 def network(name: str, ckpt: Path) -> tuple[torch.nn.Module, str, str]:
     """(plain eval-mode network, input name, output name) of an assignment's checkpoint."""
-    from common.checkpoints import load_module
-
     if name == "speech":
-        from speech.module import KeywordModule
-
-        return load_module(ckpt, KeywordModule, "speech").model.eval(), "waveform", "logits"
+        return load_trained(name, ckpt).module.model.eval(), "waveform", "logits"
     if name == "blackjack":
-        from blackjack.module import DQNAgent
-
-        return load_module(ckpt, DQNAgent, "blackjack").net.eval(), "observation", "q_values"
+        return load_trained(name, ckpt).module.net.eval(), "observation", "q_values"
     raise ExportError(f"cannot export {name!r}; exportable: {', '.join(EXPORTABLE)}")
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import random
-import re
 import sys
 import time
 from datetime import datetime
@@ -27,6 +26,7 @@ from common import registry
 from common.checkpoints import CheckpointError, find_checkpoint, latest_run
 from common.compare import format_value
 from common.errors import UserError, command, entry_point
+from common.exam import model_card_summary
 from common.paths import runs_root
 
 
@@ -163,36 +163,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         argv = ["--ckpt", str(find_checkpoint(args.assignment))]
     assignment.run_evaluate(argv)
     return 0
-
-
-def model_card_summary(path: Path, max_lines: int = 4) -> str:
-    """The model card's title and the first lines of each section, ending at a sentence's end
-    (a sentence longer than the lines allowed ends in "...")."""
-    if not path.is_file():
-        return f"(no model card at {path})"
-    out: list[str] = []
-    taken, done = 0, False
-    for line in path.read_text().splitlines():
-        if line.startswith("#"):
-            if taken and not done and not _ends_sentence(out[-1]):
-                out[-1] += " ..."
-            out.append(line.lstrip("# ").upper() if line.startswith("# ") else line.lstrip("# "))
-            taken, done = 0, False
-        elif done or not line.strip() or line.startswith("|"):
-            done = done or (taken > 0 and _ends_sentence(out[-1]))
-        else:
-            out.append("  " + re.sub(r"\s+", " ", line.strip()))
-            taken += 1
-            if taken >= max_lines and _ends_sentence(out[-1]):
-                done = True
-            elif taken >= max_lines + 3:  # a very long sentence: cut it visibly
-                out[-1] += " ..."
-                done = True
-    return "\n".join(out)
-
-
-def _ends_sentence(line: str) -> bool:
-    return line.rstrip().endswith((".", ":", "!", "?", ")", "*", "..."))
 
 
 EXAMINER_INPUTS = {

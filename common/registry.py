@@ -62,6 +62,8 @@ class Assignment:
         train: "pkg.train:main", called with an argv list; returns the PortfolioCLI.
         evaluate: "pkg.evaluate:main", called with an argv list.
         demo: "pkg.demo:main", called with an argv list.
+        module: "pkg.module:Class", the LightningModule its checkpoints rebuild
+            (`common.checkpoints.load_trained`).
         exam_demo_args: (checkpoint, output folder) -> argv for `demo` in the oral exam.
         monitor: the main validation metric, e.g. "val/acc".
         mode: "max" or "min" for `monitor`.
@@ -84,6 +86,7 @@ class Assignment:
     evaluate: str
     demo: str
     exam_demo_args: Callable[[Path, Path], list[str]]
+    module: str | None = None
     monitor: str = "val/loss"
     mode: str = "min"
     safe_globals: Sequence[Any] = field(default_factory=tuple)
@@ -113,6 +116,11 @@ class Assignment:
 
     def experiment_configs(self) -> list[Path]:
         return sorted((self.configs_dir / "experiments").glob("*.yaml"))
+
+    def module_class(self) -> type:
+        if self.module is None:
+            raise AssignmentUnavailable(f"assignment {self.name!r} registers no module class")
+        return _resolve(self.module)
 
     def run_train(self, argv: list[str]) -> Any:
         return _resolve(self.train)(argv)

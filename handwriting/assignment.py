@@ -34,6 +34,7 @@ ASSIGNMENT = Assignment(
     evaluate="handwriting.evaluate:main",
     demo="handwriting.write:main",
     exam_demo_args=exam_demo_args,
+    module="handwriting.module:HandwritingModule",
     monitor="val/nll",
     mode="min",
     budget_share=25,  # weight in `portfolio train all --budget`: its target minutes

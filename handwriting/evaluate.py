@@ -23,7 +23,7 @@ import torch
 
 from common.demo import HelpFormatter, description, json_text
 from common.errors import command, entry_point
-from handwriting import hershey, legibility, mdn, ocr
+from handwriting import hershey, legibility, ocr
 
 FONT_FAMILY = {"futural": "simplex", "rowmans": "simplex", "timesi": "times italic",
                "scripts": "script", "cursive": "script"}  # fmt: skip
@@ -39,14 +39,9 @@ def validation_nll(module, datamodule, max_batches: int | None = None) -> dict:
     for i, batch in enumerate(datamodule.val_dataloader()):
         if max_batches is not None and i >= max_batches:
             break
-        x, mask = batch["x"], batch["mask"]
-        start = x.new_tensor([0.0, 0.0, 1.0]).expand(len(x), 1, 3)
-        inputs = torch.cat([start, x[:, :-1]], 1)
-        y, _, _ = module.model(inputs, batch["chars"], style=module._styles(batch, "val"))
-        nll = mdn.nll(mdn.split_params(y, module.config.n_mixtures), x) * mask
-        total += float(nll.sum())
-        points += int(mask.sum())
-        lines += len(x)
+        total += float(module.point_nll(batch).sum())
+        points += int(batch["mask"].sum())
+        lines += len(batch["x"])
     return {
         "val_nll_per_point": total / points,
         "val_nll_per_line": total / lines,
@@ -241,16 +236,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.seeds < 1 or (args.phrases is not None and args.phrases < 1):
         p.error("--seeds and --phrases must be at least 1")
 
-    from common.checkpoints import find_checkpoint, load_checkpoint, load_module
+    from common.checkpoints import load_trained
     from handwriting.data import HandwritingDataModule
-    from handwriting.module import HandwritingModule
 
-    ckpt = Path(args.ckpt) if args.ckpt else find_checkpoint("handwriting")
-    module = load_module(ckpt, HandwritingModule, "handwriting")
-    dm_hparams = load_checkpoint(ckpt, "handwriting").get("datamodule_hyper_parameters", {})
-    datamodule = HandwritingDataModule(
-        **{k: v for k, v in dm_hparams.items() if not k.startswith("_")}
-    )
+    trained = load_trained("handwriting", args.ckpt)
+    ckpt, module = trained.path, trained.module
+    datamodule = trained.datamodule(HandwritingDataModule)
     out_dir = Path(args.out_dir) if args.out_dir else ckpt.parent.parent / "evaluation"
     report = {"checkpoint": str(ckpt), **validation_nll(module, datamodule, args.max_batches)}
     if module.hparams.synthesis:

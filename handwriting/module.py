@@ -97,7 +97,9 @@ class HandwritingModule(L.LightningModule):
         if dm is not None and getattr(dm, "hparams", None) is not None:
             self.pen_step.fill_(float(dm.hparams.get("pen_step", 1.0)))
 
-    def _step(self, batch, stage: str) -> torch.Tensor:
+    def point_nll(self, batch, stage: str = "val") -> torch.Tensor:
+        """(B, T) negative log-likelihood of each point (0 at padding), each predicted from the
+        points before it: the loss of training and the figure of evaluation."""
         x, mask = batch["x"], batch["mask"]  # (B, T, 3), (B, T)
         start = x.new_tensor([0.0, 0.0, 1.0]).expand(len(x), 1, 3)  # pen up at the origin
         inputs = torch.cat([start, x[:, :-1]], 1)  # predict point t from points < t
@@ -106,7 +108,11 @@ class HandwritingModule(L.LightningModule):
         y = y.float()  # under bf16 autocast: the mixture density loss stays in float32
         if stage == "train":
             y.register_hook(lambda g: g.clamp(-100.0, 100.0))  # Graves: output derivatives
-        point_nll = mdn.nll(mdn.split_params(y, self.config.n_mixtures), x) * mask  # (B, T)
+        return mdn.nll(mdn.split_params(y, self.config.n_mixtures), x) * mask
+
+    def _step(self, batch, stage: str) -> torch.Tensor:
+        x, mask = batch["x"], batch["mask"]  # (B, T, 3), (B, T)
+        point_nll = self.point_nll(batch, stage)  # (B, T)
         per_point = point_nll.sum() / mask.sum()
         per_seq = point_nll.sum() / len(x)
         self.log(

@@ -87,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 def _write(args) -> int:
     import torch
 
-    from common.checkpoints import find_checkpoint, load_module
-    from handwriting.module import HandwritingModule
+    from common.checkpoints import load_trained
     from handwriting.plots import save_animation, save_attention, save_lines
 
     # One point at a time is a chain of tiny ops: extra threads only add synchronisation, and on
@@ -110,8 +109,8 @@ def _write(args) -> int:
             writable(path)
     if out.suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"output {out} must end in .png or .svg")
-    ckpt = Path(args.ckpt) if args.ckpt else find_checkpoint("handwriting")
-    module = load_module(ckpt, HandwritingModule, "handwriting")
+    trained = load_trained("handwriting", args.ckpt)
+    ckpt, module = trained.path, trained.module
     if not module.hparams.synthesis:
         raise ValueError(
             f"{ckpt} is a prediction network (no text input); pass a synthesis checkpoint"

@@ -28,6 +28,7 @@ ASSIGNMENT = Assignment(
     evaluate="music.evaluate:main",
     demo="music.compose:main",
     exam_demo_args=exam_demo_args,
+    module="music.module:ComposerModule",
     monitor="val/nll",
     mode="min",
     budget_share=8,  # weight in `portfolio train all --budget`: its target minutes

@@ -22,6 +22,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from common.checkpoints import load_trained
 from common.demo import HelpFormatter, demo_dir, description, json_text, progress, writable
 from common.errors import UserError, command, entry_point
 from music import midi
@@ -108,15 +109,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def load_composer(ckpt: str | None):
-    """(ComposerModule in eval mode, checkpoint path) from a path or the latest music run."""
-    from common.checkpoints import find_checkpoint, load_module
-    from music.module import ComposerModule
-
-    path = Path(ckpt) if ckpt else find_checkpoint("music", "best")
-    return load_module(path, ComposerModule, "music"), path
-
-
 def checked_output(args: argparse.Namespace, default_name: str) -> Path:
     """Check --temperature, --tempo and the -o name before any work (compose and harmonize share
     them); return the MIDI path to write (runs/demo/music/<time>/<default_name> without -o).
@@ -141,7 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
             f"--bars must be 1 to {MAX_BARS} (about a second per 16 bars), got {args.bars}"
         )
     out = writable(checked_output(args, "composition.mid"))
-    module, path = load_composer(args.ckpt)
+    trained = load_trained("music", args.ckpt)
+    module, path = trained.module, trained.path
     spq = module.steps_per_quarter
     prime = None
     if args.prime:

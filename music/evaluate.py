@@ -67,13 +67,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @torch.no_grad()
 def score(
-    model, rolls: list[np.ndarray], eval_len: int, batch_size: int = 16, transpositions: int = 0
+    module, rolls: list[np.ndarray], eval_len: int, batch_size: int = 16, transpositions: int = 0
 ) -> dict:
     """NLL in nats per frame (summed over the 88 keys, averaged over frames) and Bay et al.
-    frame accuracy of `model` on the pieces, each frame predicted from the true frames before;
+    frame accuracy of `module` on the pieces, each frame predicted from the true frames before;
     with `transpositions` > 0 the NLL is the transposition ensemble's (frame accuracy is the
     single model's)."""
-    model.eval()
+    module.eval()
     windows = [
         torch.from_numpy(r[s : s + eval_len]).float()
         for r in rolls
@@ -82,9 +82,9 @@ def score(
     total, frames, acc = 0.0, 0, FrameAccuracy()
     for i in range(0, len(windows), batch_size):
         x, mask = pad_collate(windows[i : i + batch_size])
-        total += float(model.transposition_nll(x, transpositions)[mask].sum())
+        total += float(module.frame_nll(x, transpositions)[mask].sum())
         frames += int(mask.sum())
-        acc.update(model.predict(x)[mask], x[mask])
+        acc.update(module.model.predict(x)[mask], x[mask])
     return {"nll": total / max(frames, 1), "frame_acc": float(acc.compute()), "frames": frames}
 
 
@@ -138,20 +138,17 @@ def lower_voice_nll(model, rolls: list[np.ndarray], samples: int = 64, eval_len:
 
 @entry_point
 def main(argv: list[str] | None = None) -> dict:
-    from common.checkpoints import load_checkpoint
-    from music.compose import load_composer
+    from common.checkpoints import load_trained
 
     args = parse_args(argv)
     if args.samples < 0 or args.bars < 1 or args.temperature <= 0:
         raise UserError("--samples >= 0, --bars >= 1 and --temperature > 0 are required")
-    module, path = load_composer(args.ckpt)
-    saved = load_checkpoint(path, "music").get("datamodule_hyper_parameters", {})
-    data = {k: v for k, v in saved.items() if not k.startswith("_")}
-    data.update({k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None})
-    if args.source and args.source != saved.get("source") and args.path is None:
+    trained = load_trained("music", args.ckpt)
+    module, path = trained.module, trained.path
+    data = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
+    if args.source and args.source != trained.data_hparams.get("source") and args.path is None:
         data["path"] = None  # another source: do not reuse the old source's path
-    data["steps_per_quarter"] = module.steps_per_quarter
-    dm = MusicDataModule(**data)
+    dm = trained.datamodule(MusicDataModule, **data, steps_per_quarter=module.steps_per_quarter)
     rolls = dm.load()
     c = dm.hparams
     if args.split not in rolls:
@@ -173,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
         "split": args.split,
         "pieces": len(rolls[args.split]),
         "transpositions": shifts,
-        **score(module.model, rolls[args.split], c.eval_len, args.batch_size, shifts),
+        **score(module, rolls[args.split], c.eval_len, args.batch_size, shifts),
     }
     result["score_seconds"] = round(time.perf_counter() - start, 2)
 

@@ -169,13 +169,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @entry_point(also=(ValueError,))  # a model without the top-down head
 def main(argv: list[str] | None = None) -> dict:
-    from music.compose import checked_output, load_composer, write_outputs
+    from common.checkpoints import load_trained
+    from music.compose import checked_output, write_outputs
 
     args = parse_args(argv)
     if (args.melody_file is None) == (args.melody is None):
         raise UserError("give a melody: a MIDI file, or --melody 'C4 D4 E4' (not both)")
     out = checked_output(args, "chorale.mid")
-    module, path = load_composer(args.ckpt)
+    trained = load_trained("music", args.ckpt)
+    module, path = trained.module, trained.path
     module.model.ordering_index("down")
     spq = module.steps_per_quarter
     if args.melody is not None:

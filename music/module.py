@@ -141,7 +141,7 @@ class ComposerModule(L.LightningModule):
         if stage == "train":  # every head learns to be a model on its own (orderless NADE)
             nll = self.model.ordering_nll(x).mean(0)[mask]
         elif stage == "test":  # the ensembles: over orderings, and over transpositions if asked
-            nll = self.model.transposition_nll(x, self.hparams.eval_transpositions)[mask]
+            nll = self.frame_nll(x, self.hparams.eval_transpositions)[mask]
         else:  # the ensemble's NLL over orderings; the frame guesses reuse the context
             h = self.model.context(x)  # (B, T, hidden)
             nll = ensemble_nll(self.model.ordering_nll(x, h))[mask]  # (frames,) nats per frame
@@ -154,6 +154,12 @@ class ComposerModule(L.LightningModule):
             self.log(f"{stage}/nll", self.nll[stage], on_step=False, on_epoch=True)
             self.log(f"{stage}/frame_acc", self.acc[stage], on_step=False, on_epoch=True)
         return loss
+
+    def frame_nll(self, x: torch.Tensor, transpositions: int = 0) -> torch.Tensor:
+        """(B, T, 88) rolls -> (B, T) NLL of each frame in nats, each predicted from the true
+        frames before it: the ensemble over note orderings, and over `transpositions` semitone
+        shifts each way (0: none). What validation, test and `music.evaluate` report."""
+        return self.model.transposition_nll(x, transpositions)
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")

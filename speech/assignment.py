@@ -30,6 +30,7 @@ ASSIGNMENT = Assignment(
     evaluate="speech.evaluate:main",
     demo="speech.demo:main",
     exam_demo_args=exam_demo_args,
+    module="speech.module:KeywordModule",
     monitor="val/acc",
     mode="max",
     budget_share=6,  # weight in `portfolio train all --budget`: its target minutes

@@ -21,7 +21,7 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from common.checkpoints import find_checkpoint, load_module
+from common.checkpoints import load_trained
 from common.demo import HelpFormatter, demo_dir, number, text, writable
 from common.errors import command, entry_point
 from speech import audio, stream
@@ -198,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ESpeakError(f"{err}; see --list-voices") from None
     if not files and not args.listen:
         parser.error("give at least one audio file (or --speak TEXT, or --listen)")
-    ckpt = args.ckpt or find_checkpoint("speech")
-    module = load_module(ckpt, KeywordModule, "speech")
+    trained = load_trained("speech", args.ckpt)
+    ckpt, module = trained.path, trained.module
     print(f"checkpoint: {ckpt}")
     if args.listen:
         return listen(module, args.threshold, args.seconds)

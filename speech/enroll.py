@@ -36,7 +36,7 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-from common.checkpoints import find_checkpoint, load_checkpoint, load_module
+from common.checkpoints import find_checkpoint, load_checkpoint, load_module, load_trained
 from common.errors import UserError, command, entry_point
 from common.paths import runs_root
 from speech import audio
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.record:
             from speech.config import WORDS_35
 
-            names = load_module(ckpt, KeywordModule, "speech").class_names
+            names = load_trained("speech", ckpt).module.class_names
             words = (args.words or "zero,one,two,three,four,five,six,seven,eight,nine").split(",")
             bad = [w for w in words if w not in names]
             if bad:

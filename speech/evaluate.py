@@ -12,64 +12,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import defaultdict
 from pathlib import Path
 
-import torch
-from torch.utils.data import DataLoader
-
-from common.checkpoints import find_checkpoint, load_module
+from common.checkpoints import Trained, load_trained
 from common.demo import HelpFormatter, json_text
 from common.errors import command, entry_point
 from speech import audio
 from speech.data import DataError, FileDataset, KeywordDataModule, read_groups, scan_folder
 from speech.data import target_of as _target_of
-from speech.module import KeywordModule
 from speech.plots import plot_confusion
-
-
-@torch.inference_mode()
-def predict(module: KeywordModule, dataset, batch_size: int = 64) -> tuple[torch.Tensor, ...]:
-    """(predictions (N,), targets (N,)) of `module` on a dataset of (wav, target) pairs."""
-    module.eval()
-    preds, targets = [], []
-    for wav, target in DataLoader(dataset, batch_size=batch_size):
-        preds.append(module(wav.to(module.device)).argmax(dim=-1).cpu())
-        targets.append(target)
-    return torch.cat(preds), torch.cat(targets)
-
-
-def accuracy_report(
-    preds: torch.Tensor,
-    targets: torch.Tensor,
-    names: list[str],
-    groups: dict[str, list[str]] | None = None,
-) -> dict:
-    """Overall, per-class and per-group accuracy as plain JSON-able numbers."""
-    correct = (preds == targets).float()
-    per_class = {}
-    for i, name in enumerate(names):
-        mask = targets == i
-        if mask.any():
-            per_class[name] = {
-                "n": int(mask.sum()),
-                "accuracy": round(correct[mask].mean().item(), 4),
-            }
-    per_group: dict[str, dict] = {}
-    for key, values in (groups or {}).items():
-        buckets: dict[str, list[float]] = defaultdict(list)
-        for value, ok in zip(values, correct.tolist()):
-            buckets[value].append(ok)
-        per_group[key] = {
-            v: {"n": len(b), "accuracy": round(sum(b) / len(b), 4)}
-            for v, b in sorted(buckets.items())
-        }
-    return {
-        "n": int(len(targets)),
-        "accuracy": round(correct.mean().item(), 4) if len(targets) else None,
-        "per_class": per_class,
-        "per_group": per_group,
-    }
 
 
 def folder_dataset(root: Path, names: list[str]) -> tuple:
@@ -103,10 +54,10 @@ def folder_dataset(root: Path, names: list[str]) -> tuple:
 
 
 def evaluate(
-    ckpt: Path, data_dir: Path | None, out: Path, split: str = "test", batch_size: int = 64
+    trained: Trained, data_dir: Path | None, out: Path, split: str = "test", batch_size: int = 64
 ) -> dict:
-    """Evaluate `ckpt` on a folder or on its own data module's split; write the PNG."""
-    module = load_module(ckpt, KeywordModule, "speech")
+    """Evaluate a checkpoint on a folder or on its own data module's split; write the PNG."""
+    module = trained.module
     names = module.class_names
     skipped: dict[str, int] = {}
     unreadable: dict[str, str] = {}
@@ -116,17 +67,14 @@ def evaluate(
         for path, why in list(unreadable.items())[:5]:  # all of them are in the JSON
             print(f"speech.evaluate: not scored: {path}: {why}", file=sys.stderr)
     else:
-        hparams = torch.load(ckpt, map_location="cpu", weights_only=True).get(
-            "datamodule_hyper_parameters", {}
-        )
-        dm = KeywordDataModule(**{k: v for k, v in hparams.items() if not k.startswith("_")})
+        dm = trained.datamodule(KeywordDataModule)
         dm.setup("test")
         dataset = dm.splits[split]
         groups = getattr(dataset, "groups", {})
         source = f"{dm.hparams.source}:{split}"
-    preds, targets = predict(module, dataset, batch_size)
-    report = {"checkpoint": str(ckpt), "data": source, "labels": len(names)}
-    report.update(accuracy_report(preds, targets, names, groups))
+    preds, targets = module.predict_dataset(dataset, batch_size)
+    report = {"checkpoint": str(trained.path), "data": source, "labels": len(names)}
+    report.update(module.accuracy_report(preds, targets, groups))
     report["skipped_labels"] = skipped
     report["n_skipped"] = sum(skipped.values())
     report["unreadable_files"] = unreadable
@@ -163,13 +111,14 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--batch-size", type=int, default=64, help="clips per batch")
     args = parser.parse_args(argv)
-    ckpt = args.ckpt or find_checkpoint("speech")
+    trained = load_trained("speech", args.ckpt)
+    ckpt = trained.path
     out = args.out or (
         ckpt.parent.parent / "evaluation"
         if ckpt.parent.name == "checkpoints"
         else Path("evaluation")
     )
-    report = evaluate(ckpt, args.data_dir, out, args.split, args.batch_size)
+    report = evaluate(trained, args.data_dir, out, args.split, args.batch_size)
     sys.stdout.write(json_text(report))
     print()
     return report

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassAccuracy
 
 from common.settings import network_config
@@ -144,18 +147,56 @@ class KeywordModule(L.LightningModule):
         self.eval()
         return self(wavs.to(self.device)).softmax(dim=-1)
 
+    @torch.inference_mode()
+    def predict_dataset(self, dataset, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+        """(predictions (N,), targets (N,)) on a dataset of (wav, target) pairs."""
+        self.eval()
+        preds, targets = [], []
+        for wav, target in DataLoader(dataset, batch_size=batch_size):
+            preds.append(self(wav.to(self.device)).argmax(dim=-1).cpu())
+            targets.append(target)
+        return torch.cat(preds), torch.cat(targets)
+
+    def accuracy_report(
+        self, preds: torch.Tensor, targets: torch.Tensor, groups: dict[str, list[str]] | None = None
+    ) -> dict:
+        """Overall, per-class and per-group accuracy as plain JSON-able numbers."""
+        correct = (preds == targets).float()
+        per_class = {}
+        for i, name in enumerate(self.class_names):
+            mask = targets == i
+            if mask.any():
+                per_class[name] = {
+                    "n": int(mask.sum()),
+                    "accuracy": round(correct[mask].mean().item(), 4),
+                }
+        per_group: dict[str, dict] = {}
+        for key, values in (groups or {}).items():
+            buckets: dict[str, list[float]] = defaultdict(list)
+            for value, ok in zip(values, correct.tolist()):
+                buckets[value].append(ok)
+            per_group[key] = {
+                v: {"n": len(b), "accuracy": round(sum(b) / len(b), 4)}
+                for v, b in sorted(buckets.items())
+            }
+        return {
+            "n": int(len(targets)),
+            "accuracy": round(correct.mean().item(), 4) if len(targets) else None,
+            "per_class": per_class,
+            "per_group": per_group,
+        }
+
     def write_artifacts(self, run_dir, datamodule) -> dict:
         """Test-split confusion matrix and per-speaker-group accuracy (for the model card)."""
         import json
 
-        from speech.evaluate import accuracy_report, predict
         from speech.plots import plot_confusion
 
         if datamodule is None or "test" not in getattr(datamodule, "splits", {}):
             return {}
         data = datamodule.splits["test"]
-        preds, targets = predict(self, data, batch_size=256)
-        report = accuracy_report(preds, targets, self.class_names, getattr(data, "groups", {}))
+        preds, targets = self.predict_dataset(data, batch_size=256)
+        report = self.accuracy_report(preds, targets, getattr(data, "groups", {}))
         plot_confusion(preds, targets, self.class_names, run_dir / "confusion_test.png")
         (run_dir / "test_report.json").write_text(json.dumps(report, indent=2))
         extra = {"test_acc_unseen_voices": report["accuracy"]}

@@ -12,6 +12,7 @@ from common.checkpoints import (
     latest_run,
     load_checkpoint,
     load_module,
+    load_trained,
 )
 from tests.common.tiny import TinyModule, main
 
@@ -44,6 +45,28 @@ def test_load_module_rebuilds_from_checkpoint_alone(trained):
     assert not module.training
     state = torch.load(path, weights_only=True)["state_dict"]
     assert torch.equal(module.net[0].weight, state["net.0.weight"])
+
+
+class _Data:
+    def __init__(self, n: int = 256, batch_size: int = 32) -> None:
+        self.n, self.batch_size = n, batch_size
+
+
+def test_load_trained_gives_path_module_and_data_settings(trained):
+    first = trained / "tiny" / "first" / "checkpoints" / "last.ckpt"
+    latest = load_trained("tiny", module_class=TinyModule)  # default: the latest run's best
+    assert latest.path == find_checkpoint("tiny") and not latest.module.training
+    given = load_trained("tiny", first, module_class=TinyModule)
+    state = torch.load(first, weights_only=True)
+    assert given.path == first
+    assert torch.equal(given.module.net[0].weight, state["state_dict"]["net.0.weight"])
+    given.data_hparams = {"n": 64, "batch_size": 8}  # as a data module's saved settings
+    dm = given.datamodule(_Data, batch_size=4)  # an override wins over the saved value
+    assert (dm.n, dm.batch_size) == (64, 4)
+    with pytest.raises(CheckpointError, match="does not fit _Data .*data: .*nope"):
+        given.datamodule(_Data, nope=1)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_trained("tiny", trained / "missing.ckpt", module_class=TinyModule)
 
 
 def test_missing_empty_truncated_and_foreign_files(trained, tmp_path):

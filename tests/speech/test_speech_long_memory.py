@@ -28,7 +28,7 @@ def write(path, minutes, rate=22050):
             x[rate : rate + rate // 2] += 0.3 * np.sin(np.arange(rate // 2) * 0.1)
             f.write(x.astype(np.float32))
 
-demo.load_module = lambda *a, **k: Yes()
+demo.load_trained = lambda *a, **k: type("Trained", (), {"path": "-", "module": Yes()})
 audio.has_speech = lambda wav, *a, **k: float(wav.abs().max()) > 0.1
 peaks = []
 for minutes in (2, 12):
