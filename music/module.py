@@ -70,7 +70,7 @@ class ComposerModule(L.LightningModule):
         hidden: int = 256,
         layers: int = 1,
         dropout: float = 0.2,
-        nade_hidden: int = 256,
+        nade_hidden: int = 512,
         orderings: tuple[str, ...] = ("down",),
         context_frames: int = 1,
         lr: float = 4e-3,
@@ -78,7 +78,7 @@ class ComposerModule(L.LightningModule):
         lr_schedule: str = "cosine",
         lr_patience: int = 10,
         ema_decay: float = 0.0,
-        eval_transpositions: int = 3,
+        eval_transpositions: int = 5,
         data_steps_per_quarter: int | None = None,
         sample_bars: int = 8,
     ):
