@@ -29,6 +29,9 @@ def assignment(request) -> registry.Assignment:
 def test_package_has_the_shared_files(assignment):
     missing = [f for f in FILES if not (assignment.package_dir / f).is_file()]
     assert missing == []
+    assert list((assignment.package_dir / "configs" / "experiments").glob("*.yaml"))
+    tests = ROOT / "tests" / assignment.name
+    assert (tests / "conftest.py").is_file() and list(tests.glob(f"test_{assignment.name}_*.py"))
 
 
 def test_entry_points_are_train_evaluate_and_a_demo_main(assignment):
