@@ -170,7 +170,13 @@ def write_comparison(
         if overfit is not None and gaps:
             worst = max(gaps, key=lambda r: r["overfit_gap"])
             gap = format_value(worst["overfit_gap"])
-            lines.append(f"- Largest overfitting gap: **{worst['config']}** ({gap}).")
+            if worst["overfit_gap"] > 0:
+                lines.append(f"- Largest overfitting gap: **{worst['config']}** ({gap}).")
+            else:  # a "largest gap" below zero would name the run that overfits least
+                lines.append(
+                    f"- No run overfits: every final {overfit[1]} is at or below its "
+                    f"{overfit[0]} (the largest gap, {worst['config']}'s, is {gap})."
+                )
     failed = [r for r in rows if r["status"] != "ok"]
     for r in failed:
         lines.append(f"- {r['config']} {r['status']}: {r.get('reason')}")

@@ -81,3 +81,27 @@ def test_blackjack_declares_no_overfitting_pair_others_do():
     assert registry.get("blackjack").overfit is None
     for name in ("speech", "handwriting", "music"):
         assert registry.get(name).overfit == ("train/loss", "val/loss")
+
+
+def test_no_largest_overfitting_gap_is_named_when_no_run_overfits(tmp_path):
+    """Issue 17: the summary named a 'largest overfitting gap' of -0.48 (blackjack) and of
+    -0.088 (handwriting --quick): below zero no run overfits, and the reading says so."""
+    from common.compare import write_comparison
+
+    def row(config, train, val):
+        run = tmp_path / "runs" / config
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "metrics.csv").write_text(f"epoch,step,train/loss,val/loss\n0,9,{train},{val}\n")
+        return {
+            "config": config, "status": "ok", "monitor": "val/loss", "best": val,
+            "wall_time_s": 1.0, "epochs": 1, "stopped_by": "max_epochs", "run_dir": str(run),
+            "final_train_loss": train, "final_val_loss": val, "overfit_gap": val - train,
+        }  # fmt: skip
+
+    write_comparison([row("a", 2.8, 2.7), row("b", 2.8, 2.75)], tmp_path / "under", "min")
+    md = (tmp_path / "under" / "comparison.md").read_text()
+    assert "Largest overfitting gap" not in md
+    assert "No run overfits" in md and "b's, is -0.05" in md
+    write_comparison([row("a", 2.8, 2.7), row("b", 2.0, 2.5)], tmp_path / "over", "min")
+    md = (tmp_path / "over" / "comparison.md").read_text()
+    assert "- Largest overfitting gap: **b** (0.5)." in md and "No run overfits" not in md
