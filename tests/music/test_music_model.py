@@ -14,6 +14,12 @@ from music.model import BernoulliHead, Composer, NADEHead, ensemble_nll, frame_n
 from music.module import FrameAccuracy
 
 
+def tiny_config(hidden: int = 8, nade_hidden: int = 6, **changes) -> ModelConfig:
+    """A tiny RNN-NADE: one LSTM layer, no dropout, keys top-down, no temporal convolution."""
+    base = ModelConfig("nade", hidden, 1, 0.0, nade_hidden, ("down",), context_frames=1)
+    return dataclasses.replace(base, **changes)
+
+
 def test_nll_of_a_constant_probability_matches_the_closed_form():
     torch.manual_seed(0)
     x = (torch.rand(3, 7, 88) < 0.05).float()
@@ -81,17 +87,7 @@ def test_fast_nade_sampling_draws_exactly_as_key_by_key_sampling():
 
 def test_a_frame_is_predicted_from_the_past_only():
     torch.manual_seed(3)
-    model = Composer(
-        ModelConfig(
-            "nade",
-            hidden=8,
-            layers=1,
-            dropout=0.0,
-            nade_hidden=4,
-            orderings=("down",),
-            context_frames=1,
-        )
-    ).eval()
+    model = Composer(tiny_config(nade_hidden=4)).eval()
     x = (torch.rand(2, 6, 88) < 0.1).float()
     y = x.clone()
     y[:, 3:] = 1 - y[:, 3:]  # change the future only
@@ -102,7 +98,7 @@ def test_a_frame_is_predicted_from_the_past_only():
 
 def test_temporal_convolution_sees_the_frames_it_should_and_generates_as_it_scores():
     torch.manual_seed(4)
-    config = ModelConfig("nade", 8, 1, 0.0, 4, orderings=("down",), context_frames=4)
+    config = tiny_config(nade_hidden=4, context_frames=4)
     model = Composer(config).eval()
     x = (torch.rand(1, 9, 88) < 0.1).float()
     with torch.no_grad():
@@ -133,17 +129,7 @@ def test_tiny_fit_learns_a_repeating_chord_progression():
     piece = torch.zeros(1, 32, 88)
     for t in range(32):
         piece[0, t, [p - 21 for p in chords[t % 4]]] = 1
-    model = Composer(
-        ModelConfig(
-            "nade",
-            hidden=32,
-            layers=1,
-            dropout=0.0,
-            nade_hidden=16,
-            orderings=("down",),
-            context_frames=1,
-        )
-    )
+    model = Composer(tiny_config(hidden=32, nade_hidden=16))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = model(piece).mean().item()
     for _ in range(150):
@@ -173,17 +159,7 @@ def test_frame_accuracy_counts_as_bay_et_al():
 def test_generate_shapes_and_binary_values():
     torch.manual_seed(0)
     for kind in ("lstm", "nade"):
-        model = Composer(
-            ModelConfig(
-                kind,
-                hidden=8,
-                layers=2,
-                dropout=0.1,
-                nade_hidden=4,
-                orderings=("down",),
-                context_frames=1,
-            )
-        ).eval()
+        model = Composer(tiny_config(kind=kind, layers=2, dropout=0.1, nade_hidden=4)).eval()
         out = model.generate(10, temperature=1.0)
         assert out.shape == (10, 88) and set(out.unique().tolist()) <= {0.0, 1.0}
         primed = model.generate(3, prime=torch.zeros(5, 88))
@@ -274,15 +250,7 @@ def test_top_down_clamping_samples_the_exact_conditional_distribution():
 def test_ordering_ensemble_of_one_ordering_is_that_ordering():
     torch.manual_seed(4)
     x = (torch.rand(2, 9, 88) < 0.06).float()
-    config = ModelConfig(
-        "nade",
-        hidden=8,
-        layers=1,
-        dropout=0.0,
-        nade_hidden=6,
-        orderings=("down",),
-        context_frames=1,
-    )
+    config = tiny_config()
     single = Composer(dataclasses.replace(config, orderings=("down",))).eval()
     per_ordering = single.ordering_nll(x)
     assert per_ordering.shape == (1, 2, 9)
@@ -304,17 +272,7 @@ def test_ordering_ensemble_of_one_ordering_is_that_ordering():
 
 def test_harmonize_keeps_the_melody_on_top_and_rests_with_it():
     torch.manual_seed(0)
-    model = Composer(
-        ModelConfig(
-            "nade",
-            hidden=8,
-            layers=1,
-            dropout=0.0,
-            nade_hidden=6,
-            orderings=("down",),
-            context_frames=1,
-        )
-    ).eval()
+    model = Composer(tiny_config()).eval()
     with torch.no_grad():
         model.heads[0].visible_bias.bias.fill_(0.0)  # a dense head: many notes drawn
     melody = torch.tensor([51, 53, 55, -1, 56, 58, 58, 51])
@@ -326,7 +284,7 @@ def test_harmonize_keeps_the_melody_on_top_and_rests_with_it():
             assert len(keys) == 0
         else:
             assert keys.max().item() == key and len(keys) > 1
-    up_only = Composer(ModelConfig("nade", 8, 1, 0.0, 6, ("up",), context_frames=1)).eval()
+    up_only = Composer(tiny_config(orderings=("up",))).eval()
     with pytest.raises(ValueError, match="no 'down' note ordering"):
         up_only.harmonize(melody)
 
@@ -366,17 +324,7 @@ def test_lower_voice_nll_against_enumeration():
     from music.evaluate import lower_voice_nll
 
     torch.manual_seed(1)
-    model = Composer(
-        ModelConfig(
-            "nade",
-            hidden=8,
-            layers=1,
-            dropout=0.0,
-            nade_hidden=6,
-            orderings=("down",),
-            context_frames=1,
-        )
-    ).eval()
+    model = Composer(tiny_config()).eval()
     with torch.no_grad():
         model.heads[0].W.normal_(0, 1.0)
         model.heads[0].V.normal_(0, 1.0)
@@ -399,7 +347,7 @@ def test_lower_voice_nll_against_enumeration():
 
 def test_transposition_ensemble_is_a_mixture_of_shifted_models():
     torch.manual_seed(6)
-    small = ModelConfig("nade", 6, 1, 0.0, 5, ("down",), context_frames=1, n_keys=7)
+    small = tiny_config(6, 5, n_keys=7)
     model = Composer(small).eval()
     frames = all_frames().unsqueeze(1)  # (128, 1, 7): every one-frame piece
     with torch.no_grad():
@@ -409,17 +357,7 @@ def test_transposition_ensemble_is_a_mixture_of_shifted_models():
         assert 0.2 < total <= 1 + 1e-5  # a (sub-)normalised distribution over frames
         assert total < 1 - 1e-3  # shifts that push notes off the keyboard lose their mass
     # an 88-key piece in the middle of the keyboard, against numpy's transposition
-    big = Composer(
-        ModelConfig(
-            "nade",
-            hidden=8,
-            layers=1,
-            dropout=0.0,
-            nade_hidden=6,
-            orderings=("down",),
-            context_frames=1,
-        )
-    ).eval()
+    big = Composer(tiny_config()).eval()
     roll = np.zeros((12, 88), bool)
     for t in range(12):
         roll[t, [30 + t % 3, 37, 42 + t % 5]] = True
