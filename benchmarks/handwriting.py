@@ -58,17 +58,15 @@ def train_default(run_name: str) -> tuple[Path, float]:
 def sampling_speed(module, text: str = "The quick brown fox jumps", repeats: int = 3) -> float:
     """Points per second when writing one line, priming included in the time, not the count.
     One torch thread, as `handwriting.write` uses."""
-    import torch
+    from common.threads import one_thread
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     points, took = 0, 0.0
-    for seed in range(repeats):
-        start = time.perf_counter()
-        offsets, _, _ = module.write(text, style="ada", bias=1.5, seed=seed)
-        took += time.perf_counter() - start
-        points += len(offsets)
-    torch.set_num_threads(threads)
+    with one_thread():
+        for seed in range(repeats):
+            start = time.perf_counter()
+            offsets, _, _ = module.write(text, style="ada", bias=1.5, seed=seed)
+            took += time.perf_counter() - start
+            points += len(offsets)
     return points / took
 
 

@@ -21,7 +21,6 @@ ASSIGNMENT = Assignment(
     demo="blackjack.play:main",
     exam_demo_args=exam_demo_args,
     module="blackjack.module:DQNAgent",
-    monitor="val/return",
     mode="max",
     overfit=None,  # train/loss is a TD error on replayed play, val/loss the distance to Q*
     budget_share=3,  # weight in `portfolio train all --budget`: its target minutes

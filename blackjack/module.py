@@ -23,6 +23,7 @@ from blackjack.data import ExperienceDataset, ObservationDataset, Player, Replay
 from blackjack.env import make_env
 from blackjack.model import QNetwork, state_index
 from common.settings import network_config
+from common.threads import one_thread
 
 # Gradient steps per Lightning training step. For this tiny MLP Lightning's per-step work (hooks,
 # logging, the optimizer closure, the loader) cost almost as much as the DQN update itself
@@ -227,11 +228,11 @@ class DQNAgent(LightningModule):
     def on_fit_start(self) -> None:
         # A tiny MLP gains nothing from intra-op threads, and on a shared 2-core laptop extra
         # threads cost up to 40x per step (measured); restored in on_fit_end.
-        self._threads = torch.get_num_threads()
-        torch.set_num_threads(1)
+        self._one_thread = one_thread()
+        self._one_thread.__enter__()
 
     def on_fit_end(self) -> None:
-        torch.set_num_threads(self._threads)
+        self._one_thread.__exit__(None, None, None)
 
     def on_train_epoch_end(self) -> None:
         self.log("train/loss", self._loss_sum / max(1, self._loss_n))

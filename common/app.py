@@ -417,16 +417,16 @@ def handwriting_write(
     except AppError as err:
         yield (_fail(err), *empty)
         return
-    import torch
+    from common.threads import one_thread
 
-    torch.set_num_threads(1)  # one point at a time: extra threads only add synchronisation
     lines = wrap(text, MAX_LINE_CHARS)
     png, svg = _new_path("handwriting", ".png"), _new_path("handwriting", ".svg")
     rows, phis, start = [], [], time.perf_counter()
     for i, line in enumerate(lines):
-        offsets, phi, _ = module.write(
-            line, style=None if style == "none" else style, bias=bias, seed=seed + i
-        )
+        with one_thread():
+            offsets, phi, _ = module.write(
+                line, style=None if style == "none" else style, bias=bias, seed=seed + i
+            )
         rows.append(offsets)
         phis.append(phi)
         save_lines(rows, png)

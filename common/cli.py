@@ -6,18 +6,17 @@
     python -m speech.train --trainer.devices 2 --trainer.strategy ddp  # same code, many processes
 
 Lightning's own `--trainer.*` options pass through unchanged; `--run.*` are ours (see RunOptions).
+Here: parsing and the trainer (callbacks, loggers) and the train_main flow; the run folder's
+files and locks are in common.runs, summary.json in common.summary. Public Lightning API only.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import logging
 import math
 import os
 import re
-import shutil
 import signal
 import sys
 import time
@@ -28,7 +27,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import torch
 from jsonargparse import DefaultHelpFormatter, set_parsing_settings
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import (
@@ -36,12 +34,9 @@ from lightning.pytorch.callbacks import (
     LearningRateMonitor,
     ModelCheckpoint,
     RichProgressBar,
-    Timer,
 )
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_helpers import is_overridden
@@ -49,12 +44,21 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from common.budget import BudgetPlanner
 from common.callbacks import EpochPrinter, PortfolioCallback
 from common.checkpoints import CheckpointError, latest_run, load_checkpoint
-from common.errors import UserError, entry_point
+from common.errors import entry_point
 from common.media import MediaCallback
 from common.paths import runs_root
 from common.precision import cpu_has_bf16
-from common.runs import read_metrics, run_info, write_json
+from common.runs import (
+    MetricsCSV,
+    RunError,
+    RunLock,
+    empty_folder,
+    refuse_reuse,
+    run_info,
+    write_json,
+)
 from common.seed import seed_everything
+from common.summary import stopped_by, write_summary
 
 # `portfolio` calls the entry points in-process with an argv list; that is intended here.
 warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within")
@@ -63,6 +67,10 @@ warnings.filterwarnings("ignore", message=".*treespec, LeafSpec.*")
 # Lightning advertises a cloud logger on every run; this portfolio is offline.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
     lambda record: "litlogger" not in record.getMessage()
+)
+# LightningCLI seeds before before_instantiate_classes seeds the same way again, quietly.
+logging.getLogger("lightning.fabric.utilities.seed").addFilter(
+    lambda record: "Seed set to" not in record.getMessage()
 )
 
 _RUN_NAME_ENV = "MAL2_RUN_NAME"  # lets DDP worker processes find the run folder of rank zero
@@ -126,41 +134,6 @@ class RunOptions:
     annealed (common.budget). Never longer than the config's epochs."""
     overwrite: bool = False
     """Replace an earlier run of this name (its folder is emptied first); refused otherwise."""
-
-
-class _RunWriter(ExperimentWriter):
-    """metrics.csv writer: continues the file on resume, replaces it on a fresh run of that name.
-
-    (Lightning's writer deletes the file whenever the folder is not empty, resume or not.)
-    """
-
-    def __init__(self, log_dir: str, append: bool) -> None:
-        self._append = append
-        super().__init__(log_dir)
-
-    def _check_log_dir_exists(self) -> None:
-        path = Path(self.metrics_file_path)
-        if path.is_file() and self._append:
-            with path.open(newline="") as f:
-                self.metrics_keys = sorted(next(csv.reader(f), []))
-        elif path.is_file():
-            path.unlink()
-
-
-class _RunCSVLogger(CSVLogger):
-    """metrics.csv directly in the run folder, flushed every step so a killed run keeps it."""
-
-    def __init__(self, run_dir: Path, append: bool) -> None:
-        super().__init__(save_dir=run_dir, name="", version="", flush_logs_every_n_steps=1)
-        self._append = append
-
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _RunWriter(self.log_dir, self._append)
-        return self._experiment
 
 
 class PortfolioCLI(LightningCLI):
@@ -231,18 +204,9 @@ class PortfolioCLI(LightningCLI):
             if action.help and action.help != argparse.SUPPRESS:
                 action.help = first_sentence(action.help)
 
-    def _set_seed(self) -> None:
-        seed = self.config.get("seed_everything")
-        if seed is True or seed is None:
-            seed = int(torch.randint(0, 2**31 - 1, ()).item())
-        if seed is not False:
-            self.config["seed_everything"] = seed_everything(
-                int(seed), deterministic=self.config.run.deterministic
-            )
-
     def _check_values(self) -> None:
         """Values that would otherwise fail deep inside torch or train nothing, refused here."""
-        model = self._get(self.config, "model", default=None) or {}
+        model = self.config.get("model") or {}
         for key in ("lr", "learning_rate"):
             value = model.get(key) if hasattr(model, "get") else None
             if isinstance(value, (int, float)) and not (math.isfinite(value) and value >= 0):
@@ -250,7 +214,7 @@ class PortfolioCLI(LightningCLI):
                     f"--model.{key} {value}: give a learning rate of 0 or more, e.g. 1e-3 "
                     "(0 freezes the weights)"
                 )
-        trainer = self._get(self.config, "trainer", default=None) or {}
+        trainer = self.config.get("trainer") or {}
         epochs = trainer.get("max_epochs")
         if epochs is not None and (epochs == 0 or epochs < -1):
             raise RunError(
@@ -258,6 +222,11 @@ class PortfolioCLI(LightningCLI):
             )
 
     def before_instantiate_classes(self) -> None:
+        seed = self.config.get("seed_everything")  # LightningCLI has drawn or seeded it
+        if seed is not False:  # seed again, the one way: workers and --run.deterministic too
+            self.config["seed_everything"] = seed_everything(
+                int(seed), deterministic=self.config.run.deterministic
+            )
         self._check_values()
         run = self.config.run
         if run.budget is not None and not run.budget > 0:
@@ -345,7 +314,7 @@ class PortfolioCLI(LightningCLI):
                     min_delta=run.min_delta,
                 )
             )
-        trainer_cfg = self._get(self.config, "trainer", default={})
+        trainer_cfg = self.config.get("trainer") or {}
         if trainer_cfg.get("enable_progress_bar", True) is not False:
             if sys.stdout.isatty():
                 callbacks.append(RichProgressBar())
@@ -353,7 +322,7 @@ class PortfolioCLI(LightningCLI):
                 kwargs["enable_progress_bar"] = False
                 callbacks.append(EpochPrinter())
         kwargs["logger"] = [
-            _RunCSVLogger(self.run_dir, append=self.resume_path is not None),
+            MetricsCSV(self.run_dir, append=self.resume_path is not None),
             TensorBoardLogger(save_dir=self.run_dir, name="", version="tensorboard"),
         ]
         kwargs["default_root_dir"] = str(self.run_dir)
@@ -400,14 +369,14 @@ class PortfolioCLI(LightningCLI):
             raise
         wall = time.perf_counter() - start
         best = trainer.checkpoint_callback.best_model_path or None
-        self.stopped_by = self._stopped_by(trainer)  # before trainer.test reloads callback states
+        self.stopped_by = stopped_by(trainer)  # before trainer.test reloads callback states
 
         test_metrics: dict[str, float] = {}
         if self.config.run.test and is_overridden("test_step", model) and best:
             results = trainer.test(model, datamodule=dm, ckpt_path=best, weights_only=True)
             test_metrics = {k: float(v) for r in results for k, v in r.items()}
         if trainer.is_global_zero:
-            self.summary = self._finish(trainer, model, dm, wall, best, test_metrics)
+            self.summary = write_summary(self, wall, best, test_metrics)
         return self.summary
 
     @rank_zero_only
@@ -418,131 +387,6 @@ class PortfolioCLI(LightningCLI):
         info["resumed_from"] = str(self.resume_path) if self.resume_path else None
         info["world_size"] = self.trainer.world_size
         write_json(self.run_dir / "run.json", info)
-
-    def _budget_report(self, trainer) -> dict[str, Any] | None:
-        for callback in trainer.callbacks:
-            if isinstance(callback, BudgetPlanner):
-                return {**callback.report, "used_s": round(time.monotonic() - self.start, 2)}
-        return None
-
-    @staticmethod
-    def _stopped_by(trainer) -> str:
-        """Why fit ended: "early stopping", "time limit" (trainer.max_time), "budget"
-        (--run.budget), "max_steps" or "max_epochs"."""
-        for callback in trainer.callbacks:
-            if isinstance(callback, EarlyStopping) and callback.stopped_epoch > 0:
-                return "early stopping"
-            if isinstance(callback, Timer) and (callback.time_remaining() or 1.0) <= 0:
-                return "time limit"
-            if isinstance(callback, BudgetPlanner) and "stopped_at_step" in callback.report:
-                return "budget"
-        if trainer.max_steps not in (None, -1) and trainer.global_step >= trainer.max_steps:
-            return "max_steps"
-        return "max_epochs"
-
-    def _finish(self, trainer, model, dm, wall, best, test_metrics) -> dict[str, Any]:
-        from common.plots import plot_learning_curves
-
-        run = self.config.run
-        epochs = read_metrics(self.run_dir / "metrics.csv")
-        plot_learning_curves(epochs, self.run_dir / "learning_curves.png", run.monitor)
-        extra: dict[str, Any] = {}
-        if hasattr(model, "write_artifacts"):
-            if best and not test_metrics:  # trainer.test already loaded the best weights
-                state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-                model.load_state_dict(state)
-            model.eval()
-            with torch.no_grad():
-                extra = model.write_artifacts(self.run_dir, dm) or {}
-        last = {k: v for e in epochs for k, v in e.items() if not k.startswith("test/")}
-        score = trainer.checkpoint_callback.best_model_score
-        summary = {
-            "assignment": self.assignment,
-            "run": self.run_name,
-            "run_dir": str(self.run_dir),
-            "monitor": run.monitor,
-            "mode": run.mode,
-            "best_score": float(score) if score is not None else None,
-            "best_checkpoint": best,
-            "epochs": trainer.current_epoch,
-            "global_step": trainer.global_step,
-            "wall_time_s": round(wall, 2),
-            "early_stopped": bool(
-                run.early_stopping and trainer.current_epoch < (trainer.max_epochs or 0)
-            ),
-            "stopped_by": self.stopped_by,
-            "final_train_loss": last.get("train/loss"),
-            "final_val_loss": last.get("val/loss"),
-            "test": test_metrics,
-            "budget": self._budget_report(trainer),
-            "extra": {k: v for k, v in extra.items() if isinstance(v, (int, float, str))},
-        }
-        write_json(self.run_dir / "summary.json", summary)
-        return summary
-
-
-class RunError(UserError):
-    """A run name that is taken, busy, or not a folder name."""
-
-
-def refuse_reuse(run_dir: Path, assignment: str) -> None:
-    """Refuse to start a fresh run in a folder that holds a finished or interrupted run."""
-    summary = run_dir / "summary.json"
-    ckpts = sorted((run_dir / "checkpoints").glob("*.ckpt")) if run_dir.is_dir() else []
-    if not summary.is_file() and not ckpts:
-        return  # nothing worth keeping (a run that stopped before its first checkpoint)
-    what = "a finished run" if summary.is_file() else "an interrupted run (no summary.json yet)"
-    raise RunError(
-        f"{run_dir} already holds {what}; nothing was changed. Pick another --run.name, "
-        f"continue it with `python -m {assignment}.train --run.name {run_dir.name} --run.resume "
-        "last`, or replace it with --run.overwrite true"
-    )
-
-
-class RunLock:
-    """An exclusive lock on a run folder (flock on the folder itself) while a process writes it.
-
-    The lock goes when the process ends, even by kill -9; nothing is left to clean up.
-    """
-
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
-        self._fd: int | None = None
-
-    def __enter__(self) -> RunLock:
-        import fcntl
-
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.run_dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            try:
-                info = json.loads((self.run_dir / "run.json").read_text())
-                holder = f"process {info['pid']} on {info['host']} (started {info['started']})"
-            except (OSError, ValueError, KeyError):
-                holder = "another process"
-            raise RunError(
-                f"{self.run_dir} is being written by {holder}; wait for it to finish or pick "
-                "another --run.name"
-            ) from None
-        self._fd = fd
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing releases the lock
-            self._fd = None
-
-
-def empty_folder(folder: Path) -> None:
-    """Delete what a folder holds, keeping the folder (and the lock on it)."""
-    for path in folder.iterdir():
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
 
 
 @entry_point

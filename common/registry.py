@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +65,7 @@ class Assignment:
         module: "pkg.module:Class", the LightningModule its checkpoints rebuild
             (`common.checkpoints.load_trained`).
         exam_demo_args: (checkpoint, output folder) -> argv for `demo` in the oral exam.
-        monitor: the main validation metric, e.g. "val/acc".
-        mode: "max" or "min" for `monitor`.
-        safe_globals: extra classes allowed when loading this assignment's checkpoints.
+        mode: "max" or "min" for the main validation metric (`run.monitor` of its default.yaml).
         package: the Python package holding configs/ and MODEL_CARD.md (default: `name`).
         overfit: the (train, validation) metrics whose final gap measures overfitting in
             `portfolio compare`, or None where no such pair exists (blackjack: its training loss
@@ -87,9 +85,7 @@ class Assignment:
     demo: str
     exam_demo_args: Callable[[Path, Path], list[str]]
     module: str | None = None
-    monitor: str = "val/loss"
     mode: str = "min"
-    safe_globals: Sequence[Any] = field(default_factory=tuple)
     package: str | None = None
     budget_share: float = 1.0
     overfit: tuple[str, str] | None = ("train/loss", "val/loss")

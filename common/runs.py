@@ -1,16 +1,26 @@
-"""Run folders: what was run (command, versions, commit) and what it measured (metrics.csv)."""
+"""Run folders: what was run (command, versions, commit), what it measured (metrics.csv, written
+by `MetricsCSV`), and who may write one (refuse_reuse, RunLock)."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+import os
 import platform
+import shutil
 import subprocess
 import sys
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import torch
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
+
+from common.errors import UserError
 
 _PACKAGES = (
     "torch",
@@ -54,7 +64,6 @@ def library_versions() -> dict[str, str | None]:
 
 def run_info(assignment: str, name: str) -> dict[str, Any]:
     """What identifies a run: its command line, library versions, git commit and machine."""
-    import os
 
     return {
         "assignment": assignment,
@@ -92,3 +101,140 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
                     continue
                 entry[key.removesuffix("_epoch")] = float(value)
     return [epochs[e] for e in sorted(epochs)]
+
+
+class RunError(UserError):
+    """A run name that is taken, busy, or not a folder name."""
+
+
+def refuse_reuse(run_dir: Path, assignment: str) -> None:
+    """Refuse to start a fresh run in a folder that holds a finished or interrupted run."""
+    summary = run_dir / "summary.json"
+    ckpts = sorted((run_dir / "checkpoints").glob("*.ckpt")) if run_dir.is_dir() else []
+    if not summary.is_file() and not ckpts:
+        return  # nothing worth keeping (a run that stopped before its first checkpoint)
+    what = "a finished run" if summary.is_file() else "an interrupted run (no summary.json yet)"
+    raise RunError(
+        f"{run_dir} already holds {what}; nothing was changed. Pick another --run.name, "
+        f"continue it with `python -m {assignment}.train --run.name {run_dir.name} --run.resume "
+        "last`, or replace it with --run.overwrite true"
+    )
+
+
+class RunLock:
+    """An exclusive lock on a run folder (flock on the folder itself) while a process writes it.
+
+    The lock goes when the process ends, even by kill -9; nothing is left to clean up.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.run_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            try:
+                info = json.loads((self.run_dir / "run.json").read_text())
+                holder = f"process {info['pid']} on {info['host']} (started {info['started']})"
+            except (OSError, ValueError, KeyError):
+                holder = "another process"
+            raise RunError(
+                f"{self.run_dir} is being written by {holder}; wait for it to finish or pick "
+                "another --run.name"
+            ) from None
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the lock
+            self._fd = None
+
+
+def empty_folder(folder: Path) -> None:
+    """Delete what a folder holds, keeping the folder (and the lock on it)."""
+    for path in folder.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+class MetricsCSV(Logger):
+    """metrics.csv directly in the run folder, written at every logging step so that a killed run
+    keeps it; a resumed run continues the file, a fresh run of the same name replaces it.
+    (Lightning's CSVLogger deletes the file whenever the folder is not empty, resume or not.)
+
+    Args:
+        run_dir: the run folder.
+        append: continue the existing file (a resumed run).
+    """
+
+    def __init__(self, run_dir: Path, append: bool) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / "metrics.csv"
+        self._append = append
+        self._keys: list[str] | None = None  # the file's columns, once it is opened
+        self._hparams: dict[str, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return ""
+
+    @property
+    def version(self) -> str:
+        return ""
+
+    @property
+    def save_dir(self) -> str:
+        return str(self.run_dir)
+
+    def _open(self) -> list[str]:
+        if self._keys is None:
+            self._keys = []
+            if self.path.is_file() and self._append:
+                with self.path.open(newline="") as f:
+                    self._keys = sorted(next(csv.reader(f), []))
+            elif self.path.is_file():
+                self.path.unlink()
+        return self._keys
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        from lightning.pytorch.core.saving import save_hparams_to_yaml
+
+        if isinstance(params, argparse.Namespace):
+            params = vars(params)
+        self._hparams.update(params or {})
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_hparams_to_yaml(self.run_dir / "hparams.yaml", self._hparams)
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        row = {k: v.item() if isinstance(v, torch.Tensor) else v for k, v in metrics.items()}
+        row["step"] = step
+        keys = self._open()
+        exists = self.path.is_file()
+        new = set(row) - set(keys)
+        if new:  # a new column: rewrite the file under the wider header
+            keys[:] = sorted({*keys, *new})
+            old = list(csv.DictReader(self.path.open(newline=""))) if exists else []
+            with self.path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=keys)
+                writer.writeheader()
+                writer.writerows(old)
+            exists = True
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a" if exists else "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            if not exists:
+                writer.writeheader()
+            writer.writerow(row)

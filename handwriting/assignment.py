@@ -35,7 +35,6 @@ ASSIGNMENT = Assignment(
     demo="handwriting.write:main",
     exam_demo_args=exam_demo_args,
     module="handwriting.module:HandwritingModule",
-    monitor="val/nll",
     mode="min",
     budget_share=25,  # weight in `portfolio train all --budget`: its target minutes
     headline=Headline("best_score", -2.88, 0.5, "best val/nll per point (nats)"),

@@ -79,13 +79,3 @@ def resample_polyline(line: np.ndarray, step: float, corner_degrees: float = 45.
             np.column_stack([np.interp(s, arc, piece[:, 0]), np.interp(s, arc, piece[:, 1])])
         )
     return np.vstack(out)
-
-
-def bounding_box(points: np.ndarray) -> tuple[float, float, float, float]:
-    """(x_min, y_min, x_max, y_max) of absolute points (T, >=2)."""
-    return (
-        float(points[:, 0].min()),
-        float(points[:, 1].min()),
-        float(points[:, 0].max()),
-        float(points[:, 1].max()),
-    )

@@ -257,11 +257,6 @@ def substitute(text: str) -> str:
     return "".join(SUBSTITUTIONS.get(c, c) for c in text)
 
 
-def build_alphabet(texts: list[str]) -> str:
-    """The sorted set of characters in `texts`; index 0 is kept for padding, so char i -> i + 1."""
-    return "".join(sorted(set("".join(texts))))
-
-
 def unknown_characters(text: str, alphabet: str) -> list[str]:
     """Characters of `text` that are not in `alphabet`, each once, in order of appearance."""
     seen: list[str] = []

@@ -85,14 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write(args) -> int:
-    import torch
-
     from common.checkpoints import load_trained
+    from common.threads import one_thread
     from handwriting.plots import save_animation, save_attention, save_lines
-
-    # One point at a time is a chain of tiny ops: extra threads only add synchronisation, and on
-    # a busy laptop they make sampling many times slower.
-    torch.set_num_threads(1)
 
     if args.text is None or not args.text.strip():
         raise ValueError(
@@ -131,7 +126,10 @@ def _write(args) -> int:
     lines = wrap(text, args.line_chars)
     start, rows, phis, points, unfinished = time.perf_counter(), [], [], 0, 0
     for i, line in enumerate(lines):
-        offsets, phi, finished = module.write(line, style=style, bias=args.bias, seed=args.seed + i)
+        with one_thread():
+            offsets, phi, finished = module.write(
+                line, style=style, bias=args.bias, seed=args.seed + i
+            )
         rows.append(offsets)
         phis.append(phi)
         points += len(offsets)

@@ -29,7 +29,6 @@ ASSIGNMENT = Assignment(
     demo="music.compose:main",
     exam_demo_args=exam_demo_args,
     module="music.module:ComposerModule",
-    monitor="val/nll",
     mode="min",
     budget_share=8,  # weight in `portfolio train all --budget`: its target minutes
     headline=Headline("test/nll", 5.44, 0.5, "test NLL per frame"),

@@ -31,7 +31,6 @@ ASSIGNMENT = Assignment(
     demo="speech.demo:main",
     exam_demo_args=exam_demo_args,
     module="speech.module:KeywordModule",
-    monitor="val/acc",
     mode="max",
     budget_share=6,  # weight in `portfolio train all --budget`: its target minutes
     headline=Headline("test/acc", 0.9724, 0.05, "test accuracy, unseen voices"),

@@ -2,7 +2,7 @@
 
 import pytest
 
-from common.cli import RunLock
+from common.runs import RunLock
 from tests.common.tiny import main
 
 TWO = ["--trainer.max_epochs", "2"]
@@ -56,3 +56,25 @@ def test_a_run_folder_being_written_is_refused(runs):
 def test_run_name_must_be_a_folder_name(runs, name):
     with pytest.raises(SystemExit, match="plain folder name"):
         main([*TWO, "--run.name", name])
+
+
+def test_metrics_csv_replaces_a_fresh_runs_file_continues_a_resumed_one(tmp_path):
+    import csv
+
+    import torch
+
+    from common.runs import MetricsCSV
+
+    def rows():
+        with (tmp_path / "metrics.csv").open(newline="") as f:
+            return list(csv.DictReader(f))
+
+    (tmp_path / "metrics.csv").write_text("epoch,step,old\n0,0,1\n")
+    fresh = MetricsCSV(tmp_path, append=False)
+    fresh.log_metrics({"epoch": 0, "train/loss": torch.tensor(0.5)}, step=9)
+    assert rows() == [{"epoch": "0", "step": "9", "train/loss": "0.5"}]  # the old file replaced
+    fresh.log_metrics({"epoch": 0, "val/loss": 0.25}, step=9)  # a new column: a wider header
+    assert rows()[1] == {"epoch": "0", "step": "9", "train/loss": "", "val/loss": "0.25"}
+    resumed = MetricsCSV(tmp_path, append=True)
+    resumed.log_metrics({"epoch": 1, "train/loss": 0.4}, step=19)
+    assert [r["step"] for r in rows()] == ["9", "9", "19"] and rows()[2]["train/loss"] == "0.4"

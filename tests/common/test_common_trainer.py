@@ -11,10 +11,11 @@ from lightning.pytorch.callbacks import (
     ModelCheckpoint,
     RichProgressBar,
 )
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from common.callbacks import EpochPrinter, PortfolioCallback
 from common.cli import PortfolioCLI
+from common.runs import MetricsCSV
 from tests.common.tiny import TinyData, TinyModule, main
 
 
@@ -35,9 +36,7 @@ def test_trainer_defaults(runs):
     assert any(isinstance(c, EpochPrinter) for c in trainer.callbacks)
     assert not any(isinstance(c, RichProgressBar) for c in trainer.callbacks)
     assert trainer.gradient_clip_val == 0.5
-    assert {type(lg) for lg in trainer.loggers} >= {TensorBoardLogger} and any(
-        isinstance(lg, CSVLogger) for lg in trainer.loggers
-    )
+    assert {type(lg) for lg in trainer.loggers} == {TensorBoardLogger, MetricsCSV}
     assert cli.run_dir == runs / "tiny" / "x"
 
 
