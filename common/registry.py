@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from common.errors import UserError
 
 NAMES = ("speech", "handwriting", "music", "blackjack")
@@ -59,13 +61,13 @@ class Assignment:
         name: package name, e.g. "speech".
         title: the course's title, e.g. "Recognizing speech".
         summary: one line saying what the model does.
-        train: "pkg.train:main", called with an argv list; returns the PortfolioCLI.
-        evaluate: "pkg.evaluate:main", called with an argv list.
-        demo: "pkg.demo:main", called with an argv list.
+        demo: "pkg.demo:main" (or write/compose/play), called with an argv list.
+        exam_demo_args: (checkpoint, output folder) -> argv for `demo` in the oral exam.
         module: "pkg.module:Class", the LightningModule its checkpoints rebuild
             (`common.checkpoints.load_trained`).
-        exam_demo_args: (checkpoint, output folder) -> argv for `demo` in the oral exam.
-        mode: "max" or "min" for the main validation metric (`run.monitor` of its default.yaml).
+        train: "pkg.train:main" (the default), called with an argv list; returns the
+            PortfolioCLI.
+        evaluate: "pkg.evaluate:main" (the default), called with an argv list.
         package: the Python package holding configs/ and MODEL_CARD.md (default: `name`).
         overfit: the (train, validation) metrics whose final gap measures overfitting in
             `portfolio compare`, or None where no such pair exists (blackjack: its training loss
@@ -80,17 +82,28 @@ class Assignment:
     name: str
     title: str
     summary: str
-    train: str
-    evaluate: str
     demo: str
     exam_demo_args: Callable[[Path, Path], list[str]]
     module: str | None = None
-    mode: str = "min"
+    train: str = ""
+    evaluate: str = ""
     package: str | None = None
     budget_share: float = 1.0
     overfit: tuple[str, str] | None = ("train/loss", "val/loss")
     headline: Headline | None = None
     reading_order: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        self.train = self.train or f"{self.name}.train:main"
+        self.evaluate = self.evaluate or f"{self.name}.evaluate:main"
+
+    @property
+    def mode(self) -> str:
+        """The main validation metric's direction, "max" or "min": `run.mode` of its
+        default.yaml, the one place that says it (RunOptions' "min" where it says nothing)."""
+        default = self.configs_dir / "default.yaml"
+        config = yaml.safe_load(default.read_text()) if default.is_file() else None
+        return ((config or {}).get("run") or {}).get("mode", "min")
 
     @property
     def package_dir(self) -> Path:

@@ -30,12 +30,9 @@ ASSIGNMENT = Assignment(
     name="handwriting",
     title="Generating handwriting",
     summary="Graves (2013) synthesis network: an LSTM with soft attention writes text as strokes",
-    train="handwriting.train:main",
-    evaluate="handwriting.evaluate:main",
     demo="handwriting.write:main",
     exam_demo_args=exam_demo_args,
     module="handwriting.module:HandwritingModule",
-    mode="min",
     budget_share=25,  # weight in `portfolio train all --budget`: its target minutes
     headline=Headline("best_score", -2.88, 0.5, "best val/nll per point (nats)"),
 )

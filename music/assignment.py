@@ -24,12 +24,9 @@ ASSIGNMENT = Assignment(
     name="music",
     title="Composing music",
     summary="LSTM composer (RNN-NADE) over piano rolls, trained on Bach chorales",
-    train="music.train:main",
-    evaluate="music.evaluate:main",
     demo="music.compose:main",
     exam_demo_args=exam_demo_args,
     module="music.module:ComposerModule",
-    mode="min",
     budget_share=8,  # weight in `portfolio train all --budget`: its target minutes
     headline=Headline("test/nll", 5.44, 0.5, "test NLL per frame"),
 )

@@ -26,12 +26,9 @@ ASSIGNMENT = Assignment(
     name="speech",
     title="Recognizing speech",
     summary="BC-ResNet keyword spotter: which of the 35 Speech Commands words was said",
-    train="speech.train:main",
-    evaluate="speech.evaluate:main",
     demo="speech.demo:main",
     exam_demo_args=exam_demo_args,
     module="speech.module:KeywordModule",
-    mode="max",
     budget_share=6,  # weight in `portfolio train all --budget`: its target minutes
     headline=Headline("test/acc", 0.9724, 0.05, "test accuracy, unseen voices"),
 )
