@@ -182,12 +182,16 @@ class HandwritingModule(L.LightningModule):
         bias: float = 1.0,
         seed: int = 0,
         max_steps: int | None = None,
+        prime: bool | None = None,
     ):
         """Handwrite one line. Returns (offsets (T, 3) in data units, phi (T, U) or None, finished).
 
-        Raises ValueError for empty text or characters the network does not know.
+        `prime`: read the style's priming line first (Graves 5.5). None (the default) primes
+        only where the network has no embedding of this writer: with one, the embedding alone
+        writes lines the OCR judge reads better (model card). Raises ValueError for empty text,
+        an unknown style or characters the network does not know.
         """
-        return self.write_many([text], style, bias, seed, max_steps)[0]
+        return self.write_many([text], style, bias, seed, max_steps, prime)[0]
 
     @torch.no_grad()
     def write_many(
@@ -197,6 +201,7 @@ class HandwritingModule(L.LightningModule):
         bias: float = 1.0,
         seed: int = 0,
         max_steps: int | None = None,
+        prime: bool | None = None,
     ) -> list[tuple]:
         """Handwrite several lines in one batch (as `write`, one result per text): much faster
         than one by one. A line's pen depends on the whole batch and its seed; a batch of one
@@ -208,15 +213,17 @@ class HandwritingModule(L.LightningModule):
             missing = unknown_characters(text, alphabet)
             if missing:
                 raise ValueError(f"the model cannot write {missing!r}: it knows only {alphabet!r}")
-        prime, before = None, ""
-        if style is not None:
-            prime_text, prime = self.primer(style)
+        if prime is None:  # priming only for a writer the network has no embedding of
+            prime = self.style_index(style) == 0
+        primer, before = None, ""
+        if style is not None and (prime or style not in hershey.WRITERS):
+            prime_text, primer = self.primer(style)  # also refuses an unknown style by name
             before = prime_text + " "
         chars = [torch.from_numpy(encode(before + text, alphabet)) for text in texts]
         g = torch.Generator().manual_seed(seed)
         caps = [max_steps or 30 * len(text) + 60 for text in texts]  # each line's own limit
         samples = self.model.generate_batch(
-            chars, max(caps), bias, prime, g, style=self.style_index(style)
+            chars, max(caps), bias, primer, g, style=self.style_index(style)
         )
         out = []
         for sample, cap in zip(samples, caps):

@@ -7,9 +7,10 @@
     python -m handwriting.write "$(cat note.txt)" --seed 7 -o note.svg
 
 Long text is wrapped at --line-chars (default 20) and line breaks in the text are kept; every
-line is written on its own, primed with the style's priming line. Typographic characters are
-substituted (curly quotes -> ' and ", en and em dashes -> -, ellipsis -> ...); any other
-character the model does not know is named in an error (or left out with --drop-unknown).
+line is written on its own, from the style's learned writer embedding (--prime: primed with the
+style's priming line as well, Graves 5.5). Typographic characters are substituted (curly
+quotes -> ' and ", en and em dashes -> -, ellipsis -> ...); any other character the model does
+not know is named in an error (or left out with --drop-unknown).
 The same --seed writes the same lines again. Output: .png or .svg (-o), a GIF (--animate).
 
 Without --ckpt it uses the best checkpoint of the latest handwriting run.
@@ -27,7 +28,7 @@ from common.errors import command, entry_point
 from handwriting import hershey
 from handwriting.text import substitute, unknown_characters, wrap
 
-MAX_LINE_CHARS = 20  # with the priming line, about the longest line seen in training
+MAX_LINE_CHARS = 20  # with a priming line (--prime), about the longest line seen in training
 
 
 def list_styles() -> str:
@@ -55,7 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="sampling bias, 0 = raw, higher = neater (Graves 5.4)",
     )
     p.add_argument(
-        "--style", default="ada", help="writer to imitate by priming (see --list-styles), or 'none'"
+        "--style", default="ada", help="writer to imitate (see --list-styles), or 'none'"
+    )
+    p.add_argument(
+        "--prime",
+        action="store_true",
+        help="also prime with the style's line (Graves 5.5); without it a network that knows the "
+        "writer writes from its writer embedding alone, which OCR reads better",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed of the pen")
     p.add_argument(
@@ -128,7 +135,7 @@ def _write(args) -> int:
     for i, line in enumerate(lines):
         with one_thread():
             offsets, phi, finished = module.write(
-                line, style=style, bias=args.bias, seed=args.seed + i
+                line, style=style, bias=args.bias, seed=args.seed + i, prime=args.prime or None
             )
         rows.append(offsets)
         phis.append(phi)

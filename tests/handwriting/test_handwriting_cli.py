@@ -155,7 +155,9 @@ def test_bad_data_source_is_a_clear_error(trained):
     assert "Traceback" not in proc.stderr
 
 
-def test_write_paragraph_breaks_lines_and_primes_each(trained, tmp_path, capsys, monkeypatch):
+def test_write_paragraph_breaks_lines_and_writes_each_in_the_style(
+    trained, tmp_path, capsys, monkeypatch
+):
     from handwriting.module import HandwritingModule
     from handwriting.write import main
 
@@ -163,7 +165,7 @@ def test_write_paragraph_breaks_lines_and_primes_each(trained, tmp_path, capsys,
     original = HandwritingModule.write
 
     def spy(self, text, style=None, **kw):
-        calls.append((text, style, kw["seed"]))
+        calls.append((text, style, kw["seed"], kw["prime"]))
         return original(self, text, style=style, **kw)
 
     monkeypatch.setattr(HandwritingModule, "write", spy)
@@ -177,8 +179,13 @@ def test_write_paragraph_breaks_lines_and_primes_each(trained, tmp_path, capsys,
         "tomorrow morning in",
         "room 12.",
     ]
-    assert all(style == "ben" for _, style, _ in calls)  # every line primed in the style
+    assert all(style == "ben" for _, style, _, _ in calls)  # every line in the style
     assert [c[2] for c in calls] == [5, 6, 7, 8]
+    assert [c[3] for c in calls] == [None] * 4  # primed only where the network needs it
+    calls.clear()
+    main(["Hi there", "--ckpt", str(trained["ckpt"]), "--style", "ben", "--prime",
+          "-o", str(tmp_path / "primed.png")])  # fmt: skip
+    assert [c[3] for c in calls] == [True]  # --prime: every line primed (Graves 5.5)
     assert (tmp_path / "para.svg").read_text().lstrip().startswith("<?xml")
 
 

@@ -253,3 +253,26 @@ def test_a_batch_of_lines_writes_each_as_if_alone():
         assert np.allclose(line.offsets, alone.offsets, atol=1e-2)
         assert line.phi.shape == (len(line.offsets), len(text))
     assert len(batch[0].offsets) < len(batch[1].offsets)  # the short line stopped first
+
+
+def test_writing_primes_only_a_writer_the_network_has_no_embedding_of(monkeypatch):
+    """module.write: a writer-conditioned network writes a known style from its embedding alone
+    (OCR reads it better, model card) unless asked to prime; it primes for a network without
+    writer embeddings; an unknown style is refused by name either way."""
+    from handwriting.module import HandwritingModule
+
+    torch.manual_seed(0)
+    known = HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2, styles=["ada", "ben"])
+    plain = HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2, styles=None)
+    for m in (known, plain):
+        primed = []
+        real = m.primer
+        monkeypatch.setattr(
+            m, "primer", lambda style, real=real, primed=primed: primed.append(style) or real(style)
+        )
+        m.write("ab", style="ada", max_steps=5)
+        m.write("ab", style="ada", max_steps=5, prime=True)
+        m.write("ab", style=None, max_steps=5)
+        assert primed == (["ada"] if m is known else ["ada", "ada"])
+        with pytest.raises(ValueError, match="unknown style 'zed'"):
+            m.write("ab", style="zed", max_steps=5)
