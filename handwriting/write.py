@@ -119,7 +119,7 @@ def _write(args) -> int:
         )
     alphabet = module.hparams.alphabet
     # typographic quotes, dashes, ellipsis and non-breaking spaces become the alphabet's own;
-    # line breaks in the text start new lines (a paragraph writes as several primed lines)
+    # line breaks in the text start new lines (a paragraph writes as several lines)
     text = "\n".join(" ".join(line.split()) for line in substitute(args.text).splitlines())
     missing = unknown_characters(text.replace("\n", ""), alphabet)
     if missing and not args.drop_unknown:
