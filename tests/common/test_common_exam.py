@@ -83,3 +83,18 @@ def test_examiner_input_replaces_the_prepared_one(tmp_path):
     assert speech(ckpt, tmp_path, wav=tmp_path / "x.wav")[0] == str(tmp_path / "x.wav")
     args = music(ckpt, tmp_path, prime=tmp_path / "p.mid")
     assert args[args.index("--prime") + 1] == str(tmp_path / "p.mid")
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_the_exam_lists_the_code_in_reading_order(name):
+    """The files `portfolio exam` tells the student to open: the STYLE layout's order (shared
+    settings, data, network, LightningModule, training, the demo, evaluation), all existing."""
+    from common.exam import reading_order
+
+    assignment = registry.get(name)
+    files = [Path(p).name for p in reading_order(assignment)]
+    demo = assignment.demo.split(":")[0].rsplit(".", 1)[1] + ".py"
+    order = ["config.py", "data.py", "model.py", "module.py", "train.py", demo, "evaluate.py"]
+    assert [f for f in files if f in order] == order
+    assert files[0] == "config.py" and files[-1] == "evaluate.py"
+    assert all((assignment.package_dir / f).is_file() for f in files)
