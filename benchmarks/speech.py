@@ -1,11 +1,12 @@
 """Benchmark of the speech assignment against issues 3 and 11's targets (2-core CPU).
 
-    flock /tmp/mal2-cpu.lock .venv/bin/python benchmarks/speech.py          # generate + train
-    .venv/bin/python benchmarks/speech.py --seeds 3      # three training seeds: mean and spread
+    flock /tmp/mal2-cpu.lock .venv/bin/python benchmarks/speech.py   # generate + 3 trainings
+    .venv/bin/python benchmarks/speech.py --seeds 1      # one training seed only
     .venv/bin/python benchmarks/speech.py --ckpt runs/speech/<run>/checkpoints/best.ckpt
 
 Measures: embedded data generation time (fresh cache), default training wall time
-(`python -m speech.train`), accuracy on the unseen-voice test split, batch-1 latency of one
+(`python -m speech.train`, seeds 42, 43, 44: each figure's mean, standard deviation and range),
+accuracy on the unseen-voice test split, batch-1 latency of one
 1-second clip (features included), the parameter count, and, where `--real-dir` holds real
 recordings (default `../shared/real_speech` when present; `<word>/<digit>_<speaker>_<i>.wav`),
 the accuracy on real voices: 35-way (the model's task), digits only (argmax over the ten
@@ -179,10 +180,11 @@ def measure_latency(ckpt: Path, runs: int = 200) -> dict:
 
 
 def spread(values: list[float]) -> str:
-    """'mean (min-max, n)' of one figure over seeds."""
+    """'mean +- sd (min-max, n)' of one figure over seeds."""
     if len(values) == 1:
         return f"{values[0]:.4g}"
-    return f"{statistics.mean(values):.4g} ({min(values):.4g}-{max(values):.4g}, n={len(values)})"
+    mean, sd = statistics.mean(values), statistics.stdev(values)
+    return f"{mean:.4g} +- {sd:.2g} ({min(values):.4g}-{max(values):.4g}, n={len(values)})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="use (and keep) ./data instead of a fresh temporary data folder",
     )
-    parser.add_argument("--seeds", type=int, default=1, help="training runs (seeds 42, 43, ...)")
+    parser.add_argument(
+        "--seeds", type=int, default=3, help="training runs (seeds 42, 43, ...): mean and spread"
+    )
     parser.add_argument(
         "--real-dir",
         type=Path,

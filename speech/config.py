@@ -62,6 +62,7 @@ class ModelConfig:
     """BC-ResNet and its front end, built by `KeywordModule` from its arguments (see there)."""
 
     width: int
+    time_stride: int
     depth: list[int]
     activation: str
     dropout: float

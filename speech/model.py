@@ -192,8 +192,12 @@ class BCResNet(nn.Module):
             raise ValueError(f"BC-ResNet needs n_mels = 40 (got {cfg.n_mels})")
         w = cfg.width
         channels = [2 * w, w, int(1.5 * w), 2 * w, int(2.5 * w), 4 * w]
+        # the stem halves frequency; a time stride s divides the frames every block sees by s.
+        # Stored with the weights: a checkpoint from before the option (stride 1, no such key)
+        # is refused by the loader instead of running silently with the wrong stride.
+        self.register_buffer("time_stride", torch.tensor(cfg.time_stride))
         self.head = nn.Sequential(
-            nn.Conv2d(1, channels[0], 5, (2, 1), 2, bias=False),  # (B, 2w, 20, T)
+            nn.Conv2d(1, channels[0], 5, (2, cfg.time_stride), 2, bias=False),  # (B, 2w, 20, T/s)
             nn.BatchNorm2d(channels[0]),
             nn.ReLU(),
         )

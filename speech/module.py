@@ -25,6 +25,8 @@ class KeywordModule(L.LightningModule):
     Args:
         labels: The task: 35, 12 or a comma-separated word list (linked from --data.labels).
         width: Base channel count, the paper's 8*tau (BC-ResNet-1: 8, BC-ResNet-8: 64).
+        time_stride: Time stride of the 5x5 stem convolution: 2 halves the frames every block
+            sees (about half the training cost); 1 is the paper's.
         depth: BC-ResBlocks in each of the four stages.
         activation: Activation in the temporal branch: relu, silu, gelu or tanh.
         dropout: Dropout2d rate at the end of each block.
@@ -54,6 +56,7 @@ class KeywordModule(L.LightningModule):
         self,
         labels: str = "35",
         width: int = 32,
+        time_stride: int = 2,
         depth: list[int] = [2, 2, 4, 4],  # noqa: B006 (jsonargparse needs a literal default)
         activation: str = "silu",
         dropout: float = 0.05,

@@ -50,7 +50,7 @@ def ckpt(tmp_path_factory):
     words = "yes,no,up"
     args = ["--data.labels", words, "--model.width", "8"]  # the model follows the data
     args += ["--data.train_per_word", "60", "--data.val_per_word", "2", "--data.test_per_word"]
-    args += ["2", "--data.batch_size", "16", "--trainer.max_epochs", "10", "--run.name", "small"]
+    args += ["2", "--data.batch_size", "16", "--trainer.max_epochs", "14", "--run.name", "small"]
     args += ["--trainer.enable_progress_bar", "false", "--run.test", "false"]
     with roots_under(tmp_path_factory.mktemp("enroll")) as root:
         train.main(args)

@@ -94,6 +94,18 @@ def test_keyword_spotter_logits_and_batch_independence_in_eval():
     assert torch.allclose(logits[2:3], single, atol=1e-4)
 
 
+def test_time_stride_halves_the_frames_the_blocks_see_and_keeps_the_parameters():
+    seen = {}
+    for stride in (1, 2):
+        net = BCResNet(network_config(width=8, time_stride=stride), 35).eval()
+        net.blocks.register_forward_hook(lambda m, i, o, s=stride: seen.__setitem__(s, o.shape))
+        with torch.no_grad():
+            assert net(torch.randn(2, 1, 40, 51)).shape == (2, 35)
+        seen[f"params{stride}"] = sum(p.numel() for p in net.parameters())
+    assert seen[1][-1] == 51 and seen[2][-1] == 26  # (B, C, 5, T): 51 frames -> 26
+    assert seen["params1"] == seen["params2"]  # same weights: a stride, not a new layer
+
+
 def test_bad_model_options_are_refused():
     with pytest.raises(ValueError, match="n_mels"):
         BCResNet(replace(network_config(), n_mels=64), 35)
@@ -108,3 +120,20 @@ def test_training_asks_for_bf16_where_the_cpu_has_it(monkeypatch):
     monkeypatch.setattr(train, "train_main", lambda *a, **k: seen.append(k))
     train.main([])
     assert seen[-1]["bf16_where_native"] is True
+
+
+def test_a_checkpoint_from_before_the_time_stride_is_refused_not_run_with_another_stride(tmp_path):
+    from common.checkpoints import CheckpointError, load_module
+
+    module = KeywordModule(width=8)
+    hparams = {k: v for k, v in module.hparams.items() if k != "time_stride"}
+    state = {k: v for k, v in module.state_dict().items() if not k.endswith("time_stride")}
+    path = tmp_path / "old.ckpt"
+    torch.save(
+        {"state_dict": state, "hyper_parameters": hparams, "mal2": {"assignment": "speech"}}, path
+    )
+    with pytest.raises(CheckpointError, match="train a new one"):
+        load_module(path, KeywordModule, "speech")
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+                "mal2": {"assignment": "speech"}}, path)  # fmt: skip
+    assert load_module(path, KeywordModule, "speech").hparams.time_stride == 2
