@@ -101,6 +101,31 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def _resolved_config(row: dict[str, Any]) -> dict[str, Any] | None:
+    """A run's resolved config.yaml without what names the run (its name and folder)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((Path(row["run_dir"]) / "config.yaml").read_text())
+    except (OSError, TypeError, yaml.YAMLError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    run = dict(config.get("run") or {})
+    run.pop("name", None)
+    run.pop("root", None)
+    return {**config, "run": run}
+
+
+def same_as_baseline(ok: list[dict[str, Any]]) -> list[str]:
+    """Experiments whose resolved configuration is the baseline's (a row that repeats it)."""
+    base = next((r for r in ok if r["config"] == BASELINE), None)
+    reference = _resolved_config(base) if base else None
+    if reference is None:
+        return []
+    return [r["config"] for r in ok if r is not base and _resolved_config(r) == reference]
+
+
 def write_comparison(
     rows: list[dict[str, Any]],
     out_dir: Path,
@@ -177,6 +202,13 @@ def write_comparison(
                     f"- No run overfits: every final {overfit[1]} is at or below its "
                     f"{overfit[0]} (the largest gap, {worst['config']}'s, is {gap})."
                 )
+        same = same_as_baseline(ok)
+        if same:
+            lines.append(
+                f"- {', '.join(same)} ran exactly the `{BASELINE}` row's configuration (its file "
+                "changes nothing that is not already so here): the same run twice, not an "
+                "experiment."
+            )
     failed = [r for r in rows if r["status"] != "ok"]
     for r in failed:
         lines.append(f"- {r['config']} {r['status']}: {r.get('reason')}")

@@ -105,3 +105,15 @@ def test_no_largest_overfitting_gap_is_named_when_no_run_overfits(tmp_path):
     write_comparison([row("a", 2.8, 2.7), row("b", 2.0, 2.5)], tmp_path / "over", "min")
     md = (tmp_path / "over" / "comparison.md").read_text()
     assert "- Largest overfitting gap: **b** (0.5)." in md and "No run overfits" not in md
+
+
+def test_an_experiment_that_repeats_the_baseline_is_named(runs, tmp_path):
+    """Issue 17 asks for the default as the baseline row; music's nade.yaml is the default
+    already, so its row repeated the baseline's without a word. The reading now says so."""
+    same = tmp_path / "same.yaml"
+    same.write_text("model:\n  hidden: 16\n")  # the tiny module's default
+    configs = [same, EXPERIMENTS / "small.yaml"]
+    out = compare("tiny", configs, main, extra_args=["--trainer.max_epochs", "1"])
+    md = (out / "comparison.md").read_text()
+    assert "- same ran exactly the `default` row's configuration" in md
+    assert "small ran" not in md
