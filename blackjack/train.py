@@ -19,7 +19,7 @@ from common.errors import command, entry_point
 
 @entry_point
 def main(argv: list[str] | None = None):
-    return train_main(DQNAgent, None, assignment="blackjack", args=argv)
+    return train_main(DQNAgent, None, argv)
 
 
 if __name__ == "__main__":

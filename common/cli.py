@@ -392,14 +392,16 @@ class PortfolioCLI(LightningCLI):
 @entry_point
 def train_main(
     model_class: type[LightningModule],
-    datamodule_class: type[LightningDataModule] | None,
-    *,
-    assignment: str,
+    datamodule_class: type[LightningDataModule] | None = None,
     args: list[str] | None = None,
+    *,
+    assignment: str | None = None,
     bf16_where_native: bool = False,
     links: dict[str, str] | None = None,
 ) -> PortfolioCLI:
     """Parse the command line, train, test and summarise; what every `<pkg>.train.main` calls.
+
+    assignment: the name of the runs' folder, by default the package of `model_class`.
 
     bf16_where_native: train in bf16 mixed precision on a CPU with native bfloat16 arithmetic
     (AVX512-BF16 or AMX), float32 elsewhere, where emulated bf16 would be slower. `MAL2_BF16=0`
@@ -409,6 +411,7 @@ def train_main(
     the target takes the source's value and is not an option of its own.
     """
     args = list(sys.argv[1:] if args is None else args)
+    assignment = assignment or model_class.__module__.partition(".")[0]
     native_bf16 = bf16_where_native and cpu_has_bf16()
     if native_bf16:  # first, so that the user's choice comes later
         args = ["--trainer.precision", "bf16-mixed", *args]

@@ -21,13 +21,7 @@ from handwriting.module import HandwritingModule
 
 @entry_point
 def main(argv: list[str] | None = None):
-    return train_main(
-        HandwritingModule,
-        HandwritingDataModule,
-        assignment="handwriting",
-        args=argv,
-        bf16_where_native=True,
-    )
+    return train_main(HandwritingModule, HandwritingDataModule, argv, bf16_where_native=True)
 
 
 if __name__ == "__main__":

@@ -16,16 +16,12 @@ from common.errors import command, entry_point
 from music.data import MusicDataModule
 from music.module import ComposerModule
 
+LINKS = {"data.steps_per_quarter": "model.data_steps_per_quarter"}  # the model follows the data
+
 
 @entry_point
 def main(argv: list[str] | None = None):
-    return train_main(
-        ComposerModule,
-        MusicDataModule,
-        assignment="music",
-        args=argv,
-        links={"data.steps_per_quarter": "model.data_steps_per_quarter"},
-    )
+    return train_main(ComposerModule, MusicDataModule, argv, links=LINKS)
 
 
 if __name__ == "__main__":

@@ -18,17 +18,12 @@ from common.errors import command, entry_point
 from speech.data import KeywordDataModule
 from speech.module import KeywordModule
 
+LINKS = {"data.labels": "model.labels"}  # the model's outputs follow the data's labels
+
 
 @entry_point
 def main(argv: list[str] | None = None):
-    return train_main(
-        KeywordModule,
-        KeywordDataModule,
-        assignment="speech",
-        args=argv,
-        bf16_where_native=True,
-        links={"data.labels": "model.labels"},
-    )
+    return train_main(KeywordModule, KeywordDataModule, argv, bf16_where_native=True, links=LINKS)
 
 
 if __name__ == "__main__":
