@@ -4,7 +4,7 @@ compose and harmonize speed, how much the soprano tells the model, voice leading
     flock /tmp/mal2-cpu.lock .venv/bin/python benchmarks/music.py      # music21 chorales
     .venv/bin/python benchmarks/music.py --jsb ../shared/jsb/jsb_chorales_train_valid.pickle
     .venv/bin/python benchmarks/music.py --jsb FILE --seeds 1 \
-        --config music/configs/experiments/nade_no_transpose.yaml   # one experiment's figure
+        --config music/configs/experiments/nade256.yaml   # one experiment's figure
     .venv/bin/python benchmarks/music.py --jsb FILE --skip-train        # re-score the last runs
 
 Without --jsb: the baseline and the default RNN-NADE on music21's chorales (test split).
