@@ -91,11 +91,11 @@ def score(name: str, data_args: list[str], split: str, transpositions: int | Non
     args = ["--ckpt", ckpt, "--split", split, "--samples", "0", *data_args]
     if transpositions is not None:
         args += ["--transpositions", str(transpositions)]
-    result = quiet(evaluate, args)
+    result = quiet(evaluate, args)["metrics"]
     out = {"nll": round(result["nll"], 4), "frame_acc": round(result["frame_acc"], 4)}
     out["transpositions"] = result["transpositions"]
     if result["transpositions"]:
-        single = quiet(evaluate, [*args, "--transpositions", "0"])
+        single = quiet(evaluate, [*args, "--transpositions", "0"])["metrics"]
         out["single_model_nll"] = round(single["nll"], 4)
     return out
 

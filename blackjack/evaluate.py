@@ -1,8 +1,9 @@
-"""Evaluate a trained agent (or a reference policy) on Blackjack-v1; prints JSON.
+"""Evaluate a trained agent (or a reference policy) on Blackjack-v1; prints the JSON report
+(assignment, checkpoint, data, metrics, files) and writes it to <out>/evaluation.json.
 
     python -m blackjack.evaluate --ckpt runs/blackjack/<run>/checkpoints/best.ckpt
     python -m blackjack.evaluate                      # best checkpoint of the latest run
-    python -m blackjack.evaluate --hands 200000 --export-policy policy.csv --charts out/
+    python -m blackjack.evaluate --hands 200000 --export-policy policy.csv --out out/
     python -m blackjack.evaluate --policy basic       # a reference policy, no checkpoint
 
 Exact figures come from dynamic programming (`blackjack.rules`); the Monte Carlo estimate
@@ -12,12 +13,12 @@ plays the Gymnasium environment and gives a 95% confidence interval and win/draw
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from blackjack import rules
 from blackjack.env import simulate, table_policy
-from common.demo import HelpFormatter, description, json_text, progress
+from common import evaluation
+from common.demo import HelpFormatter, description, progress
 from common.errors import command, entry_point
 
 REFERENCE = {"optimal": None, "basic": rules.basic_strategy, "random": rules.random_policy}
@@ -54,7 +55,14 @@ def main(argv: list[str] | None = None) -> dict:
         description=description(__doc__),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--ckpt", help="checkpoint (default: latest run's best.ckpt)")
+    evaluation.add_arguments(
+        parser,
+        data_dir=None,  # no data set: the agent plays Gymnasium's Blackjack-v1
+        splits=None,
+        batch_size=None,
+        out="the run folder's evaluation/; strategy.png only where --out is given",
+    )
+    parser.add_argument("--charts", dest="out", type=Path, help=argparse.SUPPRESS)  # old name
     parser.add_argument(
         "--policy", choices=sorted(REFERENCE), help="evaluate a reference policy instead"
     )
@@ -63,7 +71,6 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo hands")
     parser.add_argument("--export-policy", metavar="CSV", help="write the greedy policy as CSV")
-    parser.add_argument("--charts", metavar="DIR", help="write strategy.png (vs optimal) here")
     parser.add_argument("--sab", type=int, choices=(0, 1), help="rules for --policy (default 1)")
     parser.add_argument(
         "--natural", type=int, choices=(0, 1), help="rules for --policy (default 0)"
@@ -81,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
         r = rules.Rules(sab=bool(1 if args.sab is None else args.sab), natural=bool(args.natural))
         make = REFERENCE[args.policy]
         policy = rules.optimal(r).policy if make is None else make()
-        source = {"policy": args.policy}
+        checkpoint = None
     else:
         if args.sab is not None or args.natural is not None:
             parser.error("--sab/--natural apply to --policy; a checkpoint carries its own rules")
@@ -89,24 +96,26 @@ def main(argv: list[str] | None = None) -> dict:
 
         trained = load_trained("blackjack", args.ckpt)
         r, policy = trained.module.rules, trained.module.greedy_policy()
-        source = {"checkpoint": str(trained.path)}
+        checkpoint = trained.path
 
-    result = {**source, "rules": {"sab": r.sab, "natural": r.natural}}
-    result.update(evaluate_policy(policy, r, args.hands, args.seed))
+    data = {"env": "Blackjack-v1", "rules": {"sab": r.sab, "natural": r.natural}}
+    if args.policy:
+        data["policy"] = args.policy
+    metrics = evaluate_policy(policy, r, args.hands, args.seed)
+    files = {}
     if args.export_policy:
         from blackjack.plots import write_policy_csv
 
-        result["policy_csv"] = args.export_policy
-        result["policy_rows"] = write_policy_csv(policy, Path(args.export_policy))
-    if args.charts:
+        metrics["policy_rows"] = write_policy_csv(policy, Path(args.export_policy))
+        files["policy_csv"] = args.export_policy
+    if args.out:
         from blackjack.plots import plot_strategy
 
-        out = Path(args.charts) / "strategy.png"
-        plot_strategy(policy, rules.optimal(r).policy, out, title=args.policy or "learned")
-        result["strategy_chart"] = str(out)
-    sys.stdout.write(json_text(result))
-    print()
-    return result
+        chart = Path(args.out) / "strategy.png"
+        plot_strategy(policy, rules.optimal(r).policy, chart, title=args.policy or "learned")
+        files["strategy_chart"] = str(chart)
+    out = args.out or (evaluation.out_dir(None, checkpoint) if checkpoint else None)
+    return evaluation.report("blackjack", checkpoint, data, metrics, files, out)
 
 
 if __name__ == "__main__":

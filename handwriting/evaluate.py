@@ -1,10 +1,12 @@
 """Evaluate a handwriting checkpoint: validation NLL, and unseen text read back by an OCR engine.
 
     python -m handwriting.evaluate --ckpt runs/handwriting/NAME/checkpoints/best.ckpt
-    python -m handwriting.evaluate --ckpt CKPT --out-dir samples/ --seeds 3 --proxy-texts 20
+    python -m handwriting.evaluate --ckpt CKPT --out samples/ --seeds 3 --proxy-texts 20
 
-Prints JSON: NLL per point and per line (nats, in the model's normalised offset units) on the
-validation lines (text never seen in training), and, for a synthesis network, the OCR judge of
+Prints the JSON report (assignment, checkpoint, data, metrics, files; also written to
+<out>/evaluation.json). Metrics: NLL per point and per line (nats, in the model's normalised
+offset units) on the validation lines (text never seen in training), and, for a synthesis
+network, the OCR judge of
 `handwriting.ocr`: each of the unseen phrases of `handwriting/unseen.txt` (names, addresses,
 numbers, mixed case, punctuation; never in the training text) is written in each style and read
 back; character and word error rates per style, mean and spread over sampling seeds, next to
@@ -21,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.demo import HelpFormatter, description, json_text
+from common import evaluation
+from common.demo import HelpFormatter, description
 from common.errors import command, entry_point
 from handwriting import hershey, legibility, ocr
 
@@ -210,10 +213,16 @@ def main(argv: list[str] | None = None) -> dict:
         description=description(__doc__),
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--ckpt", help="checkpoint (default: latest handwriting run's best)")
-    p.add_argument(
-        "--out-dir", help="where to write the samples (default: next to the checkpoint's run)"
+    evaluation.add_arguments(
+        p,
+        data_dir="IAM-OnDB folder to score instead of the checkpoint's own data (its archives)",
+        splits=("val",),
+        split="val",
+        split_help="the validation lines (text never trained on); there is no test split",
+        batch_size=32,
+        out="default: the run folder's evaluation/; the samples go there too",
     )
+    p.add_argument("--out-dir", dest="out", type=Path, help=argparse.SUPPRESS)  # old name
     p.add_argument(
         "--phrases", type=int, default=None, help="unseen phrases to read (default: all 65)"
     )
@@ -240,10 +249,13 @@ def main(argv: list[str] | None = None) -> dict:
     from handwriting.data import HandwritingDataModule
 
     trained = load_trained("handwriting", args.ckpt)
-    ckpt, module = trained.path, trained.module
-    datamodule = trained.datamodule(HandwritingDataModule)
-    out_dir = Path(args.out_dir) if args.out_dir else ckpt.parent.parent / "evaluation"
-    report = {"checkpoint": str(ckpt), **validation_nll(module, datamodule, args.max_batches)}
+    module = trained.module
+    data = {"batch_size": args.batch_size}
+    if args.data_dir is not None:
+        data.update(source="iamondb", path=str(args.data_dir))
+    datamodule = trained.datamodule(HandwritingDataModule, **data)
+    out_dir = evaluation.out_dir(args.out, trained.path)
+    report = validation_nll(module, datamodule, args.max_batches)
     if module.hparams.synthesis:
         from handwriting.text import load_unseen
 
@@ -255,9 +267,9 @@ def main(argv: list[str] | None = None) -> dict:
             report["shape_proxy"] = legibility_test(
                 module, texts, styles, bias=args.bias, out_dir=out_dir
             )
-        report["samples"] = str(out_dir)
-    print(json_text(report))
-    return report
+    files = {"samples": str(out_dir)} if module.hparams.synthesis else {}
+    data = f"{datamodule.hparams.source}:{args.split}"
+    return evaluation.report("handwriting", trained.path, data, report, files, out_dir)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
-"""Score a checkpoint and print JSON: NLL (nats per frame) and frame accuracy on a split, and
-statistics of composed pieces next to the training data's.
+"""Score a checkpoint: NLL (nats per frame) and frame accuracy on a split, and statistics of
+composed pieces next to the training data's, printed as the JSON report (assignment, checkpoint,
+data, metrics, files) and written to <out>/evaluation.json.
 
     python -m music.evaluate --ckpt runs/music/NAME/checkpoints/best.ckpt
     python -m music.evaluate --ckpt CKPT --data.source jsb --data.path "JSB Chorales.pickle"
-    python -m music.evaluate --ckpt CKPT --split valid --samples 16 --bars 16
+    python -m music.evaluate --ckpt CKPT --split val --samples 16 --bars 16 --out eval/
 
 Without --ckpt, the best checkpoint of the latest music run. The data options default to the ones
 the checkpoint was trained with.
@@ -17,7 +18,8 @@ import time
 import numpy as np
 import torch
 
-from common.demo import HelpFormatter, description, json_text
+from common import evaluation
+from common.demo import HelpFormatter, description
 from common.errors import DataError, UserError, command, entry_point
 from music import midi
 from music.compose import compose
@@ -25,6 +27,7 @@ from music.data import MusicDataModule, pad_collate
 from music.module import FrameAccuracy
 
 DATA_OPTIONS = ("source", "path", "max_pieces", "eval_len", "split_seed")
+SPLITS = {"train": "train", "val": "valid", "test": "test"}  # --split -> the data's key
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -33,10 +36,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=description(__doc__),
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--ckpt", help="checkpoint (default: best of the latest music run)")
-    p.add_argument(
-        "--split", default="test", choices=("train", "valid", "test"), help="split to score"
+    evaluation.add_arguments(
+        p,
+        data_dir="JSB pickle or MIDI folder to score (as --data.path; default: the checkpoint's)",
+        split_aliases={"valid": "val"},  # JSB's own name for the validation split
+        batch_size=16,
     )
+    p.add_argument("--batch_size", dest="batch_size", type=int, help=argparse.SUPPRESS)  # old
     p.add_argument(
         "--data.source",
         dest="source",
@@ -61,8 +67,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--bars", type=int, default=16, help="length of each composed piece")
     p.add_argument("--temperature", type=float, default=0.9, help="sampling temperature")
     p.add_argument("--seed", type=int, default=0, help="seed of the composed pieces")
-    p.add_argument("--batch_size", type=int, default=16, help="pieces per scoring batch")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.data_dir is not None:
+        args.path = str(args.data_dir)
+    return args
 
 
 @torch.no_grad()
@@ -151,11 +159,13 @@ def main(argv: list[str] | None = None) -> dict:
     dm = trained.datamodule(MusicDataModule, **data, steps_per_quarter=module.steps_per_quarter)
     rolls = dm.load()
     c = dm.hparams
-    if args.split not in rolls:
+    given = {v: k for k, v in SPLITS.items() if v in rolls}  # the data's key -> --split
+    if SPLITS[args.split] not in rolls:
         raise DataError(
             f"{c.path} has no '{args.split}' split (held out); "
-            f"score --split {' or '.join(rolls)} instead"
+            f"score --split {' or '.join(given.values())} instead"
         )
+    pieces = rolls[SPLITS[args.split]]
 
     shifts = (
         module.hparams.eval_transpositions if args.transpositions is None else args.transpositions
@@ -163,14 +173,12 @@ def main(argv: list[str] | None = None) -> dict:
     if shifts < 0:
         raise UserError(f"--transpositions must be 0 or more, got {shifts}")
     start = time.perf_counter()
+    data = {"source": c.source, "path": c.path, "steps_per_quarter": c.steps_per_quarter}
+    data.update(split=args.split, pieces=len(pieces))
     result = {
-        "checkpoint": str(path),
         "model": module.hparams.kind,
-        "data": {"source": c.source, "path": c.path, "steps_per_quarter": c.steps_per_quarter},
-        "split": args.split,
-        "pieces": len(rolls[args.split]),
         "transpositions": shifts,
-        **score(module, rolls[args.split], c.eval_len, args.batch_size, shifts),
+        **score(module, pieces, c.eval_len, args.batch_size, shifts),
     }
     result["score_seconds"] = round(time.perf_counter() - start, 2)
 
@@ -187,8 +195,8 @@ def main(argv: list[str] | None = None) -> dict:
         )
         result["generated"] = gen_stats
     result["train_data"] = train_stats
-    print(json_text(result))
-    return result
+    out = evaluation.out_dir(args.out, path)
+    return evaluation.report("music", path, data, result, {}, out)
 
 
 if __name__ == "__main__":

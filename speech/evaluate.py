@@ -1,4 +1,5 @@
-"""Accuracy of a checkpoint, printed as JSON: overall, per class, per speaker group; plus a
+"""Accuracy of a checkpoint, printed as the JSON report (assignment, checkpoint, data, metrics,
+files) and written to <out>/evaluation.json: overall, per class, per speaker group; plus a
 confusion-matrix PNG.
 
     python -m speech.evaluate --ckpt runs/speech/<run>/checkpoints/best.ckpt          # test split
@@ -14,8 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from common import evaluation
 from common.checkpoints import Trained, load_trained
-from common.demo import HelpFormatter, json_text
+from common.demo import HelpFormatter
 from common.errors import command, entry_point
 from speech import audio
 from speech.data import DataError, FileDataset, KeywordDataModule, read_groups, scan_folder
@@ -55,8 +57,9 @@ def folder_dataset(root: Path, names: list[str]) -> tuple:
 
 def evaluate(
     trained: Trained, data_dir: Path | None, out: Path, split: str = "test", batch_size: int = 64
-) -> dict:
-    """Evaluate a checkpoint on a folder or on its own data module's split; write the PNG."""
+) -> tuple[str, dict, dict]:
+    """Score a checkpoint on a folder or on its own data module's split; write the confusion
+    matrix PNG. Returns the report's data, metrics and files."""
     module = trained.module
     names = module.class_names
     skipped: dict[str, int] = {}
@@ -73,16 +76,13 @@ def evaluate(
         groups = getattr(dataset, "groups", {})
         source = f"{dm.hparams.source}:{split}"
     preds, targets = module.predict_dataset(dataset, batch_size)
-    report = {"checkpoint": str(trained.path), "data": source, "labels": len(names)}
-    report.update(module.accuracy_report(preds, targets, groups))
-    report["skipped_labels"] = skipped
-    report["n_skipped"] = sum(skipped.values())
-    report["unreadable_files"] = unreadable
+    metrics = {"labels": len(names), **module.accuracy_report(preds, targets, groups)}
+    metrics["skipped_labels"] = skipped
+    metrics["n_skipped"] = sum(skipped.values())
+    metrics["unreadable_files"] = unreadable
     stem = Path(data_dir).name if data_dir else split
-    report["confusion_matrix_png"] = str(
-        plot_confusion(preds, targets, names, out / f"confusion_{stem}.png")
-    )
-    return report
+    png = plot_confusion(preds, targets, names, out / f"confusion_{stem}.png")
+    return source, metrics, {"confusion_matrix": str(png)}
 
 
 @entry_point
@@ -92,36 +92,16 @@ def main(argv: list[str] | None = None) -> dict:
         description=__doc__,
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--ckpt", type=Path, help="checkpoint (default: latest speech run's best)")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        help="folder laid out as <dir>/<label>/*.wav (default: the checkpoint's own data set)",
+    evaluation.add_arguments(
+        parser,
+        data_dir="folder laid out as <dir>/<label>/*.wav (default: the checkpoint's own data set)",
+        split_help="split of the checkpoint's data set when no --data-dir is given",
     )
-    parser.add_argument(
-        "--split",
-        default="test",
-        choices=("train", "val", "test"),
-        help="split of the checkpoint's data set when no --data-dir is given",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        help="folder for the confusion-matrix PNG (default: the run folder's evaluation/)",
-    )
-    parser.add_argument("--batch-size", type=int, default=64, help="clips per batch")
     args = parser.parse_args(argv)
     trained = load_trained("speech", args.ckpt)
-    ckpt = trained.path
-    out = args.out or (
-        ckpt.parent.parent / "evaluation"
-        if ckpt.parent.name == "checkpoints"
-        else Path("evaluation")
-    )
-    report = evaluate(trained, args.data_dir, out, args.split, args.batch_size)
-    sys.stdout.write(json_text(report))
-    print()
-    return report
+    out = evaluation.out_dir(args.out, trained.path)
+    data, metrics, files = evaluate(trained, args.data_dir, out, args.split, args.batch_size)
+    return evaluation.report("speech", trained.path, data, metrics, files, out)
 
 
 if __name__ == "__main__":

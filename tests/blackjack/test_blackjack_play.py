@@ -133,8 +133,20 @@ def test_evaluate_prints_exact_and_monte_carlo_figures_and_exports_every_observa
 ):
     _, ckpt = tiny_run
     csv_path = tmp_path / "policy.csv"
-    evaluate_main(["--ckpt", str(ckpt), "--hands", "2000", "--export-policy", str(csv_path)])
-    result = json.loads(capsys.readouterr().out)
+    out = tmp_path / "eval"
+    argv = ["--ckpt", str(ckpt), "--hands", "2000", "--export-policy", str(csv_path)]
+    report = evaluate_main([*argv, "--out", str(out)])
+    assert json.loads(capsys.readouterr().out) == report
+    assert list(report) == ["assignment", "checkpoint", "data", "metrics", "files"]
+    assert report["checkpoint"] == str(ckpt) and report["data"]["env"] == "Blackjack-v1"
+    assert report["files"] == {
+        "policy_csv": str(csv_path),
+        "strategy_chart": str(out / "strategy.png"),
+        "report": str(out / "evaluation.json"),
+    }
+    assert json.loads((out / "evaluation.json").read_text()) == report
+    assert (out / "strategy.png").is_file()
+    result = report["metrics"]
     assert result["optimal_return"] == pytest.approx(rules.optimal().expected_return)
     assert result["gap"] == pytest.approx(result["optimal_return"] - result["exact_return"])
     mc = result["monte_carlo"]
@@ -149,7 +161,7 @@ def test_evaluate_prints_exact_and_monte_carlo_figures_and_exports_every_observa
 
 def test_evaluate_reference_policy_and_bad_input(capsys):
     evaluate_main(["--policy", "optimal", "--hands", "1000"])
-    assert json.loads(capsys.readouterr().out)["gap"] == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["gap"] == 0
     with pytest.raises(SystemExit):
         evaluate_main(["--hands", "1"])
     with pytest.raises(SystemExit):  # would need terabytes: refused with the reason

@@ -125,9 +125,17 @@ def test_write_list_styles_names_the_fonts(capsys):
 def test_evaluate_prints_json(trained, tmp_path):
     proc = run("handwriting.evaluate", "--ckpt", str(trained["ckpt"]), "--phrases", "2",
                "--seeds", "2", "--styles", "ada,cleo", "--proxy-texts", "2",
-               "--out-dir", str(tmp_path), env=trained["env"])  # fmt: skip
+               "--out", str(tmp_path), env=trained["env"])  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    report = json.loads(proc.stdout[proc.stdout.index("{") :])
+    printed = json.loads(proc.stdout[proc.stdout.index("{") :])
+    assert printed == json.loads((tmp_path / "evaluation.json").read_text())
+    assert list(printed) == ["assignment", "checkpoint", "data", "metrics", "files"]
+    assert printed["checkpoint"] == str(trained["ckpt"]) and printed["data"] == "hershey:val"
+    assert printed["files"] == {
+        "samples": str(tmp_path),
+        "report": str(tmp_path / "evaluation.json"),
+    }
+    report = printed["metrics"]
     assert 0 < report["val_nll_per_point"] < 20 and report["val_lines"] == 16
     # scored as in training (each line with its writer): the one validation batch's val/nll
     summary = json.loads((trained["run_dir"] / "summary.json").read_text())

@@ -76,9 +76,14 @@ def test_evaluate_prints_json(trained, capsys):
     root, pickle_path, _ = trained
     ckpt = root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt"
     result = evaluate.main(["--ckpt", str(ckpt), "--samples", "2", "--bars", "2"])
-    printed = json.loads(capsys.readouterr().out)
-    assert printed["split"] == "test" and printed["pieces"] == 2 and printed["frames"] == 32
-    assert printed["nll"] == pytest.approx(result["nll"])
+    report = json.loads(capsys.readouterr().out)
+    written = ckpt.parent.parent / "evaluation" / "evaluation.json"  # the default --out
+    assert report == result == json.loads(written.read_text())
+    assert list(report) == ["assignment", "checkpoint", "data", "metrics", "files"]
+    assert report["checkpoint"] == str(ckpt) and report["files"] == {"report": str(written)}
+    assert report["data"]["split"] == "test" and report["data"]["pieces"] == 2
+    printed = report["metrics"]
+    assert printed["frames"] == 32
     with_test = json.loads((root / "runs/music/tiny/summary.json").read_text())["test"]
     assert printed["nll"] == pytest.approx(with_test["test/nll"], rel=1e-4)
     gen, data = printed["generated"], printed["train_data"]
@@ -169,16 +174,19 @@ def test_a_jsb_file_without_test_trains_and_says_the_split_is_absent(tmp_path, m
                           *TINY])  # fmt: skip
     assert cli.summary["best_score"] > 0 and not cli.summary["test"]
     ckpt = tmp_path / "runs" / "music" / "two" / "checkpoints" / "best.ckpt"
-    with pytest.raises(SystemExit, match="no 'test' split .* --split train or valid"):
+    with pytest.raises(SystemExit, match="no 'test' split .* --split train or val instead"):
         evaluate.main(["--ckpt", str(ckpt), "--samples", "0"])
-    assert evaluate.main(["--ckpt", str(ckpt), "--split", "valid", "--samples", "0"])["pieces"] == 2
+    for name in ("val", "valid"):  # JSB's own name too
+        report = evaluate.main(["--ckpt", str(ckpt), "--split", name, "--samples", "0"])
+        assert report["data"]["split"] == "val" and report["data"]["pieces"] == 2
 
 
 def test_evaluate_scores_the_transposition_ensemble(trained, capsys):
     root, _, _ = trained
     ckpt = str(root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt")
-    single = evaluate.main(["--ckpt", ckpt, "--samples", "0", "--transpositions", "0"])
+    single = evaluate.main(["--ckpt", ckpt, "--samples", "0", "--transpositions", "0"])["metrics"]
     ensemble = evaluate.main(["--ckpt", ckpt, "--samples", "0", "--transpositions", "2"])
+    ensemble = ensemble["metrics"]
     assert single["transpositions"] == 0 and ensemble["transpositions"] == 2
     assert ensemble["nll"] != single["nll"] and ensemble["frames"] == single["frames"]
     assert ensemble["frame_acc"] == single["frame_acc"]  # accuracy is the single model's

@@ -46,20 +46,25 @@ def test_evaluate_on_a_folder_counts_unknown_labels_and_groups(trained, tmp_path
         ["--ckpt", str(ckpt), "--data-dir", str(folder), "--out", str(tmp_path / "eval")]
     )
     printed = json.loads(capsys.readouterr().out)
-    assert printed == report
-    assert report["n"] == 4 and report["skipped_labels"] == {"cat": 2}
-    assert set(report["per_class"]) == {"yes", "no"}
-    assert report["per_group"]["accent"]["German"]["n"] == 2
-    assert list(report["unreadable_files"]) == [str(folder / "yes" / "broken.wav")]
-    assert Path(report["confusion_matrix_png"]).stat().st_size > 1000
+    assert printed == report == json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert list(report) == ["assignment", "checkpoint", "data", "metrics", "files"]
+    assert (report["assignment"], report["checkpoint"]) == ("speech", str(ckpt))
+    assert report["data"] == str(folder)
+    assert set(report["files"]) == {"confusion_matrix", "report"}
+    metrics = report["metrics"]
+    assert metrics["n"] == 4 and metrics["skipped_labels"] == {"cat": 2}
+    assert set(metrics["per_class"]) == {"yes", "no"}
+    assert metrics["per_group"]["accent"]["German"]["n"] == 2
+    assert list(metrics["unreadable_files"]) == [str(folder / "yes" / "broken.wav")]
+    assert Path(report["files"]["confusion_matrix"]).stat().st_size > 1000
 
 
 def test_evaluate_default_uses_the_held_out_voices_with_groups(trained, tmp_path):
     root, _ = trained
     ckpt = root / "runs" / "speech" / "tiny" / "checkpoints" / "best.ckpt"
     report = evaluate.main(["--ckpt", str(ckpt), "--out", str(tmp_path)])
-    assert report["n"] == 6 and report["data"] == "espeak:test"
-    assert {"accent", "variant", "gender"} <= set(report["per_group"])
+    assert report["metrics"]["n"] == 6 and report["data"] == "espeak:test"
+    assert {"accent", "variant", "gender"} <= set(report["metrics"]["per_group"])
 
 
 def test_demo_handles_awkward_files_without_tracebacks(trained, tmp_path, capsys):

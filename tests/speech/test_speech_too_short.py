@@ -33,7 +33,7 @@ def test_a_1_ms_recording_is_called_too_short_not_classified(trained, tmp_path, 
     speak_to(folder / "yes" / "said.wav", "yes", "en-us+m3")
     evaluate.main(["--ckpt", str(ckpt), "--data-dir", str(folder), "--out", str(tmp_path)])
     captured = capsys.readouterr()
-    report = json.loads(captured.out)
+    report = json.loads(captured.out)["metrics"]
     assert report["n"] == 1  # the spoken word only
     assert report["unreadable_files"] == {
         str(folder / "yes" / "click.wav"): "too short (0.001 s): a word needs at least 0.1 s; "
