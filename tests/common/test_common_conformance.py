@@ -1,6 +1,6 @@
 """Every registered assignment follows the recipe in DEVELOPERS.md ("Adding an assignment"):
-the same files, entry points, `__main__` form, plots in plots.py, model-card sections and a
-benchmark that prints the shared verdict table."""
+the same files, entry points, `__main__` form, evaluate edge (flags and report), plots in
+plots.py, model-card sections and a benchmark that prints the shared verdict table."""
 
 from __future__ import annotations
 
@@ -48,6 +48,14 @@ def test_entry_points_are_train_evaluate_and_a_demo_main(assignment):
         first = next(iter(inspect.signature(main.__wrapped__).parameters.values()))
         assert (first.name, first.default) == ("argv", None), ref
         assert Path(module.__file__).read_text().endswith(MAIN_FORM), ref
+
+
+def test_evaluate_has_the_shared_flags_and_report(assignment):
+    # common.evaluation gives the flags and the report's keys; test_common_evaluate_edge.py
+    # checks each evaluate's --help and the report
+    text = (assignment.package_dir / "evaluate.py").read_text()
+    assert "from common import evaluation" in text
+    assert "evaluation.add_arguments(" in text and "evaluation.report(" in text
 
 
 def test_figures_are_drawn_in_plots_py_only(assignment):
