@@ -18,7 +18,7 @@ from pathlib import Path
 from blackjack import rules
 from blackjack.env import simulate, table_policy
 from common import evaluation
-from common.demo import HelpFormatter, description, progress
+from common.demo import command_parser, progress
 from common.errors import command, entry_point
 
 REFERENCE = {"optimal": None, "basic": rules.basic_strategy, "random": rules.random_policy}
@@ -50,11 +50,7 @@ def evaluate_policy(
 
 @entry_point
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(
-        prog="python -m blackjack.evaluate",
-        description=description(__doc__),
-        formatter_class=HelpFormatter,
-    )
+    parser = command_parser("blackjack.evaluate", __doc__)
     evaluation.add_arguments(
         parser,
         data_dir=None,  # no data set: the agent plays Gymnasium's Blackjack-v1

@@ -10,7 +10,6 @@ script can drive it: `printf 'h\\ns\\n\\nq\\n' | python -m blackjack.play`.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -21,7 +20,7 @@ import numpy as np
 
 from blackjack import rules
 from blackjack.env import make_env
-from common.demo import HelpFormatter, description
+from common.demo import command_parser
 from common.errors import command, entry_point
 
 CARD_NAMES = {1: "A", 10: "10"}
@@ -140,11 +139,7 @@ def frame_saver(folder: Path, out: TextIO):
 
 @entry_point
 def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO | None = None):
-    parser = argparse.ArgumentParser(
-        prog="python -m blackjack.play",
-        description=description(__doc__),
-        formatter_class=HelpFormatter,
-    )
+    parser = command_parser("blackjack.play", __doc__)
     parser.add_argument("--ckpt", help="checkpoint (default: latest run's best.ckpt)")
     parser.add_argument(
         "--auto", type=int, metavar="N", help=f"let the agent play N hands (1 to {MAX_AUTO})"

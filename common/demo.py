@@ -48,6 +48,14 @@ def description(doc: str | None) -> str:
     return (doc or "").strip()
 
 
+def command_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """The parser of `python -m <module>`: the module's docstring as its description, each
+    option's default in --help (HelpFormatter)."""
+    return argparse.ArgumentParser(
+        prog=f"python -m {module}", description=description(doc), formatter_class=HelpFormatter
+    )
+
+
 def number(low: float | None = None, high: float | None = None, integer: bool = False):
     """An argparse type: a finite number (int if `integer`) within [low, high], with a message
     that names the range otherwise (nan, inf and negative sizes end here, not in a traceback)."""

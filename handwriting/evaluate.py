@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from common import evaluation
-from common.demo import HelpFormatter, description
+from common.demo import command_parser
 from common.errors import command, entry_point
 from handwriting import hershey, legibility, ocr
 
@@ -208,11 +208,7 @@ def unseen_texts(datamodule, n: int, max_chars: int = 20, seed: int = 0) -> list
 
 @entry_point
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(
-        prog="python -m handwriting.evaluate",
-        description=description(__doc__),
-        formatter_class=HelpFormatter,
-    )
+    p = command_parser("handwriting.evaluate", __doc__)
     evaluation.add_arguments(
         p,
         data_dir="IAM-OnDB folder to score instead of the checkpoint's own data (its archives)",

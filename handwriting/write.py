@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from common.demo import HelpFormatter, demo_dir, description, number, writable
+from common.demo import command_parser, demo_dir, number, writable
 from common.errors import command, entry_point
 from handwriting import hershey
 from handwriting.text import substitute, unknown_characters, wrap
@@ -40,11 +40,7 @@ def list_styles() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m handwriting.write",
-        description=description(__doc__),
-        formatter_class=HelpFormatter,
-    )
+    p = command_parser("handwriting.write", __doc__)
     p.add_argument(
         "text", nargs="?", help="what to write (long text is wrapped over several lines)"
     )

@@ -23,7 +23,7 @@ import soundfile as sf
 import torch
 
 from common.checkpoints import load_trained
-from common.demo import HelpFormatter, demo_dir, description, json_text, progress, writable
+from common.demo import command_parser, demo_dir, json_text, progress, writable
 from common.errors import UserError, command, entry_point
 from music import midi
 from music.model import Composer
@@ -92,11 +92,7 @@ def write_outputs(
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m music.compose",
-        description=description(__doc__),
-        formatter_class=HelpFormatter,
-    )
+    p = command_parser("music.compose", __doc__)
     p.add_argument("--ckpt", help="checkpoint (default: best of the latest music run)")
     p.add_argument("--bars", type=int, default=16, help="new bars of 4/4 to compose")
     p.add_argument("--temperature", type=float, default=0.9, help="< 1 safer, > 1 wilder")

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from common import evaluation
-from common.demo import HelpFormatter, description
+from common.demo import command_parser
 from common.errors import DataError, UserError, command, entry_point
 from music import midi
 from music.compose import compose
@@ -31,11 +31,7 @@ SPLITS = {"train": "train", "val": "valid", "test": "test"}  # --split -> the da
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m music.evaluate",
-        description=description(__doc__),
-        formatter_class=HelpFormatter,
-    )
+    p = command_parser("music.evaluate", __doc__)
     evaluation.add_arguments(
         p,
         data_dir="JSB pickle or MIDI folder to score (as --data.path; default: the checkpoint's)",

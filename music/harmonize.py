@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.demo import HelpFormatter, description, writable
+from common.demo import command_parser, writable
 from common.errors import UserError, command, entry_point
 from music import midi
 
@@ -150,11 +150,7 @@ def top_line(roll: np.ndarray) -> np.ndarray:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m music.harmonize",
-        description=description(__doc__),
-        formatter_class=HelpFormatter,
-    )
+    p = command_parser("music.harmonize", __doc__)
     p.add_argument("melody_file", nargs="?", help="MIDI file whose top line is the melody")
     p.add_argument("--melody", help="the melody as text instead, e.g. 'C4 D4 E4:2 R G4'")
     p.add_argument("--ckpt", help="checkpoint (default: best of the latest music run)")

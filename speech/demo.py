@@ -15,14 +15,13 @@ and each keyword is printed with its time and probability.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import soundfile as sf
 import torch
 
 from common.checkpoints import load_trained
-from common.demo import HelpFormatter, demo_dir, number, text, writable
+from common.demo import command_parser, demo_dir, number, text, writable
 from common.errors import command, entry_point
 from speech import audio, stream
 from speech.module import KeywordModule
@@ -143,11 +142,7 @@ def listen(module: KeywordModule, threshold: float, seconds: float | None) -> in
 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m speech.demo",
-        description=__doc__,
-        formatter_class=HelpFormatter,
-    )
+    parser = command_parser("speech.demo", __doc__)
     parser.add_argument("files", nargs="*", type=Path, help="audio files (WAV, FLAC, OGG, ...)")
     parser.add_argument("--ckpt", type=Path, help="checkpoint (default: latest speech run's best)")
     parser.add_argument(

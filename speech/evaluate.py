@@ -11,13 +11,12 @@ as `accent`) for accuracy per group. Labels the model does not know are skipped 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from common import evaluation
 from common.checkpoints import Trained, load_trained
-from common.demo import HelpFormatter
+from common.demo import command_parser
 from common.errors import command, entry_point
 from speech import audio
 from speech.data import DataError, FileDataset, KeywordDataModule, read_groups, scan_folder
@@ -87,11 +86,7 @@ def evaluate(
 
 @entry_point
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(
-        prog="python -m speech.evaluate",
-        description=__doc__,
-        formatter_class=HelpFormatter,
-    )
+    parser = command_parser("speech.evaluate", __doc__)
     evaluation.add_arguments(
         parser,
         data_dir="folder laid out as <dir>/<label>/*.wav (default: the checkpoint's own data set)",
