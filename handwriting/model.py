@@ -143,31 +143,10 @@ class HandwritingRNN(nn.Module):
         return self.head(torch.cat(outs, dim=-1)), new, phis
 
     @torch.no_grad()
-    def generate(
-        self,
-        chars: torch.Tensor | None = None,
-        max_steps: int = 1000,
-        bias: float = 0.0,
-        prime: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        stop_margin: int = 2,
-        style: int = 0,
-    ) -> Sample:
-        """Sample one line, point by point (`generate_batch` of one line).
-
-        Args:
-            chars: (U,) character codes to write (synthesis); for priming, the primer's text
-                followed by the new text.
-            max_steps: hard limit on generated points.
-            bias: sampling bias b (section 5.4); higher is neater.
-            prime: (P, 3) normalised offsets written in the chosen style (section 5.5): the
-                network reads them first, then continues in that hand.
-            generator: for reproducible samples.
-            stop_margin: steps to keep writing once the window has passed the last character.
-            style: writer index for a writer-conditioned network (0 = unknown writer).
-        """
-        texts = None if chars is None else [chars]
-        return self.generate_batch(texts, max_steps, bias, prime, generator, stop_margin, style)[0]
+    def generate(self, chars: torch.Tensor | None = None, *args, **kwargs) -> Sample:
+        """Sample one line, point by point: `generate_batch` of one text, (U,) codes `chars`
+        (None for the prediction network), with the same further arguments."""
+        return self.generate_batch(None if chars is None else [chars], *args, **kwargs)[0]
 
     @torch.no_grad()
     def generate_batch(
@@ -180,7 +159,18 @@ class HandwritingRNN(nn.Module):
         stop_margin: int = 2,
         style: int = 0,
     ) -> list[Sample]:
-        """Sample several lines at once, one batch row per text (arguments as `generate`).
+        """Sample several lines at once, one batch row per text.
+
+        Args:
+            texts: (U,) character codes per line (synthesis); for priming, the primer's text
+                followed by the new text. None for the prediction network (one line).
+            max_steps: hard limit on generated points.
+            bias: sampling bias b (section 5.4); higher is neater.
+            prime: (P, 3) normalised offsets written in the chosen style (section 5.5): the
+                network reads them first, then continues in that hand.
+            generator: for reproducible samples.
+            stop_margin: steps to keep writing once the window has passed the last character.
+            style: writer index for a writer-conditioned network (0 = unknown writer).
 
         Every line reads its own text (padded with empty positions, which add nothing to the
         window) and stops on its own; the batch stops when all have. The random draws of a
