@@ -26,6 +26,14 @@ def jsb_pickle(path: Path) -> Path:
     return path
 
 
+def assert_refuses_missing_and_unreadable(load, error, junk: Path, unreadable: str) -> None:
+    """`load` names a file that is not there and refuses the `junk` file, both by `error`."""
+    with pytest.raises(error, match="does not exist"):
+        load(junk.with_name("missing" + junk.suffix))
+    with pytest.raises(error, match=unreadable):
+        load(junk)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("music")

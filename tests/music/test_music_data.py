@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from music import data, midi
+from tests.music.conftest import assert_refuses_missing_and_unreadable
 
 
 def jsb_like(n_train=6, n_valid=2, n_test=2, seed=0):
@@ -111,11 +112,11 @@ def test_jsb_loader_rejects_wrong_structures(tmp_path, obj, message):
 
 
 def test_jsb_loader_file_errors(tmp_path):
-    with pytest.raises(data.DataError, match="does not exist"):
-        data.load_jsb(tmp_path / "nope.pickle")
     (tmp_path / "junk.pickle").write_bytes(b"\x00\x01garbage")
-    with pytest.raises(data.DataError, match="not a readable pickle|refusing"):
-        data.load_jsb(tmp_path / "junk.pickle")
+    unreadable = "not a readable pickle|refusing"
+    assert_refuses_missing_and_unreadable(
+        data.load_jsb, data.DataError, tmp_path / "junk.pickle", unreadable
+    )
 
 
 def write_midi(path, pitches, drums=False, start=0.0):

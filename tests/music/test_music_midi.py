@@ -5,6 +5,7 @@ import pretty_midi
 import pytest
 
 from music import midi
+from tests.music.conftest import assert_refuses_missing_and_unreadable
 
 
 def random_roll(steps=40, seed=0, density=0.05):
@@ -87,11 +88,11 @@ def test_statistics_and_histogram_distance():
 
 
 def test_load_midi_errors(tmp_path):
-    with pytest.raises(midi.MidiError, match="does not exist"):
-        midi.load_midi(tmp_path / "missing.mid")
     (tmp_path / "broken.mid").write_bytes(b"MThd this is not midi")
-    with pytest.raises(midi.MidiError, match="not a readable MIDI file"):
-        midi.load_midi(tmp_path / "broken.mid")
+    unreadable = "not a readable MIDI file"
+    assert_refuses_missing_and_unreadable(
+        midi.load_midi, midi.MidiError, tmp_path / "broken.mid", unreadable
+    )
     pretty_midi.PrettyMIDI().write(str(tmp_path / "empty.mid"))
     with pytest.raises(midi.MidiError, match="no notes"):
         midi.load_midi(tmp_path / "empty.mid")
