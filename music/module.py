@@ -10,6 +10,7 @@ import torch
 from torchmetrics import MeanMetric, Metric
 
 from common.settings import network_config
+from common.steps import StageSteps
 from music.config import ModelConfig
 from music.model import Composer, ensemble_nll
 
@@ -32,7 +33,7 @@ class FrameAccuracy(Metric):
         return self.tp / (self.tp + self.fp + self.fn).clamp(min=1)
 
 
-class ComposerModule(L.LightningModule):
+class ComposerModule(StageSteps, L.LightningModule):
     """The composer (`--model.*`).
 
     Trains a `Composer` to maximise the likelihood of the next frame of the piano roll.
@@ -160,15 +161,6 @@ class ComposerModule(L.LightningModule):
         frames before it: the ensemble over note orderings, and over `transpositions` semitone
         shifts each way (0: none). What validation, test and `music.evaluate` report."""
         return self.model.transposition_nll(x, transpositions)
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(

@@ -11,13 +11,14 @@ from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassAccuracy
 
 from common.settings import network_config
+from common.steps import StageSteps
 from speech import audio
 from speech.config import ModelConfig
 from speech.data import class_names
 from speech.model import KeywordSpotter
 
 
-class KeywordModule(L.LightningModule):
+class KeywordModule(StageSteps, L.LightningModule):
     """The keyword spotter (`--model.*`).
 
     A checkpoint alone rebuilds it (labels included).
@@ -106,7 +107,7 @@ class KeywordModule(L.LightningModule):
         self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
-    def training_step(self, batch, batch_idx):
+    def training_step(self, batch, batch_idx):  # validation and test: StageSteps
         wav, target = batch  # (B, 16000), (B,)
         return self._step((self.augment(wav), target), "train")
 
@@ -125,12 +126,6 @@ class KeywordModule(L.LightningModule):
             pick = torch.rand(n, device=wav.device) < hp.trim_prob
             wav[pick] = audio.trim_to_word(wav[pick])
         return wav
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(
