@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -115,70 +116,57 @@ class TextMixer:
             out.append(w)
         return " ".join(out)
 
+    def _one_of(self, *forms: Callable[[], str]) -> str:
+        """One of the forms, each as likely; only the chosen one draws its random values."""
+        return forms[int(self.rng.integers(len(forms)))]()
+
     def _name(self) -> str:
         r, f = self.rng, self.fake
         first, last = f.first_name(), f.last_name()
-        form = int(r.integers(6))
-        if form == 0:
-            return f"{r.choice(_TITLES)} {last}"
-        if form == 1:
-            return f"{first[0]}. {last}"
-        if form == 2:
-            return f"{last}, {first}"
-        if form == 3:
-            return f"{first} {f.first_name()[0]}. {last}"
-        if form == 4:
-            return first
-        return f"{first} {last}"
+        return self._one_of(
+            lambda: f"{r.choice(_TITLES)} {last}",
+            lambda: f"{first[0]}. {last}",
+            lambda: f"{last}, {first}",
+            lambda: f"{first} {f.first_name()[0]}. {last}",
+            lambda: first,
+            lambda: f"{first} {last}",
+        )
 
     def _address(self) -> str:
         r, f = self.rng, self.fake
-        form = int(r.integers(5))
-        if form == 0:
-            return f"{int(r.integers(1, 999))} {f.last_name()} {r.choice(_STREETS)}"
-        if form == 1:
-            return f"{f.city()}, {f.state_abbr()} {f.zipcode()}"
-        if form == 2:
-            return f"{f.last_name()} {r.choice(_STREETS)} {int(r.integers(1, 300))}"
-        if form == 3:
-            return f"Apt. {int(r.integers(1, 99))}{r.choice(list('ABCD'))}"
-        return f.city()
+        return self._one_of(
+            lambda: f"{int(r.integers(1, 999))} {f.last_name()} {r.choice(_STREETS)}",
+            lambda: f"{f.city()}, {f.state_abbr()} {f.zipcode()}",
+            lambda: f"{f.last_name()} {r.choice(_STREETS)} {int(r.integers(1, 300))}",
+            lambda: f"Apt. {int(r.integers(1, 99))}{r.choice(list('ABCD'))}",
+            f.city,
+        )
 
     def _number(self) -> str:
         r = self.rng
-        form = int(r.integers(9))
-        if form == 0:
-            return str(int(r.integers(0, 10 ** int(r.integers(1, 7)))))
-        if form == 1:
-            return f"{r.integers(0, 1000)}.{r.integers(0, 100):02d}"
-        if form == 2:
-            return f"{r.integers(0, 24)}:{r.integers(0, 60):02d}"
-        if form == 3:
-            return f"{r.integers(100, 1000)}-{r.integers(0, 10000):04d}"
-        if form == 4:
-            return f"#{r.integers(1, 100000)}"
-        if form == 5:
-            return f"{r.integers(1, 10)},{r.integers(0, 1000):03d}"
-        if form == 6:
-            return f"{r.integers(1, 13)}/{r.integers(1, 32)}/{r.integers(1900, 2040)}"
-        if form == 7:
-            return f"({r.integers(1, 100)})"
-        return f"{r.integers(1, 100)}%".replace("%", " per cent")
+        return self._one_of(
+            lambda: str(int(r.integers(0, 10 ** int(r.integers(1, 7))))),
+            lambda: f"{r.integers(0, 1000)}.{r.integers(0, 100):02d}",  # price
+            lambda: f"{r.integers(0, 24)}:{r.integers(0, 60):02d}",  # time
+            lambda: f"{r.integers(100, 1000)}-{r.integers(0, 10000):04d}",  # phone
+            lambda: f"#{r.integers(1, 100000)}",  # order number
+            lambda: f"{r.integers(1, 10)},{r.integers(0, 1000):03d}",
+            lambda: f"{r.integers(1, 13)}/{r.integers(1, 32)}/{r.integers(1900, 2040)}",
+            lambda: f"({r.integers(1, 100)})",
+            lambda: f"{r.integers(1, 100)}%".replace("%", " per cent"),
+        )
 
     def _date(self) -> str:
         r = self.rng
         month = str(r.choice(_MONTHS.split()))
         day, year = int(r.integers(1, 29)), int(r.integers(1800, 2040))
-        form = int(r.integers(5))
-        if form == 0:
-            return f"{month} {day}, {year}"
-        if form == 1:
-            return f"{day} {month[:3]} {year}"
-        if form == 2:
-            return f"{r.choice(_DAYS.split())[:3]} {day} {month[:3]}."
-        if form == 3:
-            return f"{month} {year}"
-        return str(r.choice(_DAYS.split()))
+        return self._one_of(
+            lambda: f"{month} {day}, {year}",
+            lambda: f"{day} {month[:3]} {year}",
+            lambda: f"{r.choice(_DAYS.split())[:3]} {day} {month[:3]}.",
+            lambda: f"{month} {year}",
+            lambda: str(r.choice(_DAYS.split())),
+        )
 
     def _corpus(self) -> str:
         words = self.sentences[int(self.rng.integers(len(self.sentences)))].split()
