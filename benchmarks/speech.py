@@ -30,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common.errors import command  # noqa: E402
+from common.errors import DataError, command, entry_point  # noqa: E402
 
 TARGETS = {  # name: (limit, "max" = must stay at or below, "min" = must reach)
     "train_plus_generation_s": (360.0, "max"),
@@ -72,6 +72,11 @@ def real_figures(module, real: dict, batch_size: int = 256) -> dict:
     """Accuracy on real recordings: 35-way, digits only, and both per speaker."""
     module.eval()
     names = module.class_names
+    if not any(d in names for d in DIGITS):
+        raise DataError(
+            f"the checkpoint's classes ({', '.join(names)}) include none of the digits the real "
+            "recordings say: benchmark a checkpoint trained on the default label set"
+        )
     logits = torch.cat(
         [module(real["wavs"][i : i + batch_size]) for i in range(0, len(real["wavs"]), batch_size)]
     ).float()
@@ -187,6 +192,7 @@ def spread(values: list[float]) -> str:
     return f"{mean:.4g} +- {sd:.2g} ({min(values):.4g}-{max(values):.4g}, n={len(values)})"
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
