@@ -11,12 +11,9 @@ Actions are timed through the handlers the page calls, after one warm-up call ea
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,35 +27,14 @@ COLD_TARGET_S, ACTION_TARGET_S = 15.0, 2.0
 def cold_start() -> dict[str, float]:
     """Seconds from `python -m common.app` to the page answering (its config, what the browser
     loads first); the checkpoints then load in the background (timed in `actions`)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "common.app", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    page = None
-    try:
-        while page is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=2):
-                    page = time.perf_counter() - start
-            except OSError:
-                if proc.poll() is not None or time.perf_counter() - start > 120:
-                    raise SystemExit(f"no app: {proc.stdout.read()[-2000:]}") from None
-                time.sleep(0.1)
-        return {"page_s": round(page, 2)}
-    finally:
-        proc.terminate()
+    from common.app import served
+
+    with tempfile.TemporaryDirectory() as tmp:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            with served(Path(tmp) / "app.log") as (_, page):
+                return {"page_s": round(page, 2)}
+        except RuntimeError as err:
+            raise SystemExit(f"no app: {err}") from None
 
 
 def actions() -> dict[str, float]:

@@ -12,16 +12,11 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 pytestmark = [
@@ -35,44 +30,16 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tiny_root, tmp_path_factory):
     """`python -m common.app` on the tiny checkpoints; yields (url, cold start seconds)."""
-    port = free_port()
-    env = {**os.environ, "MAL2_RUNS": str(tiny_root / "runs"), "PYTHONPATH": str(ROOT),
-           "MAL2_DATA": str(tiny_root / "data"), "OMP_NUM_THREADS": "1"}  # fmt: skip
+    from common.app import served
+
+    env = {"MAL2_RUNS": str(tiny_root / "runs"), "MAL2_DATA": str(tiny_root / "data"),
+           "OMP_NUM_THREADS": "1"}  # fmt: skip
     log = tmp_path_factory.mktemp("server") / "app.log"
-    start = time.perf_counter()
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "common.app", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(url + "config", timeout=2) as r:
-                    assert r.status == 200
-                break
-            except OSError:
-                assert proc.poll() is None, log.read_text()[-3000:]
-                assert time.perf_counter() - start < 60, "the app did not start within 60 s"
-                time.sleep(0.2)
-        yield url, time.perf_counter() - start
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with served(log, env, wait_s=60) as (url, seconds):
+        yield url, seconds
 
 
 @pytest.fixture(scope="module")
