@@ -14,12 +14,8 @@ def exam_demo_args(ckpt: Path, out_dir: Path) -> list[str]:
 
 ASSIGNMENT = Assignment(
     name="blackjack",
-    title="Playing blackjack",
-    summary="DQN agent for Gymnasium Blackjack-v1, scored exactly by dynamic programming",
-    demo="blackjack.play:main",
-    exam_demo_args=exam_demo_args,
-    module="blackjack.module:DQNAgent",
+    demo="play",
     overfit=None,  # train/loss is a TD error on replayed play, val/loss the distance to Q*
-    budget_share=3,  # weight in `portfolio train all --budget`: its target minutes
+    budget_share=3,
     headline=Headline("exact_return", -0.04394, 0.005, "exact expected return per hand"),
 )

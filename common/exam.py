@@ -152,7 +152,7 @@ def demo_command(assignment: Assignment, demo_args: list[str]) -> str:
 
 def reading_order(assignment: Assignment) -> list[Path]:
     """The assignment's code files in the order to open them (the STYLE layout), existing only."""
-    names = assignment.reading_order or (
+    names = (
         "config.py",
         "features.py",
         "audio.py",

@@ -55,16 +55,20 @@ class Headline:
 
 @dataclass
 class Assignment:
-    """One portfolio assignment, as the `portfolio` command sees it.
+    """One portfolio assignment, as the `portfolio` command sees it. Its `assignment.py` states
+    what differs; the rest follows from the package name by the layout every package shares.
 
     Args:
         name: package name, e.g. "speech".
-        title: the course's title, e.g. "Recognizing speech".
-        summary: one line saying what the model does.
-        demo: "pkg.demo:main" (or write/compose/play), called with an argv list.
-        exam_demo_args: (checkpoint, output folder) -> argv for `demo` in the oral exam.
+        demo: the demo's module in the package ("play": `blackjack.play:main`) or a full
+            "pkg.module:function", called with an argv list.
         module: "pkg.module:Class", the LightningModule its checkpoints rebuild
-            (`common.checkpoints.load_trained`).
+            (`common.checkpoints.load_trained`); default: the one that `pkg/module.py` defines.
+        exam_demo_args: (checkpoint, output folder, examiner inputs) -> argv for `demo` in the
+            oral exam; default: `exam_demo_args` of `pkg/assignment.py`.
+        title: the course's title, e.g. "Recognizing speech", and
+        summary: one line saying what the model does; default: both from the first paragraph of
+            the package docstring, "Title: summary."
         train: "pkg.train:main" (the default), called with an argv list; returns the
             PortfolioCLI.
         evaluate: "pkg.evaluate:main" (the default), called with an argv list.
@@ -73,29 +77,37 @@ class Assignment:
             `portfolio compare`, or None where no such pair exists (blackjack: its training loss
             is a TD error on replayed play, its validation loss a distance to the exact Q*).
         headline: the model card's headline figure (see Headline), or None.
-        reading_order: the package's code files in the order to read them (default: the
-            layout every package shares, config.py to evaluate.py).
         budget_share: its weight when `portfolio train all --budget` splits the minutes: the
             default training's minutes on a 2-core CPU without native bf16 (the targets).
     """
 
     name: str
-    title: str
-    summary: str
     demo: str
-    exam_demo_args: Callable[[Path, Path], list[str]]
     module: str | None = None
+    exam_demo_args: Callable[..., list[str]] | None = None
+    title: str = ""
+    summary: str = ""
     train: str = ""
     evaluate: str = ""
     package: str | None = None
     budget_share: float = 1.0
     overfit: tuple[str, str] | None = ("train/loss", "val/loss")
     headline: Headline | None = None
-    reading_order: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        self.train = self.train or f"{self.name}.train:main"
-        self.evaluate = self.evaluate or f"{self.name}.evaluate:main"
+        package = self.package or self.name
+        self.train = self.train or f"{package}.train:main"
+        self.evaluate = self.evaluate or f"{package}.evaluate:main"
+        if ":" not in self.demo:
+            self.demo = f"{package}.{self.demo}:main"
+        # assignment.py defines exam_demo_args before ASSIGNMENT: found while it is imported
+        self.exam_demo_args = self.exam_demo_args or _resolve(
+            f"{package}.assignment:exam_demo_args"
+        )
+        if not (self.title and self.summary):
+            first = " ".join(importlib.import_module(package).__doc__.split("\n\n")[0].split())
+            self.title, _, summary = first.partition(": ")
+            self.summary = summary.rstrip(".")
 
     @property
     def mode(self) -> str:
@@ -127,9 +139,24 @@ class Assignment:
         return sorted((self.configs_dir / "experiments").glob("*.yaml"))
 
     def module_class(self) -> type:
-        if self.module is None:
-            raise AssignmentUnavailable(f"assignment {self.name!r} registers no module class")
-        return _resolve(self.module)
+        if self.module:
+            return _resolve(self.module)
+        from lightning import LightningModule
+
+        module = importlib.import_module(f"{self.package or self.name}.module")
+        found = [
+            c
+            for c in vars(module).values()
+            if isinstance(c, type)
+            and issubclass(c, LightningModule)
+            and c.__module__ == module.__name__
+        ]
+        if len(found) != 1:
+            raise AssignmentUnavailable(
+                f"{module.__file__} defines {len(found)} LightningModules; name the one its "
+                "checkpoints rebuild in Assignment.module"
+            )
+        return found[0]
 
     def run_train(self, argv: list[str]) -> Any:
         return _resolve(self.train)(argv)

@@ -1,2 +1,6 @@
-"""Assignment 2: generating handwriting with the Graves (2013) prediction and synthesis
-networks, trained on embedded Hershey-font pen data or on IAM-OnDB."""
+"""Generating handwriting: Graves (2013) synthesis network: an LSTM with soft attention writes
+text as strokes.
+
+Assignment 2: the prediction and synthesis networks, trained on embedded Hershey-font pen data or
+on IAM-OnDB.
+"""

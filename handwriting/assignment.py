@@ -28,11 +28,7 @@ def exam_demo_args(ckpt: Path, out_dir: Path, text: str | None = None) -> list[s
 
 ASSIGNMENT = Assignment(
     name="handwriting",
-    title="Generating handwriting",
-    summary="Graves (2013) synthesis network: an LSTM with soft attention writes text as strokes",
-    demo="handwriting.write:main",
-    exam_demo_args=exam_demo_args,
-    module="handwriting.module:HandwritingModule",
-    budget_share=25,  # weight in `portfolio train all --budget`: its target minutes
+    demo="write",
+    budget_share=25,
     headline=Headline("best_score", -2.88, 0.5, "best val/nll per point (nats)"),
 )

@@ -22,11 +22,7 @@ def exam_demo_args(ckpt: Path, out_dir: Path, prime: Path | None = None) -> list
 
 ASSIGNMENT = Assignment(
     name="music",
-    title="Composing music",
-    summary="LSTM composer (RNN-NADE) over piano rolls, trained on Bach chorales",
-    demo="music.compose:main",
-    exam_demo_args=exam_demo_args,
-    module="music.module:ComposerModule",
-    budget_share=8,  # weight in `portfolio train all --budget`: its target minutes
+    demo="compose",
+    budget_share=8,
     headline=Headline("test/nll", 5.44, 0.5, "test NLL per frame"),
 )

@@ -1,2 +1,4 @@
-"""Assignment 1, recognizing speech: a BC-ResNet keyword spotter for the 35 Speech Commands words,
-trained offline on an embedded eSpeak NG data set (or on Google Speech Commands v2)."""
+"""Recognizing speech: BC-ResNet keyword spotter: which of the 35 Speech Commands words was said.
+
+Assignment 1, trained offline on an embedded eSpeak NG data set (or on Google Speech Commands v2).
+"""
