@@ -30,7 +30,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from common.errors import UserError, command, entry_point
+from common.demo import subcommand_main
+from common.errors import UserError, command
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -954,11 +955,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-@entry_point
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="portfolio app", description=__doc__.split("\n")[0])
-    return run(add_arguments(parser).parse_args(argv))
-
+main = subcommand_main("app", __doc__, add_arguments, run)
 
 if __name__ == "__main__":
     command(main)

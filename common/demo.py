@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from common.errors import UserError
+from common.errors import UserError, entry_point
 from common.paths import runs_root
 
 
@@ -54,6 +54,18 @@ def command_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
         prog=f"python -m {module}", description=description(doc), formatter_class=HelpFormatter
     )
+
+
+def subcommand_main(name: str, doc: str, add_arguments: Callable, run: Callable) -> Callable:
+    """`main(argv)` of `portfolio <name>` run alone (`python -m common.<name>`): parses `argv`
+    with `add_arguments` and returns `run(args)`, the exit code."""
+
+    @entry_point
+    def main(argv: list[str] | None = None) -> int:
+        parser = argparse.ArgumentParser(prog=f"portfolio {name}", description=doc.split("\n")[0])
+        return run(add_arguments(parser).parse_args(argv))
+
+    return main
 
 
 def number(low: float | None = None, high: float | None = None, integer: bool = False):

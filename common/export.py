@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from common.checkpoints import find_checkpoint, load_trained
-from common.errors import UserError, command, entry_point
+from common.demo import subcommand_main
+from common.errors import UserError, command
 from common.paths import runs_root
 
 EXPORTABLE = ("speech", "blackjack")
@@ -131,11 +132,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-@entry_point
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="portfolio export", description=__doc__.split("\n")[0])
-    return run(add_arguments(parser).parse_args(argv))
-
+main = subcommand_main("export", __doc__, add_arguments, run)
 
 if __name__ == "__main__":
     command(main)

@@ -22,7 +22,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from common import registry
+from common import app, export, registry
 from common.checkpoints import CheckpointError, find_checkpoint, latest_run
 from common.compare import format_value
 from common.errors import UserError, command, entry_point
@@ -298,23 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wav", help=EXAMINER_INPUTS["wav"].split(": ", 1)[1])
     p.add_argument("--prime", help=EXAMINER_INPUTS["prime"].split(": ", 1)[1])
     sub.add_parser("report", help="write runs/report.md and runs/report.html")
-    from common import app, export  # import-light: gradio and onnx load when the command runs
-
     app.add_arguments(sub.add_parser("app", help="the assignments in a local web page (Gradio)"))
     export.add_arguments(sub.add_parser("export", help="a network as ONNX or TorchScript"))
     return parser
-
-
-def cmd_app(args: argparse.Namespace) -> int:
-    from common.app import run
-
-    return run(args)
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from common.export import run
-
-    return run(args)
 
 
 COMMANDS = {
@@ -325,8 +311,8 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "exam": cmd_exam,
     "report": cmd_report,
-    "app": cmd_app,
-    "export": cmd_export,
+    "app": app.run,  # gradio and onnx load when the command runs
+    "export": export.run,
 }
 
 
