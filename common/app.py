@@ -52,27 +52,9 @@ SPEECH_VOICES = [
     for variant in ("m3", "f3", "f5", "m7", "klatt", "croak")
 ]
 ENROLL_WORDS = [
-    "yes",
-    "no",
-    "up",
-    "down",
-    "left",
-    "right",
-    "on",
-    "off",
-    "stop",
-    "go",
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-]
+    "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "zero", "one", "two",
+    "three", "four", "five", "six", "seven", "eight", "nine",
+]  # fmt: skip
 Progress = Callable[..., Any] | None
 
 

@@ -31,20 +31,9 @@ from common.plots import plot_comparison
 from common.runs import read_metrics
 
 COLUMNS = (
-    "config",
-    "status",
-    "reason",
-    "wall_time_s",
-    "epochs",
-    "stopped_by",
-    "early_stopped",
-    "monitor",
-    "best",
-    "final_train_loss",
-    "final_val_loss",
-    "overfit_gap",
-    "run_dir",
-)
+    "config", "status", "reason", "wall_time_s", "epochs", "stopped_by", "early_stopped", "monitor",
+    "best", "final_train_loss", "final_val_loss", "overfit_gap", "run_dir",
+)  # fmt: skip
 BASELINE = "default"
 
 

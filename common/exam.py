@@ -152,23 +152,11 @@ def demo_command(assignment: Assignment, demo_args: list[str]) -> str:
 
 def reading_order(assignment: Assignment) -> list[Path]:
     """The assignment's code files in the order to open them (the STYLE layout), existing only."""
-    names = (
-        "config.py",
-        "features.py",
-        "audio.py",
-        "strokes.py",
-        "midi.py",
-        "rules.py",
-        "data.py",
-        "model.py",
-        "module.py",
-        "train.py",
-        "demo.py",
-        "write.py",
-        "compose.py",
-        "play.py",
+    names = [
+        "config.py", "features.py", "audio.py", "strokes.py", "midi.py", "rules.py", "data.py",
+        "model.py", "module.py", "train.py", "demo.py", "write.py", "compose.py", "play.py",
         "evaluate.py",
-    )
+    ]  # fmt: skip
     root = assignment.package_dir
     files = [root / n for n in names if (root / n).is_file()]
     try:

@@ -6,42 +6,10 @@ from dataclasses import dataclass
 
 # The 35 words of Google Speech Commands v2 (Warden 2018), in the dataset's alphabetical order.
 WORDS_35 = [
-    "backward",
-    "bed",
-    "bird",
-    "cat",
-    "dog",
-    "down",
-    "eight",
-    "five",
-    "follow",
-    "forward",
-    "four",
-    "go",
-    "happy",
-    "house",
-    "learn",
-    "left",
-    "marvin",
-    "nine",
-    "no",
-    "off",
-    "on",
-    "one",
-    "right",
-    "seven",
-    "sheila",
-    "six",
-    "stop",
-    "three",
-    "tree",
-    "two",
-    "up",
-    "visual",
-    "wow",
-    "yes",
-    "zero",
-]
+    "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four",
+    "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right",
+    "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero",
+]  # fmt: skip
 # The 10 command words of the 12-class task; the other 25 words become _unknown_.
 COMMANDS_10 = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 UNKNOWN, SILENCE = "_unknown_", "_silence_"
