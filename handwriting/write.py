@@ -46,10 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ckpt", help="checkpoint (default: latest handwriting run's best)")
     p.add_argument(
-        "--bias",
-        type=number(0.0, 10.0),
-        default=1.5,
-        help="sampling bias, 0 = raw, higher = neater (Graves 5.4)",
+        "--bias", type=number(0, 10), default=1.5, help="0: raw, higher: neater (Graves 5.4)"
     )
     p.add_argument(
         "--style", default="ada", help="writer to imitate (see --list-styles), or 'none'"

@@ -2,6 +2,7 @@
 code 2 from argparse or an "error: ..." SystemExit), never a traceback, a hang, a silent wrong
 result, a lost file, or code run from an untrusted file."""
 
+import importlib
 import io
 import os
 import pickle
@@ -22,39 +23,30 @@ def _exits_with(main, argv, message, capsys):
 
 
 @pytest.mark.parametrize(
-    "argv, message",
+    "demo, argv, message",
     [
-        (["hi", "--bias", "nan"], "give a finite number"),
-        (["hi", "--bias", "-5"], "give a value from 0 to 10"),
-        (["hi", "--bias", "1e9"], "give a value from 0 to 10"),
-        (["hi", "-o", "/proc/nope/x.png"], "cannot create the output folder"),
-        (["   "], "no text to write"),
-        (["hi", "--style", "xx"], "unknown style 'xx'"),
+        ("handwriting.write", ["hi", "--bias", "nan"], "give a finite number"),
+        ("handwriting.write", ["hi", "--bias", "-5"], "give a value from 0 to 10"),
+        ("handwriting.write", ["hi", "--bias", "1e9"], "give a value from 0 to 10"),
+        ("handwriting.write", ["hi", "-o", "/proc/nope/x.png"], "cannot create the output folder"),
+        ("handwriting.write", ["   "], "no text to write"),
+        ("handwriting.write", ["hi", "--style", "xx"], "unknown style 'xx'"),
+        ("speech.demo", ["x.wav", "--threshold", "nan"], "give a finite number"),
+        ("speech.demo", ["x.wav", "--threshold", "2"], "give a value from 0 to 1"),
+        ("speech.demo", ["x.wav", "--top", "-3"], "give a value from 1 to 1000"),
+        ("speech.demo", ["--speak", "   "], "the text is empty"),
+        ("speech.demo", ["--speak", "yes", "--voice", "xx"], "no voice 'xx'; see --list-voices"),
+        ("speech.demo", ["x.wav", "--out", "/proc/nope"], "cannot create the output folder"),
+        ("music.compose", ["--temperature", "nan"], "--temperature must be positive"),
+        ("music.compose", ["--temperature", "-1"], "--temperature must be positive"),
+        ("music.compose", ["--tempo", "inf"], "--tempo must be positive"),
+        ("music.compose", ["--bars", "100000"], "--bars must be 1 to"),
+        ("music.compose", ["--bars", "0"], "--bars must be 1 to"),
     ],
 )
-def test_handwriting_write_values(argv, message, capsys, tmp_path, monkeypatch):
-    from handwriting.write import main
-
+def test_demo_values(demo, argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("MAL2_RUNS", str(tmp_path))
-    _exits_with(main, argv, message, capsys)
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["x.wav", "--threshold", "nan"], "give a finite number"),
-        (["x.wav", "--threshold", "2"], "give a value from 0 to 1"),
-        (["x.wav", "--top", "-3"], "give a value from 1 to 1000"),
-        (["--speak", "   "], "the text is empty"),
-        (["--speak", "yes", "--voice", "xx"], "no voice 'xx'; see --list-voices"),
-        (["x.wav", "--out", "/proc/nope"], "cannot create the output folder"),
-    ],
-)
-def test_speech_demo_values(argv, message, capsys, tmp_path, monkeypatch):
-    from speech.demo import main
-
-    monkeypatch.setenv("MAL2_RUNS", str(tmp_path))
-    _exits_with(main, argv, message, capsys)
+    _exits_with(importlib.import_module(demo).main, argv, message, capsys)
 
 
 def test_speech_lists_its_voices(capsys):
@@ -74,11 +66,10 @@ def test_speech_lists_its_voices(capsys):
         (["--run.name", "../x"], "plain folder name"),
     ],
 )
-def test_training_values(argv, message, runs):
+def test_training_values(argv, message, runs, capsys):
     from tests.common.tiny import main
 
-    with pytest.raises(SystemExit, match=message):
-        main(argv)
+    _exits_with(main, argv, message, capsys)
     assert not (runs / "x").exists()
 
 
