@@ -274,12 +274,6 @@ def speech_speak(
         return _fail(err), None, {}, None, ""
 
 
-def speech_enrollment_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("speech.enroll") is not None
-
-
 def _enroll_dir() -> Path:
     return _out_dir() / "enroll"  # <word>/take-NNNN.wav, this app process's recordings
 
@@ -584,6 +578,7 @@ def blackjack_act(
 def exam_draw(seed: float | None = None) -> tuple[str, str, str, str, str, str | None]:
     """Draw an assignment as `portfolio exam --seed` does -> (status, model-card summary,
     latest metrics, code files, model.py source, the tab to open)."""
+    from common.compare import format_value
     from common.exam import model_card_summary
     from common.report import _metrics, latest_summary
 
@@ -599,7 +594,7 @@ def exam_draw(seed: float | None = None) -> tuple[str, str, str, str, str, str |
     summary = latest_summary(name)
     if summary:
         metrics = "| metric | value |\n|---|---|\n" + "\n".join(
-            f"| {k} | {_fmt(v)} |" for k, v in _metrics(summary)
+            f"| {k} | {format_value(v)} |" for k, v in _metrics(summary)
         )
     else:
         metrics = f"Not trained yet: the {name} tab trains a quick model on first use."
@@ -618,12 +613,6 @@ def exam_draw(seed: float | None = None) -> tuple[str, str, str, str, str, str |
     )
     card = model_card_summary(assignment.model_card)
     return status, card, metrics, "**Code files to show**\n\n" + listing, code, name
-
-
-def _fmt(value: Any) -> str:
-    from common.compare import format_value
-
-    return format_value(value)
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -689,36 +678,35 @@ def build_app(models: Models = MODELS):
                             elem_id="speech-figure",
                         )
                         timeline = gr.Markdown(elem_id="speech-timeline")
-                if speech_enrollment_available():
-                    with gr.Accordion("Your own voice (enrollment)", open=False):
-                        gr.Markdown(
-                            "Record three to five takes of a few words, one word per take, and "
-                            "press Enroll: the classifier adapts to your voice in seconds "
-                            "(`speech.enroll`); words you did not record keep working."
+                with gr.Accordion("Your own voice (enrollment)", open=False):
+                    gr.Markdown(
+                        "Record three to five takes of a few words, one word per take, and "
+                        "press Enroll: the classifier adapts to your voice in seconds "
+                        "(`speech.enroll`); words you did not record keep working."
+                    )
+                    with gr.Row():
+                        en_word = gr.Dropdown(
+                            ENROLL_WORDS, value="yes", allow_custom_value=True, label="Word"
                         )
-                        with gr.Row():
-                            en_word = gr.Dropdown(
-                                ENROLL_WORDS, value="yes", allow_custom_value=True, label="Word"
-                            )
-                            en_audio = gr.Audio(
-                                sources=["microphone", "upload"],
-                                type="filepath",
-                                label="Take",
-                                elem_id="enroll-audio",
-                            )
-                        with gr.Row():
-                            en_add = gr.Button("Keep this take", elem_id="enroll-add")
-                            en_run = gr.Button("Enroll", variant="primary", elem_id="enroll-run")
-                        en_status = gr.Markdown(elem_id="enroll-status")
+                        en_audio = gr.Audio(
+                            sources=["microphone", "upload"],
+                            type="filepath",
+                            label="Take",
+                            elem_id="enroll-audio",
+                        )
+                    with gr.Row():
+                        en_add = gr.Button("Keep this take", elem_id="enroll-add")
+                        en_run = gr.Button("Enroll", variant="primary", elem_id="enroll-run")
+                    en_status = gr.Markdown(elem_id="enroll-status")
 
-                    def on_add(word, path, progress=gr.Progress()):
-                        return speech_enroll_add(word, path, models, progress)
+                def on_add(word, path, progress=gr.Progress()):
+                    return speech_enroll_add(word, path, models, progress)
 
-                    def on_enroll(progress=gr.Progress()):
-                        return speech_enroll_run(models, progress)
+                def on_enroll(progress=gr.Progress()):
+                    return speech_enroll_run(models, progress)
 
-                    en_add.click(on_add, [en_word, en_audio], en_status)
-                    en_run.click(on_enroll, None, en_status)
+                en_add.click(on_add, [en_word, en_audio], en_status)
+                en_run.click(on_enroll, None, en_status)
 
                 def on_classify(path, progress=gr.Progress()):
                     return speech_classify(path, models, progress)
