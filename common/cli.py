@@ -276,28 +276,18 @@ class PortfolioCLI(LightningCLI):
     # --- trainer ---------------------------------------------------------------------------
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         run = self.config.run
-        ckpt_dir = self.run_dir / "checkpoints"
+        kept = dict(  # one file each; a rerun of a run name replaces its files
+            dirpath=self.run_dir / "checkpoints",
+            save_top_k=1,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+        )
         callbacks = [
-            ModelCheckpoint(
-                dirpath=ckpt_dir,
-                filename="best",
-                monitor=run.monitor,
-                mode=run.mode,
-                save_top_k=1,
-                auto_insert_metric_name=False,
-                enable_version_counter=False,  # a rerun of a run name replaces its files
-            ),
+            ModelCheckpoint(filename="best", monitor=run.monitor, mode=run.mode, **kept),
             # The latest state after every epoch. (ModelCheckpoint(save_last=True) writes
             # last.ckpt only when a new best is saved, so a resume repeated epochs.) It comes
             # second, so the best-checkpoint state it holds is already up to date.
-            ModelCheckpoint(
-                dirpath=ckpt_dir,
-                filename="last",
-                monitor=None,
-                save_top_k=1,
-                auto_insert_metric_name=False,
-                enable_version_counter=False,
-            ),
+            ModelCheckpoint(filename="last", monitor=None, **kept),
             LearningRateMonitor(logging_interval="epoch"),
             PortfolioCallback(self.assignment),
         ]

@@ -70,5 +70,9 @@ def command(main: Callable[[list[str]], Any]) -> NoReturn:
     the command's exit status is an int `main` returns as its own verdict (e.g. 1 when one of
     several trainings failed), else 0; a user error exits with 2 (`entry_point`).
     """
-    result = main(sys.argv[1:])
-    raise SystemExit(result if isinstance(result, int) else 0)
+    raise SystemExit(exit_code(main(sys.argv[1:])))
+
+
+def exit_code(result: Any) -> int:
+    """A `main`'s exit status: the int it returned as its verdict, else 0."""
+    return result if isinstance(result, int) else 0

@@ -25,7 +25,7 @@ from pathlib import Path
 from common import app, export, registry
 from common.checkpoints import CheckpointError, find_checkpoint, latest_run
 from common.compare import format_value
-from common.errors import UserError, command, entry_point
+from common.errors import UserError, command, entry_point, exit_code
 from common.exam import model_card_summary
 from common.paths import runs_root
 
@@ -152,8 +152,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ckpt = find_checkpoint(args.assignment)
         out = runs_root() / "demo" / args.assignment
         argv = assignment.exam_demo_args(ckpt, out)
-    assignment.run_demo(argv)
-    return 0
+    return exit_code(assignment.run_demo(argv))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -161,8 +160,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     argv = args.args
     if not argv:
         argv = ["--ckpt", str(find_checkpoint(args.assignment))]
-    assignment.run_evaluate(argv)
-    return 0
+    return exit_code(assignment.run_evaluate(argv))
 
 
 EXAMINER_INPUTS = {
@@ -294,9 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=None, help="fixed draw (default: random)")
     p.add_argument("--assignment", choices=registry.NAMES, help="skip the draw: this one")
-    p.add_argument("--text", help=EXAMINER_INPUTS["text"].split(": ", 1)[1])
-    p.add_argument("--wav", help=EXAMINER_INPUTS["wav"].split(": ", 1)[1])
-    p.add_argument("--prime", help=EXAMINER_INPUTS["prime"].split(": ", 1)[1])
+    for key, text in EXAMINER_INPUTS.items():
+        p.add_argument(f"--{key}", help=text.split(": ", 1)[1])
     sub.add_parser("report", help="write runs/report.md and runs/report.html")
     app.add_arguments(sub.add_parser("app", help="the assignments in a local web page (Gradio)"))
     export.add_arguments(sub.add_parser("export", help="a network as ONNX or TorchScript"))
