@@ -7,7 +7,6 @@ that a student can hand in; report.md links the figures beside it."""
 from __future__ import annotations
 
 import base64
-import html
 import json
 import mimetypes
 import os
@@ -20,13 +19,6 @@ from common import registry
 from common.checkpoints import latest_run
 from common.compare import format_value
 from common.paths import runs_root
-
-
-def _inline(text: str) -> str:
-    """Markdown's **bold** and `code` as HTML, the rest escaped."""
-    out = html.escape(text)
-    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
 
 
 def latest_summary(assignment: str, root: Path | None = None) -> dict[str, Any] | None:
@@ -131,18 +123,6 @@ def comparison_table(path: Path) -> list[str]:
     return [ln for ln in path.read_text().splitlines() if ln.startswith("|")]
 
 
-def _html_table(lines: list[str]) -> str:
-    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines]
-    rows = [r for r in rows if not all(set(c) <= {"-", ":"} for c in r)]
-    if not rows:
-        return ""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:]
-    )
-    return f"<table border=1 cellpadding=4><tr>{head}</tr>{body}</table>"
-
-
 def data_uri(path: Path) -> str:
     """A file as a `data:` URI, so that the HTML page needs nothing beside it."""
     kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -150,7 +130,8 @@ def data_uri(path: Path) -> str:
 
 
 def markdown_html(text: str, folder: Path | None = None) -> str:
-    """Markdown (tables included) as HTML; images next to the file embedded, others dropped."""
+    """Markdown (tables included) as HTML that stands alone: images next to the file embedded,
+    others dropped, links to files beside it reduced to their text."""
     from markdown_it import MarkdownIt
 
     page = MarkdownIt("commonmark").enable("table").render(text)
@@ -162,14 +143,8 @@ def markdown_html(text: str, folder: Path | None = None) -> str:
         path = folder / src
         return f'src="{data_uri(path)}"' if path.is_file() else 'src=""'
 
+    page = re.sub(r'<a href="(?!#|https?:)[^"]*">(.*?)</a>', r"\1", page)
     return re.sub(r'src="([^"]*)"', embed, page)
-
-
-def _figure(png: Path, caption: str) -> str:
-    return (
-        f'<figure><img src="{data_uri(png)}" alt="{html.escape(caption)}" '
-        f'style="max-width:100%"><figcaption>{html.escape(caption)}</figcaption></figure>'
-    )
 
 
 def _model_card(name: str, card: Path) -> str:
@@ -181,65 +156,50 @@ def _model_card(name: str, card: Path) -> str:
     )
 
 
+def section(name: str, entry: registry.Assignment | Exception, root: Path) -> list[str]:
+    """The report's Markdown lines of one assignment; figures linked relative to `root`."""
+    if isinstance(entry, registry.AssignmentUnavailable):
+        return [f"## {name}\n\nUnavailable: {entry}\n"]
+    md = [f"## {entry.title} (`{name}`)\n\n{entry.summary}\n"]
+    summary = latest_summary(name, root)
+    if summary is None:
+        return [*md, f"Not trained yet: `portfolio train {name}`.\n"]
+    md += [p + "\n" for p in story(entry, summary)]
+    md += ["| metric | value |", "|---|---|"]
+    md += [f"| {k} | {format_value(v)} |" for k, v in _metrics(summary)]
+    for png in sorted(Path(summary["run_dir"]).glob("*.png")):
+        md.append(f"\n![{png.stem}]({os.path.relpath(png, root)})")
+    comparisons = sorted((root / name).glob("compare-*/comparison.md"))
+    if comparisons:
+        rel = os.path.relpath(comparisons[-1], root)
+        md += ["", f"Latest experiment comparison ([{rel}]({rel})):", ""]
+        md += comparison_table(comparisons[-1])
+        png = comparisons[-1].parent / "comparison.png"
+        if png.is_file():
+            md.append(f"\n![comparison]({os.path.relpath(png, root)})")
+    return [*md, f"\nModel card: `{name}/MODEL_CARD.md`\n"]
+
+
 def build_report(root: Path | None = None) -> tuple[Path, Path]:
-    """Write report.md and report.html into the runs root; return their paths."""
+    """Write report.md and report.html into the runs root; return their paths. The HTML page is
+    the Markdown rendered, figures embedded, with every model card."""
     root = root or runs_root()
     root.mkdir(parents=True, exist_ok=True)
     md = [f"# MAL2 portfolio report\n\nCreated {datetime.now():%Y-%m-%d %H:%M}.\n"]
-    body = [f"<h1>MAL2 portfolio report</h1><p>Created {datetime.now():%Y-%m-%d %H:%M}.</p>"]
+    body = [markdown_html(md[0])]
     for name, entry in registry.available().items():
-        if isinstance(entry, registry.AssignmentUnavailable):
-            md.append(f"## {name}\n\nUnavailable: {entry}\n")
-            body.append(f"<h2>{name}</h2><p>Unavailable: {html.escape(str(entry))}</p>")
-            continue
-        md.append(f"## {entry.title} (`{name}`)\n\n{entry.summary}\n")
-        body.append(
-            f"<h2>{html.escape(entry.title)} ({name})</h2><p>{html.escape(entry.summary)}</p>"
-        )
-        summary = latest_summary(name, root)
-        if summary is None:
-            hint = f"Not trained yet: `portfolio train {name}`."
-            md.append(hint + "\n")
-            body.append(f"<p>{html.escape(hint)}</p>")
+        lines = section(name, entry, root)
+        md += lines
+        body.append(markdown_html("\n".join(lines), root))
+        if isinstance(entry, registry.Assignment):
             body.append(_model_card(name, entry.model_card))
-            continue
-        paragraph = story(entry, summary)
-        md += [*(p + "\n" for p in paragraph)]
-        body += [f"<p>{_inline(p)}</p>" for p in paragraph]
-        md += ["| metric | value |", "|---|---|"]
-        md += [f"| {k} | {format_value(v)} |" for k, v in _metrics(summary)]
-        body.append("<table><tr><th>metric</th><th>value</th></tr>")
-        body += [
-            f"<tr><td>{html.escape(k)}</td><td>{html.escape(format_value(v))}</td></tr>"
-            for k, v in _metrics(summary)
-        ]
-        body.append("</table>")
-        run_dir = Path(summary["run_dir"])
-        for png in sorted(run_dir.glob("*.png")):
-            rel = os.path.relpath(png, root)
-            md.append(f"\n![{png.stem}]({rel})")
-            body.append(_figure(png, png.stem))
-        comparisons = sorted((root / name).glob("compare-*/comparison.md"))
-        if comparisons:
-            rel = os.path.relpath(comparisons[-1], root)
-            table = comparison_table(comparisons[-1])
-            md += ["", f"Latest experiment comparison ([{rel}]({rel})):", "", *table]
-            body.append(f"<h3>Latest experiment comparison</h3><p>{html.escape(rel)}</p>")
-            body.append(_html_table(table))
-            png = comparisons[-1].parent / "comparison.png"
-            if png.is_file():
-                rel_png = os.path.relpath(png, root)
-                md.append(f"\n![comparison]({rel_png})")
-                body.append(_figure(png, "comparison"))
-        md.append(f"\nModel card: `{name}/MODEL_CARD.md`\n")
-        body.append(_model_card(name, entry.model_card))
     md_path, html_path = root / "report.md", root / "report.html"
     md_path.write_text("\n".join(md) + "\n")
     html_path.write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>MAL2 portfolio</title><style>"
         "body{font-family:sans-serif;max-width:1000px;margin:auto;padding:0 1em}"
         "table{border-collapse:collapse}td,th{border:1px solid #999;padding:3px 8px}"
-        "details.card{border:1px solid #ccc;padding:0 1em;margin:1em 0}"
+        "img{max-width:100%}details.card{border:1px solid #ccc;padding:0 1em;margin:1em 0}"
         "summary{cursor:pointer;font-weight:bold;padding:.5em 0}"
         "</style></head><body>" + "\n".join(body) + "</body></html>\n"
     )

@@ -128,4 +128,4 @@ def test_report_tells_the_story_and_shows_comparisons_as_tables(tiny_registry, c
     assert "**The run shown.** `quick-" in md and "a QUICK run" in md and "**Warning.**" in md
     assert "| config | time (s) |" in md and "| frozen_es |" in md  # the table, not only a link
     html = (tiny_registry / "report.html").read_text()
-    assert "<b>The run shown.</b>" in html and "<td>frozen_es</td>" in html
+    assert "<strong>The run shown.</strong>" in html and "<td>frozen_es</td>" in html
