@@ -28,7 +28,7 @@ from typing import Any
 
 from common.paths import runs_root
 from common.plots import plot_comparison
-from common.runs import read_metrics
+from common.runs import read_metrics, run_config
 
 COLUMNS = (
     "config", "status", "reason", "wall_time_s", "epochs", "stopped_by", "early_stopped", "monitor",
@@ -92,13 +92,8 @@ def format_value(value: Any) -> str:
 
 def _resolved_config(row: dict[str, Any]) -> dict[str, Any] | None:
     """A run's resolved config.yaml without what names the run (its name and folder)."""
-    import yaml
-
-    try:
-        config = yaml.safe_load((Path(row["run_dir"]) / "config.yaml").read_text())
-    except (OSError, TypeError, yaml.YAMLError):
-        return None
-    if not isinstance(config, dict):
+    config = run_config(row["run_dir"])
+    if config is None:
         return None
     run = dict(config.get("run") or {})
     run.pop("name", None)

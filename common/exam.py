@@ -17,6 +17,7 @@ from typing import Any
 
 from common.compare import format_value
 from common.registry import Assignment
+from common.runs import run_config
 
 
 @dataclass
@@ -57,14 +58,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _max_epochs(run_dir: Path) -> int | None:
-    import yaml
-
-    try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return None
-    value = (config.get("trainer") or {}).get("max_epochs")
-    return int(value) if isinstance(value, int) else None
+    value = ((run_config(run_dir) or {}).get("trainer") or {}).get("max_epochs")
+    return value if isinstance(value, int) else None
 
 
 def headline_value(summary: dict[str, Any], key: str) -> float | None:

@@ -19,6 +19,7 @@ from common import registry
 from common.checkpoints import latest_run
 from common.compare import format_value
 from common.paths import runs_root
+from common.runs import run_config
 
 
 def latest_summary(assignment: str, root: Path | None = None) -> dict[str, Any] | None:
@@ -71,11 +72,8 @@ def card_section(card: Path, *headings: str, sentences: int = 2) -> str | None:
 
 def data_used(run_dir: Path, limit: int = 8) -> str:
     """The run's data settings from its config.yaml, e.g. "source=jsb, path=..., batch_size=4"."""
-    import yaml
-
-    try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
+    config = run_config(run_dir)
+    if config is None:
         return "unknown (no config.yaml)"
     data = config.get("data") or {}
     data = data.get("init_args", data) if isinstance(data, dict) else {}

@@ -23,15 +23,20 @@ from lightning.pytorch.utilities import rank_zero_only
 from common.errors import UserError
 
 _PACKAGES = (
-    "torch",
-    "torchaudio",
-    "lightning",
-    "torchmetrics",
-    "numpy",
-    "gymnasium",
-    "pretty_midi",
+    "torch", "torchaudio", "lightning", "torchmetrics", "numpy", "gymnasium", "pretty_midi",
     "music21",
-)
+)  # fmt: skip
+
+
+def run_config(run_dir: str | Path | None) -> dict[str, Any] | None:
+    """A run folder's resolved config.yaml, or None where it is missing or unreadable."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+    except (OSError, TypeError, yaml.YAMLError):
+        return None
+    return config if isinstance(config, dict) else None
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
