@@ -220,11 +220,21 @@ def _classify_wav(wav, module, title: str) -> tuple[str, dict[str, float], str, 
     return status, top5, figure, timeline
 
 
+def _recording(upload: str | None, what: str):
+    """(path, 16 kHz waveform) of an uploaded recording, or AppError saying why not."""
+    from speech import audio
+
+    path = check_upload(upload, what, MAX_AUDIO_MB)
+    try:
+        return path, audio.load_audio(path)
+    except audio.AudioError as err:
+        raise AppError(f"{path.name} is not audio the app can read: {err}") from None
+
+
 def speech_classify(
     audio_path: str | None, models: Models = MODELS, progress: Progress = None
 ) -> tuple[str, dict[str, float], str | None, str]:
     """A recording (microphone or upload) -> (status, top-5 {word: p}, figure PNG, timeline)."""
-    from speech import audio
 
     try:
         if audio_path is None:
@@ -232,11 +242,7 @@ def speech_classify(
                 "no recording yet: press Record (and allow the microphone when the browser "
                 "asks; if it was blocked, allow it in the address bar) or upload a WAV/FLAC/OGG"
             )
-        path = check_upload(audio_path, "recording", MAX_AUDIO_MB)
-        try:
-            wav = audio.load_audio(path)
-        except audio.AudioError as err:
-            raise AppError(f"{path.name} is not audio the app can read: {err}") from None
+        path, wav = _recording(audio_path, "recording")
         _, module = models.get("speech", progress)
         return _classify_wav(wav, module, path.name)
     except AppError as err:
@@ -304,11 +310,7 @@ def speech_enroll_add(
         words = [w for w in module.class_names if not w.startswith("_")]
         if word not in words:
             raise AppError(f"{word!r} is not a word the model knows; choose one of {words}")
-        path = check_upload(audio_path, f"recording of {word!r}", MAX_AUDIO_MB)
-        try:
-            wav = audio.load_audio(path)
-        except audio.AudioError as err:
-            raise AppError(f"{path.name} is not audio the app can read: {err}") from None
+        _, wav = _recording(audio_path, f"recording of {word!r}")
         if audio.is_silent(wav, -50.0):
             raise AppError("the take is silent (below -50 dBFS); record it again, closer")
         if len(wav) > 3 * audio.SAMPLE_RATE:
