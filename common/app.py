@@ -189,7 +189,7 @@ MODELS = Models()
 # --- speech ------------------------------------------------------------------------------------
 def _classify_wav(wav, module, title: str) -> tuple[str, dict[str, float], str, str]:
     from speech import audio
-    from speech.demo import classify
+    from speech.demo import classify, top_words
     from speech.plots import plot_classification
 
     seconds = len(wav) / audio.SAMPLE_RATE
@@ -204,8 +204,7 @@ def _classify_wav(wav, module, title: str) -> tuple[str, dict[str, float], str, 
             "",
         )
     result = classify(module, wav)
-    top = result["probs"].topk(min(5, len(module.class_names)))
-    top5 = {module.class_names[i]: float(p) for p, i in zip(top.values, top.indices)}
+    top5 = dict(top_words(result["probs"], module.class_names, 5))
     figure = str(plot_classification(_new_path("speech", ".png"), wav, module, result, title))
     timeline = ""
     if seconds > 1.0:

@@ -6,12 +6,13 @@ import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from common.errors import UserError
 from common.paths import runs_root
+
+if TYPE_CHECKING:
+    import torch
 
 
 class CheckpointError(UserError):
@@ -90,6 +91,8 @@ def load_checkpoint(path: str | Path, assignment: str | None = None) -> dict[str
         raise CheckpointError(f"checkpoint {path} is a folder; pass the .ckpt file inside it")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes); delete it and train again")
+    import torch  # here, not at the top: finding a checkpoint (the ONNX demo) needs no torch
+
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

@@ -8,20 +8,29 @@ The speech network is exported whole, from the 16 kHz waveform (B, 16000) to the
 (player_sum, dealer_card, usable_ace) to Q(stick), Q(hit). Both take any batch size. After
 writing, the file is loaded again (onnxruntime for ONNX, torch.jit for TorchScript) and its
 outputs are compared with PyTorch's on inputs it was not traced with: they must agree to 1e-4.
+
+The export lands beside its checkpoint by default (`best.ckpt` -> `best.onnx`). An ONNX file
+carries its assignment and the checkpoint's size and hash in its metadata (the speech network's
+also its class names and a second output, the normalised log-mel features), so that
+`speech.demo` can run it without torch and knows when it is stale. This module imports torch
+only where a network is built: reading an export (`open_session`, `current`) needs onnxruntime.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
+from common.cache import file_stamp
 from common.checkpoints import find_checkpoint, load_trained
 from common.demo import subcommand_main
 from common.errors import UserError, command
-from common.paths import runs_root
+
+if TYPE_CHECKING:
+    import torch
 
 EXPORTABLE = ("speech", "blackjack")
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -29,7 +38,46 @@ TOLERANCE = 1e-4
 
 
 class ExportError(UserError, RuntimeError):
-    """An export that failed or whose outputs differ from PyTorch's."""
+    """An export that failed, differs from PyTorch's outputs, or cannot be read back."""
+
+
+def beside(ckpt: Path, fmt: str = "onnx") -> Path:
+    """Where the export of a checkpoint lives by default: `best.ckpt` -> `best.onnx`."""
+    return Path(ckpt).with_suffix(FORMATS[fmt])
+
+
+def open_session(path: Path, assignment: str = "ASSIGNMENT"):
+    """An onnxruntime session of an exported file (threads: $OMP_NUM_THREADS, else all cores);
+    an ExportError naming the file when it is missing or not a readable ONNX model."""
+    import onnxruntime
+
+    path = Path(path)
+    again = f"`portfolio export {assignment} --ckpt CKPT` (it lands beside the checkpoint)"
+    if not path.is_file():
+        raise ExportError(f"{path} does not exist; write it with {again}")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime's errors derive from Exception alone
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ExportError(
+            f"{path} is not a readable ONNX model ({detail}); export again with {again}"
+        ) from None
+
+
+def current(ckpt: Path, assignment: str) -> Path | None:
+    """The ONNX export beside `ckpt` when it was made from this very checkpoint (the same size
+    and hash in its metadata); None when there is none, or it is stale or unreadable."""
+    path, ckpt = beside(ckpt), Path(ckpt)
+    if not (path.is_file() and ckpt.is_file()):
+        return None
+    try:
+        meta = open_session(path, assignment).get_modelmeta().custom_metadata_map
+        stamp = json.loads(meta.get("mal2.checkpoint", "{}"))
+    except (ExportError, ValueError):
+        return None
+    return path if stamp == file_stamp(ckpt) else None
 
 
 def network(name: str, ckpt: Path) -> tuple[torch.nn.Module, str, str]:
@@ -43,6 +91,8 @@ def network(name: str, ckpt: Path) -> tuple[torch.nn.Module, str, str]:
 
 def example_inputs(name: str, batch: int, seed: int = 0) -> torch.Tensor:
     """Inputs of the right kind: speech-like noise bursts, or valid blackjack observations."""
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     if name == "speech":
         t = torch.arange(16000) / 16000
@@ -56,18 +106,84 @@ def example_inputs(name: str, batch: int, seed: int = 0) -> torch.Tensor:
     return obs[torch.randint(len(obs), (batch,), generator=g)]
 
 
+def with_log_mel(net: torch.nn.Module) -> torch.nn.Module:
+    """The speech network for ONNX: (logits, its normalised log-mel features (B, 1, n_mels, T)),
+    the second for the demo's figure (the ONNX path has no torch to compute them). Its STFT is
+    computed as an explicit DFT in float64: onnxruntime's DFT of a 480-point frame is about 15
+    times less accurate than torch's FFT, enough to move the logits by 2e-4 (> TOLERANCE)."""
+    import copy
+
+    import torch
+
+    net = copy.deepcopy(net)
+    mel = net.features.mel
+    mel.spectrogram = dft_spectrogram(mel.spectrogram)
+
+    class WithLogMel(torch.nn.Module):
+        def __init__(self, spotter: torch.nn.Module):
+            super().__init__()
+            self.spotter = spotter
+
+        def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            features = self.spotter.features(wav)  # (B, 1, n_mels, T)
+            return self.spotter.net(self.spotter.augment(features)), features  # (B, n_classes)
+
+    return WithLogMel(net).eval()
+
+
+def dft_spectrogram(spec):
+    """torchaudio's power Spectrogram (centred, reflect-padded, one-sided) as frames @ a
+    windowed DFT basis, in float64."""
+    import torch
+    import torch.nn.functional as F
+
+    expected = {"pad": 0, "power": 2.0, "normalized": False, "center": True, "onesided": True}
+    if any(getattr(spec, k) != v for k, v in expected.items()) or spec.pad_mode != "reflect":
+        raise ExportError(
+            f"the speech front end's spectrogram ({spec}) is not one this export knows"
+        )
+    if spec.win_length != spec.n_fft:
+        raise ExportError("the speech front end's window is shorter than its FFT; not supported")
+
+    class Dft(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            n_fft, self.hop = spec.n_fft, spec.hop_length
+            n = torch.arange(n_fft, dtype=torch.float64)[:, None]
+            k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[None, :]
+            angle = 2 * torch.pi * n * k / n_fft  # (n_fft, F)
+            window = spec.window.double()[:, None]
+            self.register_buffer("basis", torch.cat([angle.cos(), -angle.sin()], 1) * window)
+
+        def forward(self, wav: torch.Tensor) -> torch.Tensor:
+            n_fft = self.basis.shape[0]
+            x = F.pad(wav[:, None], (n_fft // 2, n_fft // 2), mode="reflect")[:, 0]
+            frames = x.unfold(-1, n_fft, self.hop).double()  # (B, T, n_fft)
+            re, im = (frames @ self.basis).chunk(2, dim=-1)  # (B, T, F) each
+            return (re.square() + im.square()).float().transpose(1, 2)  # (B, F, T)
+
+    return Dft()
+
+
 def export(name: str, fmt: str, ckpt: Path | None = None, out: Path | None = None) -> dict:
-    """Write the network of `ckpt` (default: latest checkpoint) as `fmt`; check it; report."""
+    """Write the network of `ckpt` (default: latest checkpoint) as `fmt`, by default beside the
+    checkpoint (`best.ckpt` -> `best.onnx`); check it against PyTorch; report."""
+    import torch
+
     if name not in EXPORTABLE:
         raise ExportError(f"cannot export {name!r}; exportable: {', '.join(EXPORTABLE)}")
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     ckpt = Path(ckpt) if ckpt else find_checkpoint(name)
-    out = Path(out) if out else runs_root() / "export" / f"{name}{FORMATS[fmt]}"
+    out = Path(out) if out else beside(ckpt, fmt)
     if out.suffix != FORMATS[fmt]:
         raise ExportError(f"--out {out} should end in {FORMATS[fmt]} for {fmt}")
     out.parent.mkdir(parents=True, exist_ok=True)
     net, input_name, output_name = network(name, ckpt)
+    names, meta = [output_name], metadata(name, ckpt)
+    if name == "speech" and fmt == "onnx":
+        net, names = with_log_mel(net), [output_name, "log_mel"]
+        meta["mal2.class_names"] = json.dumps(load_trained(name, ckpt).module.class_names)
     trace_input = example_inputs(name, 2, seed=0)
     with torch.no_grad():
         if fmt == "onnx":
@@ -76,25 +192,27 @@ def export(name: str, fmt: str, ckpt: Path | None = None, out: Path | None = Non
                 (trace_input,),
                 str(out),
                 input_names=[input_name],
-                output_names=[output_name],
-                dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
+                output_names=names,
+                dynamic_axes={input_name: {0: "batch"}, **{n: {0: "batch"} for n in names}},
                 dynamo=True,
                 external_data=False,  # one file, weights inside
             )
+            _write_metadata(out, meta)
         else:
             torch.jit.save(torch.jit.trace(net, trace_input), str(out))
     check = example_inputs(name, 7, seed=1)  # another batch size and other values
     with torch.no_grad():
-        expected = net(check).numpy()
-    got = run_exported(out, check.numpy())
-    diff = float(abs(got - expected).max())
+        expected = [t.numpy() for t in _as_tuple(net(check))]
+    x = check.numpy()
+    got = [run_exported(out, x)] + [run_exported(out, x, i) for i in range(1, len(expected))]
+    diff = max(float(abs(g - e).max()) for g, e in zip(got, expected, strict=True))
     result = {
         "assignment": name,
         "checkpoint": str(ckpt),
         "format": fmt,
         "file": str(out),
         "input": f"{input_name} {list(check.shape[1:])} {check.dtype}".replace("torch.", ""),
-        "output": f"{output_name} {list(expected.shape[1:])}",
+        "output": ", ".join(f"{n} {list(e.shape[1:])}" for n, e in zip(names, expected)),
         "max_abs_diff": diff,
         "tolerance": TOLERANCE,
     }
@@ -103,17 +221,35 @@ def export(name: str, fmt: str, ckpt: Path | None = None, out: Path | None = Non
     return result
 
 
-def run_exported(path: Path, inputs):
-    """Outputs of an exported file on a NumPy batch (onnxruntime or torch.jit, by suffix)."""
+def metadata(name: str, ckpt: Path) -> dict[str, str]:
+    """What an ONNX export carries: whose network and which checkpoint (size and hash)."""
+    return {"mal2.assignment": name, "mal2.checkpoint": json.dumps(file_stamp(ckpt))}
+
+
+def _write_metadata(path: Path, meta: dict[str, str]) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, meta)
+    onnx.save(model, str(path))
+
+
+def _as_tuple(outputs) -> tuple:
+    return outputs if isinstance(outputs, tuple) else (outputs,)
+
+
+def run_exported(path: Path, inputs, output: int = 0):
+    """Output number `output` of an exported file on a NumPy batch (onnxruntime or torch.jit,
+    by suffix)."""
     path = Path(path)
     if path.suffix == ".onnx":
-        import onnxruntime
+        session = open_session(path)
+        return session.run(None, {session.get_inputs()[0].name: inputs})[output]
+    import torch
 
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(None, {session.get_inputs()[0].name: inputs})[0]
     module = torch.jit.load(str(path))
     with torch.no_grad():
-        return module(torch.from_numpy(inputs)).numpy()
+        return _as_tuple(module(torch.from_numpy(inputs)))[output].numpy()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -122,7 +258,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--format", choices=list(FORMATS), default="onnx", help="file format (default: onnx)"
     )
     parser.add_argument("--ckpt", type=Path, help="checkpoint (default: the latest run's best)")
-    parser.add_argument("--out", type=Path, help="output (default: runs/export/<assignment>.*)")
+    parser.add_argument(
+        "--out", type=Path, help="output (default: beside the checkpoint, best.ckpt -> best.onnx)"
+    )
     return parser
 
 

@@ -11,69 +11,23 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from common.errors import DataError
-
-SAMPLE_RATE = 16000
-MIN_SECONDS = 0.1  # a recording shorter than this cannot hold a word
-
-
-def too_short(wav: torch.Tensor) -> str | None:
-    """Why a 16 kHz recording is too short to classify or enroll; None when it is long enough.
-    (A 1 ms click would otherwise be padded to a second and given a word.)"""
-    seconds = wav.shape[-1] / SAMPLE_RATE
-    if seconds >= MIN_SECONDS:
-        return None
-    return f"too short ({seconds:.3f} s): a word needs at least {MIN_SECONDS} s; record it again"
-
-
-class AudioError(DataError):
-    """An input file that cannot be used as audio; the message says why and what to do."""
-
-
-def _open_error(path: Path, err: Exception) -> AudioError:
-    return AudioError(
-        f"{path}: not a readable audio file ({err}); convert it to WAV, e.g. "
-        f"`ffmpeg -i {path.name} -ar 16000 -ac 1 out.wav`"
-    )
-
-
-def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise AudioError(f"{path}: no such file; give the path of a WAV/FLAC/OGG recording")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: the file is empty (0 bytes); record or copy it again")
-
-
-def duration(path: str | Path) -> float:
-    """Length of a recording in seconds, read from its header (no samples loaded)."""
-    path = Path(path)
-    _check_file(path)
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise _open_error(path, err) from None
-    return info.frames / info.samplerate if info.samplerate else 0.0
+from speech import wave
+from speech.wave import (  # noqa: F401 (the torch path uses them from here)
+    MIN_SECONDS,
+    SAMPLE_RATE,
+    AudioError,
+    duration,
+    too_short,
+)
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
     """Read any file soundfile understands: mixed down to mono, resampled -> (samples,) float32."""
-    path = Path(path)
-    _check_file(path)
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise _open_error(path, err) from None
-    if data.shape[0] == 0:
-        raise AudioError(f"{path}: the recording has no samples (zero length); record it again")
-    if not np.isfinite(data).all():
-        raise AudioError(f"{path}: the audio contains NaN or infinite samples; re-export it")
-    wav = torch.from_numpy(data.mean(axis=1))  # mix down: (samples,)
-    return resample(wav, rate, sample_rate)
+    data, rate = wave.read(path)
+    return torch.from_numpy(wave.resample(data, rate, sample_rate))
 
 
 def stream_audio(
@@ -81,21 +35,8 @@ def stream_audio(
 ) -> Iterator[torch.Tensor]:
     """A long recording in mono `sample_rate` chunks of about `block_seconds`, read block by
     block: memory stays bounded however long the file is (an hour-long recording included)."""
-    path = Path(path)
-    _check_file(path)
-    try:
-        rate = sf.info(str(path)).samplerate
-        blocks = sf.blocks(
-            str(path), blocksize=int(block_seconds * rate), dtype="float32", always_2d=True
-        )
-        for block in blocks:
-            if not np.isfinite(block).all():
-                raise AudioError(
-                    f"{path}: the audio contains NaN or infinite samples; re-export it"
-                )
-            yield resample(torch.from_numpy(block.mean(axis=1)), rate, sample_rate)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise _open_error(path, err) from None
+    for block in wave.read_blocks(path, sample_rate, block_seconds):
+        yield torch.from_numpy(block)
 
 
 def resample(wav: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
@@ -107,8 +48,7 @@ def resample(wav: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
 
 def is_silent(wav: torch.Tensor, threshold_db: float = -60.0) -> bool:
     """True when the clip's RMS level is below `threshold_db` dB full scale."""
-    rms = wav.float().pow(2).mean().sqrt().item()
-    return 20 * math.log10(rms + 1e-12) < threshold_db
+    return wave.is_silent(wav.detach().cpu().float().numpy(), threshold_db)
 
 
 def active_region(wav: torch.Tensor, threshold_db: float = -35.0, frame: int = 160) -> tuple:
@@ -239,11 +179,8 @@ def sliding_windows(
     wav: torch.Tensor, length: int = SAMPLE_RATE, hop: int = SAMPLE_RATE // 4
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Overlapping 1-second windows of a long recording -> (windows (W, length), starts (W,))."""
-    if wav.shape[-1] <= length:
-        return fit_length(wav, length)[None], torch.zeros(1, dtype=torch.long)
-    n = 1 + math.ceil((wav.shape[-1] - length) / hop)
-    padded = torch.nn.functional.pad(wav, (0, (n - 1) * hop + length - wav.shape[-1]))
-    return padded.unfold(0, length, hop), torch.arange(n) * hop
+    windows, starts = wave.sliding_windows(wav.numpy(), length, hop)
+    return torch.from_numpy(windows.copy()), torch.from_numpy(starts)
 
 
 def band_response(
@@ -326,21 +263,8 @@ def random_channel(wavs: torch.Tensor, generator: torch.Generator | None = None)
     return torch.where(mu, coded, x)
 
 
-def frame_levels(wav: torch.Tensor, frame: int = 320) -> torch.Tensor:
-    """Level of each `frame`-sample frame (20 ms at 16 kHz) in dB full scale -> (frames,)."""
-    n = max(1, wav.shape[-1] // frame)
-    wav = fit_length(wav, n * frame) if wav.shape[-1] < frame else wav[: n * frame]
-    return 10 * torch.log10(wav.reshape(n, -1).float().pow(2).mean(dim=1) + 1e-12)
-
-
 def has_speech(wav: torch.Tensor, floor_db: float = -50.0, contrast_db: float = 6.0) -> bool:
-    """Energy gate (a simple VAD): True when the loudest 20 ms frame of the speech band
-    (250-4000 Hz) is above `floor_db` dBFS and `contrast_db` above the quietest tenth of the
-    frames. Silence fails the first test; steady noise (hum, fan, hiss: frame levels within a
-    few dB) fails the second. A clip shorter than 1 s is judged padded with silence."""
-    wav = fit_length(wav) if wav.shape[-1] < SAMPLE_RATE else wav  # a short clip: in silence
-    speech_band = band_limit(wav[None].float(), torch.tensor([4000.0]), torch.tensor([250.0]))[0]
-    levels = frame_levels(speech_band)  # 250-4000 Hz: a fan's rumble or brown noise counts less
-    peak = levels.max().item()
-    background = torch.quantile(levels, 0.1).item()
-    return peak > floor_db and peak - background > contrast_db
+    """Energy gate (a simple VAD), `wave.has_speech` on a tensor: the loudest 20 ms frame of
+    the speech band (250-4000 Hz) above `floor_db` dBFS and `contrast_db` above the quietest
+    tenth of the frames (silence and steady noise fail)."""
+    return wave.has_speech(wav.detach().cpu().float().numpy(), floor_db, contrast_db)

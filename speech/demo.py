@@ -11,62 +11,97 @@ keywords detected above `--threshold` are listed with their times. One longer th
 read block by block (bounded memory, no figure). `--listen` spots keywords in the microphone's
 stream the same way: an energy gate keeps silence and steady noise away from the classifier,
 and each keyword is printed with its time and probability.
+
+`--ckpt model.onnx` runs the network's ONNX export (`portfolio export speech`) with
+onnxruntime, without torch: about 120 MB at peak instead of about 1 GB, for any length. An
+up-to-date export beside the checkpoint (best.ckpt -> best.onnx, same checkpoint hash) is used
+by itself; the results agree with the checkpoint's to 1e-4.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import soundfile as sf
-import torch
+import numpy as np
 
-from common.checkpoints import load_trained
 from common.demo import command_parser, demo_dir, number, text, writable
 from common.errors import command, entry_point
-from speech import audio, stream
-from speech.module import KeywordModule
-from speech.plots import plot_classification
+from speech import stream, wave
 
 HOP = stream.HOP
 LONG_SECONDS = 60.0  # longer recordings are streamed block by block
 
 
-def classify(module: KeywordModule, wav: torch.Tensor, threshold: float = 0.6) -> dict:
-    """Classify a 16 kHz recording of any length.
+def classify(module, wav: np.ndarray, threshold: float = 0.6) -> dict:
+    """Classify a 16 kHz recording (an array or a CPU tensor) of any length with a model that
+    has `class_names` and `predict_proba` (the KeywordModule or its ONNX export).
 
     Returns {"probs": (n_classes,) of the most confident window, "start": its start in seconds,
     "detections": [(word, start_s, end_s, prob)] for windows above `threshold`}.
     """
-    windows, starts = audio.sliding_windows(wav, audio.SAMPLE_RATE, HOP)  # (W, 16000)
-    loud = torch.tensor([not audio.is_silent(w, -50.0) for w in windows])
-    probs = module.predict_proba(windows).cpu()  # (W, n_classes)
-    conf = torch.where(loud, probs.max(dim=1).values, torch.full((len(windows),), -1.0))
-    best = int(conf.argmax())
-    duration = len(wav) / audio.SAMPLE_RATE
+    wav = np.asarray(wav, dtype=np.float32)
+    windows, starts = wave.sliding_windows(wav, wave.SAMPLE_RATE, HOP)  # (W, 16000)
+    windows = np.ascontiguousarray(windows)
+    loud = np.array([not wave.is_silent(w, -50.0) for w in windows])
+    probs = np.concatenate(  # (W, n_classes), 64 windows at a time: bounded activations
+        [np.asarray(module.predict_proba(windows[i : i + 64])) for i in range(0, len(windows), 64)]
+    )
+    best = int(np.where(loud, probs.max(axis=1), -1.0).argmax())
+    duration = len(wav) / wave.SAMPLE_RATE
     detections: list[list] = []
     for i in range(len(windows)):
-        p, k = probs[i].max(dim=0)
-        word = module.class_names[int(k)]
+        k = int(probs[i].argmax())
+        word, p = module.class_names[k], float(probs[i, k])
         if not loud[i] or p < threshold or word.startswith("_"):
             continue
-        t0 = starts[i].item() / audio.SAMPLE_RATE
+        t0 = int(starts[i]) / wave.SAMPLE_RATE
         t1 = min(t0 + 1.0, duration)  # the last window is zero-padded past the end
         if detections and detections[-1][0] == word and t0 <= detections[-1][2]:
             detections[-1][2] = t1  # same word in overlapping windows: one detection
-            detections[-1][3] = max(detections[-1][3], p.item())
+            detections[-1][3] = max(detections[-1][3], p)
         else:
-            detections.append([word, t0, t1, p.item()])
+            detections.append([word, t0, t1, p])
     return {
         "probs": probs[best],
-        "start": starts[best].item() / audio.SAMPLE_RATE,
+        "start": int(starts[best]) / wave.SAMPLE_RATE,
         "detections": [tuple(d) for d in detections],
     }
+
+
+def top_words(probs: np.ndarray, names: list[str], k: int) -> list[tuple[str, float]]:
+    """The `k` most probable words of a (n_classes,) probability vector, most probable first."""
+    order = np.argsort(-np.asarray(probs), kind="stable")[:k]
+    return [(names[i], float(probs[i])) for i in order]
+
+
+def load_model(ckpt: Path | None):
+    """(what to print as the checkpoint, the model): the ONNX export for `--ckpt X.onnx` or for
+    a checkpoint with an up-to-date export beside it (no torch), else the checkpoint itself."""
+    from common import export
+    from common.checkpoints import find_checkpoint
+
+    if ckpt is not None and ckpt.suffix == ".onnx":
+        from speech.exported import ExportedModel
+
+        return str(ckpt), ExportedModel(ckpt)
+    path = ckpt or find_checkpoint("speech")
+    if onnx := export.current(path, "speech"):
+        from speech.exported import ExportedModel
+
+        return f"{path} (run from its ONNX export {onnx.name})", ExportedModel(onnx)
+    from common.checkpoints import load_trained
+
+    trained = load_trained("speech", path)
+    return str(trained.path), trained.module
 
 
 def speak(words: list[str], voice: str, path: Path, rate: int = 160, gap: float = 0.8) -> Path:
     """Synthesize words with eSpeak NG, `gap` seconds apart, over faint pink noise, into a
     16 kHz mono WAV (exactly 1 s for one word)."""
-    from speech import espeak
+    import soundfile as sf
+    import torch
+
+    from speech import audio, espeak
 
     pieces = []
     for word in words:
@@ -115,21 +150,21 @@ def figure_path(out: Path, audio_path: Path, used: set[Path]) -> Path:
     return fig
 
 
-def scan_long(module: KeywordModule, path: Path, threshold: float) -> None:
+def scan_long(module, path: Path, threshold: float) -> None:
     """Keywords of a recording too long for memory, read and classified block by block."""
-    print(f"\n{path} ({audio.duration(path):.1f} s, read block by block; no figure)")
+    print(f"\n{path} ({wave.duration(path):.1f} s, read block by block; no figure)")
     found = [
         f"{w} at {t0:.2f} s ({p:.0%})"
-        for w, t0, p in stream.spot(module, audio.stream_audio(path), threshold)
+        for w, t0, p in stream.spot(module, wave.read_blocks(path), threshold)
     ]
     print(f"  keywords detected: {', '.join(found) or 'none'}")
 
 
-def listen(module: KeywordModule, threshold: float, seconds: float | None) -> int:
+def listen(module, threshold: float, seconds: float | None) -> int:
     """Spot keywords in the default microphone's stream (MicrophoneError without one)."""
     from speech import microphone
 
-    mic = microphone.input_stream(audio.SAMPLE_RATE, blocksize=HOP)  # MicrophoneError: exit 2
+    mic = microphone.input_stream(wave.SAMPLE_RATE, blocksize=HOP)  # MicrophoneError: exit 2
     print("listening (Ctrl-C to stop); time, keyword, probability:", flush=True)
     try:
         count = stream.listen(module, mic, threshold, seconds, lambda s: print(s, flush=True))
@@ -144,7 +179,12 @@ def listen(module: KeywordModule, threshold: float, seconds: float | None) -> in
 def main(argv: list[str] | None = None) -> int:
     parser = command_parser("speech.demo", __doc__)
     parser.add_argument("files", nargs="*", type=Path, help="audio files (WAV, FLAC, OGG, ...)")
-    parser.add_argument("--ckpt", type=Path, help="checkpoint (default: latest speech run's best)")
+    parser.add_argument(
+        "--ckpt",
+        type=Path,
+        help="checkpoint, or its ONNX export (model.onnx: no torch, bounded memory; default: "
+        "latest speech run's best, through best.onnx when that is its up-to-date export)",
+    )
     parser.add_argument(
         "--out", type=Path, help="folder for the figures (default: runs/demo/speech/<time>/)"
     )
@@ -193,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ESpeakError(f"{err}; see --list-voices") from None
     if not files and not args.listen:
         parser.error("give at least one audio file (or --speak TEXT, or --listen)")
-    trained = load_trained("speech", args.ckpt)
-    ckpt, module = trained.path, trained.module
+    ckpt, module = load_model(args.ckpt)
     print(f"checkpoint: {ckpt}")
     if args.listen:
         return listen(module, args.threshold, args.seconds)
@@ -202,20 +241,21 @@ def main(argv: list[str] | None = None) -> int:
     failures, used = 0, set()
     for path in files:
         try:
-            if audio.duration(path) > LONG_SECONDS:
+            if wave.duration(path) > LONG_SECONDS:
                 scan_long(module, path, args.threshold)
                 continue
-            wav = audio.load_audio(path)
-        except audio.AudioError as err:
+            data, rate = wave.read(path)
+            wav = wave.resample(data, rate, wave.SAMPLE_RATE)
+        except wave.AudioError as err:
             print(f"\n{path}: cannot classify: {str(err).split(': ', 1)[-1]}")
             failures += 1
             continue
-        seconds = len(wav) / audio.SAMPLE_RATE
+        seconds = len(wav) / wave.SAMPLE_RATE
         print(f"\n{path} ({seconds:.2f} s)")
-        if short := audio.too_short(wav):
+        if short := wave.too_short(wav):
             print(f"  {short}")
             continue
-        if not audio.has_speech(wav):
+        if not wave.has_speech(wav):
             print(
                 "  silence or steady noise only (no louder sound stands out); no word to classify"
             )
@@ -223,9 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         result = classify(module, wav, args.threshold)
         where = f" (best window at {result['start']:.2f} s)" if seconds > 1.0 else ""
         print(f"  top {args.top}{where}:")
-        top = result["probs"].topk(min(args.top, len(module.class_names)))
-        for p, i in zip(top.values.tolist(), top.indices.tolist()):
-            print(f"    {module.class_names[i]:<10} {p:6.1%}  {'#' * round(30 * p)}")
+        for word, p in top_words(result["probs"], module.class_names, args.top):
+            print(f"    {word:<10} {p:6.1%}  {'#' * round(30 * p)}")
         if seconds > 1.0:
             found = (
                 ", ".join(
@@ -235,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"  keywords detected: {found}")
         if not args.no_figure:
+            from speech.plots import plot_classification
+
             fig = plot_classification(
                 figure_path(args.out, path, used), wav, module, result, str(path.name)
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
@@ -143,7 +144,13 @@ class KeywordModule(StageSteps, L.LightningModule):
     def predict_proba(self, wavs: torch.Tensor) -> torch.Tensor:
         """Class probabilities for 16 kHz 1-second clips (B, 16000) -> (B, n_classes)."""
         self.eval()
-        return self(wavs.to(self.device)).softmax(dim=-1)
+        return self(torch.as_tensor(wavs).to(self.device)).softmax(dim=-1)
+
+    @torch.inference_mode()
+    def log_mel(self, clip) -> np.ndarray:
+        """The normalised log-mel features of one 1-second clip (16000,) -> (n_mels, T)."""
+        self.eval()
+        return self.model.features(torch.as_tensor(clip)[None].to(self.device))[0, 0].cpu().numpy()
 
     @torch.inference_mode()
     def predict_dataset(self, dataset, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,20 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-from torchmetrics.classification import MulticlassConfusionMatrix
+import numpy as np
 
 from common.plots import plt, save
-from speech import audio
+from speech import wave
 
 if TYPE_CHECKING:
-    from speech.module import KeywordModule
+    import torch
 
 
 def plot_confusion(
     preds: torch.Tensor, targets: torch.Tensor, names: list[str], path: Path
 ) -> Path:
     """Row-normalised confusion matrix (true label per row) as a PNG."""
+    from torchmetrics.classification import MulticlassConfusionMatrix
+
     cm = MulticlassConfusionMatrix(len(names), normalize="true")(preds, targets)
     size = max(5.0, 0.28 * len(names))
     fig, ax = plt.subplots(figsize=(size + 1, size))
@@ -34,27 +35,27 @@ def plot_confusion(
     return save(fig, path, dpi=110)
 
 
-def plot_classification(
-    path: Path, wav: torch.Tensor, module: KeywordModule, result: dict, title: str
-) -> Path:
-    """Waveform (chosen window shaded), log-mel of that window, top-10 probability bars."""
-    start = int(result["start"] * audio.SAMPLE_RATE)
-    clip = audio.fit_length(wav[start : start + audio.SAMPLE_RATE])
-    with torch.inference_mode():
-        mel = module.model.features(clip[None].to(module.device))[0, 0].cpu()  # (n_mels, T)
+def plot_classification(path: Path, wav: np.ndarray, module, result: dict, title: str) -> Path:
+    """Waveform (chosen window shaded), log-mel of that window, top-10 probability bars; `module`
+    is the KeywordModule or its ONNX export (`log_mel`, `class_names`), `result` `demo.classify`'s.
+    """
+    from speech.demo import top_words
+
+    wav = np.asarray(wav, dtype=np.float32)
+    start = int(result["start"] * wave.SAMPLE_RATE)
+    mel = module.log_mel(wave.fit_length(wav[start : start + wave.SAMPLE_RATE]))  # (n_mels, T)
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
-    t = torch.arange(len(wav)) / audio.SAMPLE_RATE
+    t = np.arange(len(wav)) / wave.SAMPLE_RATE
     axes[0].plot(t, wav, lw=0.5)
     axes[0].axvspan(result["start"], result["start"] + 1.0, color="orange", alpha=0.2)
     for word, t0, t1, _ in result["detections"]:
-        axes[0].text((t0 + t1) / 2, wav.abs().max().item(), word, ha="center", va="bottom")
+        axes[0].text((t0 + t1) / 2, float(np.abs(wav).max()), word, ha="center", va="bottom")
     axes[0].set(title="waveform (16 kHz)", xlabel="time (s)")
     axes[1].imshow(mel, origin="lower", aspect="auto", extent=(0, 1, 0, mel.shape[0]))
     axes[1].set(title="log-mel spectrogram (normalised)", xlabel="time (s)", ylabel="mel band")
-    top = result["probs"].topk(min(10, len(module.class_names)))
-    names = [module.class_names[i] for i in top.indices]
-    axes[2].barh(range(len(names))[::-1], top.values.numpy())
-    axes[2].set_yticks(range(len(names))[::-1], names)
+    top = top_words(result["probs"], module.class_names, 10)
+    axes[2].barh(range(len(top))[::-1], [p for _, p in top])
+    axes[2].set_yticks(range(len(top))[::-1], [w for w, _ in top])
     axes[2].set(title="probabilities", xlim=(0, 1))
     fig.suptitle(title)
     return save(fig, path)

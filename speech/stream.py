@@ -1,7 +1,10 @@
 """Keyword spotting on a stream: the microphone (`python -m speech.demo --listen`) or a
 recording too long to hold in memory. A 1-second window slides over the audio in 250 ms hops;
-an energy gate (`audio.has_speech`) keeps silence and steady noise away from the classifier;
+an energy gate (`wave.has_speech`) keeps silence and steady noise away from the classifier;
 a word seen in overlapping windows is reported once.
+
+NumPy only: the model is anything with `class_names` and `predict_proba(windows (B, 16000))`,
+the torch `KeywordModule` or the torch-free `speech.exported.ExportedModel`.
 """
 
 from __future__ import annotations
@@ -9,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
-import torch
 
-from speech import audio
+from speech import wave
 
-HOP = audio.SAMPLE_RATE // 4
+HOP = wave.SAMPLE_RATE // 4
 
 
 class Spotter:
@@ -24,44 +26,47 @@ class Spotter:
 
     def __init__(self, module, threshold: float = 0.6, hop: int = HOP, batch: int = 64):
         self.module, self.threshold, self.hop, self.batch = module, threshold, hop, batch
-        self.window = torch.zeros(audio.SAMPLE_RATE)  # the last second heard
-        self.pending = torch.zeros(0)  # heard, not yet a full hop
+        self.window = np.zeros(wave.SAMPLE_RATE, dtype=np.float32)  # the last second heard
+        self.pending = np.zeros(0, dtype=np.float32)  # heard, not yet a full hop
         self.hops = 0  # hops taken: the window ends at hops * hop samples
         self.last: list | None = None  # [word, start_s, end_s, prob] of the latest detection
 
-    def feed(self, chunk: torch.Tensor) -> list[tuple[str, float, float]]:
-        """New detections in `chunk` (samples,), in time order."""
-        self.pending = torch.cat([self.pending, chunk.float().reshape(-1)])
+    def feed(self, chunk: np.ndarray) -> list[tuple[str, float, float]]:
+        """New detections in `chunk` (samples,) (an array or a CPU tensor), in time order."""
+        chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
+        self.pending = np.concatenate([self.pending, chunk])
         windows, starts = [], []
         while len(self.pending) >= self.hop:
-            self.window = torch.cat([self.window[self.hop :], self.pending[: self.hop]])
+            self.window = np.concatenate([self.window[self.hop :], self.pending[: self.hop]])
             self.pending = self.pending[self.hop :]
             self.hops += 1
-            if audio.has_speech(self.window):  # the gate: silence and steady noise stay out
+            if wave.has_speech(self.window):  # the gate: silence and steady noise stay out
                 windows.append(self.window)
-                starts.append((self.hops * self.hop - audio.SAMPLE_RATE) / audio.SAMPLE_RATE)
+                starts.append((self.hops * self.hop - wave.SAMPLE_RATE) / wave.SAMPLE_RATE)
         found = []
         for i in range(0, len(windows), self.batch):
-            probs = self.module.predict_proba(torch.stack(windows[i : i + self.batch])).cpu()
-            for p, k, t0 in zip(*probs.max(dim=1), starts[i : i + self.batch]):
-                word = self.module.class_names[int(k)]
+            batch = np.stack(windows[i : i + self.batch])  # (B, 16000)
+            probs = np.asarray(self.module.predict_proba(batch))  # (B, n_classes)
+            for row, t0 in zip(probs, starts[i : i + self.batch]):
+                k = int(row.argmax())
+                word, p = self.module.class_names[k], float(row[k])
                 if p < self.threshold or word.startswith("_"):
                     continue
                 if self.last and self.last[0] == word and t0 <= self.last[2]:
                     self.last[2] = t0 + 1.0  # the same word in overlapping windows
-                    self.last[3] = max(self.last[3], p.item())
+                    self.last[3] = max(self.last[3], p)
                     continue
-                self.last = [word, max(0.0, t0), t0 + 1.0, p.item()]
-                found.append((word, max(0.0, t0), p.item()))
+                self.last = [word, max(0.0, t0), t0 + 1.0, p]
+                found.append((word, max(0.0, t0), p))
         return found
 
 
-def spot(module, chunks: Iterable[torch.Tensor], threshold: float = 0.6) -> Iterator[tuple]:
+def spot(module, chunks: Iterable[np.ndarray], threshold: float = 0.6) -> Iterator[tuple]:
     """Detections (word, start_s, probability) in a stream of 16 kHz chunks."""
     spotter = Spotter(module, threshold)
     for chunk in chunks:
         yield from spotter.feed(chunk)
-    yield from spotter.feed(torch.zeros(audio.SAMPLE_RATE // 2))  # let the last word through
+    yield from spotter.feed(np.zeros(wave.SAMPLE_RATE // 2))  # let the last word through
 
 
 def listen(
@@ -77,16 +82,16 @@ def listen(
     spotter = Spotter(module, threshold)
     heard, count = 0, 0
     try:
-        while seconds is None or heard < seconds * audio.SAMPLE_RATE:
+        while seconds is None or heard < seconds * wave.SAMPLE_RATE:
             data, overflowed = stream.read(HOP)
             data = np.asarray(data, dtype=np.float32)
             if data.size == 0:
                 break  # the stream ended
-            chunk = torch.from_numpy(data.reshape(len(data), -1))  # (frames, channels)
+            chunk = data.reshape(len(data), -1)  # (frames, channels)
             heard += len(chunk)
             if overflowed:
-                out(f"{heard / audio.SAMPLE_RATE:8.2f} s  (audio dropped: the CPU fell behind)")
-            for word, t0, p in spotter.feed(chunk.mean(dim=1)):
+                out(f"{heard / wave.SAMPLE_RATE:8.2f} s  (audio dropped: the CPU fell behind)")
+            for word, t0, p in spotter.feed(chunk.mean(axis=1)):
                 out(f"{t0:8.2f} s  {word:<10} {p:6.1%}")
                 count += 1
     except KeyboardInterrupt:
