@@ -39,8 +39,6 @@ def plot_classification(path: Path, wav: np.ndarray, module, result: dict, title
     """Waveform (chosen window shaded), log-mel of that window, top-10 probability bars; `module`
     is the KeywordModule or its ONNX export (`log_mel`, `class_names`), `result` `demo.classify`'s.
     """
-    from speech.demo import top_words
-
     wav = np.asarray(wav, dtype=np.float32)
     start = int(result["start"] * wave.SAMPLE_RATE)
     mel = module.log_mel(wave.fit_length(wav[start : start + wave.SAMPLE_RATE]))  # (n_mels, T)
@@ -53,9 +51,9 @@ def plot_classification(path: Path, wav: np.ndarray, module, result: dict, title
     axes[0].set(title="waveform (16 kHz)", xlabel="time (s)")
     axes[1].imshow(mel, origin="lower", aspect="auto", extent=(0, 1, 0, mel.shape[0]))
     axes[1].set(title="log-mel spectrogram (normalised)", xlabel="time (s)", ylabel="mel band")
-    top = top_words(result["probs"], module.class_names, 10)
-    axes[2].barh(range(len(top))[::-1], [p for _, p in top])
-    axes[2].set_yticks(range(len(top))[::-1], [w for w, _ in top])
+    top = np.argsort(-result["probs"], kind="stable")[:10]  # the 10 most probable words
+    axes[2].barh(range(len(top))[::-1], result["probs"][top])
+    axes[2].set_yticks(range(len(top))[::-1], [module.class_names[i] for i in top])
     axes[2].set(title="probabilities", xlim=(0, 1))
     fig.suptitle(title)
     return save(fig, path)
