@@ -580,18 +580,18 @@ def exam_draw(seed: float | None = None) -> tuple[str, str, str, str, str, str |
     """Draw an assignment as `portfolio exam --seed` does -> (status, model-card summary,
     latest metrics, code files, model.py source, the tab to open)."""
     from common.compare import format_value
-    from common.exam import model_card_summary
+    from common.exam import draw, model_card_summary
     from common.report import _metrics, latest_summary
 
-    ready = {n: a for n, a in registry.available().items() if isinstance(a, registry.Assignment)}
-    if not ready:
-        return _fail(AppError("no assignment is installed")), "", "", "", "", None
     try:
-        seed = None if seed is None or seed == "" else int(seed)
-    except (TypeError, ValueError):
-        return _fail(AppError(f"seed {seed!r} is not a whole number")), "", "", "", "", None
-    name = random.Random(seed).choice(sorted(ready))  # the same draw as `portfolio exam --seed`
-    assignment = ready[name]
+        try:
+            seed = None if seed is None or seed == "" else int(seed)
+        except (TypeError, ValueError):
+            raise AppError(f"seed {seed!r} is not a whole number") from None
+        assignment = draw(seed)
+    except UserError as err:
+        return _fail(err), "", "", "", "", None
+    name = assignment.name
     summary = latest_summary(name)
     if summary:
         metrics = "| metric | value |\n|---|---|\n" + "\n".join(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shlex
 import shutil
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common import registry
 from common.compare import format_value
+from common.errors import UserError
 from common.registry import Assignment
 from common.runs import run_config
 
@@ -129,6 +132,17 @@ def check_checkpoint(assignment: Assignment, ckpt: Path) -> CheckpointCheck:
                 "describes"
             )
     return check
+
+
+def draw(seed: int | None, name: str | None = None) -> Assignment:
+    """The installed assignment `name`, or the one the oral exam draws with `seed` (random where
+    None): `portfolio exam --seed` and the app's Exam tab draw the same."""
+    ready = {n: a for n, a in registry.available().items() if isinstance(a, Assignment)}
+    if not ready:
+        raise UserError("no assignment is installed; nothing to examine")
+    if name is not None and name not in ready:
+        raise UserError(f"{name} is not installed; choose {sorted(ready)}")
+    return ready[name or random.Random(seed).choice(sorted(ready))]
 
 
 def python_command() -> str:

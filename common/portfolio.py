@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import random
 import sys
 import time
 from datetime import datetime
@@ -193,19 +192,11 @@ def _examiner_inputs(assignment: registry.Assignment, args: argparse.Namespace) 
 
 
 def cmd_exam(args: argparse.Namespace) -> int:
-    from common.exam import check_checkpoint, demo_command, reading_order
+    from common.exam import check_checkpoint, demo_command, draw, reading_order
     from common.report import latest_summary
 
-    ready = {n: a for n, a in registry.available().items() if isinstance(a, registry.Assignment)}
-    if not ready:
-        raise UserError("no assignment is installed; nothing to examine")
-    if args.assignment:
-        if args.assignment not in ready:
-            raise UserError(f"{args.assignment} is not installed; choose {sorted(ready)}")
-        name = args.assignment
-    else:
-        name = random.Random(args.seed).choice(sorted(ready))
-    assignment = ready[name]
+    assignment = draw(args.seed, args.assignment)
+    name = assignment.name
     print(f"== The draw: {assignment.title} ({name})\n")
     print(model_card_summary(assignment.model_card))
     print("\n== The code, in reading order")
