@@ -10,15 +10,20 @@ from common.registry import Assignment, Headline
 def exam_demo_args(ckpt: Path, out_dir: Path, text: str | None = None) -> list[str]:
     """Write a short, unseen sentence (or the examiner's `text`) in the most legible print style
     of the model card, with its attention plot (a few seconds)."""
+    out_dir = Path(out_dir)
     return [
         text or "Good luck at the exam!",  # not in the training corpus
-        "--ckpt", str(ckpt),
-        "--style", "ada",
-        "--bias", "2.0",
-        "-o", str(Path(out_dir) / "handwriting.png"),
-        "--attention", str(Path(out_dir) / "attention.png"),
-    ]  # fmt: skip
-
+        "--ckpt",
+        str(ckpt),
+        "--style",
+        "ada",
+        "--bias",
+        "2.0",
+        "-o",
+        str(out_dir / "handwriting.png"),
+        "--attention",
+        str(out_dir / "attention.png"),
+    ]
 
 ASSIGNMENT = Assignment(
     name="handwriting",
