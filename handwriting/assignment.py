@@ -25,6 +25,7 @@ def exam_demo_args(ckpt: Path, out_dir: Path, text: str | None = None) -> list[s
         str(out_dir / "attention.png"),
     ]
 
+
 ASSIGNMENT = Assignment(
     name="handwriting",
     demo="write",
