@@ -20,6 +20,7 @@ by itself; the results agree with the checkpoint's to 1e-4.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,13 @@ def load_model(ckpt: Path | None):
         from speech.exported import ExportedModel
 
         return f"{path} (run from its ONNX export {onnx.name})", ExportedModel(onnx)
+    if export.beside(path).is_file():
+        print(
+            f"note: {export.beside(path)} is not the export of this checkpoint (made from another "
+            f"one, or unreadable): loading the checkpoint with torch (about 1 GB). "
+            f"`portfolio export speech --ckpt {path}` writes a current one.",
+            file=sys.stderr,
+        )
     from common.checkpoints import load_trained
 
     trained = load_trained("speech", path)

@@ -19,10 +19,11 @@ import torchaudio.functional as AF
 from common import export
 from common.checkpoints import load_trained
 from common.errors import UsageExit
-from speech import demo, wave
+from speech import demo, stream, wave
 from speech.exported import ExportedModel, ExportError
 
 from .conftest import speak_to
+from .test_speech_listen import FakeStream
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,7 +93,7 @@ def test_the_demo_prints_the_same_from_the_export_as_from_the_checkpoint(
 ):
     ckpt, onnx_path = exported
     monkeypatch.setattr(demo, "LONG_SECONDS", 60.0)
-    args = [*map(str, clips), "--threshold", "0.4", "--out", str(tmp_path), "--top", "3"]
+    args = [*map(str, clips), "--threshold", "0.1", "--out", str(tmp_path), "--top", "3"]
     stale = tmp_path / "stale" / "best.ckpt"  # a checkpoint without an export beside it
     stale.parent.mkdir()
     shutil.copy(ckpt, stale)
@@ -103,6 +104,8 @@ def test_the_demo_prints_the_same_from_the_export_as_from_the_checkpoint(
     strip = [s.replace(str(tmp_path), "") for s in torch_lines]
     assert [s.replace(str(tmp_path), "") for s in onnx_lines] == strip
     assert sum("top 3" in s for s in onnx_lines) == 2 and "read block by block" in "".join(strip)
+    found = [s for s in strip if "keywords detected" in s]
+    assert len(found) == 2 and not any(s.endswith(": none") for s in found)  # words to compare
     assert len(list(tmp_path.glob("*.png"))) == 2  # the figures, drawn from the export too
 
 
@@ -114,8 +117,26 @@ def test_an_export_beside_the_checkpoint_is_used_only_while_it_is_current(export
     other = onnx_path.parent / "other"
     other.mkdir(exist_ok=True)
     shutil.copy(onnx_path, other / "best.onnx")  # an export of another checkpoint ...
-    (other / "best.ckpt").write_bytes(ckpt.read_bytes() + b"\0")  # ... beside this one
+    shutil.copy(ckpt, other / "best.ckpt")
+    with (other / "best.ckpt").open("ab") as f:  # ... beside this one (a changed checkpoint)
+        f.write(b"\0")
     assert export.current(other / "best.ckpt", "speech") is None
+    demo.main([str(onnx_path.parent / "w.wav"), "--ckpt", str(other / "best.ckpt")])
+    out, err = capsys.readouterr()
+    assert f"checkpoint: {other / 'best.ckpt'}\n" in out  # the checkpoint itself, with a note:
+    assert "is not the export of this checkpoint" in err and "portfolio export speech" in err
+
+
+def test_listening_from_the_export_hears_what_the_checkpoint_hears(exported, clips):
+    ckpt, onnx_path = exported
+    data, rate = wave.read(clips[2])
+    signal = wave.resample(data, rate, 16000)[: 40 * 16000]
+    heard = []
+    for model in (load_trained("speech", ckpt).module, ExportedModel(onnx_path)):
+        lines = []
+        stream.listen(model, FakeStream(signal), threshold=0.0, out=lines.append)
+        heard.append(lines)
+    assert heard[0] == heard[1] and heard[0]
 
 
 NO_TORCH = r"""
