@@ -195,8 +195,10 @@ def adapt(
         user.append(augmented_copies(wavs, copies, gen))
         user_t += [names.index(word)] * (len(wavs) * copies)
     x_user = head_inputs(module, torch.cat(user))
-    x_replay = head_inputs(module, replay[0])
-    t_user, t_replay = torch.tensor(user_t), replay[1]
+    # the replay clips as they are and once more through the same augmentation as the person's
+    # copies, so that a channel or noise is no cue for the enrolled words
+    x_replay = head_inputs(module, augmented_copies(list(replay[0]), 2, gen))
+    t_user, t_replay = torch.tensor(user_t), replay[1].repeat_interleave(2)
     head = module.model.net.classifier
     start = copy.deepcopy(head.state_dict())
     params = [p for p in head.parameters() if p.requires_grad]

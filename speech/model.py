@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 import torchaudio
@@ -21,7 +23,11 @@ class LogMel(nn.Module):
     invariance); "band" subtracts each mel band's mean over time first (cepstral mean
     normalisation: a fixed channel colour, a microphone's or a phone's, is a per-band offset in
     the log domain and cancels). `f_max` below the Nyquist frequency keeps the features to the
-    band every recording carries (4 kHz: an 8 kHz recording's or a phone's).
+    band every recording carries (4 kHz: an 8 kHz recording's or a phone's). "pcen" replaces the
+    logarithm by per-channel energy normalisation (Wang et al. 2017, eq. 1, librosa's fixed
+    parameters: each band divided by its own smoothed energy over 0.4 s, then root-compressed),
+    an automatic gain per band that removes level and a fixed channel colour, followed by the
+    utterance normalisation.
     """
 
     def __init__(
@@ -36,10 +42,12 @@ class LogMel(nn.Module):
         lifter: int = 0,
     ):
         super().__init__()
-        if norm not in ("utterance", "band"):
-            raise ValueError(f"norm={norm!r}: use 'utterance' or 'band'")
+        if norm not in ("utterance", "band", "pcen"):
+            raise ValueError(f"norm={norm!r}: use 'utterance', 'band' or 'pcen'")
         n_fft = int(sample_rate * win_ms / 1000)
         self.norm, self.top_db = norm, top_db
+        frames = 0.4 * 1000 / hop_ms  # PCEN smoother: librosa's 0.4 s time constant in frames
+        self.pcen_s = (math.sqrt(1 + 4 * frames**2) - 1) / (2 * frames**2)
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate,
             n_fft=n_fft,
@@ -54,9 +62,23 @@ class LogMel(nn.Module):
         dct = torchaudio.functional.create_dct(lifter, n_mels, "ortho") if lifter else None
         self.register_buffer("dct", dct, persistent=False)
 
+    def pcen(self, energy: torch.Tensor) -> torch.Tensor:
+        """(B, n_mels, T) mel energies -> PCEN (Wang et al. 2017, eq. 1): E / (eps + M)^alpha,
+        M the energy smoothed over time (first order, M_0 = E_0), then (. + delta)^r - delta^r
+        with librosa's alpha 0.98, delta 2, r 0.5."""
+        s, smooth, m = self.pcen_s, [], energy[..., 0]
+        for t in range(energy.shape[-1]):
+            m = (1 - s) * m + s * energy[..., t]
+            smooth.append(m)
+        gain = energy / (1e-6 + torch.stack(smooth, dim=-1)) ** 0.98
+        return (gain + 2.0).sqrt() - math.sqrt(2.0)
+
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        x = 10 * torch.log10(self.mel(wav) + 1e-10)  # (B, n_mels, T) dB
-        x = torch.maximum(x, x.amax(dim=(-2, -1), keepdim=True) - self.top_db)
+        if self.norm == "pcen":
+            x = self.pcen(self.mel(wav))  # (B, n_mels, T)
+        else:
+            x = 10 * torch.log10(self.mel(wav) + 1e-10)  # (B, n_mels, T) dB
+            x = torch.maximum(x, x.amax(dim=(-2, -1), keepdim=True) - self.top_db)
         if self.dct is not None:  # (B, n_mels, T) -> cepstra (B, T, lifter) -> (B, n_mels, T)
             x = (x.transpose(1, 2) @ self.dct @ self.dct.T).transpose(1, 2)
         if self.norm == "band":

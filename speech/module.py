@@ -34,8 +34,8 @@ class KeywordModule(StageSteps, L.LightningModule):
         dropout: Dropout2d rate at the end of each block.
         hop_ms: Frame hop of the log-mel features in ms (window 30 ms).
         f_max: Highest mel frequency in Hz (None: the Nyquist frequency).
-        norm: Feature normalisation per clip: utterance (mean/std) or band (each band's mean
-            first).
+        norm: Feature normalisation per clip: utterance (mean/std), band (each band's mean
+            first) or pcen (per-channel energy normalisation instead of the log, then mean/std).
         top_db: Floor of the log-mels below each clip's loudest bin, in dB.
         lifter: Cepstral smoothing: keep this many DCT coefficients of each log-mel frame (0:
             off).
@@ -62,7 +62,7 @@ class KeywordModule(StageSteps, L.LightningModule):
         depth: list[int] = [2, 2, 4, 4],  # noqa: B006 (jsonargparse needs a literal default)
         activation: str = "silu",
         dropout: float = 0.05,
-        hop_ms: float = 20.0,
+        hop_ms: float = 25.0,
         f_max: float | None = None,
         norm: str = "utterance",
         top_db: float = 80.0,

@@ -16,8 +16,12 @@ the output of `generate` changes.
 
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,10 +30,11 @@ import torch
 import torchaudio
 
 from common.cache import damage, file_stamp
+from common.threads import one_thread
 from speech import audio, espeak
 from speech.config import WORDS_35
 
-VERSION = 3
+VERSION = 4  # 4: the same recipe as 3, post-processed one chunk per process
 
 # eSpeak voice -> accent name. English accents, then other languages' voices reading the English
 # spelling with their own letter-to-sound rules (a foreign accent, sometimes a mispronunciation).
@@ -124,24 +129,64 @@ def homophones(words: list[str], voices: list[str]) -> set[tuple[str, str]]:
     return out
 
 
+SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)
+
+
+@functools.cache
 def _speed_resamplers() -> dict[float, torchaudio.transforms.Resample]:
     # Speed perturbation (Ko et al. 2015) folded into the 22.05 -> 16 kHz resampling: reading
     # 22050 Hz audio as if it were 22050*s Hz plays it s times faster (tempo and pitch).
     # Quantised factors keep the polyphase kernels small and cached.
     return {
         s: torchaudio.transforms.Resample(int(round(22050 * s / 50) * 50), audio.SAMPLE_RATE)
-        for s in (0.9, 0.95, 1.0, 1.05, 1.1)
+        for s in SPEEDS
     }
 
 
-def generate(cfg: SynthConfig, words: list[str] | None = None, chunk: int = 512) -> dict:
+@one_thread()
+def _finish(start: int, rows: list[dict], raw: list[np.ndarray], seed: int) -> np.ndarray:
+    """eSpeak's clips rows[k] = clip start + k (int16 at 22050 Hz) -> the data set's int16
+    1-second clips: speed, placement, vocal-tract warp, room, noise, level. One torch thread:
+    the operations are small, and chunks run in parallel processes instead."""
+    resamplers = _speed_resamplers()
+    speech, white, rirs = [], [], []
+    for i, row in enumerate(rows, start):
+        # one generator per clip: the result does not depend on chunking or order
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
+        wav = torch.from_numpy(raw[i - start].astype(np.float32) / 32768.0)
+        wav = resamplers[row["speed"]](wav)
+        speech.append(audio.place_randomly(wav, audio.SAMPLE_RATE, gen))
+        white.append(torch.randn(audio.SAMPLE_RATE, generator=gen))
+        if row["rt60"] > 0:
+            rirs.append(audio.room_impulse_responses(torch.tensor([row["rt60"]]), gen)[0])
+    x = torch.stack(speech)  # (B, 16000)
+    x = audio.spectral_warp(x, torch.tensor([r["warp"] for r in rows]))
+    wet = torch.tensor([r["rt60"] > 0 for r in rows])
+    if rirs:
+        n = audio.SAMPLE_RATE  # one length for all: the FFT size must not depend on the batch
+        rirs = torch.stack([torch.nn.functional.pad(r, (0, n - len(r))) for r in rirs])
+        x[wet] = audio.reverberate(x[wet], rirs)
+    noise = audio.colour(torch.stack(white), torch.tensor([r["noise_beta"] for r in rows]))
+    snr = torch.tensor([r["snr_db"] for r in rows])
+    noisy = audio.mix_at_snr(x, noise, snr.clamp(max=200.0))
+    peak = noisy.abs().amax(dim=1, keepdim=True) + 1e-9
+    gain = 10 ** (torch.tensor([r["peak_db"] for r in rows])[:, None] / 20) / peak
+    return (noisy * gain * 32767).round().clamp(-32768, 32767).to(torch.int16).numpy()
+
+
+def generate(
+    cfg: SynthConfig, words: list[str] | None = None, chunk: int = 512, workers: int | None = None
+) -> dict:
     """Synthesize the data set -> {"clips": int16 (N, 16000), "word", "split", "accent",
-    "variant", "gender": lists of N strings, "params": per-clip prosody and augmentation}."""
+    "variant", "gender": lists of N strings, "params": per-clip prosody and augmentation}.
+
+    eSpeak runs in two processes (`espeak.synthesize_many`); the rest of the work, in chunks
+    of `chunk` clips, runs in `workers` processes (`_finish`, one torch thread each; None: one
+    per core, up to 8, from 2,000 clips on, below which starting them costs more than they
+    save). Any chunking and any number of workers give the same clips."""
     words = list(words or WORDS_35)
     variants = split_variants(cfg.split_seed, cfg.held_out)
     rng = np.random.default_rng(cfg.seed)
-    resamplers = _speed_resamplers()
-    speeds = sorted(resamplers)
     accents = list(ACCENTS)
     per_word = {"train": cfg.train_per_word, "val": cfg.val_per_word, "test": cfg.test_per_word}
     same_sound = homophones(words, accents)
@@ -166,7 +211,7 @@ def generate(cfg: SynthConfig, words: list[str] | None = None, chunk: int = 512)
                         "pitch": int(rng.integers(15, 86)),
                         "range": int(rng.integers(10, 91)),
                         "emphasis": int(rng.integers(len(EMPHASIS))),
-                        "speed": float(speeds[rng.integers(len(speeds))]),
+                        "speed": float(SPEEDS[rng.integers(len(SPEEDS))]),
                         "warp": float(rng.uniform(0.9, 1.1)),
                         "rt60": float(rng.uniform(0.15, 0.7))
                         if rng.random() < cfg.reverb_prob
@@ -186,34 +231,21 @@ def generate(cfg: SynthConfig, words: list[str] | None = None, chunk: int = 512)
         ssml = text.startswith("<speak>")
         requests.append((text, voice, row["rate"], row["pitch"], row["range"], ssml))
     raw = espeak.synthesize_many(requests)  # int16 at 22050 Hz, reproducible
+    starts = range(0, len(rows), chunk)
+    jobs = [(s, rows[s : s + chunk], raw[s : s + chunk], cfg.seed) for s in starts]
+    if workers is None:
+        workers = min(len(os.sched_getaffinity(0)), 8) if len(rows) >= 2000 else 1
+    workers = min(workers, len(jobs))
     clips = np.zeros((len(rows), audio.SAMPLE_RATE), dtype=np.int16)
-    for start in range(0, len(rows), chunk):
-        batch = rows[start : start + chunk]
-        speech, white, rirs = [], [], []
-        for i, row in enumerate(batch, start):
-            # one generator per clip: the result does not depend on chunking or order
-            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + i)
-            wav = torch.from_numpy(raw[i].astype(np.float32) / 32768.0)
-            wav = resamplers[row["speed"]](wav)
-            speech.append(audio.place_randomly(wav, audio.SAMPLE_RATE, gen))
-            white.append(torch.randn(audio.SAMPLE_RATE, generator=gen))
-            if row["rt60"] > 0:
-                rirs.append(audio.room_impulse_responses(torch.tensor([row["rt60"]]), gen)[0])
-        x = torch.stack(speech)  # (B, 16000)
-        x = audio.spectral_warp(x, torch.tensor([r["warp"] for r in batch]))
-        wet = torch.tensor([r["rt60"] > 0 for r in batch])
-        if rirs:
-            n = audio.SAMPLE_RATE  # one length for all: the FFT size must not depend on the batch
-            rirs = torch.stack([torch.nn.functional.pad(r, (0, n - len(r))) for r in rirs])
-            x[wet] = audio.reverberate(x[wet], rirs)
-        noise = audio.colour(torch.stack(white), torch.tensor([r["noise_beta"] for r in batch]))
-        snr = torch.tensor([r["snr_db"] for r in batch])
-        noisy = audio.mix_at_snr(x, noise, snr.clamp(max=200.0))
-        peak = noisy.abs().amax(dim=1, keepdim=True) + 1e-9
-        gain = 10 ** (torch.tensor([r["peak_db"] for r in batch])[:, None] / 20) / peak
-        clips[start : start + len(batch)] = (
-            (noisy * gain * 32767).round().clamp(-32768, 32767).to(torch.int16).numpy()
-        )
+    if workers > 1:
+        spawn = multiprocessing.get_context("spawn")  # no fork of a process running threads
+        with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+            done = pool.map(_finish, *zip(*jobs))
+            for s, part in zip(starts, done):
+                clips[s : s + len(part)] = part
+    else:
+        for s, *job in jobs:
+            clips[s : s + chunk] = _finish(s, *job)
 
     genders = {v: espeak.variant_gender(v) for v in VARIANTS}
     return {

@@ -94,3 +94,20 @@ def test_the_speech_gate_passes_words_and_stops_silence_and_steady_noise():
     assert not audio.has_speech(0.2 * torch.randn(32000, generator=gen))  # loud, steady hiss
     pink = audio.coloured_noise(1, 32000, torch.ones(1), gen)[0] * 0.2
     assert not audio.has_speech(pink)
+
+
+def test_pcen_follows_its_equation_and_nearly_divides_out_a_gain_per_band():
+    pcen = LogMel(hop_ms=25.0, norm="pcen")
+    energy = torch.rand(2, 40, 41, generator=torch.Generator().manual_seed(7)) + 0.1
+    # the smoother as a closed form: M_t = (1-s)^t E_0 + sum_k s (1-s)^(t-k) E_k, k = 1..t
+    s, t = pcen.pcen_s, torch.arange(41.0)
+    weights = s * (1 - s) ** (t[:, None] - t[None, :]) * (t[:, None] >= t[None, :])  # (T, T)
+    weights[:, 0] = (1 - s) ** t  # M_0 = E_0
+    smooth = energy @ weights.T
+    expected = (energy / (1e-6 + smooth) ** 0.98 + 2).sqrt() - 2**0.5
+    assert torch.allclose(pcen.pcen(energy), expected, atol=1e-5)
+    gain = torch.ones(40, 1)
+    gain[:20] = 100.0  # 20 dB more in the low bands: a channel colour
+    before, after = pcen.pcen(energy), pcen.pcen(energy * gain)
+    assert torch.equal(after[:, 20:], before[:, 20:])  # each band on its own
+    assert ((after - before).abs() <= 0.1 * before).all()  # 100^0.02 = 1.096: under 10 %

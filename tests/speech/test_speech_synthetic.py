@@ -14,9 +14,11 @@ def test_generation_is_deterministic_for_a_seed():
     a = synthetic.generate(TINY, WORDS, chunk=8)
     again = synthetic.generate(TINY, WORDS, chunk=8)
     b = synthetic.generate(TINY, WORDS, chunk=5)
+    pooled = synthetic.generate(TINY, WORDS, chunk=8, workers=2)  # chunks in two processes
     c = synthetic.generate(SynthConfig(4, 2, 2, seed=1), WORDS)
     assert a["clips"].shape == (3 * 8, 16000) and a["clips"].dtype == np.int16
     assert np.array_equal(a["clips"], again["clips"]) and a["params"] == again["params"]
+    assert np.array_equal(a["clips"], pooled["clips"])
     # another batch size only changes float rounding in batched FFTs: at most 1 LSB
     assert np.abs(a["clips"].astype(int) - b["clips"].astype(int)).max() <= 1
     assert not np.array_equal(a["clips"], c["clips"])
