@@ -5,13 +5,14 @@
     .venv/bin/python benchmarks/speech_memory.py --ckpt CKPT --minutes 30 --keep DIR
 
 Writes a recording of `--minutes` at 16 kHz and one at 8 kHz (eSpeak NG words of the model's
-own vocabulary every 2-5 s, several voices, over pink noise at about 20 dB SNR; written block by
-block) and a 2.5-second two-word clip, exports the checkpoint to ONNX, then runs the demo on
-each in a fresh process under GNU time (`/usr/bin/time -f %M`, the peak resident set): from the
-checkpoint (torch and Lightning: `--ckpt best.ckpt` with no export beside it) and from the
-export (onnxruntime, no torch: `--ckpt best.onnx`, and `--ckpt best.ckpt` with its current
-export beside it). Both must print the same keywords. For scale it measures `import torch`
-alone: the checkpoint path cannot go below that.
+own vocabulary every 2-5 s, several voices, over faint pink noise; written block by block), a
+2.5-second two-word clip and a 59-second recording (the longest the demo reads whole and draws),
+exports the checkpoint to ONNX, then runs the demo on each in a fresh process under GNU time
+(`/usr/bin/time -f %M`, the peak resident set): from the checkpoint (torch and Lightning:
+`--ckpt best.ckpt` with no export beside it) and from the export (onnxruntime, no torch:
+`--ckpt best.onnx`, and `--ckpt best.ckpt` with its current export beside it). All three must
+print the same lines. For scale it measures `import torch` alone: the checkpoint path cannot go
+below that.
 """
 
 from __future__ import annotations
@@ -127,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     short = work / "two_words.wav"
     write_recording(short, names[:2], 2.5 / 60, 16000, seed=1)
     files["2.5 s 16 kHz, figure"] = short
+    minute = work / "just_under_a_minute.wav"  # the longest file read whole, with its figure
+    write_recording(minute, names, 59 / 60, 8000, seed=2)
+    files["59 s 8 kHz, figure"] = minute
 
     log = work / "time.txt"
     rows, checks = [], []

@@ -15,7 +15,8 @@ and each keyword is printed with its time and probability.
 `--ckpt model.onnx` runs the network's ONNX export (`portfolio export speech`) with
 onnxruntime, without torch: about 120 MB at peak instead of about 1 GB, for any length. An
 up-to-date export beside the checkpoint (best.ckpt -> best.onnx, same checkpoint hash) is used
-by itself; the results agree with the checkpoint's to 1e-4.
+by itself; the printed lines are the checkpoint's (probabilities agree to 1e-4). Only `--speak`
+still loads torch, to synthesize.
 """
 
 from __future__ import annotations

@@ -34,7 +34,12 @@ class ExportedModel:
         meta = self.session.get_modelmeta().custom_metadata_map
         what = meta.get("mal2.assignment")
         if what != "speech":
-            made = f"the {what} network's export" if what else "not an export of this portfolio"
+            made = (
+                f"the {what} network's export"
+                if what
+                else "not an export of this portfolio (or one made before exports carried "
+                "their class names)"
+            )
             raise ExportError(
                 f"{self.path} is {made}, not the speech network's; export a speech checkpoint "
                 "with `portfolio export speech --ckpt CKPT`"
