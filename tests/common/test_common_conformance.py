@@ -50,6 +50,18 @@ def test_entry_points_are_train_evaluate_and_a_demo_main(assignment):
         assert Path(module.__file__).read_text().endswith(MAIN_FORM), ref
 
 
+def test_registration_derives_title_summary_and_module_class(assignment):
+    # the package docstring starts "Title: summary."; module.py defines one LightningModule
+    from lightning.pytorch import LightningModule
+
+    doc = " ".join(importlib.import_module(assignment.name).__doc__.split())
+    assert doc.startswith(f"{assignment.title}: {assignment.summary}")
+    assert assignment.title[0].isupper() and len(assignment.summary.split()) >= 5
+    cls = assignment.module_class()
+    assert issubclass(cls, LightningModule) and cls.__module__ == f"{assignment.name}.module"
+    assert inspect.signature(assignment.exam_demo_args).parameters.keys() >= {"ckpt", "out_dir"}
+
+
 def test_evaluate_has_the_shared_flags_and_report(assignment):
     # common.evaluation gives the flags and the report's keys; test_common_evaluate_edge.py
     # checks each evaluate's --help and the report
