@@ -228,13 +228,14 @@ def load_midi_folder(folder: str | Path) -> tuple[list[str], list[np.ndarray]]:
         return loaded
     names, notes, skipped = [], [], []
     for f in files:
+        name = str(f.relative_to(folder))
         try:
             pm = midi.load_midi(f)
         except midi.MidiError as err:
-            skipped.append(f"{f.relative_to(folder)}: {err}")
-            continue
-        names.append(str(f.relative_to(folder)))
-        notes.append(np.array(midi.midi_to_notes(pm), dtype=np.float64).reshape(-1, 3))
+            skipped.append(f"{name}: {err}")
+        else:
+            names.append(name)
+            notes.append(np.array(midi.midi_to_notes(pm), dtype=np.float64).reshape(-1, 3))
     if skipped:
         warnings.warn(
             f"skipped {len(skipped)} of {len(files)} MIDI files under {folder}:\n  "
