@@ -56,7 +56,8 @@ def open_session(path: Path, assignment: str = "ASSIGNMENT"):
     if not path.is_file():
         raise ExportError(f"{path} does not exist; write it with {again}")
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    options.intra_op_num_threads = int(threads) if threads.isdigit() else 0  # 0: all cores
     try:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime's errors derive from Exception alone

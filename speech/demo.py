@@ -82,7 +82,7 @@ def load_model(ckpt: Path | None):
     from common import export
     from common.checkpoints import find_checkpoint
 
-    if ckpt is not None and ckpt.suffix == ".onnx":
+    if ckpt is not None and ckpt.suffix.lower() == ".onnx":
         from speech.exported import ExportedModel
 
         return str(ckpt), ExportedModel(ckpt)
@@ -161,6 +161,15 @@ def figure_path(out: Path, audio_path: Path, used: set[Path]) -> Path:
 
 def scan_long(module, path: Path, threshold: float) -> None:
     """Keywords of a recording too long for memory, read and classified block by block."""
+    from speech.exported import ExportedModel
+
+    if not isinstance(module, ExportedModel):  # on stderr: the printed results stay the same
+        print(
+            "note: the checkpoint runs with torch (about 1 GB at peak for any length); "
+            "`portfolio export speech --ckpt CKPT` once, and the demo runs its export in about "
+            "120 MB",
+            file=sys.stderr,
+        )
     print(f"\n{path} ({wave.duration(path):.1f} s, read block by block; no figure)")
     found = [
         f"{w} at {t0:.2f} s ({p:.0%})"

@@ -83,9 +83,11 @@ def test_the_export_gives_the_checkpoints_probabilities_and_features(exported, c
     assert np.abs(model.log_mel(batch[0]) - module.log_mel(batch[0])).max() < 1e-4
 
 
-def printed(capsys) -> list[str]:
-    """The demo's output without its `checkpoint:` line (the one line that names the model)."""
-    return [s for s in capsys.readouterr().out.splitlines() if not s.startswith("checkpoint:")]
+def printed(capsys) -> tuple[list[str], str]:
+    """The demo's output without its `checkpoint:` line (the one line that names the model),
+    and its stderr."""
+    out, err = capsys.readouterr()
+    return [s for s in out.splitlines() if not s.startswith("checkpoint:")], err
 
 
 def test_the_demo_prints_the_same_from_the_export_as_from_the_checkpoint(
@@ -98,9 +100,11 @@ def test_the_demo_prints_the_same_from_the_export_as_from_the_checkpoint(
     stale.parent.mkdir()
     shutil.copy(ckpt, stale)
     assert demo.main([*args, "--ckpt", str(stale)]) == 0
-    torch_lines = printed(capsys)
+    torch_lines, err = printed(capsys)
+    assert "`portfolio export speech --ckpt CKPT` once" in err  # a hint for the long recording
     assert demo.main([*args, "--ckpt", str(onnx_path)]) == 0
-    onnx_lines = printed(capsys)
+    onnx_lines, err = printed(capsys)
+    assert err == ""
     strip = [s.replace(str(tmp_path), "") for s in torch_lines]
     assert [s.replace(str(tmp_path), "") for s in onnx_lines] == strip
     assert sum("top 3" in s for s in onnx_lines) == 2 and "read block by block" in "".join(strip)
