@@ -13,16 +13,19 @@ would be slower. `--trainer.precision` overrides the choice.
 
 from __future__ import annotations
 
-from common.cli import train_main
 from common.errors import command, entry_point
-from speech.data import KeywordDataModule
-from speech.module import KeywordModule
 
 LINKS = {"data.labels": "model.labels"}  # the model's outputs follow the data's labels
 
 
 @entry_point
 def main(argv: list[str] | None = None):
+    # Imported here, not above: data generation starts worker processes (spawn), and each one
+    # imports this module again before its work; Lightning at the top cost each a few seconds.
+    from common.cli import train_main
+    from speech.data import KeywordDataModule
+    from speech.module import KeywordModule
+
     return train_main(KeywordModule, KeywordDataModule, argv, bf16_where_native=True, links=LINKS)
 
 

@@ -114,10 +114,11 @@ def test_bad_model_options_are_refused():
 
 
 def test_training_asks_for_bf16_where_the_cpu_has_it(monkeypatch):
+    from common import cli
     from speech import train
 
     seen = []
-    monkeypatch.setattr(train, "train_main", lambda *a, **k: seen.append(k))
+    monkeypatch.setattr(cli, "train_main", lambda *a, **k: seen.append(k))  # main imports it
     train.main([])
     assert seen[-1]["bf16_where_native"] is True
 
