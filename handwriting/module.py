@@ -24,6 +24,17 @@ from handwriting.text import encode, unknown_characters
 PRIMER_TEXT = "written here"
 
 
+def _detached(state):
+    """The network's state (dicts, lists and tuples of tensors) cut from the graph."""
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    if isinstance(state, dict):
+        return {k: _detached(v) for k, v in state.items()}
+    if isinstance(state, list | tuple):
+        return type(state)(_detached(v) for v in state)
+    return state
+
+
 class HandwritingModule(L.LightningModule):
     """The handwriting network (`--model.*`).
 
@@ -50,6 +61,11 @@ class HandwritingModule(L.LightningModule):
             extension of the paper); null: no conditioning, the hand comes from priming alone.
             Lines by other writers (e.g. IAM-OnDB) train the "unknown writer" embedding.
         style_dropout: Share of training lines whose writer is withheld (trains "unknown").
+        tbptt_spans: Truncated backpropagation through time: each training batch is cut along
+            time into this many equal spans, one optimizer step each, the network's state
+            carried (not differentiated) from span to span. The same points, and about the same
+            work, as whole lines (the first layer runs step by step either way), with this many
+            times the updates. 1: whole lines, one step per batch.
     """
 
     def __init__(
@@ -68,13 +84,18 @@ class HandwritingModule(L.LightningModule):
         # one learned embedding per synthetic writer (handwriting/hershey.py)
         styles: list[str] | None = ["ada", "ben", "cleo", "dora", "emil"],  # noqa: B006
         style_dropout: float = 0.1,
+        tbptt_spans: int = 3,
     ):
         super().__init__()
         if lr_schedule not in ("exponential", "cosine"):
             raise ValueError(
                 f"--model.lr_schedule must be 'exponential' or 'cosine', not {lr_schedule!r}"
             )
+        if tbptt_spans < 1:
+            raise ValueError(f"--model.tbptt_spans must be 1 or more, not {tbptt_spans}")
         self.save_hyperparameters()
+        # Several optimizer steps per batch (one per span): Lightning's manual optimization.
+        self.automatic_optimization = tbptt_spans == 1
         self.config = network_config(
             ModelConfig, self.hparams, alphabet_size=len(alphabet), n_styles=len(styles or [])
         )
@@ -97,18 +118,23 @@ class HandwritingModule(L.LightningModule):
         if dm is not None and getattr(dm, "hparams", None) is not None:
             self.pen_step.fill_(float(dm.hparams.get("pen_step", 1.0)))
 
-    def point_nll(self, batch, stage: str = "val") -> torch.Tensor:
+    def point_nll(
+        self, batch, stage: str = "val", span: slice = slice(None), state=None, style=None
+    ) -> torch.Tensor:
         """(B, T) negative log-likelihood of each point (0 at padding), each predicted from the
-        points before it: the loss of training and the figure of evaluation."""
+        points before it: the loss of training and the figure of evaluation. With `span` (a
+        slice of time) and the `state` after the points before it, the NLL of that span only;
+        the network's state after it is kept in `self._state` (truncated BPTT)."""
         x, mask = batch["x"], batch["mask"]  # (B, T, 3), (B, T)
         start = x.new_tensor([0.0, 0.0, 1.0]).expand(len(x), 1, 3)  # pen up at the origin
-        inputs = torch.cat([start, x[:, :-1]], 1)  # predict point t from points < t
+        inputs = torch.cat([start, x[:, :-1]], 1)[:, span]  # predict point t from points < t
         chars = batch["chars"] if self.config.synthesis else None
-        y, _, _ = self.model(inputs, chars, style=self._styles(batch, stage))
+        style = self._styles(batch, stage) if style is None else style
+        y, self._state, _ = self.model(inputs, chars, state, style)
         y = y.float()  # under bf16 autocast: the mixture density loss stays in float32
         if stage == "train":
             y.register_hook(lambda g: g.clamp(-100.0, 100.0))  # Graves: output derivatives
-        return mdn.nll(mdn.split_params(y, self.config.n_mixtures), x) * mask
+        return mdn.nll(mdn.split_params(y, self.config.n_mixtures), x[:, span]) * mask[:, span]
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         x, mask = batch["x"], batch["mask"]  # (B, T, 3), (B, T)
@@ -145,7 +171,34 @@ class HandwritingModule(L.LightningModule):
         return idx
 
     def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
+        if self.automatic_optimization:
+            return self._step(batch, "train")
+        # Truncated BPTT: equal spans of the batch's time axis, one update each; the state at
+        # a span's end starts the next (detached: no gradient flows across the cut).
+        x, mask = batch["x"], batch["mask"]  # (B, T, 3), (B, T)
+        opt, sched = self.optimizers(), self.lr_schedulers()
+        style = self._styles(batch, "train")  # one draw of the withheld writers per line
+        length = -(-x.shape[1] // self.hparams.tbptt_spans)  # ceil: every span but the last
+        state, total = None, 0.0
+        for t0 in range(0, x.shape[1], length):
+            point_nll = self.point_nll(batch, "train", slice(t0, t0 + length), state, style)
+            opt.zero_grad()
+            self.manual_backward(point_nll.sum() / len(x))  # per line, as _step optimises
+            opt.step()
+            if self.hparams.lr_schedule == "cosine":
+                sched.step()
+            state = _detached(self._state)
+            total += float(point_nll.detach().sum())
+        self.log("train/loss", total / float(mask.sum()), on_epoch=True, prog_bar=True,
+                 on_step=False, batch_size=len(x))  # fmt: skip
+
+    def on_train_epoch_end(self) -> None:
+        # Lightning steps no schedule under manual optimization: the exponential one by epoch
+        # here, unless something (--run.budget's planner) has already moved it this far.
+        if not self.automatic_optimization and self.hparams.lr_schedule == "exponential":
+            sched = self.lr_schedulers()
+            if sched.last_epoch < self.current_epoch + 1:
+                sched.step()
 
     def validation_step(self, batch, batch_idx):
         self._step(batch, "val")
@@ -153,7 +206,9 @@ class HandwritingModule(L.LightningModule):
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
         if self.hparams.lr_schedule == "cosine":
+            # estimated_stepping_batches counts batches under manual optimization
             steps = max(1, int(self.trainer.estimated_stepping_batches))
+            steps *= 1 if self.automatic_optimization else self.hparams.tbptt_spans
             final = self.hparams.lr * self.hparams.lr_final
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=final)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -3,7 +3,9 @@
     python -m tests.common.faults blackjack.train:main kill 250 -- --trainer.max_epochs 3 ...
 
 `kill` ends the process at once (as kill -9 or a power cut would), `int` sends it a real SIGINT
-(Ctrl-C), `term` a real SIGTERM. The fault fires right before the given global step is trained.
+(Ctrl-C), `term` a real SIGTERM. The fault fires right before the given global step is trained,
+or, where a batch makes several optimizer steps (manual optimization), before the first batch
+that starts at or past it.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ class SimulatedCrash(Exception):
 
 class FaultAtStep(Callback):
     def __init__(self, how: str, step: int) -> None:
-        self.how, self.step = how, step
+        self.how, self.step, self.fired = how, step, False
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if trainer.global_step != self.step:
+        if self.fired or trainer.global_step < self.step:
             return
+        self.fired = True
         if self.how == "kill":
             os._exit(137)
         if self.how == "crash":

@@ -211,12 +211,12 @@ def test_bf16_autocast_keeps_the_window_position_and_the_loss_in_float32():
 
 
 def test_cosine_schedule_anneals_every_step_to_its_final_rate():
-    """--model.lr_schedule cosine: a half cosine over all the run's steps, from lr to
+    """--model.lr_schedule cosine: a half cosine over all the run's optimizer steps, from lr to
     lr * lr_final, whatever the number of epochs; an unknown schedule is refused by name."""
     from handwriting.module import HandwritingModule
 
     m = HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2, lr=1e-3, lr_schedule="cosine",
-                          lr_final=0.1)  # fmt: skip
+                          lr_final=0.1, tbptt_spans=1)  # fmt: skip
     m._trainer = SimpleNamespace(estimated_stepping_batches=10)
     conf = m.configure_optimizers()
     opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
@@ -228,6 +228,10 @@ def test_cosine_schedule_anneals_every_step_to_its_final_rate():
         lrs.append(opt.param_groups[0]["lr"])
     assert lrs[4] == pytest.approx(0.55e-3) and lrs[-1] == pytest.approx(1e-4)
     assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    # cut into 3 spans (truncated BPTT), each of the 10 batches makes 3 steps
+    m3 = HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2, lr_schedule="cosine")
+    m3._trainer = SimpleNamespace(estimated_stepping_batches=10)
+    assert m3.configure_optimizers()["lr_scheduler"]["scheduler"].T_max == 30
     with pytest.raises(ValueError, match="lr_schedule"):
         HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2, lr_schedule="linear")
 
@@ -276,3 +280,45 @@ def test_writing_primes_only_a_writer_the_network_has_no_embedding_of(monkeypatc
         assert primed == (["ada"] if m is known else ["ada", "ada"])
         with pytest.raises(ValueError, match="unknown style 'zed'"):
             m.write("ab", style="zed", max_steps=5)
+
+
+def test_truncated_bptt_spans_carry_the_state_and_give_the_whole_lines_nll():
+    """--model.tbptt_spans: the NLL of a line cut into spans, each started from the state the
+    span before it ended in, is the NLL of the whole line (the cut stops gradients, not the
+    forward pass); a span started from a fresh state is not."""
+    m, batch = _window_batch()
+    m.eval()
+    style = torch.ones(4, dtype=torch.long)
+    with torch.no_grad():
+        full = m.point_nll(batch, style=style)  # (4, 60)
+        parts, state = [], None
+        for span in (slice(0, 25), slice(25, 50), slice(50, 60)):
+            parts.append(m.point_nll(batch, span=span, state=state, style=style))
+            state = m._state
+        fresh = m.point_nll(batch, span=slice(25, 50), style=style)
+    assert torch.allclose(torch.cat(parts, 1), full, atol=1e-5)
+    assert not torch.allclose(fresh, full[:, 25:50], atol=1e-2)
+
+
+def test_truncated_bptt_steps_once_per_span_and_decays_the_rate_once_per_epoch(tmp_path):
+    """A batch cut into 3 spans makes 3 optimizer steps (manual optimization), the exponential
+    schedule still decays once per epoch, and the weights move; 1 span is one step per batch."""
+    import lightning as L
+
+    from handwriting.module import HandwritingModule
+
+    batches = [_window_batch()[1] for _ in range(2)]
+    for spans in (3, 1):
+        torch.manual_seed(0)
+        m = HandwritingModule(hidden_size=16, n_mixtures=2, n_window=2, styles=["ada"],
+                              tbptt_spans=spans, lr=1e-3, lr_decay=0.5)  # fmt: skip
+        before = [p.detach().clone() for p in m.parameters()]
+        trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False,
+                            limit_val_batches=0, default_root_dir=tmp_path)  # fmt: skip
+        trainer.fit(m, torch.utils.data.DataLoader(batches, batch_size=None))
+        assert trainer.global_step == 2 * 2 * spans
+        assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.25e-3)
+        assert all(not torch.equal(a, b) for a, b in zip(before, m.parameters()))
+    with pytest.raises(ValueError, match="tbptt_spans"):
+        HandwritingModule(tbptt_spans=0)
