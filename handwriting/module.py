@@ -66,6 +66,12 @@ class HandwritingModule(L.LightningModule):
             carried (not differentiated) from span to span. The same points, and about the same
             work, as whole lines (the first layer runs step by step either way), with this many
             times the updates. 1: whole lines, one step per batch.
+        tbptt_epochs: How many of the first epochs train in spans; the later ones train on
+            whole lines. A curriculum from short to long: spans teach the letters' shapes with
+            many updates, whole lines let the gradient reach back along the line, which the
+            attention window needs so as not to repeat or skip letters (model card). null:
+            every epoch. Under --run.budget every epoch trains whole lines (its planner assumes
+            as many optimizer steps in every batch as in the first).
     """
 
     def __init__(
@@ -84,7 +90,8 @@ class HandwritingModule(L.LightningModule):
         # one learned embedding per synthetic writer (handwriting/hershey.py)
         styles: list[str] | None = ["ada", "ben", "cleo", "dora", "emil"],  # noqa: B006
         style_dropout: float = 0.1,
-        tbptt_spans: int = 3,
+        tbptt_spans: int = 12,
+        tbptt_epochs: int | None = 3,
     ):
         super().__init__()
         if lr_schedule not in ("exponential", "cosine"):
@@ -95,7 +102,7 @@ class HandwritingModule(L.LightningModule):
             raise ValueError(f"--model.tbptt_spans must be 1 or more, not {tbptt_spans}")
         self.save_hyperparameters()
         # Several optimizer steps per batch (one per span): Lightning's manual optimization.
-        self.automatic_optimization = tbptt_spans == 1
+        self.automatic_optimization = tbptt_spans == 1 or tbptt_epochs == 0
         self.config = network_config(
             ModelConfig, self.hparams, alphabet_size=len(alphabet), n_styles=len(styles or [])
         )
@@ -178,7 +185,7 @@ class HandwritingModule(L.LightningModule):
         x, mask = batch["x"], batch["mask"]  # (B, T, 3), (B, T)
         opt, sched = self.optimizers(), self.lr_schedulers()
         style = self._styles(batch, "train")  # one draw of the withheld writers per line
-        length = -(-x.shape[1] // self.hparams.tbptt_spans)  # ceil: every span but the last
+        length = -(-x.shape[1] // self._spans(self.current_epoch))  # ceil: all spans but the last
         state, total = None, 0.0
         for t0 in range(0, x.shape[1], length):
             point_nll = self.point_nll(batch, "train", slice(t0, t0 + length), state, style)
@@ -191,6 +198,15 @@ class HandwritingModule(L.LightningModule):
             total += float(point_nll.detach().sum())
         self.log("train/loss", total / float(mask.sum()), on_epoch=True, prog_bar=True,
                  on_step=False, batch_size=len(x))  # fmt: skip
+
+    def _spans(self, epoch: int) -> int:
+        """Spans per batch in an epoch: tbptt_spans in the first tbptt_epochs, then 1."""
+        from common.budget import BudgetPlanner
+
+        hp = self.hparams
+        if any(isinstance(c, BudgetPlanner) for c in self.trainer.callbacks):
+            return 1
+        return hp.tbptt_spans if hp.tbptt_epochs is None or epoch < hp.tbptt_epochs else 1
 
     def on_train_epoch_end(self) -> None:
         # Lightning steps no schedule under manual optimization: the exponential one by epoch
@@ -206,9 +222,10 @@ class HandwritingModule(L.LightningModule):
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
         if self.hparams.lr_schedule == "cosine":
-            # estimated_stepping_batches counts batches under manual optimization
             steps = max(1, int(self.trainer.estimated_stepping_batches))
-            steps *= 1 if self.automatic_optimization else self.hparams.tbptt_spans
+            if not self.automatic_optimization and self.trainer.max_epochs:  # counts batches
+                epochs = self.trainer.max_epochs  # optimizer steps: one per span
+                steps = round(steps * sum(map(self._spans, range(epochs))) / epochs)
             final = self.hparams.lr * self.hparams.lr_final
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=final)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -228,10 +228,11 @@ def test_cosine_schedule_anneals_every_step_to_its_final_rate():
         lrs.append(opt.param_groups[0]["lr"])
     assert lrs[4] == pytest.approx(0.55e-3) and lrs[-1] == pytest.approx(1e-4)
     assert all(a > b for a, b in zip(lrs, lrs[1:]))
-    # cut into 3 spans (truncated BPTT), each of the 10 batches makes 3 steps
-    m3 = HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2, lr_schedule="cosine")
-    m3._trainer = SimpleNamespace(estimated_stepping_batches=10)
-    assert m3.configure_optimizers()["lr_scheduler"]["scheduler"].T_max == 30
+    # truncated BPTT: 10 batches in 2 epochs, the first cut into 3 spans: 5 * 3 + 5 steps
+    m3 = HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2, lr_schedule="cosine",
+                           tbptt_spans=3, tbptt_epochs=1)  # fmt: skip
+    m3._trainer = SimpleNamespace(estimated_stepping_batches=10, max_epochs=2, callbacks=[])
+    assert m3.configure_optimizers()["lr_scheduler"]["scheduler"].T_max == 20
     with pytest.raises(ValueError, match="lr_schedule"):
         HandwritingModule(hidden_size=8, n_mixtures=2, n_window=2, lr_schedule="linear")
 
@@ -302,22 +303,31 @@ def test_truncated_bptt_spans_carry_the_state_and_give_the_whole_lines_nll():
 
 def test_truncated_bptt_steps_once_per_span_and_decays_the_rate_once_per_epoch(tmp_path):
     """A batch cut into 3 spans makes 3 optimizer steps (manual optimization), the exponential
-    schedule still decays once per epoch, and the weights move; 1 span is one step per batch."""
+    schedule still decays once per epoch, and the weights move; 1 span is one step per batch;
+    after tbptt_epochs (the curriculum) batches are whole lines again, one step each; under
+    --run.budget every batch is a whole line (its planner counts the first batch's steps)."""
+    import time
+
     import lightning as L
 
+    from common.budget import BudgetPlanner
     from handwriting.module import HandwritingModule
 
     batches = [_window_batch()[1] for _ in range(2)]
-    for spans in (3, 1):
+    for spans, in_spans, budget, steps in ((3, None, 0, 12), (3, 1, 0, 8), (1, None, 0, 4),
+                                           (3, None, 5, 4)):  # fmt: skip
         torch.manual_seed(0)
         m = HandwritingModule(hidden_size=16, n_mixtures=2, n_window=2, styles=["ada"],
-                              tbptt_spans=spans, lr=1e-3, lr_decay=0.5)  # fmt: skip
+                              tbptt_spans=spans, tbptt_epochs=in_spans, lr=1e-3,
+                              lr_decay=0.5)  # fmt: skip
         before = [p.detach().clone() for p in m.parameters()]
+        planner = [BudgetPlanner(budget, time.monotonic())] if budget else []
         trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False,
-                            limit_val_batches=0, default_root_dir=tmp_path)  # fmt: skip
+                            limit_val_batches=0, default_root_dir=tmp_path,
+                            callbacks=planner)  # fmt: skip
         trainer.fit(m, torch.utils.data.DataLoader(batches, batch_size=None))
-        assert trainer.global_step == 2 * 2 * spans
+        assert trainer.global_step == steps
         assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.25e-3)
         assert all(not torch.equal(a, b) for a, b in zip(before, m.parameters()))
     with pytest.raises(ValueError, match="tbptt_spans"):
