@@ -156,7 +156,6 @@ class HandwritingRNN(nn.Module):
         bias: float = 0.0,
         prime: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
-        stop_margin: int = 2,
         style: int = 0,
     ) -> list[Sample]:
         """Sample several lines at once, one batch row per text.
@@ -169,11 +168,11 @@ class HandwritingRNN(nn.Module):
             prime: (P, 3) normalised offsets written in the chosen style (section 5.5): the
                 network reads them first, then continues in that hand.
             generator: for reproducible samples.
-            stop_margin: steps to keep writing once the window has passed the last character.
             style: writer index for a writer-conditioned network (0 = unknown writer).
 
         Every line reads its own text (padded with empty positions, which add nothing to the
-        window) and stops on its own; the batch stops when all have. The random draws of a
+        window) and stops on its own, before the first point drawn once its window has passed
+        the last character (section 5.3); the batch stops when all have. The random draws of a
         line depend on the whole batch, so a line sampled alone with the same generator
         differs; a batch of one draws exactly what `generate` draws.
         """
@@ -200,7 +199,6 @@ class HandwritingRNN(nn.Module):
             y, state, _ = self(prime_in[:, :-1], chars if synthesis else None, state, who)
             x = prime_in[:, -1:]
         points, phis = [], []
-        after = torch.zeros(B, dtype=torch.long, device=device)
         steps = torch.full((B,), max_steps, device=device)  # points each line keeps
         for step in range(max_steps):
             y, state, phi = self(x, chars if synthesis else None, state, who)
@@ -212,9 +210,9 @@ class HandwritingRNN(nn.Module):
                 passed = p.gather(1, lengths.unsqueeze(1)).squeeze(1) > p.masked_fill(
                     ~inside, float("-inf")
                 ).amax(1)
-                running = steps == max_steps
-                after += (passed & running).long()
-                steps[running & (after >= stop_margin)] = step + 1
+                # The point drawn with this window belongs to no character: kept, it was a
+                # stray mark after the line that the OCR judge read as ' or : (model card).
+                steps[(steps == max_steps) & passed] = max(step, 1)
                 if (steps < max_steps).all():
                     break
             x = point.view(B, 1, 3)
@@ -226,6 +224,6 @@ class HandwritingRNN(nn.Module):
         for i in range(B):
             n = int(steps[i])
             phi_i = phi_all[i, :n, : int(lengths[i])] if phi_all is not None else None
-            finished = not synthesis or n < max_steps or bool(after[i] >= stop_margin)
+            finished = not synthesis or n < max_steps
             out.append(Sample(offsets=offsets[i, :n], phi=phi_i, finished=finished))
         return out
