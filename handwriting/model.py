@@ -41,6 +41,10 @@ def _clip_grad(h: torch.Tensor, limit: float = 10.0) -> torch.Tensor:
     return h
 
 
+# Points a stroke under way may still take once the window has passed the last character.
+FINISH_STEPS = 12
+
+
 class HandwritingRNN(nn.Module):
     """Prediction or synthesis network, built from a ModelConfig."""
 
@@ -171,8 +175,9 @@ class HandwritingRNN(nn.Module):
             style: writer index for a writer-conditioned network (0 = unknown writer).
 
         Every line reads its own text (padded with empty positions, which add nothing to the
-        window) and stops on its own, before the first point drawn once its window has passed
-        the last character (section 5.3); the batch stops when all have. The random draws of a
+        window) and stops on its own once its window has passed the last character (section
+        5.3): a stroke under way then is finished (up to `FINISH_STEPS` more points), a new one
+        is not begun; the batch stops when all have. The random draws of a
         line depend on the whole batch, so a line sampled alone with the same generator
         differs; a batch of one draws exactly what `generate` draws.
         """
@@ -200,6 +205,8 @@ class HandwritingRNN(nn.Module):
             x = prime_in[:, -1:]
         points, phis = [], []
         steps = torch.full((B,), max_steps, device=device)  # points each line keeps
+        passed_at = torch.full((B,), -1, device=device)  # step the window passed the text
+        lifted = torch.ones(B, dtype=torch.bool, device=device)  # the pen is up before `point`
         for step in range(max_steps):
             y, state, phi = self(x, chars if synthesis else None, state, who)
             point = mdn.sample(mdn.split_params(y[:, -1], self.config.n_mixtures, bias), generator)
@@ -210,9 +217,16 @@ class HandwritingRNN(nn.Module):
                 passed = p.gather(1, lengths.unsqueeze(1)).squeeze(1) > p.masked_fill(
                     ~inside, float("-inf")
                 ).amax(1)
-                # The point drawn with this window belongs to no character: kept, it was a
-                # stray mark after the line that the OCR judge read as ' or : (model card).
-                steps[(steps == max_steps) & passed] = max(step, 1)
+                running = steps == max_steps
+                passed_at[running & passed & (passed_at < 0)] = step
+                # Past the text, a new stroke belongs to no character (kept, it was a stray
+                # mark the OCR judge read as ' or :, model card): stop before it. A stroke under
+                # way (the last letter's) is finished: stop after the point that lifts the pen.
+                over = running & (passed_at >= 0)
+                steps[over & lifted] = max(step, 1)
+                ends = over & ~lifted & ((point[:, 2] > 0.5) | (step - passed_at >= FINISH_STEPS))
+                steps[ends] = step + 1
+                lifted = point[:, 2] > 0.5
                 if (steps < max_steps).all():
                     break
             x = point.view(B, 1, 3)

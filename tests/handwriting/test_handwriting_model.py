@@ -83,17 +83,24 @@ def test_prediction_network_has_no_window():
     assert sample.offsets.shape == (40, 3)
 
 
-def test_generation_stops_before_the_first_point_past_the_last_character():
-    model = small()
-    set_window_speed(model, 0.5)
+def test_generation_stops_once_the_window_has_passed_the_last_character():
+    """kappa = 0.5 (t + 1): from step 7 on (kappa > 3.5) the window is nearer the empty position
+    after the text (u = 4) than its last character. A new stroke begun then belongs to no
+    character (it was a stray mark after the line): with the pen lifted after every point the
+    line keeps the 7 points before it; a stroke under way is finished (pen never lifted: up to
+    FINISH_STEPS more points)."""
+    from handwriting.model import FINISH_STEPS
+
     text = torch.tensor([1, 2, 3, 4])
-    sample = model.generate(text, max_steps=500, generator=torch.Generator().manual_seed(0))
-    assert sample.finished
-    # kappa = 0.5 (t + 1): the window is nearer the empty position after the text (u = 4) than
-    # the last character from kappa > 3.5, step 7 on; the point of that step is not kept (it
-    # belongs to no character and was drawn as a stray mark after the line)
-    assert len(sample.offsets) == 7
-    assert sample.phi.shape == (len(sample.offsets), 4)
+    for eos_bias, length in ((50.0, 7), (-50.0, 7 + FINISH_STEPS + 1)):
+        model = small()
+        set_window_speed(model, 0.5)
+        with torch.no_grad():
+            model.head.bias[0] = eos_bias
+        sample = model.generate(text, max_steps=500, generator=torch.Generator().manual_seed(0))
+        assert sample.finished
+        assert len(sample.offsets) == length
+        assert sample.phi.shape == (length, 4)
 
 
 def test_generation_respects_max_steps_when_the_window_stalls():
