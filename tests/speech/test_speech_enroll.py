@@ -48,7 +48,7 @@ def ckpt(tmp_path_factory):
     from tests.conftest import roots_under
 
     words = "yes,no,up"
-    args = ["--data.labels", words, "--model.width", "8"]  # the model follows the data
+    args = ["--data.labels", words, "--model.width", "16"]  # the model follows the data
     args += ["--data.train_per_word", "60", "--data.val_per_word", "2", "--data.test_per_word"]
     args += ["2", "--data.batch_size", "16", "--trainer.max_epochs", "14", "--run.name", "small"]
     args += ["--trainer.enable_progress_bar", "false", "--run.test", "false"]
