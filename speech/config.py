@@ -44,3 +44,4 @@ class ModelConfig:
     n_masks: int
     sample_rate: int = 16000  # not a setting: every input is resampled to it
     n_mels: int = 40  # not a setting: BC-ResNet's frequency axis is built for 40 bands
+    win_ms: float = 30.0  # not a setting: the analysis window of the log-mels

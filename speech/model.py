@@ -15,51 +15,35 @@ ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU, "tanh": nn.Tan
 
 
 class LogMel(nn.Module):
-    """Waveforms (B, samples) at `sample_rate` -> normalised log-mel features (B, 1, n_mels, T).
+    """Waveforms (B, samples) at `cfg.sample_rate` -> normalised log-mel features (B, 1, n_mels, T).
 
-    Each clip's log-mels are floored `top_db` below its own loudest bin (not the batch's), so a
-    clip's features do not depend on the clips batched with it. Normalisation, per clip:
-    "utterance" subtracts the mean and divides by the standard deviation of all bins (level
-    invariance); "band" subtracts each mel band's mean over time first (cepstral mean
-    normalisation: a fixed channel colour, a microphone's or a phone's, is a per-band offset in
-    the log domain and cancels). `f_max` below the Nyquist frequency keeps the features to the
-    band every recording carries (4 kHz: an 8 kHz recording's or a phone's). "pcen" replaces the
-    logarithm by per-channel energy normalisation (Wang et al. 2017, eq. 1, librosa's fixed
-    parameters: each band divided by its own smoothed energy over 0.4 s, then root-compressed),
-    an automatic gain per band that removes level and a fixed channel colour, followed by the
-    utterance normalisation.
+    Each clip is floored `top_db` below its own loudest bin, so its features do not depend on the
+    clips batched with it. `norm`: "utterance" (mean/std of all bins: level invariance), "band"
+    (each band's mean over time first: a fixed channel colour is a per-band offset in the log
+    domain and cancels) or "pcen" (Wang et al. 2017, eq. 1, instead of the log: a gain per band).
     """
 
-    def __init__(
-        self,
-        sample_rate: int = 16000,
-        n_mels: int = 40,
-        win_ms: float = 30.0,
-        hop_ms: float = 10.0,
-        f_max: float | None = None,
-        norm: str = "utterance",
-        top_db: float = 80.0,
-        lifter: int = 0,
-    ):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
-        if norm not in ("utterance", "band", "pcen"):
-            raise ValueError(f"norm={norm!r}: use 'utterance', 'band' or 'pcen'")
-        n_fft = int(sample_rate * win_ms / 1000)
-        self.norm, self.top_db = norm, top_db
-        frames = 0.4 * 1000 / hop_ms  # PCEN smoother: librosa's 0.4 s time constant in frames
+        if cfg.norm not in ("utterance", "band", "pcen"):
+            raise ValueError(f"norm={cfg.norm!r}: use 'utterance', 'band' or 'pcen'")
+        sr, n_fft = cfg.sample_rate, int(cfg.sample_rate * cfg.win_ms / 1000)
+        self.norm, self.top_db = cfg.norm, cfg.top_db
+        frames = 0.4 * 1000 / cfg.hop_ms  # PCEN smoother: librosa's 0.4 s time constant in frames
         self.pcen_s = (math.sqrt(1 + 4 * frames**2) - 1) / (2 * frames**2)
         self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate,
+            sample_rate=sr,
             n_fft=n_fft,
             win_length=n_fft,
-            hop_length=int(sample_rate * hop_ms / 1000),
-            n_mels=n_mels,
+            hop_length=int(sr * cfg.hop_ms / 1000),
+            n_mels=cfg.n_mels,
             f_min=20.0,
-            f_max=min(f_max or sample_rate / 2, sample_rate / 2),
+            f_max=min(cfg.f_max or sr / 2, sr / 2),
         )
         # cepstral smoothing: keep the first `lifter` DCT coefficients of each frame's log-mel
         # spectrum (the envelope: formants, channel tilt), drop the fine (pitch-harmonic) detail
-        dct = torchaudio.functional.create_dct(lifter, n_mels, "ortho") if lifter else None
+        lifter = cfg.lifter
+        dct = torchaudio.functional.create_dct(lifter, cfg.n_mels, "ortho") if lifter else None
         self.register_buffer("dct", dct, persistent=False)
 
     def pcen(self, energy: torch.Tensor) -> torch.Tensor:
@@ -91,12 +75,12 @@ class LogMel(nn.Module):
 class SpecAugment(nn.Module):
     """SpecAugment (Park et al. 2019): random frequency and time masks, only in training."""
 
-    def __init__(self, freq_mask: int = 7, time_mask: int = 20, n_masks: int = 2):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         masks = []
-        for _ in range(n_masks):
-            masks.append(torchaudio.transforms.FrequencyMasking(freq_mask, iid_masks=True))
-            masks.append(torchaudio.transforms.TimeMasking(time_mask, iid_masks=True))
+        for _ in range(cfg.n_masks):
+            masks.append(torchaudio.transforms.FrequencyMasking(cfg.freq_mask, iid_masks=True))
+            masks.append(torchaudio.transforms.TimeMasking(cfg.time_mask, iid_masks=True))
         self.masks = nn.Sequential(*masks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -255,16 +239,8 @@ class KeywordSpotter(nn.Module):
     def __init__(self, cfg: ModelConfig, n_classes: int):
         super().__init__()
         self.cfg = cfg
-        self.features = LogMel(
-            cfg.sample_rate,
-            cfg.n_mels,
-            hop_ms=cfg.hop_ms,
-            f_max=cfg.f_max,
-            norm=cfg.norm,
-            top_db=cfg.top_db,
-            lifter=cfg.lifter,
-        )
-        self.augment = SpecAugment(cfg.freq_mask, cfg.time_mask, cfg.n_masks)
+        self.features = LogMel(cfg)
+        self.augment = SpecAugment(cfg)
         self.net = BCResNet(cfg, n_classes)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:

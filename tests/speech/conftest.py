@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -6,6 +7,7 @@ import soundfile as sf
 import torch
 
 from speech import audio, espeak, train
+from speech.config import ModelConfig
 from tests.conftest import roots_under
 
 WORDS = "yes,no,up"
@@ -14,6 +16,13 @@ TINY = [
     "--data.val_per_word", "2", "--data.test_per_word", "2", "--data.batch_size", "8",
     "--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false", "--run.name", "tiny",
 ]  # fmt: skip
+
+
+def network_config(**changes) -> ModelConfig:
+    """The network config KeywordModule builds from its default arguments, with `changes`."""
+    from speech.module import KeywordModule
+
+    return replace(KeywordModule().model.cfg, **changes)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ import torch
 
 from speech import audio
 from speech.model import LogMel
+from tests.speech.conftest import network_config
 
 
 def spectrum_energy(wav: torch.Tensor, lo: float, hi: float) -> float:
@@ -68,11 +69,11 @@ def test_features_ignore_gain_channel_colour_and_the_other_clips_of_the_batch():
     word[4000:12000] = torch.randn(8000, generator=gen) * torch.hann_window(8000)
     quiet = 0.01 * word
     loud = torch.randn(16000, generator=gen).clamp(-1, 1)
-    utterance = LogMel(hop_ms=20.0)
+    utterance = LogMel(network_config(hop_ms=20.0))
     alone = utterance(quiet[None])
     assert torch.allclose(utterance(torch.stack([quiet, loud]))[:1], alone, atol=1e-4)
     assert torch.allclose(utterance(word[None]), alone, atol=1e-3)  # gain: no change
-    band = LogMel(hop_ms=20.0, norm="band")
+    band = LogMel(network_config(hop_ms=20.0, norm="band"))
     freqs = torch.fft.rfftfreq(16000, 1 / audio.SAMPLE_RATE)
     colour = audio.eq_response(torch.tensor([[6.0, 6.0, 6.0, -6.0, -6.0, -6.0]]), freqs, 8000.0)
     steady = torch.randn(16000, generator=gen) * (0.2 + torch.hann_window(16000))
@@ -97,7 +98,7 @@ def test_the_speech_gate_passes_words_and_stops_silence_and_steady_noise():
 
 
 def test_pcen_follows_its_equation_and_nearly_divides_out_a_gain_per_band():
-    pcen = LogMel(hop_ms=25.0, norm="pcen")
+    pcen = LogMel(network_config(hop_ms=25.0, norm="pcen"))
     energy = torch.rand(2, 40, 41, generator=torch.Generator().manual_seed(7)) + 0.1
     # the smoother as a closed form: M_t = (1-s)^t E_0 + sum_k s (1-s)^(t-k) E_k, k = 1..t
     s, t = pcen.pcen_s, torch.arange(41.0)

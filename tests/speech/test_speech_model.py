@@ -5,7 +5,6 @@ from dataclasses import replace
 import pytest
 import torch
 
-from speech.config import ModelConfig
 from speech.model import (
     BCResNet,
     DepthwiseConv2d,
@@ -15,24 +14,21 @@ from speech.model import (
     SubSpectralNorm,
 )
 from speech.module import KeywordModule
-
-
-def network_config(**changes) -> ModelConfig:
-    """The network config KeywordModule builds from its default arguments, with `changes`."""
-    return replace(KeywordModule().model.cfg, **changes)
+from tests.speech.conftest import network_config
 
 
 def test_log_mel_shape_and_normalisation_and_gain_invariance():
     wav = torch.randn(3, 16000)
-    feats = LogMel()(wav)
-    assert feats.shape == (3, 1, 40, 101)  # (B, 1, n_mels, frames of 10 ms)
+    log_mel = LogMel(network_config())  # the module's defaults: 25 ms hop
+    feats = log_mel(wav)
+    assert feats.shape == (3, 1, 40, 41)  # (B, 1, n_mels, frames of 25 ms)
     assert torch.allclose(feats.mean(dim=(1, 2, 3)), torch.zeros(3), atol=1e-4)
     assert torch.allclose(feats.std(dim=(1, 2, 3)), torch.ones(3), atol=1e-3)
-    assert torch.allclose(LogMel()(0.01 * wav), feats, atol=1e-3)  # recording level cancels
+    assert torch.allclose(log_mel(0.01 * wav), feats, atol=1e-3)  # recording level cancels
 
 
 def test_spec_augment_masks_only_in_training():
-    aug = SpecAugment(freq_mask=10, time_mask=30)
+    aug = SpecAugment(network_config(freq_mask=10, time_mask=30, n_masks=2))
     x = torch.randn(4, 1, 40, 101)
     aug.eval()
     assert torch.equal(aug(x), x)
