@@ -621,6 +621,22 @@ def build_app(models: Models = MODELS):
     """The Gradio Blocks page: a tab per assignment and an exam tab."""
     import gradio as gr
 
+    def image(label: str, elem_id: str | None = None):
+        return gr.Image(label=label, type="filepath", elem_id=elem_id)
+
+    def recorder(label: str, elem_id: str):
+        sources = ["microphone", "upload"]
+        return gr.Audio(sources=sources, type="filepath", label=label, elem_id=elem_id)
+
+    def action(label: str, elem_id: str):  # the tab's main button
+        return gr.Button(label, variant="primary", elem_id=elem_id)
+
+    def seed_box(value: int | None = 0, label: str = "Seed"):
+        return gr.Number(value, precision=0, label=label)
+
+    def player(label: str, elem_id: str):
+        return gr.Audio(label=label, type="filepath", interactive=False, elem_id=elem_id)
+
     with gr.Blocks(title="MAL2 portfolio", analytics_enabled=False) as page:
         gr.Markdown(
             "# MAL2 deep-learning portfolio\nFour assignments on their latest checkpoints. "
@@ -644,15 +660,8 @@ def build_app(models: Models = MODELS):
                 )
                 with gr.Row():
                     with gr.Column():
-                        mic = gr.Audio(
-                            sources=["microphone", "upload"],
-                            type="filepath",
-                            label="Recording (microphone or file)",
-                            elem_id="speech-audio",
-                        )
-                        classify_btn = gr.Button(
-                            "Classify", variant="primary", elem_id="speech-classify"
-                        )
+                        mic = recorder("Recording (microphone or file)", "speech-audio")
+                        classify_btn = action("Classify", "speech-classify")
                         with gr.Row():
                             words = gr.Textbox(
                                 "yes", label="Words to synthesize", elem_id="speech-words"
@@ -664,19 +673,12 @@ def build_app(models: Models = MODELS):
                                 label="eSpeak voice",
                             )
                         speak_btn = gr.Button("Synthesize and classify", elem_id="speech-speak")
-                        spoken = gr.Audio(
-                            label="Synthesized",
-                            type="filepath",
-                            interactive=False,
-                            elem_id="speech-spoken",
-                        )
+                        spoken = player("Synthesized", "speech-spoken")
                     with gr.Column():
                         speech_status = gr.Markdown(elem_id="speech-status")
                         top5 = gr.Label(num_top_classes=5, label="Top 5", elem_id="speech-top5")
-                        speech_fig = gr.Image(
-                            label="Waveform, log-mel spectrogram, probabilities",
-                            type="filepath",
-                            elem_id="speech-figure",
+                        speech_fig = image(
+                            "Waveform, log-mel spectrogram, probabilities", "speech-figure"
                         )
                         timeline = gr.Markdown(elem_id="speech-timeline")
                 with gr.Accordion("Your own voice (enrollment)", open=False):
@@ -689,15 +691,10 @@ def build_app(models: Models = MODELS):
                         en_word = gr.Dropdown(
                             ENROLL_WORDS, value="yes", allow_custom_value=True, label="Word"
                         )
-                        en_audio = gr.Audio(
-                            sources=["microphone", "upload"],
-                            type="filepath",
-                            label="Take",
-                            elem_id="enroll-audio",
-                        )
+                        en_audio = recorder("Take", "enroll-audio")
                     with gr.Row():
                         en_add = gr.Button("Keep this take", elem_id="enroll-add")
-                        en_run = gr.Button("Enroll", variant="primary", elem_id="enroll-run")
+                        en_run = action("Enroll", "enroll-run")
                     en_status = gr.Markdown(elem_id="enroll-status")
 
                 def on_add(word, path, progress=gr.Progress()):
@@ -727,18 +724,14 @@ def build_app(models: Models = MODELS):
                         hw_text = gr.Textbox("hello exam", label="Text", elem_id="hw-text")
                         hw_style = gr.Dropdown(handwriting_styles(), value="ada", label="Style")
                         hw_bias = gr.Slider(0, 5, value=1.5, step=0.1, label="Bias (neatness)")
-                        hw_seed = gr.Number(0, precision=0, label="Seed")
-                        hw_btn = gr.Button("Write", variant="primary", elem_id="hw-write")
+                        hw_seed = seed_box()
+                        hw_btn = action("Write", "hw-write")
                     with gr.Column(scale=2):
                         hw_status = gr.Markdown(elem_id="hw-status")
-                        hw_png = gr.Image(label="Handwriting", type="filepath", elem_id="hw-image")
-                        hw_gif = gr.Image(
-                            label="The pen writing the first line",
-                            type="filepath",
-                            elem_id="hw-animation",
-                        )
+                        hw_png = image("Handwriting", "hw-image")
+                        hw_gif = image("The pen writing the first line", "hw-animation")
                         hw_files = gr.File(label="Download PNG / SVG", file_count="multiple")
-                        hw_attn = gr.Image(label="Attention window", type="filepath")
+                        hw_attn = image("Attention window")
 
                 def on_write(text, style, bias, seed, progress=gr.Progress()):
                     yield from handwriting_write(text, style, bias, seed, models, progress)
@@ -754,20 +747,15 @@ def build_app(models: Models = MODELS):
                     with gr.Column(scale=1):
                         m_bars = gr.Slider(1, 32, value=8, step=1, label="Bars")
                         m_temp = gr.Slider(0.1, 2.0, value=0.9, step=0.05, label="Temperature")
-                        m_seed = gr.Number(0, precision=0, label="Seed")
+                        m_seed = seed_box()
                         m_prime = gr.File(
                             label="Prime MIDI (optional)", type="filepath", elem_id="music-prime"
                         )
-                        m_btn = gr.Button("Compose", variant="primary", elem_id="music-compose")
+                        m_btn = action("Compose", "music-compose")
                     with gr.Column(scale=2):
                         m_status = gr.Markdown(elem_id="music-status")
-                        m_roll = gr.Image(label="Piano roll", type="filepath", elem_id="music-roll")
-                        m_audio = gr.Audio(
-                            label="Listen",
-                            type="filepath",
-                            interactive=False,
-                            elem_id="music-audio",
-                        )
+                        m_roll = image("Piano roll", "music-roll")
+                        m_audio = player("Listen", "music-audio")
                         m_midi = gr.File(label="MIDI download", elem_id="music-midi")
 
                 def on_compose(bars, temp, seed, prime, progress=gr.Progress()):
@@ -784,18 +772,14 @@ def build_app(models: Models = MODELS):
                 with gr.Row():
                     with gr.Column():
                         bj_status = gr.Markdown("Press **New hand**.", elem_id="bj-status")
-                        bj_table = gr.Image(label="Table", type="filepath", elem_id="bj-table")
+                        bj_table = image("Table", "bj-table")
                         with gr.Row():
-                            bj_new = gr.Button("New hand", variant="primary", elem_id="bj-new")
+                            bj_new = action("New hand", "bj-new")
                             bj_hit = gr.Button("Hit", elem_id="bj-hit")
                             bj_stick = gr.Button("Stick", elem_id="bj-stick")
                         bj_advice = gr.Markdown(elem_id="bj-advice")
                     with gr.Column():
-                        bj_chart = gr.Image(
-                            label="Learnt strategy (left) and the optimal one",
-                            type="filepath",
-                            elem_id="bj-chart",
-                        )
+                        bj_chart = image("Learnt strategy (left) and the optimal one", "bj-chart")
                 bj_outs = [bj_state, bj_status, bj_table, bj_advice, bj_chart]
 
                 def on_new(state, progress=gr.Progress()):
@@ -812,8 +796,8 @@ def build_app(models: Models = MODELS):
                     "and its tab opens."
                 )
                 with gr.Row():
-                    ex_seed = gr.Number(None, precision=0, label="Seed (empty: random)")
-                    ex_btn = gr.Button("Draw an assignment", variant="primary", elem_id="exam-draw")
+                    ex_seed = seed_box(None, "Seed (empty: random)")
+                    ex_btn = action("Draw an assignment", "exam-draw")
 
                 def on_draw(seed):
                     *out, name = exam_draw(seed)
