@@ -49,17 +49,9 @@ def plan_steps(
     boundary_s: float,
     seconds_left: float,
 ) -> int:
-    """The largest total step count in [step, native_steps] whose rest fits in seconds_left.
-
-    Args:
-        step: optimizer steps done so far (the plan is made right after this step).
-        native_steps: the run's length without a budget (the upper bound).
-        steps_per_epoch: optimizer steps in an epoch (inf for an endless loader).
-        step_s: seconds per training step.
-        boundary_s: seconds per epoch boundary (validation, checkpoint, loader restart); the
-            run's last step, mid-epoch or not, is followed by one.
-        seconds_left: seconds available until the last step's boundary is over.
-    """
+    """The largest total step count in [step, native_steps] whose rest fits in seconds_left:
+    `step_s` a step after `step` (steps done), `boundary_s` (validation, checkpoint, loader
+    restart) at every end of an epoch of `steps_per_epoch` (inf: endless) and after the last."""
 
     def cost(total: int) -> float:
         if total <= step:

@@ -42,14 +42,9 @@ def _rank(run: Path) -> int:
 
 
 def latest_run(assignment: str, root: Path | None = None, any_run: bool = False) -> Path | None:
-    """The latest run folder with a checkpoint, or None.
-
-    Args:
-        assignment: the assignment's name.
-        root: runs root (default: $MAL2_RUNS or ./runs).
-        any_run: the run written last, whatever kind. Otherwise (what demos and reports want)
-            the latest default training, else the latest quick one, else the latest comparison run.
-    """
+    """The latest run folder with a checkpoint under `root` (default: runs_root()), or None:
+    with `any_run` the one written last, else (what demos and reports want) the latest default
+    training, else the latest quick one, else the latest comparison run."""
     runs = run_dirs(assignment, root)
     if not runs:
         return None

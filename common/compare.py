@@ -273,26 +273,11 @@ def compare(
     overfit: tuple[str, str] | None = ("train/loss", "val/loss"),
     baseline: bool = True,
 ) -> Path:
-    """Train the baseline and every configuration (in this process, one after another) and
-    write the comparison.
-
-    Args:
-        assignment: the assignment's name (the runs go to runs/<assignment>/).
-        configs: YAML files, each a named experiment; the file stem names the row.
-        train: the assignment's train entry point (argv list -> PortfolioCLI).
-        mode: 'max' or 'min' for the monitored metric.
-        extra_args: arguments put before each configuration (e.g. a quick profile).
-        root: runs root (default: $MAL2_RUNS or ./runs).
-        overfit: the (train, validation) metrics whose final gap measures overfitting, or None
-            where the assignment has no such pair.
-        baseline: put the default configuration first, as the row `default`.
-
-    Returns:
-        The folder holding comparison.md, comparison.csv and comparison.png.
-
-    Raises:
-        CompareInterrupted: after Ctrl-C or SIGTERM, once the finished runs are written up.
-    """
+    """Train the baseline (`baseline`: the default config, first row) and each YAML file of
+    `configs` (a row named by its stem) with `train` in this process, `extra_args` before each,
+    under `root`/<assignment>/; returns the folder of comparison.md/.csv/.png. `overfit`: the
+    (train, val) metrics whose final gap measures overfitting, or None. After Ctrl-C or SIGTERM
+    it writes up the finished runs and raises CompareInterrupted."""
     missing = [str(c) for c in configs if not Path(c).is_file()]
     if missing:
         raise FileNotFoundError(f"configuration file(s) not found: {', '.join(missing)}")

@@ -9,13 +9,8 @@ from lightning.pytorch import seed_everything as _lightning_seed
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> int:
-    """Seed Python's `random`, NumPy, torch (CPU and CUDA) and DataLoader workers.
-
-    Args:
-        seed: the seed; the same seed and config on CPU give the same metrics.
-        deterministic: also make torch use deterministic algorithms (slower on GPU; on CPU the
-            default kernels are already deterministic for the layers used here).
-    """
+    """Seed Python's `random`, NumPy, torch (CPU and CUDA) and DataLoader workers; with
+    `deterministic` torch also uses deterministic algorithms (the CPU kernels used here are)."""
     # workers=True derives every DataLoader worker's seed from this one (PL_SEED_WORKERS).
     seed = _lightning_seed(seed, workers=True, verbose=False)
     if deterministic:

@@ -17,13 +17,14 @@ import time
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from common import evaluation
 from common.demo import command_parser
 from common.errors import DataError, UserError, command, entry_point
 from music import midi
 from music.compose import compose
-from music.data import MusicDataModule, pad_collate
+from music.data import MusicDataModule, WindowDataset, pad_collate
 from music.module import FrameAccuracy
 
 DATA_OPTIONS = ("source", "path", "max_pieces", "eval_len", "split_seed")
@@ -78,14 +79,9 @@ def score(
     with `transpositions` > 0 the NLL is the transposition ensemble's (frame accuracy is the
     single model's)."""
     module.eval()
-    windows = [
-        torch.from_numpy(r[s : s + eval_len]).float()
-        for r in rolls
-        for s in range(0, len(r), eval_len)
-    ]
+    windows = DataLoader(WindowDataset(rolls, eval_len), batch_size, collate_fn=pad_collate)
     total, frames, acc = 0.0, 0, FrameAccuracy()
-    for i in range(0, len(windows), batch_size):
-        x, mask = pad_collate(windows[i : i + batch_size])
+    for x, mask in windows:
         total += float(module.frame_nll(x, transpositions)[mask].sum())
         frames += int(mask.sum())
         acc.update(module.model.predict(x)[mask], x[mask])

@@ -41,12 +41,8 @@ class MelodyError(UserError, ValueError):
 
 
 def parse_melody(text: str, spq: int = 1) -> np.ndarray:
-    """(T,) melody keys (0..87; -1 for a rest) on a grid of `spq` steps per quarter note.
-
-    Args:
-        text: notes separated by spaces or commas, e.g. "C4 D4 E4:2 R F#4:0.5".
-        spq: grid points per quarter note.
-    """
+    """Notes separated by spaces or commas ("C4 D4 E4:2 R F#4:0.5") -> (T,) melody keys (0..87;
+    -1 for a rest) on a grid of `spq` steps per quarter note."""
     tokens = [t for t in re.split(r"[\s,]+", text.strip()) if t]
     if not tokens:
         raise MelodyError("the melody is empty; give notes such as --melody 'C4 D4 E4:2'")

@@ -43,15 +43,8 @@ def fold_pitch(pitch: int) -> int:
 def notes_to_roll(
     notes: Iterable[tuple[int, float, float]], steps_per_quarter: int = 1
 ) -> np.ndarray:
-    """Sample notes on the grid.
-
-    Args:
-        notes: (pitch, start, end) with start and end in quarter notes.
-        steps_per_quarter: grid points per quarter note.
-
-    Returns:
-        (T, 88) bool roll, T = the last grid point any note covers, plus one.
-    """
+    """Notes (pitch, start, end in quarter notes) sampled on the grid -> (T, 88) bool roll, T =
+    the last grid point any note covers, plus one."""
     notes = [(fold_pitch(int(p)), float(s), float(e)) for p, s, e in notes if e > s]
     length = 0
     spans = []
@@ -113,14 +106,8 @@ def load_midi(path: str | Path) -> pretty_midi.PrettyMIDI:
 def roll_to_midi(
     roll: np.ndarray, steps_per_quarter: int = 1, tempo: float = 100.0, program: int = 0
 ) -> pretty_midi.PrettyMIDI:
-    """A MIDI file that plays the roll: each run of consecutive active steps becomes one note.
-
-    Args:
-        roll: (T, 88) bool.
-        steps_per_quarter: grid points per quarter note.
-        tempo: quarter notes per minute.
-        program: General MIDI program (0 = acoustic grand piano).
-    """
+    """A MIDI file that plays the (T, 88) roll, each run of consecutive active steps one note;
+    `tempo` in quarter notes per minute, `program` General MIDI's (0: acoustic grand piano)."""
     roll = np.asarray(roll, dtype=bool)
     if roll.ndim != 2 or roll.shape[1] != N_KEYS:
         raise ValueError(f"a piano roll has shape (T, {N_KEYS}), got {roll.shape}")

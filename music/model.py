@@ -20,15 +20,8 @@ from music.config import ModelConfig
 
 
 def frame_nll(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Negative log-likelihood of each frame in nats, summed over the keys.
-
-    Args:
-        logits: (..., K) log-odds of each key sounding.
-        target: (..., K) 0/1.
-
-    Returns:
-        (...) -log p(frame) = -sum_k [x_k log p_k + (1 - x_k) log(1 - p_k)].
-    """
+    """(..., K) log-odds of each key sounding and 0/1 targets -> (...) NLL of each frame in nats:
+    -log p(frame) = -sum_k [x_k log p_k + (1 - x_k) log(1 - p_k)]."""
     return F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
 
 
