@@ -25,11 +25,8 @@ from blackjack.model import QNetwork, state_index
 from common.settings import network_config
 from common.threads import one_thread
 
-# Gradient steps per Lightning training step. For this tiny MLP Lightning's per-step work (hooks,
-# logging, the optimizer closure, the loader) cost almost as much as the DQN update itself
-# (measured in float32 on AVX2: 2.9 of 6.6 ms of CPU per update), so each Lightning step runs
-# several updates (manual optimization). The updates, their order and their random draws are
-# those of one update per step, so training gives the same network, only sooner.
+# DQN updates per Lightning step (manual optimization): for this tiny MLP Lightning's per-step
+# work costs about as much as an update (model card); same updates and draws, only sooner.
 UPDATES_PER_STEP = 10
 _DECISIONS = np.zeros(rules.TABLE_SHAPE, dtype=bool)  # the observations where the player acts
 _DECISIONS[rules.observation_index()] = True
@@ -226,8 +223,7 @@ class DQNAgent(LightningModule):
             self._loss_n += 1
 
     def on_fit_start(self) -> None:
-        # A tiny MLP gains nothing from intra-op threads, and on a shared 2-core laptop extra
-        # threads cost up to 40x per step (measured); restored in on_fit_end.
+        # a tiny MLP gains nothing from intra-op threads, which cost much on a busy 2-core CPU
         self._one_thread = one_thread()
         self._one_thread.__enter__()
 

@@ -74,11 +74,14 @@ def ask(prompt: str, choices: set[str], stdin: TextIO, out: TextIO) -> str | Non
         out.write(f"  '{line.strip()}' is not a valid key; type one of: {shown}\n")
 
 
+def outcome(reward: float) -> str:
+    return "win" if reward > 0 else "lose" if reward < 0 else "draw"
+
+
 def finish(env, reward: float, out: TextIO) -> None:
     game = env.unwrapped
     out.write(f"  dealer's hand: {cards(game.dealer)} = {hand_total(game.dealer)}\n")
-    word = "win" if reward > 0 else "lose" if reward < 0 else "draw"
-    out.write(f"  you {word}: reward {reward:+g}\n")
+    out.write(f"  you {outcome(reward)}: reward {reward:+g}\n")
 
 
 def hand_total(hand: list[int]) -> str:
@@ -107,9 +110,8 @@ def play_hand(
             if key == "h":
                 out.write(f"  your cards: {cards(env.unwrapped.player)} = bust\n")
             if frames is not None:  # the final table and the outcome
-                word = "WIN" if reward > 0 else "LOSE" if reward < 0 else "DRAW"
-                dealer = env.unwrapped.dealer
-                frames(env, f"outcome: {word} ({reward:+g}); dealer {hand_total(dealer)}")
+                dealer = hand_total(env.unwrapped.dealer)
+                frames(env, f"outcome: {outcome(reward).upper()} ({reward:+g}); dealer {dealer}")
             finish(env, reward, out)
             return float(reward)
 
@@ -204,12 +206,8 @@ def _play(args, env, advisor, choose, stdin, out, frames, rewards: list[float]) 
         if reward is None:
             break
         rewards.append(reward)
-        if args.auto is None and ask(
-            "Enter for the next hand, q to quit: ", {"", "q"}, stdin, out
-        ) in (
-            None,
-            "q",
-        ):
+        next_hand = "Enter for the next hand, q to quit: "
+        if args.auto is None and ask(next_hand, {"", "q"}, stdin, out) in (None, "q"):
             break
 
 

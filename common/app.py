@@ -488,7 +488,7 @@ def music_compose(
 
 # --- blackjack ---------------------------------------------------------------------------------
 def _blackjack_view(state: dict, models: Models) -> tuple:
-    from blackjack.play import cards, describe, hand_total
+    from blackjack.play import cards, describe, hand_total, outcome
 
     agent, advisor, env, obs = state["agent"], state["advisor"], state["env"], state["obs"]
     game = env.unwrapped
@@ -499,9 +499,8 @@ def _blackjack_view(state: dict, models: Models) -> tuple:
     q = agent.net.q_table()[obs]
     if state["done"]:
         reward = state["rewards"][-1]
-        word = "win" if reward > 0 else "lose" if reward < 0 else "draw"
         status = (
-            f"**You {word}** ({reward:+g}). Dealer: {cards(game.dealer)} = "
+            f"**You {outcome(reward)}** ({reward:+g}). Dealer: {cards(game.dealer)} = "
             f"{hand_total(game.dealer)}; you: {cards(game.player)} = {hand_total(game.player)}. "
             f"Total over {len(state['rewards'])} hand(s): {sum(state['rewards']):+g}"
         )

@@ -25,11 +25,9 @@ from typing import Any
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-# What is kept back for the work after the last step (best-checkpoint test, plots, artifacts):
-# a share of the budget, a few seconds, TAIL_BOUNDARIES times a measured epoch boundary
-# (validation, checkpointing), which the test pass costs again, and as long as the run's set-up
-# took (up to TAIL_SETUP_SHARE of the budget): loading and plotting after training are of its
-# order (measured on blackjack and the tiny fixture on a loaded 2-core machine).
+# Kept back for the work after the last step (test, plots): a share of the budget, a few seconds,
+# TAIL_BOUNDARIES epoch boundaries (the test pass costs one again) and the set-up time (up to
+# TAIL_SETUP_SHARE of the budget): loading and plotting after training are of its order.
 TAIL_SHARE = 0.04
 TAIL_SECONDS = 3.0
 TAIL_BOUNDARIES = 2.0

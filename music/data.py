@@ -27,10 +27,7 @@ JSB_SPLITS = ("train", "valid", "test")
 JSB_REQUIRED = ("train", "valid")  # the test split may be held out
 SOURCES = ("chorales", "jsb", "midi")
 MIDI_SUFFIXES = {".mid", ".midi", ".kar"}
-# Training batches are cut from random pools of 8 batches sorted by length: JSB's pieces run
-# from 25 to 129 steps, and random batches of 16 were 42 % padding (the LSTM pays for every
-# padded step); pools of 8 leave about 10 % and still change the batches every epoch.
-TRAIN_POOL = 8
+TRAIN_POOL = 8  # training batches from pools of 8 sorted by length: less padding (model card)
 
 
 # ---- JSB Chorales: an untrusted pickle ------------------------------------------------------
