@@ -12,11 +12,8 @@ read block by block (bounded memory, no figure). `--listen` spots keywords in th
 stream the same way: an energy gate keeps silence and steady noise away from the classifier,
 and each keyword is printed with its time and probability.
 
-`--ckpt model.onnx` runs the network's ONNX export (`portfolio export speech`) with
-onnxruntime, without torch: about 120 MB at peak instead of about 1 GB, for any length. An
-up-to-date export beside the checkpoint (best.ckpt -> best.onnx, same checkpoint hash) is used
-by itself; the printed lines are the checkpoint's (probabilities agree to 1e-4). Only `--speak`
-still loads torch, to synthesize.
+`--ckpt model.onnx`, or an up-to-date `best.onnx` beside the checkpoint, runs the network's ONNX
+export without torch, in a fraction of the memory (model card); only `--speak` loads torch.
 """
 
 from __future__ import annotations

@@ -14,12 +14,9 @@ fine-tuned on the person's recordings, each in several randomly placed, coloured
 copies, together with eSpeak NG clips of every word the model knows, and pulled towards its
 trained weights (L2-SP, Li et al. 2018), so that words the person did not record keep working.
 
-The result is an ordinary speech checkpoint (`speech.demo`, `speech.evaluate`, `portfolio demo`
-and `portfolio exam` take it like any other). Without `-o` it is written as the newest speech run
-(`runs/speech/enrolled-<time>/checkpoints/best.ckpt`), which `portfolio demo speech` and
-`portfolio exam` then pick by themselves. It stores the adapted weights and, under
-"enrollment", the enrolled words with their clip counts, the base checkpoint's path and the
-time; no audio. Deleting the file deletes the enrollment.
+The result is an ordinary speech checkpoint; without `-o` the newest speech run
+(`runs/speech/enrolled-<time>/`), which `portfolio demo` and `portfolio exam` then pick. It holds
+no audio (under "enrollment": the words, clip counts, base checkpoint and time).
 """
 
 from __future__ import annotations

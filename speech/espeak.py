@@ -163,20 +163,13 @@ def fallback_request(request: tuple) -> tuple:
 def synthesize_many(requests: list[tuple], shards: int = 2, say=None) -> list[np.ndarray]:
     """Synthesize many `synthesize(*request)` calls -> int16 arrays at 22050 Hz, reproducibly.
 
-    eSpeak NG carries hidden state from one utterance to the next (its output depends on what
-    this process said before, and no API call resets it), so each of a fixed number of shards
-    runs in a fresh process: the same requests always give the same samples, and the shards
-    run in parallel.
-
-    eSpeak NG 1.52 also crashes (segmentation fault) on a few parameter combinations, e.g.
-    "backward" by de+rob at rate 223, pitch 21, range 87, and a process can fail once where
-    another one succeeds (a request failing now and then, seen as an ESpeakError for
-    ("no", "sv+klatt2") while generating tiny data). A shard whose process dies or reports an
-    error is restarted in a fresh process that first says the shard's earlier requests again
-    (unsent), so that its hidden state, and every later clip, is exactly what an uninterrupted
-    process gives; the failed request is tried once more as it is, then replaced by
-    `fallback_request` (reported). A request whose fallback fails too raises ESpeakError.
-    `say` replaces `synthesize` in the shards (a module-level function; tests make it fail).
+    eSpeak NG carries hidden state from one utterance to the next (no API call resets it), so
+    each of a fixed number of shards runs in a fresh process: the same requests always give the
+    same samples. eSpeak NG 1.52 also crashes now and then on some parameters: a shard whose
+    process dies or reports an error restarts in a fresh process that first says its earlier
+    requests again (unsent), so its hidden state is an uninterrupted process's; the failed
+    request is tried once more, then replaced by `fallback_request` (reported; ESpeakError if
+    that fails too). `say` replaces `synthesize` in the shards (tests make it fail).
     """
     import multiprocessing as mp
     from multiprocessing.connection import wait

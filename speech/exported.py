@@ -1,11 +1,8 @@
 """The speech network's ONNX export run by onnxruntime: the demo without torch.
 
-`portfolio export speech` writes the whole network, 16 kHz waveform (B, 16000) -> word logits and
-the normalised log-mel features, with the class names and the checkpoint's size and hash in the
-file's metadata. Importing torch alone (its CUDA wheel) maps about 600 MB; onnxruntime, NumPy and
-soundfile together stay near 100 MB, so the demo classifies a recording of any length in bounded
-memory from the export (`speech.demo --ckpt model.onnx`, or an up-to-date `best.onnx` beside
-`best.ckpt`, which the demo then uses by itself).
+`portfolio export speech` writes the whole network (waveform -> word logits and log-mel features)
+with the class names and the checkpoint's hash in its metadata; without torch's import the demo
+runs in a fraction of the memory (model card).
 """
 
 from __future__ import annotations

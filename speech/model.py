@@ -89,16 +89,9 @@ class SpecAugment(nn.Module):
 
 
 class DepthwiseConv2d(nn.Conv2d):
-    """A depthwise (groups = channels), bias-free nn.Conv2d computed on the CPU as a sum of
-    shifted copies of the input, one per kernel tap.
-
-    Same parameters, checkpoints and results as nn.Conv2d. BC-ResNet uses it for the temporal
-    (1 x 3) convolutions on the frequency-averaged map (B, C, 1, T): there PyTorch's CPU kernel
-    is slow, the backward pass most of all, and three multiply-adds over strided views are about
-    three times faster (a training step about 10 % faster). On the larger (3 x 1) and (5 x 5)
-    maps PyTorch's kernel is the faster one, so those stay nn.Conv2d. Other devices use
-    nn.Conv2d's own path.
-    """
+    """A depthwise, bias-free nn.Conv2d (same parameters and results) computed on the CPU as a
+    sum of shifted copies of the input, one per kernel tap: on the (B, C, 1, T) temporal maps of
+    BC-ResNet PyTorch's CPU kernel is the slower (the larger maps keep nn.Conv2d)."""
 
     def __init__(self, channels: int, kernel_size, stride=1, padding=0, dilation=1):
         super().__init__(

@@ -6,9 +6,8 @@ python -m speech.train --data.source speechcommands --data.download true --train
 python -m speech.train --data.labels 12     # 10 commands + unknown + silence (model follows)
 python -m speech.train --print_config                    # every option and its value
 
-On a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX) training runs in bf16 mixed
-precision (about a quarter faster, same accuracy); elsewhere in float32, where emulated bf16
-would be slower. `--trainer.precision` overrides the choice.
+bf16 mixed precision on a CPU with native bfloat16, float32 elsewhere (DEVELOPERS.md);
+`--trainer.precision` overrides the choice.
 """
 
 from __future__ import annotations

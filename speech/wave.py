@@ -1,9 +1,5 @@
-"""Reading recordings and the energy gate in NumPy alone: what the demo needs to scan a
-recording of any length without torch (whose CUDA wheel maps about 600 MB at import).
-
-Framework-free, like the rest of the domain maths; `speech.audio` builds its tensor versions
-of `has_speech`, `is_silent` and `stream_audio` on these, so the torch path and the ONNX path of
-`speech.demo` read, resample and gate audio with the same code.
+"""Reading recordings and the energy gate in NumPy alone (the demo's torch-free path);
+`speech.audio` builds its tensor versions on these, so both paths read, resample and gate alike.
 """
 
 from __future__ import annotations
