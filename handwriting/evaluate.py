@@ -64,8 +64,8 @@ def ocr_test(
 ) -> dict:
     """Write every phrase in every style with each sampling seed, read it with the OCR judge.
 
-    A style's phrases are written as one batch per seed (`write_many`: about 20 times faster
-    than line by line on a CPU); the exam line is written as `handwriting.write` writes it.
+    A style's phrases are written as one batch per seed (`write_many`, much faster than line by
+    line); the exam line is written as `handwriting.write` writes it.
     Returns per style: CER, WER and exact-line share (mean, min, max over seeds), the floor (the
     same OCR on the writer's clean font rendering), the first seed's readings; the exam line as
     written by each seed and what OCR read; the batches' sampling throughput (points per

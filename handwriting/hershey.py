@@ -97,13 +97,8 @@ def _join_touching(strokes: list[np.ndarray], tol: float = 0.03) -> list[np.ndar
 
 
 def render_line(text: str, writer: Writer, rng: np.random.Generator | None = None) -> np.ndarray:
-    """Draw `text` as `writer` would: (T, 3) offsets (dx, dy, pen_up), cap height about 1.
-
-    Args:
-        text: the line to write.
-        writer: font and style.
-        rng: per-sample variation and noise; None draws the writer's clean, noise-free line.
-    """
+    """Draw `text` as `writer` would: (T, 3) offsets (dx, dy, pen_up), cap height about 1; `rng`
+    draws per-sample variation and noise (None: the writer's clean, noise-free line)."""
     if rng is None:
         slant, width, spacing, step, noise = (
             writer.slant,

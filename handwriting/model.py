@@ -104,18 +104,9 @@ class HandwritingRNN(nn.Module):
         state: dict | None = None,
         style: torch.Tensor | None = None,
     ):
-        """Run the network over inputs x (B, T, 3).
-
-        Args:
-            x: normalised pen offsets, (B, T, 3).
-            chars: (B, U) character codes, synthesis only.
-            state: from a previous call (generation), or None to start fresh.
-            style: (B,) writer indices (0 = unknown) when the network is writer-conditioned;
-                None means unknown writer.
-
-        Returns:
-            y (B, T, 1 + 6M) mixture parameters, the new state, phi (B, T, U) or None.
-        """
+        """Normalised pen offsets x (B, T, 3), character codes `chars` (B, U) (synthesis), the
+        `state` of a previous call (None: fresh) and writer indices `style` (B,) (None or 0:
+        unknown) -> y (B, T, 1 + 6M) mixture parameters, the new state, phi (B, T, U) or None."""
         B, T, _ = x.shape
         state = state if state is not None else self.init_state(B, x.device)
         if self.style is not None:  # the writer is one more input of every layer, at every step
@@ -162,17 +153,10 @@ class HandwritingRNN(nn.Module):
         generator: torch.Generator | None = None,
         style: int = 0,
     ) -> list[Sample]:
-        """Sample several lines at once, one batch row per text.
-
-        Args:
-            texts: (U,) character codes per line (synthesis); for priming, the primer's text
-                followed by the new text. None for the prediction network (one line).
-            max_steps: hard limit on generated points.
-            bias: sampling bias b (section 5.4); higher is neater.
-            prime: (P, 3) normalised offsets written in the chosen style (section 5.5): the
-                network reads them first, then continues in that hand.
-            generator: for reproducible samples.
-            style: writer index for a writer-conditioned network (0 = unknown writer).
+        """Sample several lines at once, one batch row per text: `texts` (U,) character codes
+        (with a `prime`, the primer's text first; None: the prediction network, one line), at most
+        `max_steps` points, sampling `bias` b (section 5.4: higher is neater), `prime` (P, 3)
+        normalised offsets read first (section 5.5), `style` a writer index (0: unknown).
 
         Every line reads its own text (padded with empty positions, which add nothing to the
         window) and stops on its own once its window has passed the last character (section

@@ -67,11 +67,8 @@ def engine():
 
 
 def read(image: np.ndarray) -> str:
-    """What the OCR engine reads in a one-line image ("" when it reads nothing).
-
-    Recognition only: the image is one line already, and the detector (made for pages) cut
-    clean lines into pieces ("June 3 1 9 8 7") and took 5 s a line on a small CPU (it scales
-    the short side up to 736 pixels); the recogniser alone reads a line in about 50 ms."""
+    """What the OCR engine reads in a one-line image ("" when it reads nothing). Recognition
+    only: the detector, made for pages, cut clean lines into pieces and was slow."""
     result, _ = engine()(image, use_det=False, use_cls=False)
     if not result:
         return ""

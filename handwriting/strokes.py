@@ -47,14 +47,9 @@ def points_to_strokes(points: np.ndarray) -> list[np.ndarray]:
 
 
 def resample_polyline(line: np.ndarray, step: float, corner_degrees: float = 45.0) -> np.ndarray:
-    """Points along a polyline as a digitiser samples a pen: about one every `step` of arc length,
-    with the sharp corners kept, so curves and corners (where a pen slows down) get more points.
-
-    Args:
-        line: (n, 2) vertices.
-        step: target distance between samples on straight parts.
-        corner_degrees: turning angles above this keep their vertex.
-    """
+    """Points along the (n, 2) polyline as a digitiser samples a pen: about one every `step` of
+    arc length, each vertex turning more than `corner_degrees` kept, so curves and corners
+    (where a pen slows down) get more points."""
     line = np.asarray(line, dtype=np.float64).reshape(-1, 2)
     if len(line) < 2:
         return line.copy()

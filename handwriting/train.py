@@ -6,9 +6,8 @@ python -m handwriting.train --data.source iamondb --data.path DIR
 python -m handwriting.train --model.hidden_size 384 --trainer.max_epochs 30
 python -m handwriting.train --print_config
 
-On a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX) training runs in bf16 mixed
-precision (the LSTMs' matrix products in bf16, the mixture density loss and the attention
-window's position in float32); elsewhere in float32. `--trainer.precision` overrides the choice.
+bf16 mixed precision on a CPU with native bfloat16 (the mixture loss and the window's position in
+float32), float32 elsewhere (DEVELOPERS.md); `--trainer.precision` overrides the choice.
 """
 
 from __future__ import annotations
