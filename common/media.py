@@ -11,7 +11,6 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -161,16 +160,3 @@ def log_blackjack(module, writer, step: int, tmp: Path, cb: MediaCallback) -> No
     plot_strategy(module.greedy_policy(), optimal, tmp / "strategy.png")
     image = _png_to_array(tmp / "strategy.png")
     writer.add_image("val/strategy_chart", image, step, dataformats="HWC")
-
-
-def event_media(run_dir: Path) -> dict[str, Any]:
-    """{'images': {tag: steps}, 'audio': {tag: steps}} read back from a run's event files."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0, "audio": 0})
-    acc.Reload()
-    tags = acc.Tags()
-    return {
-        "images": {t: [e.step for e in acc.Images(t)] for t in tags.get("images", [])},
-        "audio": {t: [e.step for e in acc.Audio(t)] for t in tags.get("audio", [])},
-    }

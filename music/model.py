@@ -88,8 +88,8 @@ class NADEHead(nn.Module):
         The hidden pre-activation b_h + sum_{j<k} x_j W_j only changes where a key sounds, so a
         frame with n sounding keys has n + 1 distinct hidden vectors ("segments"): key k uses
         segment s_k = the number of sounding keys below k. Computing the segments instead of all
-        88 hidden vectors makes the exact NADE likelihood as cheap as the Bernoulli head.
-        `naive_logits` is the textbook version, kept as the reference for tests.
+        88 hidden vectors makes the exact NADE likelihood as cheap as the Bernoulli head (the
+        textbook form is the tests' reference).
         """
         below = x.cumsum(-1) - x  # (..., K): s_k, sounding keys strictly below key k
         n_seg = int(x.sum(-1).max().item()) + 1 if x.numel() else 1
@@ -100,13 +100,6 @@ class NADEHead(nn.Module):
         per_segment = hidden @ self.V.T  # (..., S, K): V_k . hidden, for every segment
         chosen = per_segment.gather(-2, below.long().unsqueeze(-2)).squeeze(-2)  # (..., K)
         return self.visible_bias(h) + chosen
-
-    def naive_logits(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """RNN-NADE eq. 11-12 as written: one hidden vector per key (slow, memory-hungry)."""
-        contrib = x.unsqueeze(-1) * self.W  # (..., K, H): what key j adds when it sounds
-        below = contrib.cumsum(-2) - contrib  # (..., K, H): sum over keys j < k
-        hidden = torch.sigmoid(self.hidden_bias(h).unsqueeze(-2) + below)
-        return self.visible_bias(h) + (hidden * self.V).sum(-1)  # (..., K)
 
     def sample(
         self,
@@ -133,8 +126,7 @@ class NADEHead(nn.Module):
         Exact ancestral sampling, but by segments: until the next key sounds the hidden units do
         not change, so the probabilities of all keys above the last sounding one are computed at
         once and the first key whose uniform draw falls below its probability is the next to
-        sound. A frame with n notes takes n + 1 steps instead of 88 (`sample_slow` is the
-        key-by-key reference).
+        sound. A frame with n notes takes n + 1 steps instead of 88 (key by key: the tests').
         """
         b_v = self.visible_bias(h)  # (N, K)
         a = self.hidden_bias(h)  # (N, H_nade)
@@ -159,23 +151,6 @@ class NADEHead(nn.Module):
             last[hit] = key
             active[rows[~found]] = False
         return frame
-
-    def sample_slow(
-        self, h: torch.Tensor, temperature: float, u: torch.Tensor, clamp=None
-    ) -> torch.Tensor:
-        """Key-by-key NADE sampling with given uniforms u (N, K) in head order, piano-order
-        result (and clamp, as in `sample`): the reference for tests."""
-        b_v, a = self.visible_bias(h), self.hidden_bias(h)
-        keys = []
-        for i in range(self.W.shape[0]):
-            logit = b_v[:, i] + torch.sigmoid(a) @ self.V[i]  # (N,)
-            key = (u[:, i] < torch.sigmoid(logit / temperature)).float()
-            if clamp is not None:
-                given = clamp[:, self.perm[i]]
-                key = torch.where(given >= 0, given.float(), key)
-            a = a + key.unsqueeze(-1) * self.W[i]
-            keys.append(key)
-        return torch.stack(keys, -1)[:, self.inverse]  # (N, K)
 
 
 class Composer(nn.Module):

@@ -8,7 +8,6 @@ demo and the tests. Every random function takes an explicit `torch.Generator`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -28,15 +27,6 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor
     """Read any file soundfile understands: mixed down to mono, resampled -> (samples,) float32."""
     data, rate = wave.read(path)
     return torch.from_numpy(wave.resample(data, rate, sample_rate))
-
-
-def stream_audio(
-    path: str | Path, sample_rate: int = SAMPLE_RATE, block_seconds: float = 20.0
-) -> Iterator[torch.Tensor]:
-    """A long recording in mono `sample_rate` chunks of about `block_seconds`, read block by
-    block: memory stays bounded however long the file is (an hour-long recording included)."""
-    for block in wave.read_blocks(path, sample_rate, block_seconds):
-        yield torch.from_numpy(block)
 
 
 def resample(wav: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:

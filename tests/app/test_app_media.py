@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
-
-from common.media import event_media
 
 EXPECTED = {
     "speech": ({"val/confusion_matrix", "val/log_mel_examples"}, set()),
@@ -13,6 +14,19 @@ EXPECTED = {
     "music": ({"val/piano_roll"}, {"val/sample_audio"}),
     "blackjack": ({"val/strategy_chart"}, set()),
 }
+
+
+def event_media(run_dir: Path) -> dict[str, Any]:
+    """{'images': {tag: steps}, 'audio': {tag: steps}} read back from a run's event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0, "audio": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    return {
+        "images": {t: [e.step for e in acc.Images(t)] for t in tags.get("images", [])},
+        "audio": {t: [e.step for e in acc.Audio(t)] for t in tags.get("audio", [])},
+    }
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from speech import audio, demo, microphone, stream
+from speech import demo, microphone, stream, wave
 
 from .conftest import speak_to
 
@@ -134,7 +134,7 @@ def test_a_long_recording_is_read_block_by_block(trained, tmp_path, capsys, monk
     ckpt = root / "runs" / "speech" / "tiny" / "checkpoints" / "best.ckpt"
     long = tmp_path / "long.wav"
     sf.write(long, bursts([3.0, 40.0, 80.0], total=90.0), 8000)  # 180 s at 8 kHz, read as 90
-    chunks = list(audio.stream_audio(long, block_seconds=10.0))
+    chunks = list(wave.read_blocks(long, block_seconds=10.0))
     assert max(len(c) for c in chunks) <= 10 * 16000 and len(chunks) == 18
     assert abs(sum(len(c) for c in chunks) - 180 * 16000) <= 16
     monkeypatch.setattr(demo, "LONG_SECONDS", 60.0)
