@@ -1,17 +1,11 @@
 """`--run.budget MINUTES`: plan a run to fit a time budget and still end annealed.
 
-The default configs train a fixed number of epochs, so that the same seed gives the same model on
-every CPU. A budget trades that for a deadline: `BudgetPlanner` times the first steps, works out
-how many optimizer steps fit in the minutes left (validation, checkpoints, the test and the
-artifacts included), stops there, and compresses the module's own learning-rate schedule into
-those steps, so that the last step ends at the schedule's final value, as the full run would,
-rather than being cut in the middle of it. It re-plans after every epoch and whenever 5 % of
-the budget has passed, with the latest step time and epoch-boundary cost, so a machine that
-slows down still ends in time.
-
-A budget never makes a run longer than its config: when the full run fits, nothing changes.
-Schedules that step by step or by epoch (OneCycle, cosine, exponential, ...) are compressed;
-ReduceLROnPlateau reacts to the metric, not to time, and is left alone.
+The default configs train a fixed number of epochs (the same seed gives the same model on every
+CPU); a budget trades that for a deadline. `BudgetPlanner` times the steps, works out how many fit
+in the minutes left (validation, checkpoints, test and artifacts included), stops there, and
+compresses the module's own learning-rate schedule into them, so the run ends annealed instead of
+cut mid-schedule; it re-plans as the machine speeds up or slows down. It never makes a run longer
+than its config. ReduceLROnPlateau reacts to the metric, not to time, and is left alone.
 """
 
 from __future__ import annotations

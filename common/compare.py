@@ -1,13 +1,9 @@
 """The course's coding experiments: train several configurations and compare them side by side.
 
-The assignment's default configuration is the first row (the baseline). Per configuration:
-training wall time, epochs run, why the run stopped (max epochs, early stopping, a time limit or
-budget), best validation metric, final train and validation loss, and, where the assignment
-declares a train/validation pair that measures overfitting, the gap between them. Writes
-comparison.csv, comparison.md and comparison.png (learning curves overlaid).
-
-Ctrl-C or SIGTERM stops the whole comparison: the runs that finished are kept and compared, the
-interrupted one keeps its last checkpoint, and `CompareInterrupted` says which signal it was.
+The default configuration is the first row (the baseline); each row: wall time, epochs, why it
+stopped, best validation metric, final losses and their overfitting gap. Writes comparison.csv,
+.md and .png (learning curves overlaid). Ctrl-C or SIGTERM stops the whole comparison and keeps
+what finished (`CompareInterrupted`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """One error type for what the person running a command got wrong, reported in one place.
 
-Code anywhere raises `UserError` (or a subclass: `DataError`, `CheckpointError`, ...) with a
-message that says what was wrong, with which file or value, and what to do instead. Every entry
-point's `main` is wrapped in `entry_point`, which turns it into `error: <message>` on stderr and
-exit code 2 (argparse's code for a bad command line), never a traceback. Every entry module ends
-with the same two lines, `if __name__ == "__main__":` and `command(main)`.
+Code anywhere raises `UserError` (or a subclass) saying what was wrong and what to do; `entry_point`
+on every `main` turns it into `error: <message>` on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations

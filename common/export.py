@@ -3,17 +3,11 @@
     portfolio export speech --format onnx              # runs/export/speech.onnx (latest ckpt)
     portfolio export blackjack --format torchscript --ckpt CKPT --out q.pt
 
-The speech network is exported whole, from the 16 kHz waveform (B, 16000) to the word logits
-(log-mel front end included); the blackjack network from integer observations (B, 3) =
-(player_sum, dealer_card, usable_ace) to Q(stick), Q(hit). Both take any batch size. After
-writing, the file is loaded again (onnxruntime for ONNX, torch.jit for TorchScript) and its
-outputs are compared with PyTorch's on inputs it was not traced with: they must agree to 1e-4.
-
-The export lands beside its checkpoint by default (`best.ckpt` -> `best.onnx`). An ONNX file
-carries its assignment and the checkpoint's size and hash in its metadata (the speech network's
-also its class names and a second output, the normalised log-mel features), so that
-`speech.demo` can run it without torch and knows when it is stale. This module imports torch
-only where a network is built: reading an export (`open_session`, `current`) needs onnxruntime.
+Speech: waveform (B, 16000) -> word logits, front end included; blackjack: observations (B, 3) ->
+Q(stick), Q(hit); any batch size. The written file is loaded again and must agree with PyTorch to
+1e-4 on inputs it was not traced with. It lands beside its checkpoint (`best.ckpt` -> `best.onnx`)
+with the checkpoint's hash in its metadata (see DEVELOPERS.md). Torch is imported only where a
+network is built: reading an export needs onnxruntime alone.
 """
 
 from __future__ import annotations
