@@ -12,8 +12,9 @@ read block by block (bounded memory, no figure). `--listen` spots keywords in th
 stream the same way: an energy gate keeps silence and steady noise away from the classifier,
 and each keyword is printed with its time and probability.
 
-`--ckpt model.onnx`, or an up-to-date `best.onnx` beside the checkpoint, runs the network's ONNX
-export without torch, in a fraction of the memory (model card); only `--speak` loads torch.
+`--ckpt model.onnx`, or an up-to-date `best.onnx` beside the checkpoint (training writes it),
+runs the network's ONNX export without torch, in a fraction of the memory (model card); only
+`--speak` loads torch.
 """
 
 from __future__ import annotations

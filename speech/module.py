@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 
 import lightning as L
@@ -208,4 +209,20 @@ class KeywordModule(StageSteps, L.LightningModule):
         for key, groups in report["per_group"].items():
             worst = min(groups, key=lambda g: groups[g]["accuracy"])
             extra[f"worst_{key}"] = f"{worst} ({groups[worst]['accuracy']:.3f})"
+        extra["onnx_export"] = self.export_best(run_dir / "checkpoints" / "best.ckpt")
         return extra
+
+    @staticmethod
+    def export_best(best) -> str:
+        """Write best.onnx beside best.ckpt, so that the demo runs without torch (bounded memory);
+        a failed export only costs that: the demo falls back to the checkpoint."""
+        from common.export import ExportError, export
+
+        if not best.is_file():
+            return "none (no best.ckpt)"
+        try:
+            return export("speech", "onnx", best)["file"]
+        except (ExportError, ImportError, RuntimeError) as err:
+            note = f"note: no ONNX export of {best} ({err}); the demo runs the checkpoint"
+            print(note, file=sys.stderr)
+            return f"failed: {err}"

@@ -200,3 +200,14 @@ def test_a_missing_corrupt_or_foreign_export_is_refused_clearly(exported, tmp_pa
             demo.main([str(wav), "--ckpt", str(path)])
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def test_training_writes_a_current_export_beside_the_best_checkpoint(trained):
+    """The demo runs without torch straight after training: best.onnx is the export of
+    best.ckpt (same hash), and the summary names it."""
+    root, cli = trained
+    ckpt = root / "runs" / "speech" / "tiny" / "checkpoints" / "best.ckpt"
+    assert export.current(ckpt, "speech") == ckpt.with_suffix(".onnx")
+    assert cli.summary["extra"]["onnx_export"] == str(ckpt.with_suffix(".onnx"))
+    label, model = demo.load_model(ckpt)
+    assert isinstance(model, ExportedModel) and "best.onnx" in label
