@@ -217,6 +217,8 @@ class KeywordDataModule(L.LightningDataModule):
         val_per_word: espeak: validation clips per word.
         test_per_word: espeak: test clips per word (held-out voices).
         seed: espeak: generation seed.
+        human_share: espeak: fraction of the training clips said by a human-derived neural
+            voice (Piper's en_US-joe-medium, `speech.piper`) instead of eSpeak (0: eSpeak only).
         time_shift_ms: Training: random time shift of up to this many ms (the embedded clips
             already sit at a random place in their second; for recordings give 100).
         noise_prob: speechcommands/folder training: probability of mixing in background noise.
@@ -235,6 +237,7 @@ class KeywordDataModule(L.LightningDataModule):
         val_per_word: int = 40,
         test_per_word: int = 60,
         seed: int = 0,
+        human_share: float = 0.25,
         time_shift_ms: float = 0.0,
         noise_prob: float = 0.8,
         silence_fraction: float = 0.1,
@@ -259,7 +262,13 @@ class KeywordDataModule(L.LightningDataModule):
     def synth_config(self) -> SynthConfig:
         """What the espeak source generates (and caches) for these settings."""
         hp = self.hparams
-        return SynthConfig(hp.train_per_word, hp.val_per_word, hp.test_per_word, hp.seed)
+        return SynthConfig(
+            hp.train_per_word,
+            hp.val_per_word,
+            hp.test_per_word,
+            hp.seed,
+            human_share=hp.human_share,
+        )
 
     def _espeak_splits(self) -> dict[str, Dataset]:
         cfg = self.hparams

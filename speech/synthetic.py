@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import multiprocessing
 import os
 import time
@@ -100,6 +101,13 @@ class SynthConfig:
     """Probability that a clip gets background noise."""
     reverb_prob: float = 0.5
     """Probability that a clip is reverberated."""
+    human_share: float = 0.0
+    """Fraction of the training clips said by the human-derived neural voice (`speech.piper`)
+    instead of eSpeak; validation and test stay eSpeak's unseen voices."""
+    human_reuse: int = 4
+    """Each neural-voice utterance is heard in about this many training clips, each with its own
+    speed, placement, warp, room, noise and level (an utterance of the neural voice costs
+    tens of times an eSpeak clip's CPU time)."""
 
 
 def split_variants(split_seed: int = 0, held_out: float = 0.15) -> dict[str, list[str]]:
@@ -191,7 +199,7 @@ def generate(
     per_word = {"train": cfg.train_per_word, "val": cfg.val_per_word, "test": cfg.test_per_word}
     same_sound = homophones(words, accents)
 
-    def accent_for(word: str) -> str:
+    def accent_for(word: str, rng: np.random.Generator = rng) -> str:
         while True:  # redraw an accent that says this word like another one
             voice = accents[rng.integers(len(accents))]
             if (voice, word) not in same_sound:
@@ -224,13 +232,18 @@ def generate(
                     }
                 )
 
+    takes = _human_rows(cfg, rows, words, accent_for)
     requests = []
     for row in rows:
         text = EMPHASIS[row["emphasis"]].format(row["word"])
         voice = f"{row['voice']}+{row['variant']}"
         ssml = text.startswith("<speak>")
-        requests.append((text, voice, row["rate"], row["pitch"], row["range"], ssml))
-    raw = espeak.synthesize_many(requests)  # int16 at 22050 Hz, reproducible
+        if "take" not in row:
+            requests.append((text, voice, row["rate"], row["pitch"], row["range"], ssml))
+    human = _start_human(takes, cfg.seed) if takes else []  # runs beside eSpeak
+    said = iter(espeak.synthesize_many(requests))  # int16 at 22050 Hz, reproducible
+    human = [clip for batch in human for clip in batch.result()]
+    raw = [human[row["take"]] if "take" in row else next(said) for row in rows]
     starts = range(0, len(rows), chunk)
     jobs = [(s, rows[s : s + chunk], raw[s : s + chunk], cfg.seed) for s in starts]
     if workers is None:
@@ -247,7 +260,7 @@ def generate(
         for s, *job in jobs:
             clips[s : s + chunk] = _finish(s, *job)
 
-    genders = {v: espeak.variant_gender(v) for v in VARIANTS}
+    genders = {v: espeak.variant_gender(v) for v in VARIANTS} | {HUMAN_VOICE: "male"}
     return {
         "clips": clips,
         "word": [r["word"] for r in rows],
@@ -257,6 +270,50 @@ def generate(
         "gender": [genders[r["variant"]] for r in rows],
         "params": rows,
     }
+
+
+HUMAN_VOICE = "piper-joe"  # the variant name of the neural voice's clips
+HUMAN_JOBS = 2  # the neural voice's takes run as this many seeded batches (any worker count)
+
+
+def _human_rows(cfg: SynthConfig, rows: list[dict], words: list[str], accent_for) -> list[tuple]:
+    """Give a `human_share` of the training rows to the neural voice (a separate random stream:
+    the other rows keep their draws) -> its takes, (word, accent, length_scale, noise_scale,
+    noise_w) each; a chosen row gets "take" (an index into them), its accent and variant."""
+    if cfg.human_share <= 0:
+        return []
+    rng = np.random.default_rng([cfg.seed, 1])
+    per_word = max(1, math.ceil(cfg.human_share * cfg.train_per_word / cfg.human_reuse))
+    takes, of_word = [], {}
+    for word in words:
+        of_word[word] = range(len(takes), len(takes) + per_word)
+        for _ in range(per_word):
+            rate = rng.uniform(0.8, 1.3)  # length scale: slower and faster than the voice
+            takes.append(
+                (word, accent_for(word, rng), rate, rng.uniform(0.4, 0.9), rng.uniform(0.4, 1.0))
+            )
+    for row in rows:
+        if row["split"] == "train" and rng.random() < cfg.human_share:
+            row["take"] = int(rng.choice(of_word[row["word"]]))
+            row["voice"], row["variant"] = takes[row["take"]][1], HUMAN_VOICE
+    return takes
+
+
+def _start_human(takes: list[tuple], seed: int) -> list:
+    """Start the neural voice's takes in HUMAN_JOBS seeded batches, one process each -> the
+    batches' futures, in order (the batches and their seeds do not depend on the machine)."""
+    from speech import piper
+
+    piper.voice_files()  # a missing voice package: its message here, not from a worker
+    bounds = [round(i * len(takes) / HUMAN_JOBS) for i in range(HUMAN_JOBS + 1)]
+    spawn = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(HUMAN_JOBS, mp_context=spawn)
+    parts = [
+        pool.submit(piper.synthesize_batch, takes[a:b], seed * 1_000 + k)
+        for k, (a, b) in enumerate(zip(bounds, bounds[1:]))
+    ]
+    pool.shutdown(wait=False)  # the processes finish their batches, then exit
+    return parts
 
 
 def cache_dir(cfg: SynthConfig, root: Path, words: list[str] | None = None) -> Path:
