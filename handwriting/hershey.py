@@ -130,3 +130,9 @@ def render_line(text: str, writer: Writer, rng: np.random.Generator | None = Non
         strokes.append(s)
     points = strokes_to_points(strokes)
     return to_offsets(points).astype(np.float32)
+
+
+def draw_lines(job: list[tuple[int, str, Writer]], stream: tuple[int, ...]) -> list[np.ndarray]:
+    """`render_line` of (index, text, writer) items, each with its own random stream (`stream`
+    followed by the index): the same lines whichever process draws them."""
+    return [render_line(t, w, np.random.default_rng([*stream, i])) for i, t, w in job]

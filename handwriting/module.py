@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import lightning as L
@@ -11,6 +13,7 @@ import torch
 from torchmetrics import MeanMetric
 
 from common.settings import network_config
+from common.threads import one_thread
 from handwriting import hershey, mdn
 from handwriting.config import ModelConfig
 from handwriting.data import ALPHABET
@@ -33,6 +36,17 @@ def _detached(state):
     if isinstance(state, list | tuple):
         return type(state)(_detached(v) for v in state)
     return state
+
+
+def _rows(batch: dict, style, parts: int) -> list[tuple[dict, torch.Tensor | None]]:
+    """A batch cut into `parts` groups of its lines (rows), each with its writers' indices."""
+    n = len(batch["x"])
+    bounds = [n * i // min(parts, n) for i in range(min(parts, n) + 1)]
+    out = []
+    for a, b in zip(bounds, bounds[1:]):
+        part = {k: v[a:b] for k, v in batch.items()}  # tensors and the writers' list alike
+        out.append((part, None if style is None else style[a:b]))
+    return out
 
 
 class HandwritingModule(L.LightningModule):
@@ -72,6 +86,11 @@ class HandwritingModule(L.LightningModule):
             attention window needs so as not to repeat or skip letters (model card). null:
             every epoch. Under --run.budget every epoch trains whole lines (its planner assumes
             as many optimizer steps in every batch as in the first).
+        batch_threads: Split each training batch's lines between this many threads, each
+            running its part forward and backward with one torch thread of its own; their
+            gradients are summed in a fixed order (the same update as one pass over the batch,
+            up to rounding). A step of the first layer is a chain of small products that one
+            batch cannot spread over two cores; two halves can. Used with tbptt_spans > 1.
     """
 
     def __init__(
@@ -92,6 +111,7 @@ class HandwritingModule(L.LightningModule):
         style_dropout: float = 0.1,
         tbptt_spans: int = 12,
         tbptt_epochs: int | None = 3,
+        batch_threads: int = 2,
     ):
         super().__init__()
         if lr_schedule not in ("exponential", "cosine"):
@@ -100,6 +120,8 @@ class HandwritingModule(L.LightningModule):
             )
         if tbptt_spans < 1:
             raise ValueError(f"--model.tbptt_spans must be 1 or more, not {tbptt_spans}")
+        if batch_threads < 1:
+            raise ValueError(f"--model.batch_threads must be 1 or more, not {batch_threads}")
         self.save_hyperparameters()
         # Several optimizer steps per batch (one per span): Lightning's manual optimization.
         self.automatic_optimization = tbptt_spans == 1 or tbptt_epochs == 0
@@ -125,23 +147,26 @@ class HandwritingModule(L.LightningModule):
         if dm is not None and getattr(dm, "hparams", None) is not None:
             self.pen_step.fill_(float(dm.hparams.get("pen_step", 1.0)))
 
-    def point_nll(
-        self, batch, stage: str = "val", span: slice = slice(None), state=None, style=None
-    ) -> torch.Tensor:
+    def point_nll(self, batch, stage: str = "val", style=None) -> torch.Tensor:
         """(B, T) negative log-likelihood of each point (0 at padding), each predicted from the
-        points before it: the loss of training and the figure of evaluation. With `span` (a
-        slice of time) and the `state` after the points before it, the NLL of that span only;
-        the network's state after it is kept in `self._state` (truncated BPTT)."""
+        points before it: the loss of training and the figure of evaluation."""
+        return self.span_nll(batch, stage, style=style)[0]
+
+    def span_nll(self, batch, stage: str = "val", span: slice = slice(None), state=None,
+                 style=None) -> tuple[torch.Tensor, dict]:  # fmt: skip
+        """`point_nll` of a span of time (a slice) only, started from the network's `state`
+        after the points before it; also returns the state after the span (truncated BPTT)."""
         x, mask = batch["x"], batch["mask"]  # (B, T, 3), (B, T)
         start = x.new_tensor([0.0, 0.0, 1.0]).expand(len(x), 1, 3)  # pen up at the origin
         inputs = torch.cat([start, x[:, :-1]], 1)[:, span]  # predict point t from points < t
         chars = batch["chars"] if self.config.synthesis else None
         style = self._styles(batch, stage) if style is None else style
-        y, self._state, _ = self.model(inputs, chars, state, style)
+        y, state, _ = self.model(inputs, chars, state, style)
         y = y.float()  # under bf16 autocast: the mixture density loss stays in float32
         if stage == "train":
             y.register_hook(lambda g: g.clamp(-100.0, 100.0))  # Graves: output derivatives
-        return mdn.nll(mdn.split_params(y, self.config.n_mixtures), x[:, span]) * mask[:, span]
+        nll = mdn.nll(mdn.split_params(y, self.config.n_mixtures), x[:, span]) * mask[:, span]
+        return nll, state
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         x, mask = batch["x"], batch["mask"]  # (B, T, 3), (B, T)
@@ -185,19 +210,49 @@ class HandwritingModule(L.LightningModule):
         x, mask = batch["x"], batch["mask"]  # (B, T, 3), (B, T)
         opt, sched = self.optimizers(), self.lr_schedulers()
         style = self._styles(batch, "train")  # one draw of the withheld writers per line
+        parts = _rows(batch, style, self.hparams.batch_threads)  # [(sub-batch, style)]
+        states = [None] * len(parts)
         length = -(-x.shape[1] // self._spans(self.current_epoch))  # ceil: all spans but the last
-        state, total = None, 0.0
+        cast = torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")
+        total = 0.0
         for t0 in range(0, x.shape[1], length):
-            point_nll = self.point_nll(batch, "train", slice(t0, t0 + length), state, style)
-            opt.zero_grad()
-            self.manual_backward(point_nll.sum() / len(x))  # per line, as _step optimises
-            opt.step()
+            span = slice(t0, t0 + length)
+            jobs = [(p, s, span, st, len(x), cast) for (p, s), st in zip(parts, states)]
+            if len(jobs) == 1:
+                done = [self._gradients(*jobs[0])]
+            else:
+                done = list(self._pool().map(lambda job: self._gradients(*job), jobs))
+            # The sum and Adam's update on one thread: the workers wait meanwhile, and on a busy
+            # CPU an OpenMP team's barrier on these short operations cost more than the work.
+            with one_thread() if len(parts) > 1 else nullcontext():
+                opt.zero_grad()
+                for i, param in enumerate(self.parameters()):  # summed in a fixed order
+                    grads = [g[i] for _, _, g in done if g[i] is not None]
+                    param.grad = sum(grads[1:], grads[0]) if grads else None
+                opt.step()
             if self.hparams.lr_schedule == "cosine":
                 sched.step()
-            state = _detached(self._state)
-            total += float(point_nll.detach().sum())
+            states = [state for _, state, _ in done]
+            total += sum(nll for nll, _, _ in done)
         self.log("train/loss", total / float(mask.sum()), on_epoch=True, prog_bar=True,
                  on_step=False, batch_size=len(x))  # fmt: skip
+
+    def _gradients(self, batch, style, span, state, lines, cast):
+        """One part of a batch over one span of time: (its NLL sum, the network's state after
+        it, detached, and the gradient of its share of the batch's loss per line)."""
+        with torch.autocast("cpu", dtype=cast[1], enabled=cast[0]):  # thread-local: set again
+            nll, state = self.span_nll(batch, "train", span, state, style)
+        params = list(self.parameters())
+        grads = torch.autograd.grad(nll.sum() / lines, params, allow_unused=True)
+        return float(nll.detach().sum()), _detached(state), grads
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """Threads that each run a part of the batch with one torch thread of their own."""
+        if getattr(self, "_threads", None) is None:
+            self._threads = ThreadPoolExecutor(
+                self.hparams.batch_threads, initializer=torch.set_num_threads, initargs=(1,)
+            )
+        return self._threads
 
     def _spans(self, epoch: int) -> int:
         """Spans per batch in an epoch: tbptt_spans in the first tbptt_epochs, then 1."""

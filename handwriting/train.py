@@ -12,14 +12,17 @@ float32), float32 elsewhere (DEVELOPERS.md); `--trainer.precision` overrides the
 
 from __future__ import annotations
 
-from common.cli import train_main
 from common.errors import command, entry_point
-from handwriting.data import HandwritingDataModule
-from handwriting.module import HandwritingModule
 
 
 @entry_point
 def main(argv: list[str] | None = None):
+    # Imported here, not above: data generation starts worker processes (spawn), and each one
+    # imports this module again before its work; Lightning at the top cost each a few seconds.
+    from common.cli import train_main
+    from handwriting.data import HandwritingDataModule
+    from handwriting.module import HandwritingModule
+
     return train_main(HandwritingModule, HandwritingDataModule, argv, bf16_where_native=True)
 
 

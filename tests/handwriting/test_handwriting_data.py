@@ -27,6 +27,21 @@ def test_embedded_data_is_deterministic_and_validation_text_is_unseen():
     assert len(set(c["val"]["texts"]) & set(c["train"]["texts"])) <= 2
 
 
+def test_lines_drawn_in_parallel_processes_are_the_lines_drawn_in_one(monkeypatch):
+    """Large sets are drawn by one process per core (each line from its own random stream):
+    the same data as drawn in one process, in the same order."""
+    import handwriting.data as data
+
+    serial = generate_hershey(n_train=40, n_val=10, max_chars=16, seed=5)
+    monkeypatch.setattr(data, "CHUNK", 10)
+    monkeypatch.setattr(data, "PARALLEL_FROM", 20)
+    monkeypatch.setattr(data.os, "sched_getaffinity", lambda pid: {0, 1})
+    parallel = generate_hershey(n_train=40, n_val=10, max_chars=16, seed=5)
+    assert parallel["train"]["texts"] == serial["train"]["texts"]
+    pairs = list(zip(parallel["train"]["offsets"], serial["train"]["offsets"]))
+    assert len(pairs) == 40 and all(torch.equal(x, y) for x, y in pairs)
+
+
 def test_pen_step_scales_points_per_character():
     dense = generate_hershey(n_train=20, n_val=5, max_chars=24, seed=3)["train"]
     sparse = generate_hershey(n_train=20, n_val=5, max_chars=24, seed=3, pen_step=1.5)["train"]

@@ -171,10 +171,11 @@ def test_module_maps_writer_names_and_withholds_some_in_training():
 def test_training_asks_for_bf16_where_the_cpu_has_it(monkeypatch):
     """handwriting.train asks common for bf16 mixed precision; common grants it only on a CPU
     with native bf16 (tests/common), so every other CPU trains in float32."""
+    import common.cli
     from handwriting import train
 
     seen = []
-    monkeypatch.setattr(train, "train_main", lambda *a, **k: seen.append(k))
+    monkeypatch.setattr(common.cli, "train_main", lambda *a, **k: seen.append(k))
     train.main([])
     assert seen[-1]["bf16_where_native"] is True
 
@@ -304,9 +305,9 @@ def test_truncated_bptt_spans_carry_the_state_and_give_the_whole_lines_nll():
         full = m.point_nll(batch, style=style)  # (4, 60)
         parts, state = [], None
         for span in (slice(0, 25), slice(25, 50), slice(50, 60)):
-            parts.append(m.point_nll(batch, span=span, state=state, style=style))
-            state = m._state
-        fresh = m.point_nll(batch, span=slice(25, 50), style=style)
+            nll, state = m.span_nll(batch, span=span, state=state, style=style)
+            parts.append(nll)
+        fresh = m.span_nll(batch, span=slice(25, 50), style=style)[0]
     assert torch.allclose(torch.cat(parts, 1), full, atol=1e-5)
     assert not torch.allclose(fresh, full[:, 25:50], atol=1e-2)
 
@@ -342,3 +343,33 @@ def test_truncated_bptt_steps_once_per_span_and_decays_the_rate_once_per_epoch(t
         assert all(not torch.equal(a, b) for a, b in zip(before, m.parameters()))
     with pytest.raises(ValueError, match="tbptt_spans"):
         HandwritingModule(tbptt_spans=0)
+
+
+def test_batch_threads_give_the_update_of_one_pass_over_the_batch(tmp_path):
+    """--model.batch_threads: the batch's lines split between threads (2, and 3 uneven parts of
+    4 lines), each part's gradient taken alone and summed, train the same weights as one pass
+    over the whole batch, with the state carried from span to span in each part."""
+    import lightning as L
+
+    from handwriting.module import HandwritingModule
+
+    batches = [_window_batch()[1] for _ in range(2)]
+    weights = []
+    for threads in (1, 2, 3):
+        torch.manual_seed(0)
+        m = HandwritingModule(hidden_size=16, n_mixtures=2, n_window=2, styles=["ada"],
+                              tbptt_spans=3, tbptt_epochs=1, lr=1e-2,
+                              batch_threads=threads)  # fmt: skip
+        trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False,
+                            limit_val_batches=0, default_root_dir=tmp_path)  # fmt: skip
+        trainer.fit(m, torch.utils.data.DataLoader(batches, batch_size=None))
+        assert trainer.global_step == 8
+        weights.append(torch.cat([p.detach().flatten() for p in m.parameters()]))
+    assert not torch.allclose(weights[0], torch.cat([p.flatten() for p in
+                              HandwritingModule(hidden_size=16, n_mixtures=2, n_window=2,
+                                                styles=["ada"]).parameters()]))  # fmt: skip
+    for other in weights[1:]:
+        assert torch.allclose(weights[0], other, atol=1e-5)
+    with pytest.raises(ValueError, match="batch_threads"):
+        HandwritingModule(batch_threads=0)
