@@ -15,6 +15,7 @@ generator is seeded with the batch's seed: the same requests and seed give the s
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 
 import numpy as np
@@ -23,6 +24,7 @@ from common.errors import UserError
 from speech import espeak
 
 SAMPLE_RATE = 22050
+LANGUAGE_SWITCH = re.compile(r"\([a-z-]+\)")  # eSpeak's (en) ... (fr) around a switched word
 NOISE_OPS = "RandomNormalLike"
 
 
@@ -45,11 +47,13 @@ def voice_files() -> tuple:
 
 
 def phoneme_ids(phonemes: str, id_map: dict[str, list[int]]) -> list[int]:
-    """Piper's input: BOS '^', each known phoneme followed by the pad '_', EOS '$' (symbols the
-    voice does not know are dropped, as Piper does)."""
+    """Piper's input: BOS '^', each known phoneme followed by the pad '_', EOS '$'. eSpeak's
+    language-switch marks go first, as in Piper's phonemizer: the French, Hindi and Mandarin
+    voices say an English word as '(en)bˈɛd(fr)', and '(', 'e', 'n', ')' are symbols the voice
+    knows, so it would say them. Symbols the voice does not know are dropped, as Piper does."""
     pad = id_map["_"]
     ids = list(id_map["^"]) + list(pad)
-    for symbol in phonemes:
+    for symbol in LANGUAGE_SWITCH.sub("", phonemes):
         if symbol in id_map:
             ids += id_map[symbol] + pad
     return ids + list(id_map["$"])

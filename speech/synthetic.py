@@ -35,7 +35,7 @@ from common.threads import one_thread
 from speech import audio, espeak
 from speech.config import WORDS_35
 
-VERSION = 4  # 4: the same recipe as 3, post-processed one chunk per process
+VERSION = 5  # 5: the neural voice says no language-switch marks; 4: v3 post-processed in chunks
 
 # eSpeak voice -> accent name. English accents, then other languages' voices reading the English
 # spelling with their own letter-to-sound rules (a foreign accent, sometimes a mispronunciation).

@@ -10,6 +10,12 @@ def test_phoneme_ids_follow_pipers_layout():
     id_map = {"_": [0], "^": [1], "$": [2], "j": [22], "ɛ": [61], "s": [31], "ˈ": [120]}
     # BOS, pad, then each known symbol followed by the pad, EOS; unknown symbols dropped
     assert piper.phoneme_ids("jˈɛs§", id_map) == [1, 0, 22, 0, 120, 0, 61, 0, 31, 0, 2]
+    # eSpeak's language-switch marks are not spoken ('(', 'e', 'n', ')' are symbols of the voice)
+    id_map |= {"(": [6], ")": [7], "e": [18], "n": [26], "f": [19], "r": [30]}
+    assert piper.phoneme_ids("(en)jˈɛs(fr)", id_map) == piper.phoneme_ids("jˈɛs", id_map)
+    from speech import espeak
+
+    assert "(en)" in espeak.phonemes("bed", "fr")  # what the French voice gives for "bed"
 
 
 def test_the_voice_is_deterministic_for_a_seed_and_follows_its_length_scale():
