@@ -241,7 +241,9 @@ class HandwritingModule(L.LightningModule):
     def _gradients(self, batch, style, span, state, lines, cast):
         """One part of a batch over one span of time: (its NLL sum, the network's state after
         it, detached, and the gradient of its share of the batch's loss per line)."""
-        with torch.autocast("cpu", dtype=cast[1], enabled=cast[0]):  # thread-local: set again
+        # Autocast is thread-local: set again. Without its cache of bf16 weights: with it, the
+        # threads' results varied run to run (a resumed run did not repeat the uninterrupted one).
+        with torch.autocast("cpu", dtype=cast[1], enabled=cast[0], cache_enabled=False):
             nll, state = self.span_nll(batch, "train", span, state, style)
         params = list(self.parameters())
         grads = torch.autograd.grad(nll.sum() / lines, params, allow_unused=True)
