@@ -86,8 +86,7 @@ class HandwritingModule(L.LightningModule):
             attention window needs so as not to repeat or skip letters (model card). null:
             every epoch. Under --run.budget every epoch trains whole lines (its planner assumes
             as many optimizer steps in every batch as in the first).
-        batch_threads: Split each training batch's lines between this many threads (default 1:
-            2 is 1.07-1.10x faster but not yet deterministic run to run; see the model card), each
+        batch_threads: Split each training batch's lines between this many threads, each
             running its part forward and backward with one torch thread of its own; their
             gradients are summed in a fixed order (the same update as one pass over the batch,
             up to rounding). A step of the first layer is a chain of small products that one
@@ -112,7 +111,7 @@ class HandwritingModule(L.LightningModule):
         style_dropout: float = 0.1,
         tbptt_spans: int = 12,
         tbptt_epochs: int | None = 3,
-        batch_threads: int = 1,
+        batch_threads: int = 2,
     ):
         super().__init__()
         if lr_schedule not in ("exponential", "cosine"):
