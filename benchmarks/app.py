@@ -86,7 +86,7 @@ def actions() -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from common.benchmark import Check, check, print_machine, verdict
+    from benchmarks.verdict import Check, check, print_machine, verdict
     from common.checkpoints import CheckpointError, find_checkpoint
     from common.registry import NAMES
 

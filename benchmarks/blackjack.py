@@ -65,9 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output folder (default: a temporary folder)")
     args = parser.parse_args(argv)
 
-    from blackjack import baselines, rules
+    from benchmarks import blackjack_baselines as baselines
+    from benchmarks.verdict import Check, check, print_machine, verdict
+    from blackjack import rules
     from blackjack.plots import plot_learning_curve, plot_strategy
-    from common.benchmark import Check, check, print_machine, verdict
 
     out = args.out or Path(tempfile.mkdtemp(prefix="blackjack-bench-"))
     out.mkdir(parents=True, exist_ok=True)

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from common.benchmark import Check, check, print_machine, verdict
+    from benchmarks.verdict import Check, check, print_machine, verdict
     from common.checkpoints import load_trained
     from common.precision import cpu_has_bf16
     from handwriting import hershey

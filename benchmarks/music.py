@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common.benchmark import Check, check, print_machine, verdict  # noqa: E402
+from benchmarks.verdict import Check, check, print_machine, verdict  # noqa: E402
 from common.errors import command  # noqa: E402
 
 TRAIN_BUDGET_S = 480.0
@@ -139,10 +139,9 @@ def harmony_report(name: str, jsb: str) -> dict:
     import numpy as np
     import torch
 
+    from benchmarks.music_voices import lower_voice_nll, voice_leading_statistics
     from common.checkpoints import load_trained
-    from music import midi
     from music.data import load_jsb
-    from music.evaluate import lower_voice_nll
     from music.harmonize import harmonize, top_line
 
     module = load_trained("music", summary_of(name)["best_checkpoint"]).module
@@ -159,7 +158,7 @@ def harmony_report(name: str, jsb: str) -> dict:
         generated.append(module.model.generate(len(roll), 1.0).bool().numpy())
     table = {}
     for label, rolls in (("real", valid), ("harmonized", harmonized), ("generated", generated)):
-        stats = midi.voice_leading_statistics(rolls)
+        stats = voice_leading_statistics(rolls)
         table[label] = {k: round(v, 3) if isinstance(v, float) else v for k, v in stats.items()}
     return {
         "lower_voice_nll": {k: round(v, 3) if isinstance(v, float) else v for k, v in nll.items()},

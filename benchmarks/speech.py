@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from common.benchmark import Check, check, print_machine, verdict
+    from benchmarks.verdict import Check, check, print_machine, verdict
     from common.checkpoints import load_trained
     from common.paths import runs_root
 

@@ -96,7 +96,7 @@ def keywords(stdout: str) -> list[str]:
 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
-    from common.benchmark import Check, check, print_machine, verdict
+    from benchmarks.verdict import Check, check, print_machine, verdict
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ckpt", type=Path, help="speech checkpoint (default: latest run's best)")

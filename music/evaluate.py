@@ -88,54 +88,6 @@ def score(
     return {"nll": total / max(frames, 1), "frame_acc": float(acc.compute()), "frames": frames}
 
 
-@torch.no_grad()
-def lower_voice_nll(model, rolls: list[np.ndarray], samples: int = 64, eval_len: int = 1024):
-    """How much the soprano tells the model about the voices below it (nats per frame).
-
-    For every frame of the pieces (each predicted from the true frames before it), with s its
-    highest sounding key (the soprano), under the top-down ("down") NADE head:
-
-    - given_soprano: -log p(keys below s | soprano and the silent keys above it): exact, these
-      keys come first in the head's order;
-    - without_soprano: -log p(keys below s), the keys from s up summed out. They come first, so
-      p(keys below s) = E[p(keys below s | keys from s up)] over draws of the keys from s up:
-      estimated with `samples` draws (log of a mean: a slight overestimate of the NLL).
-
-    Frames where nothing sounds have no soprano and are skipped.
-    """
-    model.eval()
-    head = model.heads[model.ordering_index("down")]
-    keys = torch.arange(model.config.n_keys)
-    given, marginal, frames = 0.0, 0.0, 0
-    for roll in rolls:
-        for start in range(0, len(roll), eval_len):
-            x = torch.from_numpy(roll[start : start + eval_len]).float().unsqueeze(0)
-            h = model.context(x)[0]  # (T, hidden)
-            x = x[0]  # (T, K)
-            sounding = x.any(1)
-            if not sounding.any():
-                continue
-            h, x = h[sounding], x[sounding]
-            top = x.shape[1] - 1 - x.flip(1).argmax(1)  # (F,) soprano key
-            below = keys < top.unsqueeze(1)  # (F, K)
-            bce = torch.nn.functional.binary_cross_entropy_with_logits
-            given += float((bce(head.logits(h, x), x, reduction="none") * below).sum())
-            # draw the keys from the soprano up; keep the real keys below (they come after)
-            f = len(x)
-            clamp = torch.where(below, x, torch.full_like(x, -1.0))
-            hh = h.repeat(samples, 1)  # (S F, hidden)
-            drawn = head.sample(hh, 1.0, clamp=clamp.repeat(samples, 1))  # (S F, K)
-            lower = bce(head.logits(hh, drawn), drawn, reduction="none") * below.repeat(samples, 1)
-            log_p = -lower.sum(1).view(samples, f)  # log p(keys below | drawn keys above)
-            marginal += float(-(torch.logsumexp(log_p, 0) - np.log(samples)).sum())
-            frames += f
-    return {
-        "given_soprano": given / max(frames, 1),
-        "without_soprano": marginal / max(frames, 1),
-        "frames": frames,
-    }
-
-
 @entry_point
 def main(argv: list[str] | None = None) -> dict:
     from common.checkpoints import load_trained

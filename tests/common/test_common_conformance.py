@@ -89,6 +89,6 @@ def test_model_card_has_the_shared_sections_in_order(assignment):
 
 def test_benchmark_prints_the_shared_verdict_table(assignment):
     text = (ROOT / "benchmarks" / f"{assignment.name}.py").read_text()
-    assert "from common.benchmark import" in text and "return verdict(" in text
+    assert "from benchmarks.verdict import" in text and "return verdict(" in text
     assert "def main(argv: list[str] | None = None) -> int:" in text
     assert text.endswith(MAIN_FORM)

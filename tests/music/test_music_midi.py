@@ -103,33 +103,3 @@ def test_load_midi_errors(tmp_path):
     pm.write(str(tmp_path / "drums.mid"))
     with pytest.raises(midi.MidiError, match="only drum"):
         midi.load_midi(tmp_path / "drums.mid")
-
-
-def chord_roll(*chords):
-    roll = np.zeros((len(chords), 88), bool)
-    for t, chord in enumerate(chords):
-        roll[t, [p - midi.LOW for p in chord]] = True
-    return roll
-
-
-def test_voice_leading_counts_parallels_and_overlaps():
-    # bass and tenor a fifth apart, bass and soprano two octaves apart, all rising: one of each
-    parallel = chord_roll((48, 55, 64, 72), (50, 57, 65, 74))
-    stats = midi.voice_leading_statistics([parallel])
-    assert stats["transitions"] == 1
-    assert stats["parallel_fifths_per_100"] == 100 and stats["parallel_octaves_per_100"] == 100
-    assert stats["voice_overlaps_per_100"] == 0 and stats["four_voice_share"] == 1
-    # the same fifths by contrary or oblique motion are no parallels
-    contrary = chord_roll((48, 55, 64, 72), (43, 55, 62, 74), (43, 50, 62, 74))
-    stats = midi.voice_leading_statistics([contrary])
-    assert stats["parallel_fifths_per_100"] == 0 and stats["parallel_octaves_per_100"] == 0
-    # the alto leaps above the soprano's previous note
-    overlap = chord_roll((48, 55, 64, 72), (48, 55, 74, 76))
-    assert midi.voice_leading_statistics([overlap])["voice_overlaps_per_100"] == 100
-    # steps without four notes are not judged; pieces add up
-    three = chord_roll((48, 55, 64), (50, 57, 65))
-    both = midi.voice_leading_statistics([parallel, three, contrary])
-    assert both["transitions"] == 3 and both["four_voice_share"] == 5 / 7
-    assert abs(both["parallel_fifths_per_100"] - 100 / 3) < 1e-9
-    c_major = chord_roll((48, 55, 64, 72), (53, 57, 65, 72), (55, 59, 62, 67))
-    assert midi.voice_leading_statistics([c_major])["outside_key_share"] == 0

@@ -342,33 +342,6 @@ def test_weight_average_trades_places_for_validation_and_checkpoints():
         torch.testing.assert_close(p, old + 1.0)
 
 
-def test_lower_voice_nll_against_enumeration():
-    """With the soprano on one of the top keys, the keys from it up can be enumerated: the
-    sampled estimate of p(lower voices) must match the exact sum."""
-    from music.evaluate import lower_voice_nll
-
-    torch.manual_seed(1)
-    model = Composer(tiny_config()).eval()
-    with torch.no_grad():
-        model.heads[0].W.normal_(0, 1.0)
-        model.heads[0].V.normal_(0, 1.0)
-    frame = torch.zeros(88)
-    frame[[40, 47, 52, 85]] = 1  # soprano on key 85: keys 85, 86, 87 from it up
-    roll = frame.bool().numpy()[None]
-    result = lower_voice_nll(model, [roll], samples=20000)
-    h = model.context(frame.view(1, 1, 88))[0]  # (1, hidden)
-    head = model.heads[0]
-    completions = frame.repeat(8, 1)
-    completions[:, 85:] = torch.tensor(list(itertools.product([0.0, 1.0], repeat=3)))
-    joint = -frame_nll(head.logits(h.expand(8, -1), completions), completions)  # log p(frame)
-    exact_marginal = -torch.logsumexp(joint, 0).item()  # -log p(keys below 85 as they are)
-    above = frame_nll(head.logits(h, frame[None])[:, 85:], frame[None, 85:]).item()
-    exact_given = -joint[completions[:, 85:].tolist().index([1.0, 0.0, 0.0])].item() - above
-    assert result["frames"] == 1
-    assert abs(result["given_soprano"] - exact_given) < 1e-4
-    assert abs(result["without_soprano"] - exact_marginal) < 0.03
-
-
 def test_transposition_ensemble_is_a_mixture_of_shifted_models():
     torch.manual_seed(6)
     small = tiny_config(6, 5, n_keys=7)

@@ -1,8 +1,8 @@
-"""The verdict table every benchmark prints (common/benchmark.py)."""
+"""The verdict table every benchmark prints (benchmarks/verdict.py)."""
 
 from __future__ import annotations
 
-from common.benchmark import Check, check, verdict
+from benchmarks.verdict import Check, check, verdict
 
 
 def test_check_compares_in_the_direction_of_its_kind():

@@ -2,7 +2,8 @@
 
 import pytest
 
-from blackjack import baselines, rules
+from benchmarks import blackjack_baselines as baselines
+from blackjack import rules
 
 RANDOM = rules.evaluate(rules.random_policy()).expected_return  # about -0.39
 
