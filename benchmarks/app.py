@@ -10,10 +10,16 @@ Actions are timed through the handlers the page calls, after one warm-up call ea
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,11 +30,48 @@ from common.errors import command  # noqa: E402
 COLD_TARGET_S, ACTION_TARGET_S = 15.0, 2.0
 
 
+@contextlib.contextmanager
+def served(log: Path, env: dict[str, str] | None = None, wait_s: float = 120.0) -> Iterator[tuple]:
+    """`python -m common.app` on a free local port in a process of its own (the benchmark and the
+    browser test): yields (its url, seconds until the page answered) and stops it on leaving.
+    Its output goes to `log`; RuntimeError with the log's end if it exits or does not answer
+    within `wait_s` seconds."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    start = time.perf_counter()
+    with Path(log).open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "common.app", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(url + "config", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.perf_counter() - start > wait_s:
+                    tail = Path(log).read_text()[-3000:]
+                    raise RuntimeError(
+                        f"the app did not answer within {wait_s:g} s:\n{tail}"
+                    ) from None
+                time.sleep(0.1)
+        yield url, time.perf_counter() - start
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def cold_start() -> dict[str, float]:
     """Seconds from `python -m common.app` to the page answering (its config, what the browser
     loads first); the checkpoints then load in the background (timed in `actions`)."""
-    from common.app import served
-
     with tempfile.TemporaryDirectory() as tmp:
         try:
             with served(Path(tmp) / "app.log") as (_, page):

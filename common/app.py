@@ -13,18 +13,15 @@ the tests call directly: bad input returns a message shown in the page and the a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -850,46 +847,6 @@ def launch(
     if block:
         page.block_thread()
     return page
-
-
-@contextlib.contextmanager
-def served(log: Path, env: dict[str, str] | None = None, wait_s: float = 120.0) -> Iterator[tuple]:
-    """`python -m common.app` on a free local port in a process of its own (the benchmark and the
-    browser test): yields (its url, seconds until the page answered) and stops it on leaving.
-    Its output goes to `log`; RuntimeError with the log's end if it exits or does not answer
-    within `wait_s` seconds."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(root), **(env or {})}
-    start = time.perf_counter()
-    with Path(log).open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "common.app", "--port", str(port)],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(url + "config", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.perf_counter() - start > wait_s:
-                    tail = Path(log).read_text()[-3000:]
-                    raise RuntimeError(
-                        f"the app did not answer within {wait_s:g} s:\n{tail}"
-                    ) from None
-                time.sleep(0.1)
-        yield url, time.perf_counter() - start
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -33,7 +33,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def server(tiny_root, tmp_path_factory):
     """`python -m common.app` on the tiny checkpoints; yields (url, cold start seconds)."""
-    from common.app import served
+    from benchmarks.app import served
 
     env = {"MAL2_RUNS": str(tiny_root / "runs"), "MAL2_DATA": str(tiny_root / "data"),
            "OMP_NUM_THREADS": "1"}  # fmt: skip
