@@ -60,21 +60,10 @@ def _row(name: str, summary: dict[str, Any], overfit: tuple[str, str] | None) ->
     stopped = summary.get("stopped_by") or (
         "early stopping" if summary.get("early_stopped") else "max_epochs"
     )
-    return {
-        "config": name,
-        "status": "ok",
-        "reason": "",
-        "wall_time_s": summary.get("wall_time_s"),
-        "epochs": summary.get("epochs"),
-        "stopped_by": stopped,
-        "early_stopped": summary.get("early_stopped"),
-        "monitor": summary.get("monitor"),
-        "best": summary.get("best_score"),
-        "final_train_loss": summary.get("final_train_loss"),
-        "final_val_loss": summary.get("final_val_loss"),
-        "overfit_gap": gap,
-        "run_dir": summary.get("run_dir"),
-    }
+    row = {k: summary.get(k) for k in COLUMNS}  # the figures summary.json holds as they are
+    row.update(config=name, status="ok", reason="", stopped_by=stopped, overfit_gap=gap)
+    row["best"] = summary.get("best_score")
+    return row
 
 
 def format_value(value: Any) -> str:

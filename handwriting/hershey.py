@@ -45,7 +45,6 @@ WRITERS: dict[str, Writer] = {
         Writer("emil", "cursive", "script", 0.15, 1.10, 0.02, 0.06, 0.26, 0.008),
     ]
 }
-PRINT_STYLES = [w.name for w in WRITERS.values() if w.kind == "print"]
 
 
 def with_pen_step(writer: Writer, scale: float) -> Writer:

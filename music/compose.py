@@ -91,17 +91,22 @@ def write_outputs(
     return {"midi": str(out), "png": str(png), "wav": str(wav), "synth": synth, "notes": notes}
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = command_parser("music.compose", __doc__)
+def add_shared_arguments(p: argparse.ArgumentParser, tempo: float, what: str) -> None:
+    """The options compose and harmonize share (`checked_output` checks them)."""
     p.add_argument("--ckpt", help="checkpoint (default: best of the latest music run)")
-    p.add_argument("--bars", type=int, default=16, help="new bars of 4/4 to compose")
-    p.add_argument("--temperature", type=float, default=0.9, help="< 1 safer, > 1 wilder")
-    p.add_argument("--prime", help="MIDI file to continue (its non-drum tracks)")
     p.add_argument(
         "-o", "--output", help="MIDI path; .png/.wav beside (default: runs/demo/music/<time>/)"
     )
-    p.add_argument("--tempo", type=float, default=100.0, help="quarter notes per minute")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same piece)")
+    p.add_argument("--temperature", type=float, default=0.9, help="< 1 safer, > 1 wilder")
+    p.add_argument("--tempo", type=float, default=tempo, help="quarter notes per minute")
+    p.add_argument("--seed", type=int, default=0, help=f"random seed (same seed, same {what})")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = command_parser("music.compose", __doc__)
+    p.add_argument("--bars", type=int, default=16, help="new bars of 4/4 to compose")
+    p.add_argument("--prime", help="MIDI file to continue (its non-drum tracks)")
+    add_shared_arguments(p, tempo=100.0, what="piece")
     return p.parse_args(argv)
 
 

@@ -146,16 +146,12 @@ def top_line(roll: np.ndarray) -> np.ndarray:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from music.compose import add_shared_arguments
+
     p = command_parser("music.harmonize", __doc__)
     p.add_argument("melody_file", nargs="?", help="MIDI file whose top line is the melody")
     p.add_argument("--melody", help="the melody as text instead, e.g. 'C4 D4 E4:2 R G4'")
-    p.add_argument("--ckpt", help="checkpoint (default: best of the latest music run)")
-    p.add_argument(
-        "-o", "--output", help="MIDI path; .png/.wav beside (default: runs/demo/music/<time>/)"
-    )
-    p.add_argument("--temperature", type=float, default=0.9, help="< 1 safer, > 1 wilder")
-    p.add_argument("--tempo", type=float, default=80.0, help="quarter notes per minute")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same harmony)")
+    add_shared_arguments(p, tempo=80.0, what="harmony")
     return p.parse_args(argv)
 
 

@@ -189,19 +189,6 @@ def band_response(
     return mask
 
 
-def band_limit(
-    wavs: torch.Tensor,
-    high_hz: torch.Tensor,
-    low_hz: torch.Tensor | None = None,
-    sample_rate: int = SAMPLE_RATE,
-) -> torch.Tensor:
-    """Keep only the band low_hz..high_hz (B,) of each clip (B, N), as when a recording was
-    made at 2 * high_hz or through a telephone (a zero-phase FFT mask, `band_response`)."""
-    freqs = torch.fft.rfftfreq(wavs.shape[-1], 1.0 / sample_rate).to(wavs.device)  # (F,)
-    gain = band_response(high_hz.to(wavs.device), low_hz, freqs)
-    return torch.fft.irfft(torch.fft.rfft(wavs) * gain, n=wavs.shape[-1])
-
-
 def _edge(x: torch.Tensor) -> torch.Tensor:
     """0 for x <= 0, 1 for x >= 1, a raised cosine between."""
     return 0.5 - 0.5 * torch.cos(math.pi * x.clamp(0.0, 1.0))

@@ -25,6 +25,20 @@ def network_config(**changes) -> ModelConfig:
     return replace(KeywordModule().model.cfg, **changes)
 
 
+def band_limit(
+    wavs: torch.Tensor,
+    high_hz: torch.Tensor,
+    low_hz: torch.Tensor | None = None,
+    sample_rate: int = audio.SAMPLE_RATE,
+) -> torch.Tensor:
+    """Keep only the band low_hz..high_hz (B,) of each clip (B, N), as when a recording was
+    made at 2 * high_hz or through a telephone (a zero-phase FFT mask, `audio.band_response`):
+    the tests' telephone and 8 kHz channels."""
+    freqs = torch.fft.rfftfreq(wavs.shape[-1], 1.0 / sample_rate).to(wavs.device)  # (F,)
+    gain = audio.band_response(high_hz.to(wavs.device), low_hz, freqs)
+    return torch.fft.irfft(torch.fft.rfft(wavs) * gain, n=wavs.shape[-1])
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """One tiny training run shared by the tests of this file."""

@@ -11,6 +11,7 @@ import torch
 from common.checkpoints import load_checkpoint, load_module
 from speech import audio, enroll, espeak
 from speech.module import KeywordModule
+from tests.speech.conftest import band_limit
 
 
 def speaker_clip(word: str, take: int) -> torch.Tensor:
@@ -19,7 +20,7 @@ def speaker_clip(word: str, take: int) -> torch.Tensor:
     wav, sr = espeak.synthesize(word, "en-us+f4", rate=120 + 12 * take, pitch=60 + 3 * take)
     wav = audio.fit_length(audio.resample(torch.from_numpy(wav), sr, 16000))
     wav = audio.spectral_warp(wav[None], torch.tensor([1.35]))
-    wav = audio.band_limit(wav, torch.tensor([3400.0]), torch.tensor([300.0]))[0]
+    wav = band_limit(wav, torch.tensor([3400.0]), torch.tensor([300.0]))[0]
     return 0.5 * wav / wav.abs().max()
 
 
