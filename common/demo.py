@@ -43,16 +43,11 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return text
 
 
-def description(doc: str | None) -> str:
-    """A module docstring as the --help description: whole (not cut mid-sentence)."""
-    return (doc or "").strip()
-
-
 def command_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
-    """The parser of `python -m <module>`: the module's docstring as its description, each
+    """The parser of `python -m <module>`: the module's whole docstring as its description, each
     option's default in --help (HelpFormatter)."""
     return argparse.ArgumentParser(
-        prog=f"python -m {module}", description=description(doc), formatter_class=HelpFormatter
+        prog=f"python -m {module}", description=(doc or "").strip(), formatter_class=HelpFormatter
     )
 
 

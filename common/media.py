@@ -103,9 +103,7 @@ def log_speech(module, writer, step: int, tmp: Path, cb: MediaCallback) -> None:
     if data is not None and len(data):
         idx = torch.linspace(0, len(data) - 1, min(8, len(data))).long()
         wavs = torch.stack([data[int(i)][0] for i in idx]).to(module.device)  # (8, 16000)
-        mels = (
-            module.model.features(wavs).float().cpu().flip(-2)
-        )  # (8, 1, n_mels, T), low at bottom
+        mels = module.model.features(wavs).float().cpu().flip(-2)  # (8, 1, n_mels, T), low down
         mels = (mels - mels.amin()) / (mels.amax() - mels.amin() + 1e-9)
         mels = torch.nn.functional.interpolate(mels, scale_factor=3, mode="nearest")
         grid = make_grid(mels, nrow=4, padding=4, pad_value=1.0)  # (3, H, W)
