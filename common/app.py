@@ -575,9 +575,8 @@ def blackjack_act(
 def exam_draw(seed: float | None = None) -> tuple[str, str, str, str, str, str | None]:
     """Draw an assignment as `portfolio exam --seed` does -> (status, model-card summary,
     latest metrics, code files, model.py source, the tab to open)."""
-    from common.compare import format_value
     from common.exam import draw, model_card_summary
-    from common.report import _metrics, latest_summary
+    from common.report import latest_summary, metrics_table
 
     try:
         try:
@@ -590,9 +589,7 @@ def exam_draw(seed: float | None = None) -> tuple[str, str, str, str, str, str |
     name = assignment.name
     summary = latest_summary(name)
     if summary:
-        metrics = "| metric | value |\n|---|---|\n" + "\n".join(
-            f"| {k} | {format_value(v)} |" for k, v in _metrics(summary)
-        )
+        metrics = "\n".join(metrics_table(summary))
     else:
         metrics = f"Not trained yet: the {name} tab trains a quick model on first use."
     package = assignment.package_dir

@@ -30,7 +30,8 @@ def latest_summary(assignment: str, root: Path | None = None) -> dict[str, Any] 
     return json.loads((run / "summary.json").read_text())
 
 
-def _metrics(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+def metrics_table(summary: dict[str, Any]) -> list[str]:
+    """A run's figures (summary.json) as the lines of a Markdown table."""
     rows = [
         ("run", summary["run"]),
         (f"best {summary['monitor']}", summary.get("best_score")),
@@ -41,7 +42,7 @@ def _metrics(summary: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
     rows += sorted(summary.get("test", {}).items())
     rows += sorted(summary.get("extra", {}).items())
-    return rows
+    return ["| metric | value |", "|---|---|", *(f"| {k} | {format_value(v)} |" for k, v in rows)]
 
 
 def card_section(card: Path, *headings: str, sentences: int = 2) -> str | None:
@@ -163,8 +164,7 @@ def section(name: str, entry: registry.Assignment | Exception, root: Path) -> li
     if summary is None:
         return [*md, f"Not trained yet: `portfolio train {name}`.\n"]
     md += [p + "\n" for p in story(entry, summary)]
-    md += ["| metric | value |", "|---|---|"]
-    md += [f"| {k} | {format_value(v)} |" for k, v in _metrics(summary)]
+    md += metrics_table(summary)
     for png in sorted(Path(summary["run_dir"]).glob("*.png")):
         md.append(f"\n![{png.stem}]({os.path.relpath(png, root)})")
     comparisons = sorted((root / name).glob("compare-*/comparison.md"))
