@@ -20,9 +20,8 @@ from lightning.pytorch.utilities import rank_zero_only
 
 AUDIO_SECONDS = 8.0
 AUDIO_RATE = 16000
-# Validations between two logs: a blackjack epoch takes seconds and its chart about one, a
-# music epoch about a second and its piano roll and audio 0.1 s, so every fifth validation (and
-# the last) keeps the run's time within a few percent.
+# Validations between two logs (and the last): where an epoch is short, logging every one would
+# cost a noticeable share of the run (music/MODEL_CARD.md has the timings).
 EVERY = {"speech": 1, "handwriting": 1, "music": 5, "blackjack": 5}
 
 

@@ -176,10 +176,9 @@ def _examiner_inputs(assignment: registry.Assignment, args: argparse.Namespace) 
     for key in given.keys() - accepted.keys():
         print(f"(--{key} is not used by the {assignment.name} demo; ignored)")
     inputs = {k: v for k, v in given.items() if k in accepted}
-    if "wav" in inputs and not Path(inputs["wav"]).is_file():
-        raise UserError(f"--wav {inputs['wav']}: no such file")
-    if "prime" in inputs and not Path(inputs["prime"]).is_file():
-        raise UserError(f"--prime {inputs['prime']}: no such file")
+    for key in ("wav", "prime"):  # the file inputs
+        if key in inputs and not Path(inputs[key]).is_file():
+            raise UserError(f"--{key} {inputs[key]}: no such file")
     if "text" in accepted and "text" not in inputs and sys.stdin.isatty():
         typed = input("Examiner: type your own text for the demo (Enter: the prepared one): ")
         if typed.strip():

@@ -133,8 +133,7 @@ class ComposerModule(StageSteps, L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         self._swap_ema(into_model=True)
 
-    def on_test_epoch_start(self) -> None:
-        self._swap_ema(into_model=True)
+    on_test_epoch_start = on_validation_epoch_start  # tests score the averaged weights too
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         x, mask = batch  # (B, T, 88), (B, T)
