@@ -120,8 +120,10 @@ def with_log_mel(net: torch.nn.Module) -> torch.nn.Module:
             self.spotter = spotter
 
         def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            from speech.model import fuse
+
             features = self.spotter.features(wav)  # (B, 1, n_mels, T)
-            return self.spotter.net(self.spotter.augment(features)), features  # (B, n_classes)
+            return fuse(self.spotter.branches(wav, features=features)), features  # (B, n_classes)
 
     return WithLogMel(net).eval()
 

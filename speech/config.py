@@ -42,6 +42,7 @@ class ModelConfig:
     freq_mask: int
     time_mask: int
     n_masks: int
+    pretrained: bool
     sample_rate: int = 16000  # not a setting: every input is resampled to it
     n_mels: int = 40  # not a setting: BC-ResNet's frequency axis is built for 40 bands
     win_ms: float = 30.0  # not a setting: the analysis window of the log-mels

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -18,7 +19,7 @@ from common.errors import DataError
 from common.paths import data_root
 from speech import audio
 from speech.config import SILENCE, UNKNOWN, WORDS_35, label_set
-from speech.synthetic import SynthConfig, load_or_generate
+from speech.synthetic import SynthConfig, cache_dir, load_or_generate
 
 SPEECH_COMMANDS_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}
@@ -58,13 +59,15 @@ class ClipDataset(Dataset):
     ):
         self.clips, self.targets, self.groups = clips, targets, groups or {}
         self.shift, self.noise, self.noise_prob = shift, noise, noise_prob
+        self.embeddings: torch.Tensor | None = None  # (N, 96, W) cached, see attach_embeddings
 
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple:
         wav = self.clips[i].float() / 32768.0
-        return _augment(wav, self.shift, self.noise, self.noise_prob), int(self.targets[i])
+        item = (_augment(wav, self.shift, self.noise, self.noise_prob), int(self.targets[i]))
+        return item if self.embeddings is None else (*item, self.embeddings[i])
 
 
 class FileDataset(Dataset):
@@ -280,6 +283,7 @@ class KeywordDataModule(L.LightningDataModule):
         split = data["split"]
         shift = int(cfg.time_shift_ms * audio.SAMPLE_RATE / 1000)
         out = {}
+        self._espeak = (synth, words, split)  # for attach_embeddings
         for name in ("train", "val", "test"):
             idx = torch.tensor([i for i, s in enumerate(split) if s == name])
             groups = {k: [data[k][i] for i in idx] for k in ("accent", "variant", "gender")}
@@ -290,6 +294,35 @@ class KeywordDataModule(L.LightningDataModule):
                     groups[k] += ["(silence)"] * (len(t) - len(idx))
             out[name] = ClipDataset(c, t, groups, shift=shift if name == "train" else 0)
         return out
+
+    def attach_embeddings(self, net) -> None:
+        """Give each embedded split the frozen speech embedding of its (unshifted) clips, so that
+        training does not run the frozen network on every step. Computed once and cached beside
+        the clips (`embedding-v<N>.npy`); other sources compute it on the fly."""
+        from speech import embedding
+
+        self.setup()
+        if self.hparams.source != "espeak" or self.hparams.time_shift_ms:
+            return
+        synth, words, split = self._espeak
+        folder = cache_dir(synth, data_root(), words if words != WORDS_35 else None)
+        path = folder / f"embedding-v{embedding.VERSION}.npy"
+        names = ("train", "val", "test")
+        clips = torch.cat([self.splits[n].clips[: split.count(n)] for n in names])
+        cached = np.load(path) if path.is_file() else None
+        if cached is None or cached.shape[0] != len(clips):
+            print(f"speech: computing the speech embedding of {len(clips)} clips ...", flush=True)
+            cached = embedding.embed_clips(net, clips).numpy()
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, cached)
+            tmp.replace(path)  # appears only when complete
+        start = 0
+        for name in names:
+            data, n = self.splits[name], split.count(name)
+            emb = torch.from_numpy(cached[start : start + n])
+            if len(data) > n:  # _silence_ clips of the 12-class task: not cached
+                emb = torch.cat([emb, embedding.embed_clips(net, data.clips[n:])])
+            data.embeddings, start = emb, start + n
 
     def _add_silence(self, clips, targets, split) -> tuple[torch.Tensor, torch.Tensor]:
         """Append `silence_fraction` background-only clips (coloured noise at random levels)."""

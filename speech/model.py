@@ -1,4 +1,5 @@
-"""The keyword-spotting network: log-mel front end, SpecAugment and BC-ResNet (plain torch)."""
+"""The keyword-spotting network: log-mel front end, SpecAugment and BC-ResNet (plain torch), and
+optionally a second branch on a frozen speech embedding trained on real speech."""
 
 from __future__ import annotations
 
@@ -227,7 +228,12 @@ class BCResNet(nn.Module):
 
 
 class KeywordSpotter(nn.Module):
-    """Waveform (B, 16000) -> word logits (B, n_classes): LogMel, SpecAugment, BC-ResNet."""
+    """Waveform (B, 16000) -> word logits (B, n_classes): LogMel, SpecAugment, BC-ResNet.
+
+    With `cfg.pretrained`, a second branch classifies the frozen speech embedding
+    (`speech.embedding`, trained on real speech) with a small trained head, and the two branches'
+    log-probabilities are averaged (`fuse`): each branch is trained on its own loss.
+    """
 
     def __init__(self, cfg: ModelConfig, n_classes: int):
         super().__init__()
@@ -235,6 +241,33 @@ class KeywordSpotter(nn.Module):
         self.features = LogMel(cfg)
         self.augment = SpecAugment(cfg)
         self.net = BCResNet(cfg, n_classes)
+        self.embedding, self.embedding_head = None, None
+        if cfg.pretrained:
+            from speech.embedding import EmbeddingHead, SpeechEmbedding
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        return self.net(self.augment(self.features(wav)))
+            self.embedding, self.embedding_head = SpeechEmbedding(), EmbeddingHead(n_classes)
+
+    def branches(
+        self,
+        wav: torch.Tensor,
+        emb: torch.Tensor | None = None,
+        features: torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
+        """Each branch's logits (B, n_classes). `emb`: the embeddings (B, 96, W) of `wav` when
+        they are cached (training); `features`: its log-mels when already computed (export)."""
+        features = self.features(wav) if features is None else features
+        out = [self.net(self.augment(features))]
+        if self.embedding is not None:
+            out.append(self.embedding_head(self.embedding(wav) if emb is None else emb))
+        return out
+
+    def forward(self, wav: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        return fuse(self.branches(wav, emb))
+
+
+def fuse(logits: list[torch.Tensor]) -> torch.Tensor:
+    """One branch: its logits; several: the mean of their log-probabilities (a product of
+    experts: each branch can veto a word it finds unlikely)."""
+    if len(logits) == 1:
+        return logits[0]
+    return torch.stack([x.log_softmax(dim=-1) for x in logits]).mean(dim=0)

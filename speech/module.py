@@ -17,7 +17,7 @@ from common.steps import StageSteps
 from speech import audio
 from speech.config import ModelConfig
 from speech.data import class_names
-from speech.model import KeywordSpotter
+from speech.model import KeywordSpotter, fuse
 
 
 class KeywordModule(StageSteps, L.LightningModule):
@@ -53,6 +53,9 @@ class KeywordModule(StageSteps, L.LightningModule):
             (0: off; the embedded clips already carry 0.9-1.1).
         trim_prob: Fraction of each training batch cut to its word and zero-padded, as a
             trimmed recording is.
+        pretrained: Add a second branch: a small head trained on a frozen speech embedding
+            that Google trained on real speech (`speech.embedding`; needs the openwakeword
+            0.4.0 wheel); its log-probabilities are averaged with the CNN's.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class KeywordModule(StageSteps, L.LightningModule):
         channel_prob: float = 0.5,
         warp: float = 0.0,
         trim_prob: float = 0.0,
+        pretrained: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -88,8 +92,8 @@ class KeywordModule(StageSteps, L.LightningModule):
             {s: MulticlassAccuracy(n, average="micro") for s in ("train_", "val_", "test_")}
         )
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        return self.model(wav)  # (B, n_classes) logits
+    def forward(self, wav: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model(wav, emb)  # (B, n_classes) logits
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None)
@@ -98,11 +102,17 @@ class KeywordModule(StageSteps, L.LightningModule):
                 f"model labels={self.hparams.labels!r} but data labels={dm.hparams.labels!r}; "
                 "give both the same task"
             )
+        if self.model.embedding is not None and hasattr(dm, "attach_embeddings"):
+            dm.attach_embeddings(self.model.embedding)  # computed once, cached with the clips
 
     def _step(self, batch, stage: str) -> torch.Tensor:
-        wav, target = batch  # (B, 16000), (B,)
-        logits = self(wav)
-        loss = F.cross_entropy(logits, target, label_smoothing=self.hparams.label_smoothing)
+        wav, target, *emb = batch  # (B, 16000), (B,), cached embeddings [(B, 96, W)] or none
+        branches = self.model.branches(wav, *emb)
+        logits = fuse(branches)
+        loss = sum(  # each branch on its own loss: neither leans on the other
+            F.cross_entropy(x, target, label_smoothing=self.hparams.label_smoothing)
+            for x in branches
+        )
         acc = self.acc[stage + "_"]
         acc(logits, target)
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "train")
@@ -110,8 +120,8 @@ class KeywordModule(StageSteps, L.LightningModule):
         return loss
 
     def training_step(self, batch, batch_idx):  # validation and test: StageSteps
-        wav, target = batch  # (B, 16000), (B,)
-        return self._step((self.augment(wav), target), "train")
+        wav, target, *emb = batch  # (B, 16000), (B,), cached embeddings of the clean clips
+        return self._step((self.augment(wav), target, *emb), "train")
 
     def augment(self, wav: torch.Tensor) -> torch.Tensor:
         """Training-time augmentation on the batch's device: speaker warp, recording channel,
@@ -158,8 +168,9 @@ class KeywordModule(StageSteps, L.LightningModule):
         """(predictions (N,), targets (N,)) on a dataset of (wav, target) pairs."""
         self.eval()
         preds, targets = [], []
-        for wav, target in DataLoader(dataset, batch_size=batch_size):
-            preds.append(self(wav.to(self.device)).argmax(dim=-1).cpu())
+        for wav, target, *emb in DataLoader(dataset, batch_size=batch_size):
+            emb = [e.to(self.device) for e in emb]
+            preds.append(self(wav.to(self.device), *emb).argmax(dim=-1).cpu())
             targets.append(target)
         return torch.cat(preds), torch.cat(targets)
 

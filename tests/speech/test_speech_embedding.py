@@ -1,0 +1,74 @@
+"""The frozen speech embedding: the torch re-run of openWakeWord's ONNX files against
+onnxruntime on them, its cache, and the two-branch network built on it."""
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from speech.embedding import PAD, SpeechEmbedding, embed_clips, model_files
+from speech.model import KeywordSpotter, fuse
+from tests.conftest import roots_under
+from tests.speech.conftest import network_config
+
+
+def onnx_reference(wav: np.ndarray) -> np.ndarray:
+    """openWakeWord's own recipe for one clip: log-mels / 10 + 2, then a window of 76 frames
+    every 8 frames, each through the embedding model -> (4, 96)."""
+    mel_file, emb_file = model_files()
+    mel = ort.InferenceSession(str(mel_file), providers=["CPUExecutionProvider"])
+    emb = ort.InferenceSession(str(emb_file), providers=["CPUExecutionProvider"])
+    x = np.pad(wav, (PAD, PAD))[None].astype(np.float32) * 32767
+    spec = mel.run(None, {"input": x})[0][0, 0] / 10 + 2  # (100, 32)
+    windows = np.stack([spec[i : i + 76] for i in range(0, len(spec) - 75, 8)])[..., None]
+    return emb.run(None, {"input_1": windows.astype(np.float32)})[0].reshape(-1, 96)
+
+
+def test_embedding_matches_the_onnx_models():
+    g = torch.Generator().manual_seed(0)
+    wavs = torch.randn(2, 16000, generator=g) * 0.1
+    wavs[1] *= torch.linspace(0, 1, 16000)  # a louder second half: level differs per clip
+    net = SpeechEmbedding()
+    with torch.no_grad():
+        ours = net(wavs).permute(0, 2, 1).numpy()  # (2, 4, 96)
+    for i in range(2):
+        ref = onnx_reference(wavs[i].numpy())
+        assert ref.shape == ours[i].shape == (4, 96)
+        assert np.abs(ours[i] - ref).max() < 1e-4 * np.abs(ref).max()
+
+
+def test_embedding_is_frozen_and_not_saved():
+    net = KeywordSpotter(network_config(pretrained=True), 3).eval()
+    assert not any("embedding." in k for k in net.state_dict())  # Google's weights stay out
+    assert all(not p.requires_grad for p in net.embedding.buffers())
+    assert list(net.embedding.parameters()) == []
+    wav = torch.randn(2, 16000) * 0.1
+    (a, b) = net.branches(wav)
+    assert a.shape == b.shape == (2, 3)
+    out = net(wav)
+    assert torch.allclose(out, fuse([a, b]))
+    assert torch.allclose(out.exp().sum(-1), torch.ones(2), atol=0.2)  # a product of experts
+    net.train()
+    sum(x.sum() for x in net.branches(wav)).backward()
+    assert net.embedding_head.net[0].weight.grad is not None
+
+
+def test_cached_embeddings_are_the_network_s(tmp_path):
+    from speech.data import KeywordDataModule
+
+    with roots_under(tmp_path) as root:
+        tiny = dict(labels="yes,no", train_per_word=2, val_per_word=1, test_per_word=1)
+        dm = KeywordDataModule(**tiny)
+        net = SpeechEmbedding()
+        dm.attach_embeddings(net)
+        wav, target, emb = dm.splits["val"][0]
+        assert torch.allclose(emb, net(wav[None])[0], atol=1e-4)
+        cache = list((root / "data").rglob("embedding-v*.npy"))
+        assert len(cache) == 1
+        np.save(cache[0], np.zeros((6, 96, 4), np.float32))  # a stale cache of other clips
+        again = KeywordDataModule(
+            labels="yes,no", train_per_word=2, val_per_word=1, test_per_word=1
+        )
+        again.attach_embeddings(net)
+        assert torch.allclose(again.splits["val"].embeddings, dm.splits["val"].embeddings)
+        fresh = embed_clips(net, dm.splits["test"].clips)
+        assert torch.allclose(fresh, dm.splits["test"].embeddings, atol=1e-4)
