@@ -54,8 +54,9 @@ class KeywordModule(StageSteps, L.LightningModule):
         trim_prob: Fraction of each training batch cut to its word and zero-padded, as a
             trimmed recording is.
         pretrained: Add a second branch: a small head trained on a frozen speech embedding
-            that Google trained on real speech (`speech.embedding`; needs the openwakeword
-            0.4.0 wheel); its log-probabilities are averaged with the CNN's.
+            that Google trained on real speech (`speech.embedding`, from the openwakeword
+            0.4.0 wheel; see the model card for its licence); its log-probabilities are
+            averaged with the CNN's. false: the self-trained CNN alone.
     """
 
     def __init__(
@@ -81,7 +82,7 @@ class KeywordModule(StageSteps, L.LightningModule):
         channel_prob: float = 0.5,
         warp: float = 0.0,
         trim_prob: float = 0.0,
-        pretrained: bool = False,
+        pretrained: bool = True,
     ):
         super().__init__()
         self.save_hyperparameters()
