@@ -59,15 +59,12 @@ class AppError(UserError, ValueError):
     """Input the page cannot use; the message says what was wrong and what to do."""
 
 
+@functools.cache
 def _out_dir() -> Path:
     """Where the app writes its figures, sounds and downloads (a fresh temp folder per process)."""
-    global _OUT
-    if _OUT is None:
-        _OUT = Path(tempfile.mkdtemp(prefix="mal2-app-"))
-    return _OUT
+    return Path(tempfile.mkdtemp(prefix="mal2-app-"))
 
 
-_OUT: Path | None = None
 _COUNTER = iter(range(1, 1 << 62))
 
 

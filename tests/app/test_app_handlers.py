@@ -217,7 +217,7 @@ def test_enrollment_keeps_takes_and_adapts_the_model(tiny_root, tmp_path, monkey
     root = tmp_path / "runs"
     shutil.copytree(tiny_root / "runs" / "speech" / "tiny", root / "speech" / "tiny")
     monkeypatch.setenv("MAL2_RUNS", str(root))
-    monkeypatch.setattr(app, "_OUT", tmp_path / "app")
+    monkeypatch.setattr(app, "_out_dir", lambda: tmp_path / "app")
     (tmp_path / "app").mkdir()
     models = app.Models()
     assert "no takes yet" in app.speech_enroll_run(models)
