@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
@@ -25,10 +26,11 @@ def run(module: str, *args: str, env: dict) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """One tiny synthesis run through `python -m handwriting.train`, shared by the tests."""
+    """One tiny synthesis run through `python -m handwriting.train`, shared by the tests, as on a
+    CPU with native bf16 (`MAL2_BF16=1`): handwriting trains in float32 there too."""
     tmp = tmp_path_factory.mktemp("hw")
     env = {**os.environ, "MAL2_RUNS": str(tmp / "runs"), "MAL2_DATA": str(tmp / "data"),
-           "PYTHONPATH": str(ROOT)}  # fmt: skip
+           "PYTHONPATH": str(ROOT), "MAL2_BF16": "1"}  # fmt: skip
     env.pop("MAL2_RUN_NAME", None)
     proc = run("handwriting.train", *TINY, "--run.name", "tiny", env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -45,6 +47,9 @@ def test_training_writes_run_folder_and_artifacts(trained):
     run_dir = trained["run_dir"]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["monitor"] == "val/nll" and summary["best_score"] > 0
+    # float32 though the CPU counts as one with native bf16 (MAL2_BF16=1): one model on every CPU
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["trainer"]["precision"] in (None, "32-true", "32")
     for name in ("checkpoints/best.ckpt", "metrics.csv", "samples.png", "attention.png"):
         assert (run_dir / name).is_file(), name
     assert list((trained["tmp"] / "data" / "handwriting").glob("hershey-v*.pt"))  # cached

@@ -168,18 +168,6 @@ def test_module_maps_writer_names_and_withholds_some_in_training():
     assert plain._styles(batch, "train") is None
 
 
-def test_training_asks_for_bf16_where_the_cpu_has_it(monkeypatch):
-    """handwriting.train asks common for bf16 mixed precision; common grants it only on a CPU
-    with native bf16 (tests/common), so every other CPU trains in float32."""
-    import common.cli
-    from handwriting import train
-
-    seen = []
-    monkeypatch.setattr(common.cli, "train_main", lambda *a, **k: seen.append(k))
-    train.main([])
-    assert seen[-1]["bf16_where_native"] is True
-
-
 def _window_batch():
     from handwriting.module import HandwritingModule
 
@@ -194,7 +182,7 @@ def _window_batch():
 
 
 def test_float32_step_keeps_the_window_position_and_the_loss_in_float32():
-    """The path of a CPU without native bf16: a training step in float32 end to end."""
+    """The default path on every CPU (handwriting.train): a training step in float32 end to end."""
     m, batch = _window_batch()
     m.train()
     loss = m._step(batch, "train")
@@ -208,9 +196,10 @@ def test_float32_step_keeps_the_window_position_and_the_loss_in_float32():
 
 @needs_native_bf16
 def test_bf16_autocast_keeps_the_window_position_and_the_loss_in_float32():
-    """Training runs in bf16 mixed precision on CPUs that have it (handwriting.train): the
-    window's position kappa accumulates over hundreds of steps and must not be rounded to bf16,
-    and the mixture density loss is computed in float32 from the network's output."""
+    """`--trainer.precision bf16-mixed` (a choice on a CPU with native bf16; the default is
+    float32 everywhere): the window's position kappa accumulates over hundreds of steps and must
+    not be rounded to bf16, and the mixture density loss is computed in float32 from the
+    network's output."""
     m, batch = _window_batch()
     x = batch["x"]
     full = m._step(batch, "val")
