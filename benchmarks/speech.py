@@ -163,25 +163,42 @@ def measure_training(runs_root: Path, seed: int = 42, extra: list[str] | None = 
 
 
 def measure_latency(ckpt: Path, runs: int = 200) -> dict:
+    """Batch-1 latency of a 1 s clip through the checkpoint's module (torch), and through its
+    ONNX export with onnxruntime when a current one lies beside it (what the demo runs)."""
     from common.checkpoints import load_trained
+    from common.export import current
 
     module = load_trained("speech", ckpt).module
     clip = torch.randn(1, 16000) * 0.1
-    times = []
     with torch.inference_mode():
-        for _ in range(20):  # warm-up: allocator, oneDNN kernels
-            module(clip)
-        for _ in range(runs):
-            start = time.perf_counter()
-            module(clip)
-            times.append(time.perf_counter() - start)
-    times.sort()
-    return {
+        times = timed(lambda: module(clip), runs)
+    out = {
         "median_ms": 1000 * statistics.median(times),
         "p90_ms": 1000 * times[int(0.9 * len(times))],
         "params": sum(p.numel() for p in module.model.parameters()),
         "threads": torch.get_num_threads(),
     }
+    onnx = current(ckpt, "speech")
+    if onnx is not None:
+        from speech.exported import ExportedModel
+
+        exported, wav = ExportedModel(onnx), clip.numpy()
+        out["onnx_median_ms"] = 1000 * statistics.median(
+            timed(lambda: exported.predict_proba(wav), runs)
+        )
+    return out
+
+
+def timed(call, runs: int) -> list[float]:
+    """Sorted wall times of `runs` calls, after 20 warm-up calls (allocator, oneDNN kernels)."""
+    for _ in range(20):
+        call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return sorted(times)
 
 
 def spread(values: list[float]) -> str:
@@ -267,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     runs[0]["latency_ms"] = lat["median_ms"]
     runs[0]["latency_p90_ms"] = lat["p90_ms"]
     runs[0]["params"] = lat["params"]
+    if "onnx_median_ms" in lat:  # the demo's path: onnxruntime on the export
+        runs[0]["latency_onnx_ms"] = lat["onnx_median_ms"]
 
     checks = []
     for key in runs[0]:
@@ -278,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         checks.append(check(key, statistics.mean(values), limit, kind, measured=spread(values)))
     print(
         f"\n(latency: median of 200 batch-1 calls with {lat['threads']} threads, log-mel "
-        f"features included; p90 {lat['p90_ms']:.2f} ms; checkpoint {ckpts[0]})"
+        f"features included; p90 {lat['p90_ms']:.2f} ms; checkpoint {ckpts[0]}; latency_onnx_ms: "
+        f"the same through its ONNX export with onnxruntime, what speech.demo runs)"
     )
     if real is not None:
         print(f"(real_*: development figures on {args.real_dir}, {len(real['wavs'])} clips)")
