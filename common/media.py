@@ -43,17 +43,17 @@ class MediaCallback(Callback):
         self._validations = 0
         self.seconds = 0.0  # time spent here, for whoever wonders what it costs
 
-    # speech: collect the validation predictions as validation runs (no second forward pass)
+    # speech: collect the validation predictions as validation runs (no second forward pass),
+    # from the validation accuracy's inputs: the fused logits and the targets, whatever the batch
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._preds, self._targets = [], []
-        if self.assignment == "speech" and hasattr(pl_module, "model"):
-            self._hook = pl_module.model.register_forward_hook(
-                lambda m, args, out: self._preds.append(out.detach().argmax(-1).cpu())
-            )
+        if self.assignment == "speech" and hasattr(pl_module, "acc"):
+            self._hook = pl_module.acc["val_"].register_forward_hook(self._collect)
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *args):
-        if self.assignment == "speech" and isinstance(batch, (list, tuple)) and len(batch) == 2:
-            self._targets.append(batch[1].detach().cpu())
+    def _collect(self, metric, args, out) -> None:
+        logits, target = args  # (B, n_classes), (B,)
+        self._preds.append(logits.detach().argmax(-1).cpu())
+        self._targets.append(target.detach().cpu())
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self._hook is not None:
@@ -94,8 +94,7 @@ def log_speech(module, writer, step: int, tmp: Path, cb: MediaCallback) -> None:
 
     if cb._preds and cb._targets:
         preds, targets = torch.cat(cb._preds), torch.cat(cb._targets)
-        n = min(len(preds), len(targets))  # a forward pass outside validation_step, if any
-        path = plot_confusion(preds[-n:], targets[-n:], module.class_names, tmp / "cm.png")
+        path = plot_confusion(preds, targets, module.class_names, tmp / "cm.png")
         writer.add_image("val/confusion_matrix", _png_to_array(path), step, dataformats="HWC")
     dm = getattr(module.trainer, "datamodule", None)
     data = getattr(dm, "splits", {}).get("val")
