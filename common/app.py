@@ -362,18 +362,15 @@ def handwriting_write(
     plot follow.
     """
     from handwriting.plots import save_animation, save_attention, save_lines
-    from handwriting.text import unknown_characters, wrap
-    from handwriting.write import MAX_LINE_CHARS
+    from handwriting.text import wrap
+    from handwriting.write import MAX_LINE_CHARS, check_request, writable_text, write_lines
 
     empty = (None, None, None, None)
     try:
-        text = " ".join((text or "").split())
-        if not text:
-            raise AppError("no text to write: type a few words")
+        pen = check_request(text, style)
+        text = " ".join(text.split())
         if len(text) > MAX_TEXT_CHARS:
             raise AppError(f"{len(text)} characters; write at most {MAX_TEXT_CHARS} at a time")
-        if style not in handwriting_styles():
-            raise AppError(f"unknown style {style!r}; choose one of {handwriting_styles()}")
         try:
             bias, seed = float(bias), int(seed)
         except (TypeError, ValueError):
@@ -381,33 +378,19 @@ def handwriting_write(
         if not 0 <= bias <= 10:
             raise AppError(f"bias {bias} is out of range; use 0 (raw) to 10 (very neat)")
         ckpt, module = models.get("handwriting", progress)
-        if not module.hparams.synthesis:
-            raise AppError(f"{ckpt} is a prediction network (no text input); train synthesis")
-        missing = unknown_characters(text, module.hparams.alphabet)
-        if missing:
-            raise AppError(
-                f"the model cannot write {' '.join(map(repr, missing))}; it knows "
-                f"{module.hparams.alphabet.strip()!r}. Rephrase without them"
-            )
-    except AppError as err:
+        lines = wrap(writable_text(module, ckpt, text), MAX_LINE_CHARS)
+    except ValueError as err:  # AppError, and handwriting.write's checks of the request
         yield (_fail(err), *empty)
         return
-    from common.threads import one_thread
-
-    lines = wrap(text, MAX_LINE_CHARS)
     png, svg = _new_path("handwriting", ".png"), _new_path("handwriting", ".svg")
     rows, phis, start = [], [], time.perf_counter()
-    for i, line in enumerate(lines):
-        with one_thread():
-            offsets, phi, _ = module.write(
-                line, style=None if style == "none" else style, bias=bias, seed=seed + i
-            )
+    for offsets, phi, _ in write_lines(module, lines, pen, bias, seed):
         rows.append(offsets)
         phis.append(phi)
         save_lines(rows, png)
         took = time.perf_counter() - start
         yield (
-            f"wrote line {i + 1} of {len(lines)} in {took:.1f} s ...",
+            f"wrote line {len(rows)} of {len(lines)} in {took:.1f} s ...",
             str(png),
             None,
             None,

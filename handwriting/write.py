@@ -75,29 +75,60 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_request(text: str | None, style: str) -> str | None:
+    """The style to pass to `module.write` (None for 'none'); ValueError for empty text or an
+    unknown style, before a checkpoint is loaded."""
+    if text is None or not text.strip():
+        raise ValueError("no text to write: give some words, e.g. 'Hello exam'")
+    if style != "none" and style not in hershey.WRITERS:
+        raise ValueError(f"unknown style {style!r}; available: {', '.join(hershey.WRITERS)}, none")
+    return None if style == "none" else style
+
+
+def writable_text(module, ckpt, text: str, drop_unknown: bool = False, hint: str = "") -> str:
+    """`text` as the synthesis network `module` can write it: typographic quotes, dashes,
+    ellipsis and non-breaking spaces become the alphabet's own; line breaks are kept (a
+    paragraph writes as several lines). ValueError for a prediction network or characters the
+    model does not know (left out with `drop_unknown`); `hint` ends that message."""
+    if not module.hparams.synthesis:
+        raise ValueError(
+            f"{ckpt} is a prediction network (no text input); pass a synthesis checkpoint"
+        )
+    alphabet = module.hparams.alphabet
+    text = "\n".join(" ".join(line.split()) for line in substitute(text).splitlines())
+    missing = unknown_characters(text.replace("\n", ""), alphabet)
+    if missing and not drop_unknown:
+        raise ValueError(
+            f"the model cannot write these characters: {' '.join(repr(c) for c in missing)}; "
+            f"it knows {alphabet.strip()!r}. Rephrase without them{hint}"
+        )
+    text = "".join(c for c in text if c in alphabet or c == "\n")
+    if not text.strip():
+        raise ValueError("nothing left to write after dropping unknown characters")
+    return text
+
+
+def write_lines(module, lines: list[str], style: str | None, bias: float, seed: int, prime=None):
+    """Yields (offsets, phi, finished) of each line as it is written: line i with seed + i,
+    on one torch thread (sampling is a chain of small steps that more threads only slow)."""
+    from common.threads import one_thread
+
+    for i, line in enumerate(lines):
+        with one_thread():
+            written = module.write(line, style=style, bias=bias, seed=seed + i, prime=prime)
+        yield written
+
+
 @entry_point(also=(ValueError,))  # the text and style checks of module.write raise ValueError
 def main(argv: list[str] | None = None) -> int:
+    from common.checkpoints import load_trained
+    from handwriting.plots import save_animation, save_attention, save_lines
+
     args = build_parser().parse_args(argv)
     if args.list_styles:
         print(list_styles())
         return 0
-    return _write(args)
-
-
-def _write(args) -> int:
-    from common.checkpoints import load_trained
-    from common.threads import one_thread
-    from handwriting.plots import save_animation, save_attention, save_lines
-
-    if args.text is None or not args.text.strip():
-        raise ValueError(
-            'no text to write: give some words, e.g. python -m handwriting.write "Hello"'
-        )
-    style = None if args.style == "none" else args.style
-    if style is not None and style not in hershey.WRITERS:
-        raise ValueError(
-            f"unknown style {args.style!r}; available: {', '.join(hershey.WRITERS)}, none"
-        )
+    style = check_request(args.text, args.style)
     out = Path(args.output) if args.output else demo_dir("handwriting") / "handwriting.png"
     for path in (out, args.attention, args.animate):
         if path:
@@ -105,42 +136,20 @@ def _write(args) -> int:
     if out.suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"output {out} must end in .png or .svg")
     trained = load_trained("handwriting", args.ckpt)
-    ckpt, module = trained.path, trained.module
-    if not module.hparams.synthesis:
-        raise ValueError(
-            f"{ckpt} is a prediction network (no text input); pass a synthesis checkpoint"
-        )
-    alphabet = module.hparams.alphabet
-    # typographic quotes, dashes, ellipsis and non-breaking spaces become the alphabet's own;
-    # line breaks in the text start new lines (a paragraph writes as several lines)
-    text = "\n".join(" ".join(line.split()) for line in substitute(args.text).splitlines())
-    missing = unknown_characters(text.replace("\n", ""), alphabet)
-    if missing and not args.drop_unknown:
-        raise ValueError(
-            f"the model cannot write these characters: {' '.join(repr(c) for c in missing)}; "
-            "rephrase, or pass --drop-unknown to leave them out"
-        )
-    text = "".join(c for c in text if c in alphabet or c == "\n")
-    if not text.strip():
-        raise ValueError("nothing left to write after dropping unknown characters")
+    hint = ", or pass --drop-unknown to leave them out"
+    text = writable_text(trained.module, trained.path, args.text, args.drop_unknown, hint)
     lines = wrap(text, args.line_chars)
-    start, rows, phis, points, unfinished = time.perf_counter(), [], [], 0, 0
-    for i, line in enumerate(lines):
-        with one_thread():
-            offsets, phi, finished = module.write(
-                line, style=style, bias=args.bias, seed=args.seed + i, prime=args.prime or None
-            )
-        rows.append(offsets)
-        phis.append(phi)
-        points += len(offsets)
-        unfinished += not finished
-    took = time.perf_counter() - start
-    save_lines(rows, out)
+    start = time.perf_counter()
+    rows, phis, finished = zip(
+        *write_lines(trained.module, lines, style, args.bias, args.seed, args.prime or None)
+    )
+    took, points = time.perf_counter() - start, sum(map(len, rows))
+    save_lines(list(rows), out)
     print(
         f"wrote {len(lines)} line(s), {points} points in {took:.1f} s "
         f"({points / max(took, 1e-9):.0f} points/s), style {args.style}, bias {args.bias}: {out}"
     )
-    if unfinished:
+    if unfinished := finished.count(False):
         print(
             f"warning: {unfinished} line(s) hit the step limit before the window passed the "
             "last character (an undertrained model?)",
