@@ -419,10 +419,8 @@ def music_compose(
     progress: Progress = None,
 ) -> tuple[str, str | None, str | None, str | None]:
     """Bars, temperature, seed and an optional prime MIDI -> (status, piano roll, WAV, MIDI)."""
-    import torch
-
     from music import midi
-    from music.compose import compose, write_outputs
+    from music.compose import compose_piece, load_prime
 
     try:
         try:
@@ -434,22 +432,17 @@ def music_compose(
         if not 0 < temperature <= 5:
             raise AppError(f"temperature {temperature}; use a value above 0 (about 0.5 to 1.5)")
         _, module = models.get("music", progress)
-        spq = module.steps_per_quarter
         roll_prime = None
         if prime:
             path = check_upload(prime, "prime MIDI file", MAX_MIDI_MB)
             try:
-                roll_prime = midi.midi_to_roll(midi.load_midi(path), spq)
+                roll_prime = load_prime(path, module.steps_per_quarter)
             except midi.MidiError as err:
                 raise AppError(f"{path.name} cannot be used as a prime: {err}") from None
-            if len(roll_prime) == 0:
-                raise AppError(f"{path.name} has no note long enough for the model's grid")
     except AppError as err:
         return _fail(err), None, None, None
-    torch.manual_seed(seed)
-    start = time.perf_counter()
-    roll = compose(module.model, bars, spq, temperature, roll_prime)
-    written = write_outputs(roll, _new_path("composition", ".mid"), spq)
+    out = _new_path("composition", ".mid")
+    written = compose_piece(module, bars, temperature, seed, roll_prime, out)
     how = (
         "FluidSynth with pretty_midi's General MIDI SoundFont"
         if written["synth"] == "fluidsynth"
@@ -458,7 +451,7 @@ def music_compose(
     )
     status = (
         f"**Composed:** {bars} bars{' after the prime' if prime else ''}, {written['notes']} "
-        f"notes in {time.perf_counter() - start:.1f} s. Audio rendered with {how}."
+        f"notes in {written['seconds']:.1f} s. Audio rendered with {how}."
     )
     return status, written["png"], written["wav"], written["midi"]
 

@@ -91,6 +91,34 @@ def write_outputs(
     return {"midi": str(out), "png": str(png), "wav": str(wav), "synth": synth, "notes": notes}
 
 
+def load_prime(path: str | Path, spq: int) -> np.ndarray:
+    """(T, 88) roll of a prime MIDI file on a grid of `spq` steps per quarter note; MidiError
+    when it cannot be read or holds no note long enough for the grid."""
+    prime = midi.midi_to_roll(midi.load_midi(path), spq)
+    if len(prime) == 0:
+        raise midi.MidiError(
+            f"{path} has no note long enough for a grid of {spq} steps per quarter note; give a "
+            "longer prime"
+        )
+    return prime
+
+
+def compose_piece(
+    module, bars: int, temperature: float, seed: int, prime, out: Path, tempo: float = 100.0
+) -> dict:
+    """Compose `bars` bars after `prime` (a roll or None) and write them (`write_outputs`);
+    return the files' paths, the bars, steps and seconds taken."""
+    spq = module.steps_per_quarter
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    long = bars >= PROGRESS_FROM_BARS
+    roll = compose(module.model, bars, spq, temperature, prime, show_progress=long)
+    prime_steps = min(len(prime) if prime is not None else 0, len(roll))
+    written = write_outputs(roll, out, spq, tempo, prime_steps=prime_steps)
+    seconds = round(time.perf_counter() - start, 3)
+    return {"bars": bars, "steps": int(len(roll)), "seconds": seconds, **written}
+
+
 def add_shared_arguments(p: argparse.ArgumentParser, tempo: float, what: str) -> None:
     """The options compose and harmonize share (`checked_output` checks them)."""
     p.add_argument("--ckpt", help="checkpoint (default: best of the latest music run)")
@@ -135,29 +163,11 @@ def main(argv: list[str] | None = None) -> dict:
         )
     out = writable(checked_output(args, "composition.mid"))
     trained = load_trained("music", args.ckpt)
-    module, path = trained.module, trained.path
-    spq = module.steps_per_quarter
-    prime = None
-    if args.prime:
-        prime = midi.midi_to_roll(midi.load_midi(args.prime), spq)
-        if len(prime) == 0:
-            raise midi.MidiError(
-                f"{args.prime} has no note long enough for a grid of {spq} steps per "
-                "quarter note; give a longer prime"
-            )
-    torch.manual_seed(args.seed)
-    start = time.perf_counter()
-    long = args.bars >= PROGRESS_FROM_BARS
-    roll = compose(module.model, args.bars, spq, args.temperature, prime, show_progress=long)
-    prime_steps = len(prime) if prime is not None else 0
-    written = write_outputs(roll, out, spq, args.tempo, prime_steps=min(prime_steps, len(roll)))
-    result = {
-        "checkpoint": str(path),
-        "bars": args.bars,
-        "steps": int(len(roll)),
-        "seconds": round(time.perf_counter() - start, 3),
-        **written,
-    }
+    prime = load_prime(args.prime, trained.module.steps_per_quarter) if args.prime else None
+    piece = compose_piece(
+        trained.module, args.bars, args.temperature, args.seed, prime, out, args.tempo
+    )
+    result = {"checkpoint": str(trained.path), **piece}
     print(json_text(result))
     return result
 
