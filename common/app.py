@@ -328,8 +328,7 @@ def speech_enroll_run(models: Models = MODELS, progress: Progress = None) -> str
         ckpt, _ = models.get("speech", progress)
         if progress is not None:
             progress(0.5, desc="adapting the classifier to your voice")
-        out = runs_root() / "speech" / f"enrolled-{datetime.now():%Y%m%d-%H%M%S}"
-        report = enroll(ckpt, _enroll_dir(), out / "checkpoints" / "best.ckpt", verbose=False)
+        report = enroll(ckpt, _enroll_dir(), verbose=False)  # the newest speech run
         models.get("speech")  # load the personal checkpoint now
     except (EnrollError, CheckpointError, AppError) as err:
         return _fail(err)

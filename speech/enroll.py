@@ -21,7 +21,6 @@ no audio (under "enrollment": the words, clip counts, base checkpoint and time).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import datetime
 import sys
@@ -34,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from common.checkpoints import find_checkpoint, load_checkpoint, load_module, load_trained
+from common.demo import command_parser
 from common.errors import UserError, command, entry_point
 from common.paths import runs_root
 from speech import audio
@@ -217,8 +217,13 @@ def adapt(
     return {"fit_acc_enrolled": acc_user, "fit_acc_replay": acc_replay, "weight_change": changed}
 
 
-def enroll(ckpt: Path, data_dir: Path, out: Path, steps: int = 150, verbose: bool = True) -> dict:
-    """Adapt `ckpt` to the recordings in `data_dir`; write the personal checkpoint to `out`."""
+def enroll(
+    ckpt: Path, data_dir: Path, out: Path | None = None, steps: int = 150, verbose: bool = True
+) -> dict:
+    """Adapt `ckpt` to the recordings in `data_dir`; write the personal checkpoint to `out`
+    (default: runs/speech/enrolled-<time>/checkpoints/best.ckpt, the newest speech run)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = out or runs_root() / "speech" / f"enrolled-{stamp}" / "checkpoints" / "best.ckpt"
     if Path(out).resolve() == Path(ckpt).resolve():
         raise EnrollError(f"-o {out} is the base checkpoint; write the personal one elsewhere")
     if Path(out).is_dir():
@@ -287,11 +292,7 @@ def record_words(words: list[str], takes: int, folder: Path, seconds: float = 1.
 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m speech.enroll",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser("speech.enroll", __doc__)
     parser.add_argument("--ckpt", type=Path, help="base checkpoint (default: latest speech run)")
     parser.add_argument("--data-dir", type=Path, help="<dir>/<word>/*.wav recordings of one person")
     parser.add_argument(
@@ -323,17 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise EnrollError(f"--words: the model does not know {bad}; it knows {WORDS_35}")
             data_dir = data_dir or Path(tempfile.mkdtemp(prefix="enroll-"))
             record_words([w.strip() for w in words], args.takes, data_dir)
-        out = (
-            args.out
-            or (
-                runs_root()
-                / "speech"
-                / f"enrolled-{time.strftime('%Y%m%d-%H%M%S')}"
-                / "checkpoints"
-            )
-            / "best.ckpt"
-        )
-        report = enroll(ckpt, data_dir, out, args.steps)
+        report = enroll(ckpt, data_dir, args.out, args.steps)
     except KeyboardInterrupt:
         print("\ninterrupted: nothing written", file=sys.stderr)
         return 130
