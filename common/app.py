@@ -547,7 +547,7 @@ def blackjack_act(
 def exam_draw(seed: float | None = None) -> tuple[str, str, str, str, str, str | None]:
     """Draw an assignment as `portfolio exam --seed` does -> (status, model-card summary,
     latest metrics, code files, model.py source, the tab to open)."""
-    from common.exam import draw, model_card_summary
+    from common.exam import draw, model_card_summary, reading_order
     from common.report import latest_summary, metrics_table
 
     try:
@@ -564,15 +564,12 @@ def exam_draw(seed: float | None = None) -> tuple[str, str, str, str, str, str |
         metrics = "\n".join(metrics_table(summary))
     else:
         metrics = f"Not trained yet: the {name} tab trains a quick model on first use."
-    package = assignment.package_dir
-    demo_file = assignment.demo.split(":")[0].split(".")[-1] + ".py"
-    files = ["model.py", "module.py", "data.py", "train.py", demo_file, "configs/default.yaml"]
-    listing = "\n".join(
-        f"- `{name}/{f}` ({len((package / f).read_text().splitlines())} lines)"
-        for f in files
-        if (package / f).is_file()
+    listing = "\n".join(  # the files `portfolio exam` lists, in the same reading order
+        f"- `{name}/{p.name}` ({len(p.read_text().splitlines())} lines)"
+        for p in reading_order(assignment)
     )
-    code = (package / "model.py").read_text() if (package / "model.py").is_file() else ""
+    model = assignment.package_dir / "model.py"
+    code = model.read_text() if model.is_file() else ""
     status = (
         f"## The draw{'' if seed is None else f' (seed {seed})'}: {assignment.title} (`{name}`)"
         f"\n\n{assignment.summary}. Its tab is open now."
