@@ -48,11 +48,6 @@ def rasterise(offsets: np.ndarray, height: int = HEIGHT, width: int = WIDTH, blu
     return img / max(np.linalg.norm(img), 1e-12)
 
 
-def similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity of two lines' rasterised ink."""
-    return float((rasterise(a) * rasterise(b)).sum())
-
-
 def pick(sample: np.ndarray, references: list[np.ndarray]) -> int:
     """Index of the reference rendering the sample looks most like."""
     img = rasterise(sample)
