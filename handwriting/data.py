@@ -41,7 +41,12 @@ def data_dir() -> Path:
 
 
 def generate_hershey(
-    n_train: int, n_val: int, max_chars: int, seed: int, pen_step: float = 1.0
+    n_train: int,
+    n_val: int,
+    max_chars: int,
+    seed: int,
+    pen_step: float = 1.0,
+    lead_letter: float = 0.0,
 ) -> dict:
     """Synthetic lines: each writer gets `Writer.share` parts of the training lines (cleo, the
     hardest hand, two) and an equal part of the validation lines. The text is mixed by
@@ -57,9 +62,8 @@ def generate_hershey(
         ("train", train_sents, n_train, 0),
         ("val", val_sents, n_val, 1),
     ]:
-        texts = TextMixer(sents, seed * 2 + offset, exclude=load_unseen()).lines(
-            n, max_chars, ALPHABET
-        )
+        mixer = TextMixer(sents, seed * 2 + offset, load_unseen(), lead_letter)
+        texts = mixer.lines(n, max_chars, ALPHABET)
         cycle = list(range(len(writers)))
         if split == "train":
             cycle = [w for w, writer in enumerate(writers) for _ in range(writer.share)]
@@ -79,10 +83,17 @@ def generate_hershey(
 
 
 def load_or_generate_hershey(
-    n_train: int, n_val: int, max_chars: int, seed: int, pen_step: float = 1.0
+    n_train: int,
+    n_val: int,
+    max_chars: int,
+    seed: int,
+    pen_step: float = 1.0,
+    lead_letter: float = 0.0,
 ) -> dict:
     """The cached embedded data set, generated on first use (a few seconds per 1000 lines)."""
-    name = f"hershey-v{CACHE_VERSION}-n{n_train}-{n_val}-c{max_chars}-s{seed}-p{pen_step:g}.pt"
+    lead = f"-l{lead_letter:g}" if lead_letter else ""  # 0: the name (and data) of before
+    name = f"hershey-v{CACHE_VERSION}-n{n_train}-{n_val}-c{max_chars}-s{seed}-p{pen_step:g}"
+    name += f"{lead}.pt"
     path = data_dir() / name
     if path.exists():
         broken = damage(path, read_stamp(path))  # size and hash from its stamp file
@@ -92,7 +103,7 @@ def load_or_generate_hershey(
             except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
                 broken = f"{path} cannot be loaded safely ({type(err).__name__})"
         print(f"handwriting: the data cache is damaged: {broken}; generating it again", flush=True)
-    data = generate_hershey(n_train, n_val, max_chars, seed, pen_step)
+    data = generate_hershey(n_train, n_val, max_chars, seed, pen_step, lead_letter)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(data, tmp)
@@ -146,6 +157,9 @@ class HandwritingDataModule(L.LightningDataModule):
         max_points: Lines with more points are dropped (keeps batches short on a CPU).
         pen_step: Scales every synthetic writer's pen step (arc length between two points):
             1.5 gives about a third fewer points per character, so a shorter, cheaper sequence.
+        lead_letter: Share of synthetic lines that start with a word whose initial is drawn
+            uniformly from the letters, so every letter begins many lines (`TextMixer`; each
+            line the demo writes starts from the origin). 0: the earlier text.
         batch_size: Lines per batch (32: twice the updates of 64 for the same points).
         num_workers: DataLoader workers (0 is fastest for this in-memory data).
         seed: Data generation and splits.
@@ -161,6 +175,7 @@ class HandwritingDataModule(L.LightningDataModule):
         max_chars: int = 32,
         max_points: int = 480,
         pen_step: float = 1.5,
+        lead_letter: float = 0.0,
         batch_size: int = 32,
         num_workers: int = 0,
         seed: int = 1234,
@@ -186,7 +201,7 @@ class HandwritingDataModule(L.LightningDataModule):
         hp = self.hparams
         if hp.source == "hershey":
             data = load_or_generate_hershey(
-                hp.n_train, hp.n_val, hp.max_chars, hp.seed, hp.pen_step
+                hp.n_train, hp.n_val, hp.max_chars, hp.seed, hp.pen_step, hp.lead_letter
             )
             self.val_sentences = data["val_sentences"]
         else:
