@@ -41,12 +41,7 @@ def data_dir() -> Path:
 
 
 def generate_hershey(
-    n_train: int,
-    n_val: int,
-    max_chars: int,
-    seed: int,
-    pen_step: float = 1.0,
-    lead_letter: float = 0.0,
+    n_train: int, n_val: int, max_chars: int, seed: int, pen_step: float = 1, lead_letter: float = 0
 ) -> dict:
     """Synthetic lines: each writer gets `Writer.share` parts of the training lines (cleo, the
     hardest hand, two) and an equal part of the validation lines. The text is mixed by
@@ -83,12 +78,7 @@ def generate_hershey(
 
 
 def load_or_generate_hershey(
-    n_train: int,
-    n_val: int,
-    max_chars: int,
-    seed: int,
-    pen_step: float = 1.0,
-    lead_letter: float = 0.0,
+    n_train: int, n_val: int, max_chars: int, seed: int, pen_step: float = 1, lead_letter: float = 0
 ) -> dict:
     """The cached embedded data set, generated on first use (a few seconds per 1000 lines)."""
     lead = f"-l{lead_letter:g}" if lead_letter else ""  # 0: the name (and data) of before
