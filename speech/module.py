@@ -190,11 +190,12 @@ class KeywordModule(StageSteps, L.LightningModule):
 
     @torch.inference_mode()
     def predict_dataset(self, dataset, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-        """(predictions (N,), targets (N,)) on a dataset of (wav, target) pairs."""
+        """(predictions (N,), targets (N,)) on a dataset of (wav, target[, embedding][, neural])
+        items; the training split's "said by the neural voice" flag is not an input."""
         self.eval()
         preds, targets = [], []
-        for wav, target, *emb in DataLoader(dataset, batch_size=batch_size):
-            emb = [e.to(self.device) for e in emb]
+        for wav, target, *extra in DataLoader(dataset, batch_size=batch_size):
+            emb = [e.to(self.device) for e in extra if e.dtype != torch.bool]
             preds.append(self(wav.to(self.device), *emb).argmax(dim=-1).cpu())
             targets.append(target)
         return torch.cat(preds), torch.cat(targets)

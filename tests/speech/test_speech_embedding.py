@@ -99,3 +99,20 @@ def test_the_cnn_learns_espeak_voices_only_and_the_head_all_voices(cnn_neural):
     seen["cnn"].clear()
     module.training_step((wav[:2], target[:2], emb[:2], torch.tensor([True, True])), 0)
     assert seen["cnn"] == [2]
+
+
+def test_predictions_on_the_training_split_ignore_its_neural_voice_flag():
+    """`speech.evaluate --split train` (and the notebook) read the training split, whose items
+    carry the "said by the neural voice" flag after the cached embedding: not an input."""
+    from torch.utils.data import TensorDataset
+
+    from speech.module import KeywordModule
+
+    torch.manual_seed(0)
+    module = KeywordModule(labels="yes,no", width=8)
+    wav, target = torch.randn(6, 16000) * 0.1, torch.tensor([0, 1, 0, 1, 0, 1])
+    emb = torch.randn(6, 96, 4)
+    neural = torch.tensor([True, False, False, True, False, False])
+    preds, targets = module.predict_dataset(TensorDataset(wav, target, emb, neural), batch_size=4)
+    expected, _ = module.predict_dataset(TensorDataset(wav, target, emb), batch_size=4)
+    assert preds.shape == (6,) and torch.equal(targets, target) and torch.equal(preds, expected)
