@@ -27,6 +27,8 @@ from common import evaluation
 from common.demo import command_parser
 from common.errors import command, entry_point
 from handwriting import hershey, legibility, ocr
+from handwriting.text import wrap
+from handwriting.write import MAX_LINE_CHARS, write_lines
 
 FONT_FAMILY = {"futural": "simplex", "rowmans": "simplex", "timesi": "times italic",
                "scripts": "script", "cursive": "script"}  # fmt: skip
@@ -108,8 +110,8 @@ def ocr_test(
         style = "ada" if "ada" in styles else styles[0]
         reads = []
         for seed in seeds:
-            lines = _write_wrapped(module, exam_line, style, bias, seed)
-            reads.append(" ".join(ocr.read_offsets(o) for o in lines))
+            lines = write_lines(module, wrap(exam_line, MAX_LINE_CHARS), style, bias, seed)
+            reads.append(" ".join(ocr.read_offsets(o) for o, _, _ in lines))
         report["exam_line"] = {
             "text": exam_line,
             "style": style,
@@ -117,17 +119,6 @@ def ocr_test(
             "exact": _spread([float(ocr.normalise(r) == exam_line) for r in reads]),
         }
     return report
-
-
-def _write_wrapped(module, text: str, style: str, bias: float, seed: int) -> list[np.ndarray]:
-    """The lines `python -m handwriting.write` draws for `text` (wrapped, one seed per line)."""
-    from handwriting.text import wrap
-    from handwriting.write import MAX_LINE_CHARS
-
-    return [
-        module.write(line, style=style, bias=bias, seed=seed + i)[0]
-        for i, line in enumerate(wrap(text, MAX_LINE_CHARS))
-    ]
 
 
 def _spread(values: list[float]) -> dict:

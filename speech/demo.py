@@ -47,20 +47,10 @@ def classify(module, wav: np.ndarray, threshold: float = 0.6) -> dict:
         [np.asarray(module.predict_proba(windows[i : i + 64])) for i in range(0, len(windows), 64)]
     )
     best = int(np.where(loud, probs.max(axis=1), -1.0).argmax())
-    duration = len(wav) / wave.SAMPLE_RATE
     detections: list[list] = []
-    for i in range(len(windows)):
-        k = int(probs[i].argmax())
-        word, p = module.class_names[k], float(probs[i, k])
-        if not loud[i] or p < threshold or word.startswith("_"):
-            continue
-        t0 = int(starts[i]) / wave.SAMPLE_RATE
-        t1 = min(t0 + 1.0, duration)  # the last window is zero-padded past the end
-        if detections and detections[-1][0] == word and t0 <= detections[-1][2]:
-            detections[-1][2] = t1  # same word in overlapping windows: one detection
-            detections[-1][3] = max(detections[-1][3], p)
-        else:
-            detections.append([word, t0, t1, p])
+    t0 = (starts[loud] / wave.SAMPLE_RATE).tolist()
+    end = len(wav) / wave.SAMPLE_RATE
+    stream.detect(module.class_names, probs[loud], t0, threshold, detections, end)
     return {
         "probs": probs[best],
         "start": int(starts[best]) / wave.SAMPLE_RATE,

@@ -18,6 +18,25 @@ from speech import wave
 HOP = wave.SAMPLE_RATE // 4
 
 
+def detect(names: list[str], probs, starts, threshold: float, found: list, end=np.inf) -> list:
+    """Append to `found` ([word, start_s, end_s, prob] lists) the windows of `probs`
+    (W, n_classes) starting at `starts` (s) whose top word is above `threshold`; the same word
+    in overlapping windows extends the last detection. Returns the detections it started."""
+    new = []
+    for row, t0 in zip(probs, starts):
+        k = int(row.argmax())
+        word, p = names[k], float(row[k])
+        if p < threshold or word.startswith("_"):
+            continue
+        t1 = min(t0 + 1.0, end)  # a last window is zero-padded past the end
+        if found and found[-1][0] == word and t0 <= found[-1][2]:
+            found[-1][2:] = [t1, max(found[-1][3], p)]
+        else:
+            found.append([word, max(0.0, t0), t1, p])
+            new.append(found[-1])
+    return new
+
+
 class Spotter:
     """Feed 16 kHz mono chunks of any size; get (word, start_s, probability) detections.
 
@@ -29,7 +48,7 @@ class Spotter:
         self.window = np.zeros(wave.SAMPLE_RATE, dtype=np.float32)  # the last second heard
         self.pending = np.zeros(0, dtype=np.float32)  # heard, not yet a full hop
         self.hops = 0  # hops taken: the window ends at hops * hop samples
-        self.last: list | None = None  # [word, start_s, end_s, prob] of the latest detection
+        self.last: list = []  # [[word, start_s, end_s, prob]] of the latest detection
 
     def feed(self, chunk: np.ndarray) -> list[tuple[str, float, float]]:
         """New detections in `chunk` (samples,) (an array or a CPU tensor), in time order."""
@@ -45,19 +64,11 @@ class Spotter:
                 starts.append((self.hops * self.hop - wave.SAMPLE_RATE) / wave.SAMPLE_RATE)
         found = []
         for i in range(0, len(windows), self.batch):
-            batch = np.stack(windows[i : i + self.batch])  # (B, 16000)
-            probs = np.asarray(self.module.predict_proba(batch))  # (B, n_classes)
-            for row, t0 in zip(probs, starts[i : i + self.batch]):
-                k = int(row.argmax())
-                word, p = self.module.class_names[k], float(row[k])
-                if p < self.threshold or word.startswith("_"):
-                    continue
-                if self.last and self.last[0] == word and t0 <= self.last[2]:
-                    self.last[2] = t0 + 1.0  # the same word in overlapping windows
-                    self.last[3] = max(self.last[3], p)
-                    continue
-                self.last = [word, max(0.0, t0), t0 + 1.0, p]
-                found.append((word, max(0.0, t0), p))
+            probs = self.module.predict_proba(np.stack(windows[i : i + self.batch]))  # (B, C)
+            names, start = self.module.class_names, starts[i : i + self.batch]
+            new = detect(names, np.asarray(probs), start, self.threshold, self.last)
+            found += [(word, t0, p) for word, t0, _, p in new]
+            del self.last[:-1]
         return found
 
 
