@@ -145,21 +145,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    assignment = registry.get(args.assignment)
+    """`demo` and `evaluate`: the assignment's entry point, by default on the latest checkpoint."""
+    assignment, demo = registry.get(args.assignment), args.command == "demo"
     argv = args.args
     if not argv:
         ckpt = find_checkpoint(args.assignment)
         out = runs_root() / "demo" / args.assignment
-        argv = assignment.exam_demo_args(ckpt, out)
-    return exit_code(assignment.run_demo(argv))
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    assignment = registry.get(args.assignment)
-    argv = args.args
-    if not argv:
-        argv = ["--ckpt", str(find_checkpoint(args.assignment))]
-    return exit_code(assignment.run_evaluate(argv))
+        argv = assignment.exam_demo_args(ckpt, out) if demo else ["--ckpt", str(ckpt)]
+    return exit_code((assignment.run_demo if demo else assignment.run_evaluate)(argv))
 
 
 EXAMINER_INPUTS = {
@@ -295,7 +288,7 @@ COMMANDS = {
     "train": cmd_train,
     "compare": cmd_compare,
     "demo": cmd_demo,
-    "evaluate": cmd_evaluate,
+    "evaluate": cmd_demo,
     "exam": cmd_exam,
     "report": cmd_report,
     "app": app.run,  # gradio and onnx load when the command runs

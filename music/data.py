@@ -14,6 +14,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset
 
 from common.batching import BucketSampler
@@ -309,13 +310,8 @@ class WindowDataset(Dataset):
 
 def pad_collate(rolls: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Pad pieces to the longest: rolls (B, T, 88) and a mask (B, T) of real steps."""
-    length = max(len(r) for r in rolls)
-    x = torch.zeros(len(rolls), length, rolls[0].shape[1])
-    mask = torch.zeros(len(rolls), length, dtype=torch.bool)
-    for i, r in enumerate(rolls):
-        x[i, : len(r)] = r
-        mask[i, : len(r)] = True
-    return x, mask
+    mask = [torch.ones(len(r), dtype=torch.bool) for r in rolls]
+    return pad_sequence(rolls, batch_first=True), pad_sequence(mask, batch_first=True)
 
 
 class MusicDataModule(L.LightningDataModule):
