@@ -172,14 +172,10 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO
         f"optimal {advisor.optimal.expected_return:+.4f}: the house keeps its edge.\n"
     )
 
-    if args.auto:
-
-        def choose(obs):
+    def choose(obs):  # the agent's move with --auto, else the player's key
+        if args.auto:
             return "h" if advisor.action(obs) else "s"
-    else:
-
-        def choose(obs):
-            return ask("  [h]it, [s]tick or [q]uit? ", {"h", "s", "q"}, stdin, out)
+        return ask("  [h]it, [s]tick or [q]uit? ", {"h", "s", "q"}, stdin, out)
 
     rewards: list[float] = []
     try:

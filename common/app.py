@@ -190,13 +190,8 @@ def _classify_wav(wav, module, title: str) -> tuple[str, dict[str, float], str, 
     if short := audio.too_short(wav):
         return f"**Too short:** {short}", {}, None, ""
     if audio.is_silent(wav, -50.0):
-        return (
-            f"**Silence:** the {seconds:.1f} s recording is quieter than -50 dBFS; speak closer "
-            "to the microphone and record again",
-            {},
-            None,
-            "",
-        )
+        status = f"**Silence:** the {seconds:.1f} s recording is quieter than -50 dBFS; speak"
+        return status + " closer to the microphone and record again", {}, None, ""
     result = classify(module, wav)
     top5 = dict(top_words(result["probs"], module.class_names, 5))
     figure = str(plot_classification(_new_path("speech", ".png"), wav, module, result, title))
@@ -364,7 +359,7 @@ def handwriting_write(
     from handwriting.text import wrap
     from handwriting.write import MAX_LINE_CHARS, check_request, writable_text, write_lines
 
-    empty = (None, None, None, None)
+    empty = (None, None, None)
     try:
         pen = check_request(text, style)
         text = " ".join(text.split())
@@ -379,7 +374,7 @@ def handwriting_write(
         ckpt, module = models.get("handwriting", progress)
         lines = wrap(writable_text(module, ckpt, text), MAX_LINE_CHARS)
     except ValueError as err:  # AppError, and handwriting.write's checks of the request
-        yield (_fail(err), *empty)
+        yield _fail(err), None, *empty
         return
     png, svg = _new_path("handwriting", ".png"), _new_path("handwriting", ".svg")
     rows, phis, start = [], [], time.perf_counter()
@@ -388,13 +383,7 @@ def handwriting_write(
         phis.append(phi)
         save_lines(rows, png)
         took = time.perf_counter() - start
-        yield (
-            f"wrote line {len(rows)} of {len(lines)} in {took:.1f} s ...",
-            str(png),
-            None,
-            None,
-            None,
-        )
+        yield f"wrote line {len(rows)} of {len(lines)} in {took:.1f} s ...", str(png), *empty
     save_lines(rows, svg)
     gif = save_animation(rows[0], _new_path("pen", ".gif"), frames=30)
     attention = None
@@ -560,10 +549,8 @@ def exam_draw(seed: float | None = None) -> tuple[str, str, str, str, str, str |
         return _fail(err), "", "", "", "", None
     name = assignment.name
     summary = latest_summary(name)
-    if summary:
-        metrics = "\n".join(metrics_table(summary))
-    else:
-        metrics = f"Not trained yet: the {name} tab trains a quick model on first use."
+    metrics = f"Not trained yet: the {name} tab trains a quick model on first use."
+    metrics = "\n".join(metrics_table(summary)) if summary else metrics
     listing = "\n".join(  # the files `portfolio exam` lists, in the same reading order
         f"- `{name}/{p.name}` ({len(p.read_text().splitlines())} lines)"
         for p in reading_order(assignment)
@@ -762,12 +749,9 @@ def build_app(models: Models = MODELS):
                     ex_btn = action("Draw an assignment", "exam-draw")
 
                 def on_draw(seed):
-                    *out, name = exam_draw(seed)
-                    return (
-                        *out,
-                        gr.Column(visible=True),
-                        gr.Tabs(selected=name) if name else gr.Tabs(),
-                    )
+                    *out, name = exam_draw(seed)  # the draw's panel shows, its tab opens
+                    tab = gr.Tabs(selected=name) if name else gr.Tabs()
+                    return *out, gr.Column(visible=True), tab
 
                 ex_btn.click(
                     on_draw,

@@ -49,13 +49,8 @@ def compose(
     prime_t = torch.from_numpy(prime).float() if prime is not None else None
     steps_per_bar = midi.BEATS_PER_BAR * spq
     bars_done = progress(bars, "bars", "composed ") if show_progress else None
-
-    def report(frames: int) -> None:
-        bars_done(frames // steps_per_bar)
-
-    new = model.generate(
-        bars * steps_per_bar, temperature, prime_t, report if bars_done else None
-    )  # (steps, 88)
+    report = (lambda frames: bars_done(frames // steps_per_bar)) if bars_done else None
+    new = model.generate(bars * steps_per_bar, temperature, prime_t, report)  # (steps, 88)
     roll = new.bool().numpy()
     return roll if prime is None else np.concatenate([prime.astype(bool), roll])
 
