@@ -14,13 +14,7 @@ import torch
 import torchaudio.functional as AF
 
 from speech import wave
-from speech.wave import (  # noqa: F401 (the torch path uses them from here)
-    MIN_SECONDS,
-    SAMPLE_RATE,
-    AudioError,
-    duration,
-    too_short,
-)
+from speech.wave import SAMPLE_RATE, AudioError, too_short  # noqa: F401 (used from here too)
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
@@ -165,14 +159,6 @@ def trim_to_word(
     last = (torch.where(loud, idx, -1).amax(dim=1) + 1) * frame + margin
     t = torch.arange(wavs.shape[-1], device=wavs.device)[None, :]
     return wavs * ((t >= first[:, None]) & (t < last[:, None]))
-
-
-def sliding_windows(
-    wav: torch.Tensor, length: int = SAMPLE_RATE, hop: int = SAMPLE_RATE // 4
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Overlapping 1-second windows of a long recording -> (windows (W, length), starts (W,))."""
-    windows, starts = wave.sliding_windows(wav.numpy(), length, hop)
-    return torch.from_numpy(windows.copy()), torch.from_numpy(starts)
 
 
 def band_response(
