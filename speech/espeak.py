@@ -7,6 +7,7 @@ initialised lazily in synchronous mode with a callback that collects the int16 s
 from __future__ import annotations
 
 import ctypes
+import functools
 import zlib
 from pathlib import Path
 
@@ -91,15 +92,10 @@ class _Engine:
         return np.concatenate(self._chunks).astype(np.float32) / 32768.0
 
 
-_engine: _Engine | None = None
-
-
+@functools.cache
 def engine() -> _Engine:
     """The process's eSpeak NG synthesizer (initialised on first use)."""
-    global _engine
-    if _engine is None:
-        _engine = _Engine()
-    return _engine
+    return _Engine()
 
 
 def synthesize(

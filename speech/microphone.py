@@ -31,15 +31,17 @@ def _sounddevice():
     return sounddevice
 
 
-def check_input() -> str:
-    """The default input device's name; MicrophoneError when there is none."""
+def check_input(
+    instead: str = "record the words with another program into <dir>/<word>/*.wav and pass "
+    "--data-dir",
+) -> str:
+    """The default input device's name; MicrophoneError, suggesting `instead`, without one."""
     sd = _sounddevice()
     try:
         return str(sd.query_devices(kind="input").get("name", "microphone"))
     except (sd.PortAudioError, ValueError) as err:
         raise MicrophoneError(
-            f"no microphone (input device) found ({err}); connect one, or record the words "
-            "with another program into <dir>/<word>/*.wav and pass --data-dir"
+            f"no microphone (input device) found ({err}); connect one, or {instead}"
         ) from None
 
 
@@ -49,13 +51,9 @@ def input_stream(sample_rate: int, blocksize: int):
     Raises MicrophoneError when there is no input device or it cannot be opened (no permission,
     busy, unsupported rate)."""
     sd = _sounddevice()
-    try:
-        device = sd.query_devices(kind="input")
-    except (sd.PortAudioError, ValueError) as err:
-        raise MicrophoneError(
-            f"no microphone (input device) found ({err}); connect one, or on a headless machine "
-            "classify recorded files instead: python -m speech.demo FILE.wav"
-        ) from None
+    name = check_input(
+        "on a headless machine classify recorded files instead: python -m speech.demo FILE.wav"
+    )
     try:
         stream = sd.InputStream(
             samplerate=sample_rate, channels=1, dtype="float32", blocksize=blocksize
@@ -63,7 +61,7 @@ def input_stream(sample_rate: int, blocksize: int):
         stream.start()
     except (sd.PortAudioError, ValueError) as err:
         raise MicrophoneError(
-            f"cannot open the microphone {device.get('name', '')!r} at {sample_rate} Hz ({err}); "
+            f"cannot open the microphone {name!r} at {sample_rate} Hz ({err}); "
             "check that no other program holds it and that this program may use it (on macOS: "
             "System Settings > Privacy > Microphone)"
         ) from None
