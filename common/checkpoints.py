@@ -131,27 +131,16 @@ def _build(cls: type, hparams: dict[str, Any], path: Path, what: str) -> Any:
         ) from None
 
 
-def _module_from(ckpt: dict[str, Any], path: Path, module_class: type, map_location):
-    module = _build(module_class, _public(ckpt.get("hyper_parameters", {})), path, "settings")
-    try:
-        module.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        raise CheckpointError(
-            f"checkpoint {path} does not fit {module_class.__name__} of this version "
-            f"({str(err).splitlines()[0]}); train a new one"
-        ) from None
-    return module.to(map_location).eval()
-
-
 def load_module(
     path: str | Path,
     module_class: type,
     assignment: str,
     map_location: str | torch.device = "cpu",
 ):
-    """Rebuild a LightningModule from its checkpoint alone, in eval mode."""
-    ckpt = load_checkpoint(path, assignment)
-    return _module_from(ckpt, Path(path), module_class, map_location)
+    """Rebuild a LightningModule from its checkpoint alone, in eval mode (`load_trained`)."""
+    return load_trained(
+        assignment, path, module_class=module_class, map_location=map_location
+    ).module
 
 
 @dataclass
@@ -185,5 +174,13 @@ def load_trained(
         module_class = registry.get(assignment).module_class()
     path = Path(ckpt) if ckpt else find_checkpoint(assignment, which)
     raw = load_checkpoint(path, assignment)
-    module = _module_from(raw, path, module_class, map_location)
-    return Trained(path, module, _public(raw.get("datamodule_hyper_parameters", {})))
+    module = _build(module_class, _public(raw.get("hyper_parameters", {})), path, "settings")
+    try:
+        module.load_state_dict(raw["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit {module_class.__name__} of this version "
+            f"({str(err).splitlines()[0]}); train a new one"
+        ) from None
+    data = _public(raw.get("datamodule_hyper_parameters", {}))
+    return Trained(path, module.to(map_location).eval(), data)
