@@ -130,12 +130,9 @@ def log_music(module, writer, step: int, tmp: Path, cb: MediaCallback) -> None:
     from music.plots import plot_roll
 
     spq = module.steps_per_quarter
-    state = torch.get_rng_state()
-    torch.manual_seed(0)  # the same draw every validation: the changes are the network's
-    try:
+    with torch.random.fork_rng(devices=[]):  # training's randomness is not disturbed
+        torch.manual_seed(0)  # the same draw every validation: the changes are the network's
         roll = compose(module.model, bars=4, spq=spq)
-    finally:
-        torch.set_rng_state(state)  # training's randomness is not disturbed
     plot_roll(roll, tmp / "roll.png", spq, title=f"4 bars at step {step}")
     writer.add_image("val/piano_roll", _png_to_array(tmp / "roll.png"), step, dataformats="HWC")
     audio = midi.roll_to_midi(roll, spq, 100.0).synthesize(fs=AUDIO_RATE)[

@@ -106,16 +106,14 @@ def melody_from_midi(path: str | Path, spq: int = 1) -> tuple[np.ndarray, list[s
         raise MelodyError(
             f"{path} has no note long enough for a grid of {spq} step(s) per quarter note"
         )
-    counts = roll.sum(1)
-    keys = np.where(counts > 0, midi.N_KEYS - 1 - np.argmax(roll[:, ::-1], axis=1), -1)
     said = []
-    chords = int((counts > 1).sum())
+    chords = int((roll.sum(1) > 1).sum())
     if chords:
         said.append(
             f"{chords} of {len(roll)} steps hold more than one note (chords or several "
             "tracks): the top note of each is taken as the melody"
         )
-    return _trimmed(keys), said
+    return _trimmed(top_line(roll)), said
 
 
 def check_range(keys: np.ndarray) -> list[str]:

@@ -31,13 +31,10 @@ class MidiError(DataError):
     """A MIDI file that cannot be used: unreadable, empty, or drums only."""
 
 
-def fold_pitch(pitch: int) -> int:
-    """Move a pitch outside the piano's range by whole octaves into it (keeps the pitch class)."""
-    while pitch < LOW:
-        pitch += 12
-    while pitch > HIGH:
-        pitch -= 12
-    return pitch
+def fold_pitch(pitch: int | np.ndarray) -> np.ndarray:
+    """Move pitches outside the piano's range by whole octaves into it (keeps the pitch class)."""
+    pitch = np.where(pitch < LOW, pitch + 12 * ((LOW - pitch + 11) // 12), pitch)
+    return np.where(pitch > HIGH, pitch - 12 * ((pitch - HIGH + 11) // 12), pitch)
 
 
 def notes_to_roll(
@@ -45,7 +42,7 @@ def notes_to_roll(
 ) -> np.ndarray:
     """Notes (pitch, start, end in quarter notes) sampled on the grid -> (T, 88) bool roll, T =
     the last grid point any note covers, plus one."""
-    notes = [(fold_pitch(int(p)), float(s), float(e)) for p, s, e in notes if e > s]
+    notes = [(int(fold_pitch(int(p))), float(s), float(e)) for p, s, e in notes if e > s]
     length = 0
     spans = []
     eps = 1e-6  # onsets written in floating point may sit a hair after the grid point
@@ -144,10 +141,7 @@ def transpose(roll: np.ndarray, semitones: int) -> np.ndarray:
         return roll
     out = np.zeros_like(roll)
     t, key = np.nonzero(roll)
-    pitches = key + LOW + semitones
-    pitches = np.where(pitches < LOW, pitches + 12 * ((LOW - pitches + 11) // 12), pitches)
-    pitches = np.where(pitches > HIGH, pitches - 12 * ((pitches - HIGH + 11) // 12), pitches)
-    out[t, pitches - LOW] = True
+    out[t, fold_pitch(key + LOW + semitones) - LOW] = True
     return out
 
 
