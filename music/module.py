@@ -7,30 +7,17 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torchmetrics import MeanMetric, Metric
+from torchmetrics import MeanMetric
+from torchmetrics.classification import BinaryJaccardIndex
 
 from common.settings import network_config
 from common.steps import StageSteps
 from music.config import ModelConfig
 from music.model import Composer, ensemble_nll
 
-
-class FrameAccuracy(Metric):
-    """Bay et al. (2009) frame-level accuracy, TP / (TP + FP + FN), counted over all frames."""
-
-    def __init__(self):
-        super().__init__()
-        for name in ("tp", "fp", "fn"):
-            self.add_state(name, default=torch.tensor(0.0), dist_reduce_fx="sum")
-
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
-        pred, target = pred.bool(), target.bool()
-        self.tp += (pred & target).sum()
-        self.fp += (pred & ~target).sum()
-        self.fn += (~pred & target).sum()
-
-    def compute(self) -> torch.Tensor:
-        return self.tp / (self.tp + self.fp + self.fn).clamp(min=1)
+# Bay et al. (2009) frame-level accuracy, TP / (TP + FP + FN) counted over all keys of all
+# frames, is the Jaccard index of the sounding keys.
+FrameAccuracy = BinaryJaccardIndex
 
 
 class ComposerModule(StageSteps, L.LightningModule):
