@@ -54,8 +54,7 @@ def plot_strategy(
                         differ += col == 0  # count each cell once
             ax.set_xticks(range(10), ["A", *map(str, range(2, 11))])
             ax.set_yticks(range(len(sums_desc)), sums_desc)
-            ax.set_xlabel("dealer showing")
-            ax.set_ylabel("player sum")
+            ax.set(xlabel="dealer showing", ylabel="player sum")
             ax.set_title(f"{name}: {panel}", fontsize=10)
     fig.suptitle(f"H = hit, S = stick; red: {differ} cells where {title} differs from optimal")
     save(fig, path, dpi=90)
@@ -77,8 +76,7 @@ def plot_learning_curve(
     for name, (episodes, returns) in curves.items():
         ax.plot(episodes, returns, marker=".", label=name)
     ax.axhline(optimum, color="black", ls="--", lw=1, label=f"optimal ({optimum:.4f})")
-    ax.set_xscale("log")
-    ax.set_xlabel("episodes (hands played, log scale)")
+    ax.set(xscale="log", xlabel="episodes (hands played, log scale)")
     ax.set_ylabel("exact expected return per hand")
     ax.set_ylim(max(-0.45, ax.get_ylim()[0]), optimum + 0.02)
     ax.grid(alpha=0.3)

@@ -44,10 +44,8 @@ def save_attention(phi: np.ndarray, text: str, path: Path) -> Path:
     """Window weights phi (T, U): which character the model attends to at each pen step."""
     fig, ax = plt.subplots(figsize=(max(6, phi.shape[0] / 40), max(3, len(text) / 4)))
     ax.imshow(phi.T, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
-    ax.set_yticks(range(len(text)))
-    ax.set_yticklabels([c if c != " " else "␣" for c in text], fontsize=7)
-    ax.set_xlabel("pen step t")
-    ax.set_ylabel("character u")
+    ax.set_yticks(range(len(text)), [c if c != " " else "␣" for c in text], fontsize=7)
+    ax.set(xlabel="pen step t", ylabel="character u")
     ax.set_title("attention window phi(t, u) (Graves 2013, eq. 46)")
     return save(fig, path)
 
@@ -60,9 +58,8 @@ def save_animation(offsets: np.ndarray, path: Path, frames: int = 60) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     points = to_absolute(offsets)
     fig, ax = plt.subplots(figsize=(min(20, 0.6 * float(np.ptp(points[:, 0])) + 1), 2))
-    ax.set_xlim(points[:, 0].min() - 0.2, points[:, 0].max() + 0.2)
-    ax.set_ylim(points[:, 1].min() - 0.2, points[:, 1].max() + 0.2)
-    ax.set_aspect("equal")
+    low, high = points[:, :2].min(0) - 0.2, points[:, :2].max(0) + 0.2
+    ax.set(xlim=(low[0], high[0]), ylim=(low[1], high[1]), aspect="equal")
     ax.axis("off")
     cuts = np.linspace(1, len(points), frames).astype(int)
 

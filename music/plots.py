@@ -37,7 +37,5 @@ def plot_roll(
         ax.axvline(x, color="tab:red", linewidth=2)
         ax.text(x, 0.98, " prime | composed ", color="tab:red", ha="center", va="top",
                 backgroundcolor="white", transform=ax.get_xaxis_transform())  # fmt: skip
-    ax.set_xlabel("bar")
-    ax.set_ylabel("MIDI pitch")
-    ax.set_title(title or "piano roll")
+    ax.set(xlabel="bar", ylabel="MIDI pitch", title=title or "piano roll")
     save(fig, path)
