@@ -206,14 +206,12 @@ class PortfolioCLI(LightningCLI):
 
     def _check_values(self) -> None:
         """Values that would otherwise fail deep inside torch or train nothing, refused here."""
-        model = self.config.get("model") or {}
-        for key in ("lr", "learning_rate"):
-            value = model.get(key) if hasattr(model, "get") else None
-            if isinstance(value, (int, float)) and not (math.isfinite(value) and value >= 0):
-                raise RunError(
-                    f"--model.{key} {value}: give a learning rate of 0 or more, e.g. 1e-3 "
-                    "(0 freezes the weights)"
-                )
+        lr = (self.config.get("model") or {}).get("lr")  # every module's learning rate
+        if isinstance(lr, (int, float)) and not (math.isfinite(lr) and lr >= 0):
+            raise RunError(
+                f"--model.lr {lr}: give a learning rate of 0 or more, e.g. 1e-3 (0 freezes the "
+                "weights)"
+            )
         trainer = self.config.get("trainer") or {}
         epochs = trainer.get("max_epochs")
         if epochs is not None and (epochs == 0 or epochs < -1):

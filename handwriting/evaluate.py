@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +42,7 @@ def validation_nll(module, datamodule, max_batches: int | None = None) -> dict:
     # Score in the units the network was trained in (its own copy of the training scale).
     datamodule.val_set.scale = torch.tensor([*module.scale.tolist(), 1.0])
     total, points, lines = 0.0, 0, 0
-    for i, batch in enumerate(datamodule.val_dataloader()):
-        if max_batches is not None and i >= max_batches:
-            break
+    for batch in islice(datamodule.val_dataloader(), max_batches):  # None: all of them
         total += float(module.point_nll(batch).sum())
         points += int(batch["mask"].sum())
         lines += len(batch["x"])

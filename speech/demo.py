@@ -272,13 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         for word, p in top_words(result["probs"], module.class_names, args.top):
             print(f"    {word:<10} {p:6.1%}  {'#' * round(30 * p)}")
         if seconds > 1.0:
-            found = (
-                ", ".join(
-                    f"{w} {t0:.2f}-{t1:.2f} s ({p:.0%})" for w, t0, t1, p in result["detections"]
-                )
-                or "none"
-            )
-            print(f"  keywords detected: {found}")
+            found = [f"{w} {t0:.2f}-{t1:.2f} s ({p:.0%})" for w, t0, t1, p in result["detections"]]
+            print(f"  keywords detected: {', '.join(found) or 'none'}")
         if not args.no_figure:
             from speech.plots import plot_classification
 
