@@ -18,6 +18,7 @@ import unicodedata
 from functools import cache
 
 import numpy as np
+from torchaudio.functional import edit_distance  # Levenshtein distance of two sequences
 
 from common.errors import UserError
 from handwriting.strokes import points_to_strokes, to_absolute
@@ -80,16 +81,6 @@ def read_offsets(offsets: np.ndarray) -> str:
     return read(render(offsets))
 
 
-def _levenshtein(a, b) -> int:
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i]
-        for j, y in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
-        prev = cur
-    return prev[-1]
-
-
 def normalise(text: str) -> str:
     """Single spaces, no leading/trailing ones; a space before punctuation is dropped (the
     engine often reads a gap before '.' or ','). Case is kept: mixed case is part of the test."""
@@ -102,13 +93,13 @@ def normalise(text: str) -> str:
 def cer(reference: str, hypothesis: str) -> float:
     """Character error rate: edit distance / len(reference), after `normalise` (may exceed 1)."""
     ref, hyp = normalise(reference), normalise(hypothesis)
-    return _levenshtein(ref, hyp) / max(len(ref), 1)
+    return edit_distance(ref, hyp) / max(len(ref), 1)
 
 
 def wer(reference: str, hypothesis: str) -> float:
     """Word error rate: edit distance over words / number of reference words."""
     ref, hyp = normalise(reference).split(), normalise(hypothesis).split()
-    return _levenshtein(ref, hyp) / max(len(ref), 1)
+    return edit_distance(ref, hyp) / max(len(ref), 1)
 
 
 def score(references: list[str], hypotheses: list[str]) -> dict:
