@@ -10,6 +10,7 @@ than its config. ReduceLROnPlateau reacts to the metric, not to time, and is lef
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections import deque
@@ -56,14 +57,8 @@ def plan_steps(
             ends = 1
         return (total - step) * step_s + ends * boundary_s
 
-    lo, hi = step, max(step, native_steps)
-    while lo < hi:  # cost is monotone in total: bisect for the last total that fits
-        mid = (lo + hi + 1) // 2
-        if cost(mid) <= seconds_left:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+    totals = range(step + 1, max(step, native_steps) + 1)  # cost is monotone in total: bisect
+    return step + bisect.bisect_right(totals, seconds_left, key=cost)
 
 
 class BudgetPlanner(Callback):
