@@ -72,13 +72,9 @@ def glyph_strokes(text: str, font: str, spacing: float = 0.0) -> list[np.ndarray
     for c in text:
         g = glyphs[c]
         scale = 1.0 / (g.base_line - g.cap_line)  # cap height -> 1
-        for stroke in g.strokes:
+        for stroke in g.strokes:  # font units (y down) -> cap heights from (x, baseline), y up
             s = np.asarray(stroke, dtype=np.float64)
-            strokes.append(
-                np.column_stack(
-                    [x + (s[:, 0] - g.left_offset) * scale, (g.base_line - s[:, 1]) * scale]
-                )
-            )
+            strokes.append((s - [g.left_offset, g.base_line]) * [scale, -scale] + [x, 0.0])
         x += g.char_width * scale + spacing
     return strokes
 
@@ -99,25 +95,16 @@ def render_line(text: str, writer: Writer, rng: np.random.Generator | None = Non
     """Draw `text` as `writer` would: (T, 3) offsets (dx, dy, pen_up), cap height about 1; `rng`
     draws per-sample variation and noise (None: the writer's clean, noise-free line)."""
     if rng is None:
-        slant, width, spacing, step, noise = (
-            writer.slant,
-            writer.width,
-            writer.spacing,
-            writer.step,
-            0.0,
-        )
-        drift, phase, period = 0.0, 0.0, 1.0
+        slant, width, spacing, step = writer.slant, writer.width, writer.spacing, writer.step
+        noise, drift, phase, period = 0.0, 0.0, 0.0, 1.0
     else:  # each sample varies the writer's style a little
         slant = writer.slant + rng.normal(0, 0.04)
         width = writer.width * np.exp(rng.normal(0, 0.05))
         spacing = max(0.0, writer.spacing + rng.normal(0, 0.02))
         step = writer.step * np.exp(rng.normal(0, 0.08))
         noise = writer.noise
-        drift, phase, period = (
-            writer.drift * rng.uniform(0.3, 1.0),
-            rng.uniform(0, 6.3),
-            rng.uniform(4, 10),
-        )
+        drift = writer.drift * rng.uniform(0.3, 1.0)
+        phase, period = rng.uniform(0, 6.3), rng.uniform(4, 10)
     strokes = []
     for s in _join_touching(glyph_strokes(text, writer.font, spacing / max(width, 1e-6))):
         s = s * [width, 1.0]
