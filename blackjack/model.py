@@ -13,9 +13,7 @@ N_FEATURES = 32 + 11 + 1  # one-hot player sum, one-hot dealer card, usable ace
 
 
 # Every observation in the space Discrete(32) x Discrete(11) x Discrete(2), in row-major order.
-ALL_STATES = torch.cartesian_prod(
-    torch.arange(TABLE_SHAPE[0]), torch.arange(TABLE_SHAPE[1]), torch.arange(TABLE_SHAPE[2])
-)  # (704, 3)
+ALL_STATES = torch.cartesian_prod(*map(torch.arange, TABLE_SHAPE))  # (704, 3)
 
 
 def state_index(obs: torch.Tensor) -> torch.Tensor:

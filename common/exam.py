@@ -120,12 +120,10 @@ def check_checkpoint(assignment: Assignment, ckpt: Path) -> CheckpointCheck:
     if head is not None and summary:
         value = headline_value(summary, head.key)
         check.headline = (head.label, value, head.card)
-        worse = None
-        if value is not None:
-            worse = head.card - value if assignment.mode == "max" else value - head.card
+        worse_by = 1.0 if assignment.mode == "max" else -1.0  # times (card - value)
         if value is None:
             check.warnings.append(f"{head.label} is missing from this run's summary")
-        elif worse > head.tolerance:
+        elif worse_by * (head.card - value) > head.tolerance:
             check.warnings.append(
                 f"{head.label} {format_value(value)} is far from the model card's "
                 f"{format_value(head.card)}: this demo shows a weaker model than the card "
