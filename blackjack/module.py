@@ -259,18 +259,9 @@ class DQNAgent(LightningModule):
         from blackjack.plots import plot_learning_curve, plot_strategy, write_policy_csv
         from common.runs import read_metrics
 
-        policy = self.greedy_policy()
-        exact = rules.evaluate(policy, self.rules).expected_return
-        differ = plot_strategy(policy, self._optimum.policy, run_dir / "strategy.png")
-        plot_learning_curve(
-            read_metrics(run_dir / "metrics.csv"),
-            self._optimum.expected_return,
-            run_dir / "learning_curve.png",
-        )
+        policy, best = self.greedy_policy(), self._optimum
+        plot_strategy(policy, best.policy, run_dir / "strategy.png")
+        curves = read_metrics(run_dir / "metrics.csv")
+        plot_learning_curve(curves, best.expected_return, run_dir / "learning_curve.png")
         write_policy_csv(policy, run_dir / "policy.csv")
-        return {
-            "exact_return": exact,
-            "optimal_return": self._optimum.expected_return,
-            "gap": self._optimum.expected_return - exact,
-            "cells_differing_from_optimal": differ,
-        }
+        return rules.against_optimal(policy, self.rules)

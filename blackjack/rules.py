@@ -208,6 +208,21 @@ def evaluate(policy: np.ndarray, rules: Rules = Rules()) -> Solution:
     return _solve(policy, rules)
 
 
+def against_optimal(policy: np.ndarray, rules: Rules = Rules()) -> dict[str, float | int]:
+    """Exact return of `policy`, the optimal return, the gap, and how many decision cells of
+    `policy` differ from the optimal policy (a stochastic cell always differs)."""
+    exact, best = evaluate(policy, rules).expected_return, optimal(rules)
+    differ = sum(
+        round(policy[o]) != round(best.policy[o]) or 0 < policy[o] < 1 for o in observations()
+    )
+    return {
+        "exact_return": exact,
+        "optimal_return": best.expected_return,
+        "gap": best.expected_return - exact,
+        "cells_differing_from_optimal": int(differ),
+    }
+
+
 def optimal(rules: Rules = Rules()) -> Solution:
     """The optimal policy (a deterministic 0/1 table), its Q-values and its expected return.
 
