@@ -46,15 +46,10 @@ def git_commit(cwd: Path | None = None) -> str | None:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        diff = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=cwd, capture_output=True)
     except (OSError, subprocess.CalledProcessError):
         return None
-    return sha + ("+dirty" if dirty else "")
+    return sha + ("+dirty" if diff.returncode else "")  # tracked files changed
 
 
 def library_versions() -> dict[str, str | None]:
