@@ -336,12 +336,6 @@ def speech_enroll_run(models: Models = MODELS, progress: Progress = None) -> str
 
 
 # --- handwriting -------------------------------------------------------------------------------
-def handwriting_styles() -> list[str]:
-    from handwriting import hershey
-
-    return [*hershey.WRITERS, "none"]
-
-
 def handwriting_write(
     text: str,
     style: str = "ada",
@@ -570,6 +564,8 @@ def build_app(models: Models = MODELS):
     """The Gradio Blocks page: a tab per assignment and an exam tab."""
     import gradio as gr
 
+    from handwriting import hershey
+
     def image(label: str, elem_id: str | None = None):
         return gr.Image(label=label, type="filepath", elem_id=elem_id)
 
@@ -671,7 +667,8 @@ def build_app(models: Models = MODELS):
                 with gr.Row():
                     with gr.Column(scale=1):
                         hw_text = gr.Textbox("hello exam", label="Text", elem_id="hw-text")
-                        hw_style = gr.Dropdown(handwriting_styles(), value="ada", label="Style")
+                        styles = [*hershey.WRITERS, "none"]
+                        hw_style = gr.Dropdown(styles, value="ada", label="Style")
                         hw_bias = gr.Slider(0, 5, value=1.5, step=0.1, label="Bias (neatness)")
                         hw_seed = seed_box()
                         hw_btn = action("Write", "hw-write")

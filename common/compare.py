@@ -46,16 +46,11 @@ class CompareInterrupted(Exception):
         return 128 + self.signum
 
 
-def _final(epochs: list[dict[str, float]], key: str) -> float | None:
-    values = [e[key] for e in epochs if key in e]
-    return values[-1] if values else None
-
-
 def _row(name: str, summary: dict[str, Any], overfit: tuple[str, str] | None) -> dict[str, Any]:
     gap = None
     if overfit is not None:
         epochs = read_metrics(Path(summary["run_dir"]) / "metrics.csv")
-        train, val = (_final(epochs, key) for key in overfit)
+        train, val = (next((e[k] for e in reversed(epochs) if k in e), None) for k in overfit)
         gap = val - train if train is not None and val is not None else None
     stopped = summary.get("stopped_by") or (
         "early stopping" if summary.get("early_stopped") else "max_epochs"

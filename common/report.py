@@ -117,11 +117,6 @@ def story(entry: registry.Assignment, summary: dict[str, Any]) -> list[str]:
     return out
 
 
-def comparison_table(path: Path) -> list[str]:
-    """The table lines of a comparison.md (header, rule and rows)."""
-    return [ln for ln in path.read_text().splitlines() if ln.startswith("|")]
-
-
 def data_uri(path: Path) -> str:
     """A file as a `data:` URI, so that the HTML page needs nothing beside it."""
     kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -146,15 +141,6 @@ def markdown_html(text: str, folder: Path | None = None) -> str:
     return re.sub(r'src="([^"]*)"', embed, page)
 
 
-def _model_card(name: str, card: Path) -> str:
-    if not card.is_file():
-        return ""
-    return (
-        f"<details class='card'><summary>Model card ({name}/MODEL_CARD.md)</summary>"
-        f"{markdown_html(card.read_text(), card.parent)}</details>"
-    )
-
-
 def section(name: str, entry: registry.Assignment | Exception, root: Path) -> list[str]:
     """The report's Markdown lines of one assignment; figures linked relative to `root`."""
     if isinstance(entry, registry.AssignmentUnavailable):
@@ -171,7 +157,7 @@ def section(name: str, entry: registry.Assignment | Exception, root: Path) -> li
     if comparisons:
         rel = os.path.relpath(comparisons[-1], root)
         md += ["", f"Latest experiment comparison ([{rel}]({rel})):", ""]
-        md += comparison_table(comparisons[-1])
+        md += [ln for ln in comparisons[-1].read_text().splitlines() if ln.startswith("|")]
         png = comparisons[-1].parent / "comparison.png"
         if png.is_file():
             md.append(f"\n![comparison]({os.path.relpath(png, root)})")
@@ -189,8 +175,12 @@ def build_report(root: Path | None = None) -> tuple[Path, Path]:
         lines = section(name, entry, root)
         md += lines
         body.append(markdown_html("\n".join(lines), root))
-        if isinstance(entry, registry.Assignment):
-            body.append(_model_card(name, entry.model_card))
+        if isinstance(entry, registry.Assignment) and entry.model_card.is_file():
+            card = markdown_html(entry.model_card.read_text(), entry.model_card.parent)
+            body.append(
+                f"<details class='card'><summary>Model card ({name}/MODEL_CARD.md)</summary>"
+                f"{card}</details>"
+            )
     md_path, html_path = root / "report.md", root / "report.html"
     md_path.write_text("\n".join(md) + "\n")
     html_path.write_text(

@@ -28,14 +28,6 @@ def stopped_by(trainer) -> str:
     return "max_epochs"
 
 
-def budget_report(trainer, start: float) -> dict[str, Any] | None:
-    """The --run.budget plan and what it used (seconds since `start`), or None without one."""
-    for callback in trainer.callbacks:
-        if isinstance(callback, BudgetPlanner):
-            return {**callback.report, "used_s": round(time.monotonic() - start, 2)}
-    return None
-
-
 def write_summary(cli, wall: float, best: str | None, test_metrics: dict) -> dict[str, Any]:
     """Plot the learning curves, let the module write its artifacts (on the best weights) and
     write summary.json into the run folder of `cli` (a PortfolioCLI after fit); return it."""
@@ -55,6 +47,8 @@ def write_summary(cli, wall: float, best: str | None, test_metrics: dict) -> dic
             extra = model.write_artifacts(run_dir, dm) or {}
     last = {k: v for e in epochs for k, v in e.items() if not k.startswith("test/")}
     score = trainer.checkpoint_callback.best_model_score
+    planner = next((c for c in trainer.callbacks if isinstance(c, BudgetPlanner)), None)
+    used = {"used_s": round(time.monotonic() - cli.start, 2)}  # --run.budget: the plan, the time
     summary = {
         "assignment": cli.assignment,
         "run": cli.run_name,
@@ -73,7 +67,7 @@ def write_summary(cli, wall: float, best: str | None, test_metrics: dict) -> dic
         "final_train_loss": last.get("train/loss"),
         "final_val_loss": last.get("val/loss"),
         "test": test_metrics,
-        "budget": budget_report(trainer, cli.start),
+        "budget": {**planner.report, **used} if planner else None,
         "extra": {k: v for k, v in extra.items() if isinstance(v, (int, float, str))},
     }
     write_json(run_dir / "summary.json", summary)

@@ -200,10 +200,6 @@ def load_chorales(max_pieces: int | None = None, processes: int = 2) -> tuple[li
     return names, notes
 
 
-def midi_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES)
-
-
 def load_midi_folder(folder: str | Path) -> tuple[list[str], list[np.ndarray]]:
     """Names and notes of every usable MIDI file under `folder` (drum tracks dropped).
 
@@ -213,7 +209,7 @@ def load_midi_folder(folder: str | Path) -> tuple[list[str], list[np.ndarray]]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"MIDI folder {folder} does not exist; give --data.path FOLDER")
-    files = midi_files(folder)
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES)
     if not files:
         raise DataError(f"no .mid/.midi files under {folder}; give a folder of MIDI files")
     stamp = hashlib.sha1()
