@@ -194,7 +194,11 @@ def export(name: str, fmt: str, ckpt: Path | None = None, out: Path | None = Non
                 dynamo=True,
                 external_data=False,  # one file, weights inside
             )
-            _write_metadata(out, meta)
+            import onnx
+
+            written = onnx.load(str(out))
+            onnx.helper.set_model_props(written, meta)  # whose network, which checkpoint
+            onnx.save(written, str(out))
         else:
             torch.jit.save(torch.jit.trace(net, trace_input), str(out))
     check = example_inputs(name, 7, seed=1)  # another batch size and other values
@@ -221,14 +225,6 @@ def export(name: str, fmt: str, ckpt: Path | None = None, out: Path | None = Non
 def metadata(name: str, ckpt: Path) -> dict[str, str]:
     """What an ONNX export carries: whose network and which checkpoint (size and hash)."""
     return {"mal2.assignment": name, "mal2.checkpoint": json.dumps(file_stamp(ckpt))}
-
-
-def _write_metadata(path: Path, meta: dict[str, str]) -> None:
-    import onnx
-
-    model = onnx.load(str(path))
-    onnx.helper.set_model_props(model, meta)
-    onnx.save(model, str(path))
 
 
 def _as_tuple(outputs) -> tuple:

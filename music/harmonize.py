@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pretty_midi
 import torch
 
 from common.demo import command_parser, writable
@@ -64,7 +65,8 @@ def parse_melody(text: str, spq: int = 1) -> np.ndarray:
         if match["rest"]:
             key = -1
         else:
-            pitch = _pitch(match["note"])
+            note = match["note"]
+            pitch = int(pretty_midi.note_name_to_number(note[0].upper() + note[1:]))
             if not midi.LOW <= pitch <= midi.HIGH:
                 raise MelodyError(
                     f"note {i} of the melody, {token!r} (MIDI {pitch}), is outside the piano's "
@@ -73,13 +75,6 @@ def parse_melody(text: str, spq: int = 1) -> np.ndarray:
             key = pitch - midi.LOW
         steps += [key] * round(length)
     return _trimmed(np.array(steps))
-
-
-def _pitch(name: str) -> int:
-    import pretty_midi
-
-    letter, rest = name[0].upper(), name[1:]
-    return int(pretty_midi.note_name_to_number(letter + rest))
 
 
 def _trimmed(keys: np.ndarray) -> np.ndarray:
