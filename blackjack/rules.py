@@ -63,9 +63,7 @@ def hit(player_sum: int, usable_ace: int, card: int) -> tuple[int, int]:
     return hard, 0
 
 
-# ---------------------------------------------------------------------------------------------
-# The dealer
-# ---------------------------------------------------------------------------------------------
+# --- the dealer -------------------------------------------------------------------------------
 
 # Dealer outcomes: final totals 17..21 (not a natural), a natural, bust.
 DEALER_OUTCOMES = (17, 18, 19, 20, 21, "natural", "bust")
@@ -125,10 +123,8 @@ def stick_value(player_sum: int, dealer_card: int, player_natural: bool, rules: 
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Policy evaluation and the optimal policy (the Bellman equations, solved backwards: a hit only
-# ever leads to a hand with a larger hard total, so plain recursion terminates)
-# ---------------------------------------------------------------------------------------------
+# --- policy evaluation and the optimal policy --------------------------------------------------
+# The Bellman equations by plain recursion: it ends, as a hit only leads to a larger hard total.
 
 
 def opening_hands() -> list[tuple[float, int, int, bool]]:
@@ -232,9 +228,7 @@ def optimal(rules: Rules = Rules()) -> Solution:
     return _solve(None, rules)
 
 
-# ---------------------------------------------------------------------------------------------
-# Reference policies
-# ---------------------------------------------------------------------------------------------
+# --- reference policies -----------------------------------------------------------------------
 
 
 def empty_policy() -> np.ndarray:
