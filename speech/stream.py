@@ -21,7 +21,8 @@ HOP = wave.SAMPLE_RATE // 4
 def detect(names: list[str], probs, starts, threshold: float, found: list, end=np.inf) -> list:
     """Append to `found` ([word, start_s, end_s, prob] lists) the windows of `probs`
     (W, n_classes) starting at `starts` (s) whose top word is above `threshold`; the same word
-    in overlapping windows extends the last detection. Returns the detections it started."""
+    in overlapping windows extends the last detection. Returns the detections it started, as
+    first seen."""
     new = []
     for row, t0 in zip(probs, starts):
         k = int(row.argmax())
@@ -33,7 +34,7 @@ def detect(names: list[str], probs, starts, threshold: float, found: list, end=n
             found[-1][2:] = [t1, max(found[-1][3], p)]
         else:
             found.append([word, max(0.0, t0), t1, p])
-            new.append(found[-1])
+            new.append(tuple(found[-1]))  # as first seen: later windows may extend it
     return new
 
 
