@@ -69,15 +69,12 @@ def load_model(ckpt: Path | None):
     a checkpoint with an up-to-date export beside it (no torch), else the checkpoint itself."""
     from common import export
     from common.checkpoints import find_checkpoint
+    from speech.exported import ExportedModel  # numpy and onnxruntime only
 
     if ckpt is not None and ckpt.suffix.lower() == ".onnx":
-        from speech.exported import ExportedModel
-
         return str(ckpt), ExportedModel(ckpt)
     path = ckpt or find_checkpoint("speech")
     if onnx := export.current(path, "speech"):
-        from speech.exported import ExportedModel
-
         return f"{path} (run from its ONNX export {onnx.name})", ExportedModel(onnx)
     if export.beside(path).is_file():
         print(
