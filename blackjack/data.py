@@ -17,15 +17,15 @@ from blackjack.rules import observations
 class ReplayBuffer:
     """Fixed-size ring buffer of transitions (obs, action, reward, next_obs, done) in NumPy."""
 
+    FIELDS = {"obs": (3,), "action": (), "reward": (), "next_obs": (3,), "done": ()}  # shapes
+
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError(f"replay buffer capacity must be at least 1, got {capacity}")
         self.capacity = capacity
-        self.obs = np.zeros((capacity, 3), dtype=np.int64)
-        self.next_obs = np.zeros((capacity, 3), dtype=np.int64)
-        self.action = np.zeros(capacity, dtype=np.int64)
-        self.reward = np.zeros(capacity, dtype=np.float32)
-        self.done = np.zeros(capacity, dtype=np.float32)
+        for name, shape in self.FIELDS.items():  # rewards and done flags as float32, rest int64
+            dtype = np.float32 if name in ("reward", "done") else np.int64
+            setattr(self, name, np.zeros((capacity, *shape), dtype=dtype))
         self.size = 0
         self._next = 0
 
@@ -40,18 +40,15 @@ class ReplayBuffer:
         self.size = min(self.size + 1, self.capacity)
 
     def state_dict(self) -> dict[str, Any]:
-        """The filled part of the buffer in compact tensors (observations fit in int8)."""
+        """The filled part of the buffer in compact tensors (all but the rewards fit in int8)."""
         n = self.size
-        return {
-            "capacity": self.capacity,
-            "size": n,
-            "next": self._next,
-            "obs": torch.from_numpy(self.obs[:n].astype(np.int8)),
-            "next_obs": torch.from_numpy(self.next_obs[:n].astype(np.int8)),
-            "action": torch.from_numpy(self.action[:n].astype(np.int8)),
-            "reward": torch.from_numpy(self.reward[:n].copy()),
-            "done": torch.from_numpy(self.done[:n].astype(np.int8)),
-        }
+        state = {"capacity": self.capacity, "size": n, "next": self._next}
+        for name in self.FIELDS:
+            part = getattr(self, name)[:n]
+            state[name] = torch.from_numpy(
+                part.copy() if name == "reward" else part.astype(np.int8)
+            )
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["capacity"] != self.capacity:
@@ -61,18 +58,13 @@ class ReplayBuffer:
             )
         n = self.size = int(state["size"])
         self._next = int(state["next"])
-        for name in ("obs", "next_obs", "action", "reward", "done"):
+        for name in self.FIELDS:
             getattr(self, name)[:n] = state[name].numpy()
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """A batch of transitions drawn with replacement: obs and next_obs (B, 3), the rest (B,)."""
         idx = rng.integers(0, self.size, batch_size)
-        return {
-            "obs": torch.from_numpy(self.obs[idx]),  # (B, 3)
-            "action": torch.from_numpy(self.action[idx]),  # (B,)
-            "reward": torch.from_numpy(self.reward[idx]),  # (B,)
-            "next_obs": torch.from_numpy(self.next_obs[idx]),  # (B, 3)
-            "done": torch.from_numpy(self.done[idx]),  # (B,)
-        }
+        return {name: torch.from_numpy(getattr(self, name)[idx]) for name in self.FIELDS}
 
 
 class Player:

@@ -127,23 +127,14 @@ def write_comparison(
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
+    shown = ["wall_time_s", "epochs", "stopped_by", "best", "final_train_loss", "final_val_loss"]
+    shown += ["overfit_gap"] if overfit is not None else []  # the header's columns after config
     for r in rows:
         if r["status"] != "ok":
             reason = str(r.get("reason") or "").replace("|", "/").replace("\n", " ")
             lines.append(f"| {r['config']} | {r['status']}: {reason} |" + " |" * (len(header) - 2))
             continue
-        cells = [
-            r["config"],
-            format_value(r["wall_time_s"]),
-            format_value(r["epochs"]),
-            str(r["stopped_by"]),
-            format_value(r["best"]),
-            format_value(r["final_train_loss"]),
-            format_value(r["final_val_loss"]),
-        ]
-        if overfit is not None:
-            cells.append(format_value(r["overfit_gap"]))
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join([r["config"], *(format_value(r[k]) for k in shown)]) + " |")
     if ok:
         pick = max if mode == "max" else min
         best = pick(ok, key=lambda r: r["best"])
