@@ -280,8 +280,9 @@ class PortfolioCLI(LightningCLI):
             auto_insert_metric_name=False,
             enable_version_counter=False,
         )
+        watch = {"monitor": run.monitor, "mode": run.mode}  # for the best checkpoint and stopping
         callbacks = [
-            ModelCheckpoint(filename="best", monitor=run.monitor, mode=run.mode, **kept),
+            ModelCheckpoint(filename="best", **watch, **kept),
             # The latest state after every epoch. (ModelCheckpoint(save_last=True) writes
             # last.ckpt only when a new best is saved, so a resume repeated epochs.) It comes
             # second, so the best-checkpoint state it holds is already up to date.
@@ -294,14 +295,7 @@ class PortfolioCLI(LightningCLI):
         if run.budget is not None:
             callbacks.append(BudgetPlanner(run.budget, self.start))
         if run.early_stopping:
-            callbacks.append(
-                EarlyStopping(
-                    monitor=run.monitor,
-                    mode=run.mode,
-                    patience=run.patience,
-                    min_delta=run.min_delta,
-                )
-            )
+            callbacks.append(EarlyStopping(**watch, patience=run.patience, min_delta=run.min_delta))
         trainer_cfg = self.config.get("trainer") or {}
         if trainer_cfg.get("enable_progress_bar", True) is not False:
             if sys.stdout.isatty():
