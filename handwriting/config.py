@@ -1,8 +1,13 @@
-"""The network's shape, built by `HandwritingModule` from its arguments (see there)."""
+"""The network's shape, built by `HandwritingModule` from its arguments (see there), and the
+writing default that the demo, the evaluation and the app share."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# Lines drawn for each line written; the one the network itself finds likeliest is kept
+# (`HandwritingRNN.generate_batch`; see the model card).
+CANDIDATES = 4
 
 
 @dataclass

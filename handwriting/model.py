@@ -31,6 +31,7 @@ class Sample:
     offsets: np.ndarray
     phi: np.ndarray | None
     finished: bool
+    nll: float = float("nan")  # mean NLL per point of its own points, unbiased (eq. 26)
 
 
 def _clip_grad(h: torch.Tensor, limit: float = 10.0) -> torch.Tensor:
@@ -152,6 +153,7 @@ class HandwritingRNN(nn.Module):
         prime: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         style: int = 0,
+        candidates: int = 1,
     ) -> list[Sample]:
         """Sample several lines at once, one batch row per text: `texts` (U,) character codes
         (with a `prime`, the primer's text first; None: the prediction network, one line), at most
@@ -164,7 +166,21 @@ class HandwritingRNN(nn.Module):
         is not begun; the batch stops when all have. The random draws of a
         line depend on the whole batch, so a line sampled alone with the same generator
         differs; a batch of one draws exactly what `generate` draws.
+
+        `candidates` K > 1: each text is written K times in the same batch and the line kept is
+        the one the network itself finds likeliest, the lowest mean NLL per point of its own
+        points under the unbiased mixture (eq. 26, what training minimises; a finished line before
+        one that hit `max_steps`). A draw whose window slipped (a letter skipped, doubled or
+        malformed) is an unlikely line to the network that wrote it (model card). No outside
+        reader takes part in the choice.
         """
+        if candidates > 1 and texts:
+            many = [t for t in texts for _ in range(candidates)]
+            drawn = self.generate_batch(many, max_steps, bias, prime, generator, style)
+            return [
+                min(drawn[i : i + candidates], key=lambda s: (not s.finished, s.nll))
+                for i in range(0, len(drawn), candidates)
+            ]
         self.eval()
         device = next(self.parameters()).device
         synthesis = self.config.synthesis
@@ -187,7 +203,7 @@ class HandwritingRNN(nn.Module):
             prime_in = torch.cat([x, prime.view(1, -1, 3).to(device).expand(B, -1, 3)], dim=1)
             y, state, _ = self(prime_in[:, :-1], chars if synthesis else None, state, who)
             x = prime_in[:, -1:]
-        points, phis = [], []
+        points, phis, nlls = [], [], []  # nlls: (B,) per step, each point's NLL unbiased
         steps = torch.full((B,), max_steps, device=device)  # points each line keeps
         passed_at = torch.full((B,), -1, device=device)  # step the window passed the text
         lifted = torch.ones(B, dtype=torch.bool, device=device)  # the pen is up before `point`
@@ -195,6 +211,7 @@ class HandwritingRNN(nn.Module):
             y, state, phi = self(x, chars if synthesis else None, state, who)
             point = mdn.sample(mdn.split_params(y[:, -1], self.config.n_mixtures, bias), generator)
             points.append(point)
+            nlls.append(mdn.nll(mdn.split_params(y[:, -1], self.config.n_mixtures), point))
             if synthesis:
                 p = phi[:, -1]  # (B, U + 1)
                 phis.append(p)
@@ -217,11 +234,13 @@ class HandwritingRNN(nn.Module):
         if not points:
             return [Sample(np.zeros((0, 3), np.float32), None, not synthesis) for _ in range(B)]
         offsets = torch.stack(points, 1).cpu().numpy()  # (B, T, 3)
+        nll = torch.stack(nlls, 1).float().cpu().numpy()  # (B, T)
         phi_all = torch.stack(phis, 1).cpu().numpy() if phis else None  # (B, T, U + 1)
         out = []
         for i in range(B):
             n = int(steps[i])
             phi_i = phi_all[i, :n, : int(lengths[i])] if phi_all is not None else None
             finished = not synthesis or n < max_steps
-            out.append(Sample(offsets=offsets[i, :n], phi=phi_i, finished=finished))
+            sample = Sample(offsets[i, :n], phi_i, finished, float(nll[i, :n].mean()))
+            out.append(sample)
         return out

@@ -15,7 +15,7 @@ from torchmetrics import MeanMetric
 from common.settings import network_config
 from common.threads import one_thread
 from handwriting import hershey, mdn
-from handwriting.config import ModelConfig
+from handwriting.config import CANDIDATES, ModelConfig
 from handwriting.data import ALPHABET
 from handwriting.model import HandwritingRNN
 from handwriting.text import encode, unknown_characters
@@ -312,15 +312,17 @@ class HandwritingModule(L.LightningModule):
         seed: int = 0,
         max_steps: int | None = None,
         prime: bool | None = None,
+        candidates: int = CANDIDATES,
     ):
         """Handwrite one line. Returns (offsets (T, 3) in data units, phi (T, U) or None, finished).
 
         `prime`: read the style's priming line first (Graves 5.5). None (the default) primes
         only where the network has no embedding of this writer: with one, the embedding alone
         writes lines the OCR judge reads better (model card). Raises ValueError for empty text,
-        an unknown style or characters the network does not know.
+        an unknown style or characters the network does not know. `candidates`: lines drawn,
+        the one the network finds likeliest kept (`HandwritingRNN.generate_batch`).
         """
-        return self.write_many([text], style, bias, seed, max_steps, prime)[0]
+        return self.write_many([text], style, bias, seed, max_steps, prime, candidates)[0]
 
     @torch.no_grad()
     def write_many(
@@ -331,6 +333,7 @@ class HandwritingModule(L.LightningModule):
         seed: int = 0,
         max_steps: int | None = None,
         prime: bool | None = None,
+        candidates: int = CANDIDATES,
     ) -> list[tuple]:
         """Handwrite several lines in one batch (as `write`, one result per text): much faster
         than one by one. A line's pen depends on the whole batch and its seed; a batch of one
@@ -352,7 +355,7 @@ class HandwritingModule(L.LightningModule):
         g = torch.Generator().manual_seed(seed)
         caps = [max_steps or 30 * len(text) + 60 for text in texts]  # each line's own limit
         samples = self.model.generate_batch(
-            chars, max(caps), bias, primer, g, style=self.style_index(style)
+            chars, max(caps), bias, primer, g, self.style_index(style), candidates
         )
         out = []
         for sample, cap in zip(samples, caps):

@@ -10,7 +10,9 @@ Long text is wrapped at --line-chars (default 20) and line breaks in the text ar
 line is written on its own, from the style's learned writer embedding (--prime: primed with the
 style's priming line as well, Graves 5.5). Typographic characters are substituted (curly
 quotes -> ' and ", en and em dashes -> -, ellipsis -> ...); any other character the model does
-not know is named in an error (or left out with --drop-unknown).
+not know is named in an error (or left out with --drop-unknown). Each line is drawn
+--candidates times (default 4) in one batch and the draw the network itself finds likeliest
+(lowest NLL per point) is kept: a slipped or malformed letter is an unlikely line to it.
 The same --seed writes the same lines again. Output: .png or .svg (-o), a GIF (--animate).
 
 Without --ckpt it uses the best checkpoint of the latest handwriting run.
@@ -26,6 +28,7 @@ from pathlib import Path
 from common.demo import command_parser, demo_dir, number, writable
 from common.errors import command, entry_point
 from handwriting import hershey
+from handwriting.config import CANDIDATES
 from handwriting.text import substitute, unknown_characters, wrap
 
 MAX_LINE_CHARS = 20  # with a priming line (--prime), about the longest line seen in training
@@ -58,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         "writer writes from its writer embedding alone, which OCR reads better",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed of the pen")
+    p.add_argument(
+        "--candidates",
+        type=number(1, 64, integer=True),
+        default=CANDIDATES,
+        help="draws of each line; the one the network finds likeliest (lowest NLL) is kept",
+    )
     p.add_argument(
         "-o", "--output", help="output .png or .svg (default: runs/demo/handwriting/<time>/)"
     )
@@ -108,14 +117,19 @@ def writable_text(module, ckpt, text: str, drop_unknown: bool = False, hint: str
     return text
 
 
-def write_lines(module, lines: list[str], style: str | None, bias: float, seed: int, prime=None):
+def write_lines(
+    module, lines: list[str], style: str | None, bias: float, seed: int, prime=None,
+    candidates: int = CANDIDATES,
+):  # fmt: skip
     """Yields (offsets, phi, finished) of each line as it is written: line i with seed + i,
     on one torch thread (sampling is a chain of small steps that more threads only slow)."""
     from common.threads import one_thread
 
     for i, line in enumerate(lines):
         with one_thread():
-            written = module.write(line, style=style, bias=bias, seed=seed + i, prime=prime)
+            written = module.write(
+                line, style=style, bias=bias, seed=seed + i, prime=prime, candidates=candidates
+            )
         yield written
 
 
@@ -141,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = wrap(text, args.line_chars)
     start = time.perf_counter()
     rows, phis, finished = zip(
-        *write_lines(trained.module, lines, style, args.bias, args.seed, args.prime or None)
+        *write_lines(
+            trained.module, lines, style, args.bias, args.seed, args.prime or None, args.candidates
+        )
     )
     took, points = time.perf_counter() - start, sum(map(len, rows))
     save_lines(list(rows), out)

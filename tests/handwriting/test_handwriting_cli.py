@@ -171,6 +171,7 @@ def test_bad_data_source_is_a_clear_error(trained):
 def test_write_paragraph_breaks_lines_and_writes_each_in_the_style(
     trained, tmp_path, capsys, monkeypatch
 ):
+    from handwriting.config import CANDIDATES
     from handwriting.module import HandwritingModule
     from handwriting.write import main
 
@@ -178,7 +179,7 @@ def test_write_paragraph_breaks_lines_and_writes_each_in_the_style(
     original = HandwritingModule.write
 
     def spy(self, text, style=None, **kw):
-        calls.append((text, style, kw["seed"], kw["prime"]))
+        calls.append((text, style, kw["seed"], kw["prime"], kw["candidates"]))
         return original(self, text, style=style, **kw)
 
     monkeypatch.setattr(HandwritingModule, "write", spy)
@@ -192,13 +193,15 @@ def test_write_paragraph_breaks_lines_and_writes_each_in_the_style(
         "tomorrow morning in",
         "room 12.",
     ]
-    assert all(style == "ben" for _, style, _, _ in calls)  # every line in the style
+    assert all(c[1] == "ben" for c in calls)  # every line in the style
     assert [c[2] for c in calls] == [5, 6, 7, 8]
     assert [c[3] for c in calls] == [None] * 4  # primed only where the network needs it
+    assert [c[4] for c in calls] == [CANDIDATES] * 4  # the likeliest of 4 draws by default
     calls.clear()
     main(["Hi there", "--ckpt", str(trained["ckpt"]), "--style", "ben", "--prime",
-          "-o", str(tmp_path / "primed.png")])  # fmt: skip
+          "--candidates", "1", "-o", str(tmp_path / "primed.png")])  # fmt: skip
     assert [c[3] for c in calls] == [True]  # --prime: every line primed (Graves 5.5)
+    assert [c[4] for c in calls] == [1]
     assert (tmp_path / "para.svg").read_text().lstrip().startswith("<?xml")
 
 

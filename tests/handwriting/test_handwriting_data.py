@@ -91,10 +91,11 @@ def test_batches_are_padded_scaled_and_bucketed(tmp_path, monkeypatch):
     dm2 = HandwritingDataModule(n_train=60, n_val=10, max_chars=16, batch_size=8)
     dm2.setup("fit")  # read back from the cache: same scale
     assert dm2.scale == dm.scale
-    led = HandwritingDataModule(n_train=60, n_val=10, max_chars=16, batch_size=8, lead_letter=0.6)
-    led.setup("fit")  # other text, so a cache file of its own
+    assert dm.hparams.lead_letter == 0.6  # the default (model card)
+    plain = HandwritingDataModule(n_train=60, n_val=10, max_chars=16, batch_size=8, lead_letter=0)
+    plain.setup("fit")  # other text, so a cache file of its own
     assert len(list(tmp_path.glob("handwriting/hershey-v*.pt"))) == 2
-    assert led.train_set.texts != dm.train_set.texts
+    assert plain.train_set.texts != dm.train_set.texts
     offsets = torch.cat([x[1:, :2] for x, _, _ in dm.train_set])
     assert torch.allclose(offsets.std(0), torch.ones(2), atol=0.05)  # unit std (Graves 4.1)
     batches = list(dm.train_dataloader())

@@ -260,6 +260,48 @@ def test_a_batch_of_lines_writes_each_as_if_alone():
     assert len(batch[0].offsets) < len(batch[1].offsets)  # the short line stopped first
 
 
+def test_each_sample_carries_the_nll_of_its_own_points():
+    """Sample.nll, what the best of several candidates is chosen by, is the mean NLL per point
+    of the line under the unbiased mixture: the same figure as the network's forward pass over
+    the finished line (teacher forcing, as in training), with a prime and a writer."""
+    from handwriting import mdn
+
+    model = small(n_styles=2)
+    set_window_speed(model, 0.1)
+    text, prime = torch.tensor([1, 2, 3]), torch.randn(5, 3) * 0.3
+    kw = dict(max_steps=60, bias=1.0, prime=prime, style=1)
+    line = model.generate(text, generator=torch.Generator().manual_seed(3), **kw)
+    x = torch.from_numpy(line.offsets).unsqueeze(0)  # (1, T, 3)
+    start = torch.tensor([[[0.0, 0.0, 1.0]]])
+    with torch.no_grad():
+        inputs = torch.cat([start, prime.view(1, -1, 3), x[:, :-1]], 1)
+        y, _, _ = model(inputs, text.view(1, -1), None, torch.tensor([1]))
+        nll = mdn.nll(mdn.split_params(y[:, len(prime) :], model.config.n_mixtures), x)
+    assert len(line.offsets) > 10
+    assert line.nll == pytest.approx(float(nll.mean()), rel=1e-4)
+
+
+def test_the_likeliest_of_the_candidates_is_kept():
+    """generate_batch(candidates=K) draws each text K times in one batch (the same draws as
+    the K copies written without choosing) and keeps, per text, the finished draw of the lowest
+    NLL per point, not the first or the last."""
+    model = small()
+    set_window_speed(model, 0.3)
+    texts, K = [torch.tensor([1, 2]), torch.tensor([3, 4, 5])], 4
+    drawn = model.generate_batch(
+        [t for t in texts for _ in range(K)], 60, 0.5, generator=torch.Generator().manual_seed(1)
+    )
+    kept = model.generate_batch(
+        texts, 60, 0.5, generator=torch.Generator().manual_seed(1), candidates=K
+    )
+    assert len(kept) == len(texts)
+    for i, line in enumerate(kept):
+        mine = drawn[i * K : (i + 1) * K]
+        assert len({round(d.nll, 6) for d in mine}) == K  # the draws differ
+        best = min(mine, key=lambda d: (not d.finished, d.nll))
+        assert np.array_equal(line.offsets, best.offsets) and line.nll == best.nll
+
+
 def test_writing_primes_only_a_writer_the_network_has_no_embedding_of(monkeypatch):
     """module.write: a writer-conditioned network writes a known style from its embedding alone
     (OCR reads it better, model card) unless asked to prime; it primes for a network without
