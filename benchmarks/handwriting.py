@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=3, help="sampling seeds per phrase")
     p.add_argument("--proxy-texts", type=int, default=20, help="lines per style, shape proxy")
     p.add_argument("--bias", type=float, default=2.0, help="sampling bias")
+    p.add_argument(
+        "--candidates", type=int, help="draws per line, the likeliest kept (default: the demo's)"
+    )
     p.add_argument("--out", help="also write the figures here as JSON")
     args = p.parse_args(argv)
 
@@ -107,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     nll = validation_nll(module, dm)
     out_dir = ckpt.parent.parent / "benchmark"
     styles = list(hershey.WRITERS)
+    draws = {} if args.candidates is None else {"candidates": args.candidates}
     judged = ocr_test(
-        module, load_unseen(), styles, args.bias, tuple(range(args.seeds)), out_dir=out_dir
+        module, load_unseen(), styles, args.bias, tuple(range(args.seeds)), out_dir, **draws
     )
     proxy = None
     if args.proxy_texts > 0:
@@ -161,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  exam line: OCR read {exam['ocr']}")
     print(
         f"  ({judged['phrases']} unseen phrases per style, seeds {judged['seeds']}, "
-        f"bias {args.bias}; mean (min-max) over seeds; samples in {out_dir})"
+        f"bias {args.bias}, the likeliest of {judged['candidates']} draws per line; "
+        f"mean (min-max) over seeds; samples in {out_dir})"
     )
     if args.out:
         figures = {"nll": nll, "ocr": judged, "proxy": proxy, "speed": speed,

@@ -28,6 +28,7 @@ from common import evaluation
 from common.demo import command_parser
 from common.errors import command, entry_point
 from handwriting import hershey, legibility, ocr
+from handwriting.config import CANDIDATES
 from handwriting.text import wrap
 from handwriting.write import MAX_LINE_CHARS, write_lines
 
@@ -62,11 +63,13 @@ def ocr_test(
     seeds: tuple[int, ...] = (0, 1, 2),
     out_dir: Path | None = None,
     exam_line: str | None = "Good luck at the exam!",
+    candidates: int = CANDIDATES,
 ) -> dict:
     """Write every phrase in every style with each sampling seed, read it with the OCR judge.
 
     A style's phrases are written as one batch per seed (`write_many`, much faster than line by
-    line); the exam line is written as `handwriting.write` writes it.
+    line); the exam line is written as `handwriting.write` writes it. Every line is the likeliest
+    of `candidates` draws, as the demo writes it.
     Returns per style: CER, WER and exact-line share (mean, min, max over seeds), the floor (the
     same OCR on the writer's clean font rendering), the first seed's readings; the exam line as
     written by each seed and what OCR read; the batches' sampling throughput (points per
@@ -80,7 +83,8 @@ def ocr_test(
         per_seed, readings = [], []
         for seed in seeds:
             start = time.perf_counter()  # all phrases in one batch: one seed draws them all
-            rows = [o for o, _, _ in module.write_many(phrases, style=style, bias=bias, seed=seed)]
+            written = module.write_many(phrases, style, bias, seed, candidates=candidates)
+            rows = [o for o, _, _ in written]
             took += time.perf_counter() - start
             points += sum(len(o) for o in rows)
             hyps = [ocr.read_offsets(o) for o in rows]
@@ -103,13 +107,16 @@ def ocr_test(
         "phrases": len(phrases),
         "seeds": list(seeds),
         "bias": bias,
+        "candidates": candidates,
         "points_per_second": points / max(took, 1e-9),
     }
     if exam_line is not None:
         style = "ada" if "ada" in styles else styles[0]
         reads = []
         for seed in seeds:
-            lines = write_lines(module, wrap(exam_line, MAX_LINE_CHARS), style, bias, seed)
+            lines = write_lines(
+                module, wrap(exam_line, MAX_LINE_CHARS), style, bias, seed, None, candidates
+            )
             reads.append(" ".join(ocr.read_offsets(o) for o, _, _ in lines))
         report["exam_line"] = {
             "text": exam_line,
@@ -221,6 +228,12 @@ def main(argv: list[str] | None = None) -> dict:
     )
     p.add_argument("--bias", type=float, default=2.0, help="sampling bias for the samples")
     p.add_argument(
+        "--candidates",
+        type=int,
+        default=CANDIDATES,
+        help="draws of each line, the likeliest to the network kept (1: the first draw)",
+    )
+    p.add_argument(
         "--max-batches", type=int, default=None, help="validation batches (default: all)"
     )
     args = p.parse_args(argv)
@@ -228,8 +241,8 @@ def main(argv: list[str] | None = None) -> dict:
     unknown = [s for s in styles if s not in hershey.WRITERS]
     if unknown or not styles:
         p.error(f"unknown --styles {unknown}; choose from {', '.join(hershey.WRITERS)}")
-    if args.seeds < 1 or (args.phrases is not None and args.phrases < 1):
-        p.error("--seeds and --phrases must be at least 1")
+    if args.seeds < 1 or args.candidates < 1 or (args.phrases is not None and args.phrases < 1):
+        p.error("--seeds, --candidates and --phrases must be at least 1")
 
     from common.checkpoints import load_trained
     from handwriting.data import HandwritingDataModule
@@ -247,7 +260,9 @@ def main(argv: list[str] | None = None) -> dict:
 
         phrases = load_unseen()[: args.phrases]
         seeds = tuple(range(args.seeds))
-        report["ocr"] = ocr_test(module, phrases, styles, args.bias, seeds, out_dir)
+        report["ocr"] = ocr_test(
+            module, phrases, styles, args.bias, seeds, out_dir, candidates=args.candidates
+        )
         if args.proxy_texts > 0:
             texts = unseen_texts(datamodule, args.proxy_texts)
             report["shape_proxy"] = legibility_test(

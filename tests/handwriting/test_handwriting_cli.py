@@ -130,7 +130,7 @@ def test_write_list_styles_names_the_fonts(capsys):
 def test_evaluate_prints_json(trained, tmp_path):
     proc = run("handwriting.evaluate", "--ckpt", str(trained["ckpt"]), "--phrases", "2",
                "--seeds", "2", "--styles", "ada,cleo", "--proxy-texts", "2",
-               "--out", str(tmp_path), env=trained["env"])  # fmt: skip
+               "--candidates", "2", "--out", str(tmp_path), env=trained["env"])  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     printed = json.loads(proc.stdout[proc.stdout.index("{") :])
     assert printed == json.loads((tmp_path / "evaluation.json").read_text())
@@ -147,6 +147,7 @@ def test_evaluate_prints_json(trained, tmp_path):
     assert abs(report["val_nll_per_point"] - summary["best_score"]) < 1e-3
     judged = report["ocr"]["per_style"]
     assert set(judged) == {"ada", "cleo"} and report["ocr"]["phrases"] == 2
+    assert report["ocr"]["candidates"] == 2
     for style in judged.values():  # a scribbling tiny model: OCR reads next to nothing
         assert style["cer"]["min"] <= style["cer"]["mean"] <= style["cer"]["max"]
         assert style["cer"]["mean"] > 0.5 and style["floor"]["cer"] < 0.2
