@@ -19,7 +19,7 @@ from common.errors import DataError
 from common.paths import data_root
 from speech import audio
 from speech.config import SILENCE, UNKNOWN, WORDS_35, label_set
-from speech.synthetic import SynthConfig, cache_dir, load_or_generate
+from speech.synthetic import HUMAN_VOICE, SynthConfig, cache_dir, load_or_generate
 
 SPEECH_COMMANDS_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}
@@ -60,6 +60,7 @@ class ClipDataset(Dataset):
         self.clips, self.targets, self.groups = clips, targets, groups or {}
         self.shift, self.noise, self.noise_prob = shift, noise, noise_prob
         self.embeddings: torch.Tensor | None = None  # (N, 96, W) cached, see attach_embeddings
+        self.neural: torch.Tensor | None = None  # (N,) bool: said by the neural voice (training)
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -67,7 +68,9 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int) -> tuple:
         wav = self.clips[i].float() / 32768.0
         item = (_augment(wav, self.shift, self.noise, self.noise_prob), int(self.targets[i]))
-        return item if self.embeddings is None else (*item, self.embeddings[i])
+        if self.embeddings is not None:
+            item = (*item, self.embeddings[i])
+        return item if self.neural is None else (*item, self.neural[i])
 
 
 class FileDataset(Dataset):
@@ -293,6 +296,8 @@ class KeywordDataModule(L.LightningDataModule):
                 for k in groups:
                     groups[k] += ["(silence)"] * (len(t) - len(idx))
             out[name] = ClipDataset(c, t, groups, shift=shift if name == "train" else 0)
+            if name == "train" and HUMAN_VOICE in groups["variant"]:  # for model.cnn_neural
+                out[name].neural = torch.tensor([v == HUMAN_VOICE for v in groups["variant"]])
         return out
 
     def attach_embeddings(self, net) -> None:

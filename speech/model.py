@@ -252,9 +252,13 @@ class KeywordSpotter(nn.Module):
         wav: torch.Tensor,
         emb: torch.Tensor | None = None,
         features: torch.Tensor | None = None,
+        cnn_rows: torch.Tensor | None = None,
     ) -> list[torch.Tensor]:
         """Each branch's logits (B, n_classes). `emb`: the embeddings (B, 96, W) of `wav` when
-        they are cached (training); `features`: its log-mels when already computed (export)."""
+        they are cached (training); `features`: its log-mels when already computed (export);
+        `cnn_rows`: (B,) bool, the clips the CNN runs on (its logits then (rows, n_classes))."""
+        if cnn_rows is not None:
+            wav = wav[cnn_rows]
         features = self.features(wav) if features is None else features
         out = [self.net(self.augment(features))]
         if self.embedding is not None:

@@ -48,11 +48,17 @@ class KeywordModule(StageSteps, L.LightningModule):
         label_smoothing: Cross-entropy label smoothing.
         warmup: Fraction of the steps spent warming up to lr.
         channel_prob: Fraction of each training batch sent through a random recording channel
-            (`audio.random_channel`: band limits, microphone colour, level, clipping, codec).
+            (`audio.random_channel`: band limits, microphone colour, level, clipping, codec)
+            before the CNN branch (the embedding branch sees the clean clips).
         warp: Training-time vocal-tract-length warping, alpha drawn from [1 - warp, 1 + warp]
             (0: off; the embedded clips already carry 0.9-1.1).
         trim_prob: Fraction of each training batch cut to its word and zero-padded, as a
             trimmed recording is.
+        cnn_neural: With the embedding branch: the CNN branch also learns from the neural
+            voice's clips (`--data.human_share`). false: it learns eSpeak's voices only, and the
+            neural voice's clips train the embedding branch alone (a quarter less CNN work per
+            epoch; issue 11: the CNN is the branch that carries eSpeak's unseen voices, the head
+            the one that carries people). Without the embedding branch the CNN learns from all.
         pretrained: Add a second branch: a small head trained on a frozen speech embedding
             that Google trained on real speech (`speech.embedding`, from the openwakeword
             0.4.0 wheel; see the model card for its licence); its log-probabilities are
@@ -82,6 +88,7 @@ class KeywordModule(StageSteps, L.LightningModule):
         channel_prob: float = 0.5,
         warp: float = 0.0,
         trim_prob: float = 0.0,
+        cnn_neural: bool = False,
         pretrained: bool = True,
     ):
         super().__init__()
@@ -106,23 +113,38 @@ class KeywordModule(StageSteps, L.LightningModule):
         if self.model.embedding is not None and hasattr(dm, "attach_embeddings"):
             dm.attach_embeddings(self.model.embedding)  # computed once, cached with the clips
 
-    def _step(self, batch, stage: str) -> torch.Tensor:
+    def _step(self, batch, stage: str, cnn_rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The loss of a batch. `cnn_rows` (B,) bool: the clips the CNN branch learns from (the
+        other branch learns from all; accuracy is taken on these)."""
         wav, target, *emb = batch  # (B, 16000), (B,), cached embeddings [(B, 96, W)] or none
-        branches = self.model.branches(wav, *emb)
-        logits = fuse(branches)
+        branches = self.model.branches(wav, *emb, cnn_rows=cnn_rows)
+        targets = [target] * len(branches)
+        if cnn_rows is not None:
+            targets[0] = target = target[cnn_rows]
         loss = sum(  # each branch on its own loss: neither leans on the other
-            F.cross_entropy(x, target, label_smoothing=self.hparams.label_smoothing)
-            for x in branches
+            F.cross_entropy(x, t, label_smoothing=self.hparams.label_smoothing)
+            for x, t in zip(branches, targets)
         )
+        if cnn_rows is not None:
+            branches = [branches[0], *(x[cnn_rows] for x in branches[1:])]
         acc = self.acc[stage + "_"]
-        acc(logits, target)
+        acc(fuse(branches), target)
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "train")
         self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
     def training_step(self, batch, batch_idx):  # validation and test: StageSteps
-        wav, target, *emb = batch  # (B, 16000), (B,), cached embeddings of the clean clips
-        return self._step((self.augment(wav), target, *emb), "train")
+        # (B, 16000), (B,), the cached embeddings of the clean clips (B, 96, W) when attached,
+        # and (B,) bool "said by the neural voice" on the embedded set with a human share
+        wav, target, *extra = batch
+        emb = [x for x in extra if x.dtype != torch.bool]
+        neural = next((x for x in extra if x.dtype == torch.bool), None)
+        cnn_rows = None
+        if neural is not None and self.model.embedding is not None and not self.hparams.cnn_neural:
+            cnn_rows = ~neural  # the CNN learns eSpeak's voices; the head hears the neural voice
+            if cnn_rows.sum() < 2:  # BatchNorm needs two clips: a rare all-neural batch
+                cnn_rows = None
+        return self._step((self.augment(wav), target, *emb), "train", cnn_rows)
 
     def augment(self, wav: torch.Tensor) -> torch.Tensor:
         """Training-time augmentation on the batch's device: speaker warp, recording channel,
@@ -134,10 +156,12 @@ class KeywordModule(StageSteps, L.LightningModule):
             wav = audio.spectral_warp(wav, alphas)
         if hp.channel_prob > 0:
             pick = torch.rand(n, device=wav.device) < hp.channel_prob  # (B,)
-            wav[pick] = audio.random_channel(wav[pick])
+            if pick.any():  # (an FFT of no clips is an error)
+                wav[pick] = audio.random_channel(wav[pick])
         if hp.trim_prob > 0:
             pick = torch.rand(n, device=wav.device) < hp.trim_prob
-            wav[pick] = audio.trim_to_word(wav[pick])
+            if pick.any():
+                wav[pick] = audio.trim_to_word(wav[pick])
         return wav
 
     def configure_optimizers(self):

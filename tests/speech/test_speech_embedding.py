@@ -3,6 +3,7 @@ onnxruntime on them, its cache, and the two-branch network built on it."""
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 import torch
 
 from speech.embedding import PAD, SpeechEmbedding, embed_clips, model_files
@@ -72,6 +73,32 @@ def test_cached_embeddings_are_the_network_s(tmp_path):
         assert torch.allclose(again.splits["val"].embeddings, dm.splits["val"].embeddings)
         fresh = embed_clips(net, dm.splits["test"].clips)
         assert torch.allclose(fresh, dm.splits["test"].embeddings, atol=1e-4)
+
+
+@pytest.mark.parametrize("cnn_neural", [False, True])
+def test_the_cnn_learns_espeak_voices_only_and_the_head_all_voices(cnn_neural):
+    from speech.module import KeywordModule
+
+    torch.manual_seed(0)
+    module = KeywordModule(labels="yes,no", width=8, cnn_neural=cnn_neural)
+    module.log = lambda *args, **kwargs: None  # no trainer here
+    seen = {"cnn": [], "head": []}
+    module.model.net.register_forward_pre_hook(lambda m, x: seen["cnn"].append(len(x[0])))
+    module.model.embedding_head.register_forward_pre_hook(
+        lambda m, x: seen["head"].append(len(x[0]))
+    )
+    wav, target = torch.randn(6, 16000) * 0.1, torch.tensor([0, 1, 0, 1, 0, 1])
+    emb = torch.randn(6, 96, 4)
+    neural = torch.tensor([True, False, False, True, False, False])
+    loss = module.training_step((wav, target, emb, neural), 0)
+    assert seen == {"cnn": [6 if cnn_neural else 4], "head": [6]}
+    loss.backward()
+    assert module.model.net.classifier[-1].weight.grad.abs().sum() > 0
+    assert module.model.embedding_head.net[0].weight.grad.abs().sum() > 0
+    # a batch of the neural voice alone: the CNN takes all of it (BatchNorm needs clips)
+    seen["cnn"].clear()
+    module.training_step((wav[:2], target[:2], emb[:2], torch.tensor([True, True])), 0)
+    assert seen["cnn"] == [2]
 
 
 def test_predictions_on_the_training_split_ignore_its_neural_voice_flag():
