@@ -8,11 +8,13 @@
 use; any sample rate, mono or stereo). `--record` records them from the microphone instead,
 prompting word by word (and keeps them in `--data-dir` when one is given).
 
-How: the network's feature extractor stays as trained; its classifier head (the last depthwise
-and pointwise convolutions, their normalisation's scale and shift, and the linear layer) is
-fine-tuned on the person's recordings, each in several randomly placed, coloured and noisy
-copies, together with eSpeak NG clips of every word the model knows, and pulled towards its
-trained weights (L2-SP, Li et al. 2018), so that words the person did not record keep working.
+How: the network's feature extractors stay as trained; its classifier parts (the CNN's last
+depthwise and pointwise convolutions, their normalisation's scale and shift, and the linear
+layer; with the embedding branch also the small head on the frozen speech embedding) are
+fine-tuned together on the output the model gives (both branches' fused log-probabilities), on
+the person's recordings, each in several randomly placed, coloured and noisy copies, together
+with eSpeak NG clips of every word the model knows, and pulled towards their trained weights
+(L2-SP, Li et al. 2018), so that words the person did not record keep working.
 
 The result is an ordinary speech checkpoint; without `-o` the newest speech run
 (`runs/speech/enrolled-<time>/`), which `portfolio demo` and `portfolio exam` then pick. It holds
@@ -38,6 +40,7 @@ from common.errors import UserError, command, entry_point
 from common.paths import runs_root
 from speech import audio
 from speech.data import DataError, scan_folder
+from speech.model import fuse
 from speech.module import KeywordModule
 
 
@@ -163,14 +166,27 @@ def augmented_copies(clips: list[torch.Tensor], copies: int, gen: torch.Generato
 
 
 @torch.no_grad()
-def head_inputs(module: KeywordModule, wavs: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    """The classifier head's input, the last block's output map (N, C, F', T)."""
-    net = module.model.net
-    out = [
-        net.blocks(net.head(module.model.features(wavs[i : i + batch])))
-        for i in range(0, len(wavs), batch)
-    ]
-    return torch.cat(out)
+def branch_inputs(module: KeywordModule, wavs: torch.Tensor, batch: int = 256) -> list:
+    """What each branch's adapted part reads: the CNN's last block output (N, C, F', T) and,
+    with the embedding branch, the frozen speech embeddings (N, 96, W)."""
+    model = module.model
+    net = model.net
+    cnn, emb = [], []
+    for i in range(0, len(wavs), batch):
+        x = wavs[i : i + batch]
+        cnn.append(net.blocks(net.head(model.features(x))))
+        if model.embedding is not None:
+            emb.append(model.embedding(x))
+    return [torch.cat(cnn)] + ([torch.cat(emb)] if emb else [])
+
+
+def adapted_parts(module: KeywordModule) -> dict:
+    """{state-dict prefix: module} of what enrollment fine-tunes: the CNN's classifier and, with
+    the embedding branch, its head (the fused output the model gives is both branches')."""
+    parts = {"model.net.classifier.": module.model.net.classifier}
+    if module.model.embedding_head is not None:
+        parts["model.embedding_head."] = module.model.embedding_head
+    return parts
 
 
 def adapt(
@@ -183,7 +199,11 @@ def adapt(
     l2sp: float = 1e-3,
     seed: int = 0,
 ) -> dict:
-    """Fine-tune `module`'s classifier head in place on `clips` plus the `replay` set."""
+    """Fine-tune `module`'s classifier parts (`adapted_parts`) in place on `clips` plus the
+    `replay` set, on the loss of the output the model gives: with the embedding branch the fused
+    log-probabilities of both branches, so that neither branch, adapted alone, outvotes the other
+    on the person's words (issue 11: the CNN's classifier adapted on its own read a held-out
+    'no' as 'yes' and outvoted the unadapted head)."""
     module.eval()
     gen = torch.Generator().manual_seed(seed)
     names = module.class_names
@@ -191,29 +211,37 @@ def adapt(
     for word, wavs in clips.items():
         user.append(augmented_copies(wavs, copies, gen))
         user_t += [names.index(word)] * (len(wavs) * copies)
-    x_user = head_inputs(module, torch.cat(user))
+    x_user = branch_inputs(module, torch.cat(user))
     # the replay clips as they are and once more through the same augmentation as the person's
     # copies, so that a channel or noise is no cue for the enrolled words
-    x_replay = head_inputs(module, augmented_copies(list(replay[0]), 2, gen))
+    x_replay = branch_inputs(module, augmented_copies(list(replay[0]), 2, gen))
     t_user, t_replay = torch.tensor(user_t), replay[1].repeat_interleave(2)
-    head = module.model.net.classifier
-    start = copy.deepcopy(head.state_dict())
-    params = [p for p in head.parameters() if p.requires_grad]
+    parts = list(adapted_parts(module).values())
+    start = [copy.deepcopy(part.state_dict()) for part in parts]
+    params = [p for part in parts for p in part.parameters() if p.requires_grad]
     anchors = [p.detach().clone() for p in params]
     opt = torch.optim.Adam(params, lr=lr)
+
+    def fused(xs: list[torch.Tensor]) -> torch.Tensor:  # (N, n_classes), as the model gives it
+        return fuse([part(x) for part, x in zip(parts, xs)])
+
     torch.manual_seed(seed)
     with torch.enable_grad():
         for _ in range(steps):
-            loss = F.cross_entropy(head(x_user), t_user, label_smoothing=0.1)
-            loss = loss + F.cross_entropy(head(x_replay), t_replay, label_smoothing=0.1)
+            loss = F.cross_entropy(fused(x_user), t_user, label_smoothing=0.1)
+            loss = loss + F.cross_entropy(fused(x_replay), t_replay, label_smoothing=0.1)
             loss = loss + l2sp * sum((p - a).pow(2).sum() for p, a in zip(params, anchors))
             opt.zero_grad()
             loss.backward()
             opt.step()
     with torch.no_grad():
-        acc_user = (head(x_user).argmax(1) == t_user).float().mean().item()
-        acc_replay = (head(x_replay).argmax(1) == t_replay).float().mean().item()
-    changed = sum((head.state_dict()[k] - v).abs().sum().item() for k, v in start.items())
+        acc_user = (fused(x_user).argmax(1) == t_user).float().mean().item()
+        acc_replay = (fused(x_replay).argmax(1) == t_replay).float().mean().item()
+    changed = sum(
+        (part.state_dict()[k] - v).abs().sum().item()
+        for part, state in zip(parts, start)
+        for k, v in state.items()
+    )
     return {"fit_acc_enrolled": acc_user, "fit_acc_replay": acc_replay, "weight_change": changed}
 
 
@@ -239,10 +267,10 @@ def enroll(
     replay = replay_clips(names)
     stats = adapt(module, clips, replay, steps=steps)
     seconds = time.perf_counter() - start
-    prefix = "model.net.classifier."
+    prefixes = tuple(adapted_parts(module))
     state = dict(raw["state_dict"])
     for key, value in module.state_dict().items():
-        if key.startswith(prefix):
+        if key.startswith(prefixes):
             state[key] = value.detach().clone()
     raw["state_dict"] = state
     for key in ("optimizer_states", "lr_schedulers"):  # belong to the base run's training
@@ -252,7 +280,8 @@ def enroll(
         "base_checkpoint": str(ckpt),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "adaptation_s": round(seconds, 2),
-        "method": "classifier head fine-tuned (L2-SP) on augmented recordings + eSpeak replay",
+        "method": "classifier parts of both branches fine-tuned on the fused output (L2-SP) "
+        "on augmented recordings + eSpeak replay",
     }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -86,6 +86,14 @@ def test_enrollment_raises_the_speakers_accuracy_and_keeps_other_words(ckpt, tmp
     # the time is recorded; its target (<= 30 s) is checked by benchmarks/speech.py, not here
     assert stored["words"] == {"no": 4, "yes": 4} and stored["adaptation_s"] > 0
     assert "optimizer_states" not in load_checkpoint(tmp_path / "me.ckpt", "speech")
+    # both branches' classifier parts adapt (on the fused output), nothing else moves
+    base_state = load_checkpoint(ckpt, "speech")["state_dict"]
+    moved = {
+        k.split(".")[1] + "." + k.split(".")[2]
+        for k, v in load_checkpoint(tmp_path / "me.ckpt", "speech")["state_dict"].items()
+        if not torch.equal(v, base_state[k])
+    }
+    assert moved == {"net.classifier"} | {f"embedding_head.{m}" for m in ("norm", "net")}, moved
 
 
 def test_enrollment_folders_with_problems_give_notes_or_clear_errors(ckpt, tmp_path, capsys):
