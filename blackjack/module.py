@@ -265,3 +265,14 @@ class DQNAgent(LightningModule):
         plot_learning_curve(curves, best.expected_return, run_dir / "learning_curve.png")
         write_policy_csv(policy, run_dir / "policy.csv")
         return rules.against_optimal(policy, self.rules)
+
+    def export_network(self, fmt: str) -> tuple[torch.nn.Module, str, list[str], dict[str, str]]:
+        """What `portfolio export` writes: observations (B, 3) -> Q(stick), Q(hit)."""
+        return self.net.eval(), "observation", ["q_values"], {}
+
+    @staticmethod
+    def example_inputs(batch: int, seed: int = 0) -> torch.Tensor:
+        """Decision observations (B, 3) drawn uniformly, to trace and check an export with."""
+        g = torch.Generator().manual_seed(seed)
+        obs = torch.tensor(rules.observations())  # (280, 3) every decision observation
+        return obs[torch.randint(len(obs), (batch,), generator=g)]

@@ -6,8 +6,9 @@
 Speech: waveform (B, 16000) -> word logits, front end included; blackjack: observations (B, 3) ->
 Q(stick), Q(hit); any batch size. The written file is loaded again and must agree with PyTorch to
 1e-4 on inputs it was not traced with. It lands beside its checkpoint (`best.ckpt` -> `best.onnx`)
-with the checkpoint's hash in its metadata (see DEVELOPERS.md). Torch is imported only where a
-network is built: reading an export needs onnxruntime alone.
+with the checkpoint's hash in its metadata (see DEVELOPERS.md). Each LightningModule says what
+it exports (`export_network`, `example_inputs`). Torch is imported only where a network is built:
+reading an export needs onnxruntime alone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from common import registry
 from common.cache import file_stamp
 from common.checkpoints import find_checkpoint, load_trained
 from common.demo import subcommand_main
@@ -75,91 +77,18 @@ def current(ckpt: Path, assignment: str) -> Path | None:
     return path if stamp == file_stamp(ckpt) else None
 
 
-def network(name: str, ckpt: Path) -> tuple[torch.nn.Module, str, str]:
-    """(plain eval-mode network, input name, output name) of an assignment's checkpoint."""
-    if name == "speech":
-        return load_trained(name, ckpt).module.model.eval(), "waveform", "logits"
-    if name == "blackjack":
-        return load_trained(name, ckpt).module.net.eval(), "observation", "q_values"
-    raise ExportError(f"cannot export {name!r}; exportable: {', '.join(EXPORTABLE)}")
+def network(name: str, ckpt: Path, fmt: str = "torchscript") -> tuple:
+    """(eval-mode network, input name, output names, extra ONNX metadata) that `fmt` exports of
+    an assignment's checkpoint: its LightningModule's `export_network(fmt)` hook."""
+    if name not in EXPORTABLE:
+        raise ExportError(f"cannot export {name!r}; exportable: {', '.join(EXPORTABLE)}")
+    return load_trained(name, ckpt).module.export_network(fmt)
 
 
 def example_inputs(name: str, batch: int, seed: int = 0) -> torch.Tensor:
-    """Inputs of the right kind: speech-like noise bursts, or valid blackjack observations."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    if name == "speech":
-        t = torch.arange(16000) / 16000
-        tone = torch.sin(2 * torch.pi * (200 + 800 * torch.rand(batch, 1, generator=g)) * t)
-        return 0.3 * tone * torch.rand(batch, 1, generator=g) + 0.05 * torch.randn(
-            batch, 16000, generator=g
-        )  # (B, 16000)
-    from blackjack.rules import observations
-
-    obs = torch.tensor(observations())  # (280, 3) every decision observation
-    return obs[torch.randint(len(obs), (batch,), generator=g)]
-
-
-def with_log_mel(net: torch.nn.Module) -> torch.nn.Module:
-    """The speech network for ONNX: (logits, its normalised log-mel features (B, 1, n_mels, T)),
-    the second for the demo's figure (the ONNX path has no torch to compute them). Its STFT is
-    computed as an explicit DFT in float64: onnxruntime's DFT of a 480-point frame is about 15
-    times less accurate than torch's FFT, enough to move the logits by 2e-4 (> TOLERANCE)."""
-    import copy
-
-    import torch
-
-    net = copy.deepcopy(net)
-    mel = net.features.mel
-    mel.spectrogram = dft_spectrogram(mel.spectrogram)
-
-    class WithLogMel(torch.nn.Module):
-        def __init__(self, spotter: torch.nn.Module):
-            super().__init__()
-            self.spotter = spotter
-
-        def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            from speech.model import fuse
-
-            features = self.spotter.features(wav)  # (B, 1, n_mels, T)
-            return fuse(self.spotter.branches(wav, features=features)), features  # (B, n_classes)
-
-    return WithLogMel(net).eval()
-
-
-def dft_spectrogram(spec):
-    """torchaudio's power Spectrogram (centred, reflect-padded, one-sided) as frames @ a
-    windowed DFT basis, in float64."""
-    import torch
-    import torch.nn.functional as F
-
-    expected = {"pad": 0, "power": 2.0, "normalized": False, "center": True, "onesided": True}
-    if any(getattr(spec, k) != v for k, v in expected.items()) or spec.pad_mode != "reflect":
-        raise ExportError(
-            f"the speech front end's spectrogram ({spec}) is not one this export knows"
-        )
-    if spec.win_length != spec.n_fft:
-        raise ExportError("the speech front end's window is shorter than its FFT; not supported")
-
-    class Dft(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            n_fft, self.hop = spec.n_fft, spec.hop_length
-            n = torch.arange(n_fft, dtype=torch.float64)[:, None]
-            k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[None, :]
-            angle = 2 * torch.pi * n * k / n_fft  # (n_fft, F)
-            window = spec.window.double()[:, None]
-            self.register_buffer("basis", torch.cat([angle.cos(), -angle.sin()], 1) * window)
-
-        def forward(self, wav: torch.Tensor) -> torch.Tensor:
-            n_fft = self.basis.shape[0]
-            x = F.pad(wav[:, None], (n_fft // 2, n_fft // 2), mode="reflect")[:, 0]
-            frames = x.unfold(-1, n_fft, self.hop).double()  # (B, T, n_fft)
-            re, im = (frames @ self.basis).chunk(2, dim=-1)  # (B, T, F) each
-            return (re.square() + im.square()).float().transpose(1, 2)  # (B, F, T)
-
-    return Dft()
+    """Inputs of the right kind to trace and check an export: the LightningModule's
+    `example_inputs(batch, seed)` (speech-like noise bursts, valid blackjack observations)."""
+    return registry.get(name).module_class().example_inputs(batch, seed)
 
 
 def export(name: str, fmt: str, ckpt: Path | None = None, out: Path | None = None) -> dict:
@@ -176,11 +105,8 @@ def export(name: str, fmt: str, ckpt: Path | None = None, out: Path | None = Non
     if out.suffix != FORMATS[fmt]:
         raise ExportError(f"--out {out} should end in {FORMATS[fmt]} for {fmt}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    net, input_name, output_name = network(name, ckpt)
-    names, meta = [output_name], metadata(name, ckpt)
-    if name == "speech" and fmt == "onnx":
-        net, names = with_log_mel(net), [output_name, "log_mel"]
-        meta["mal2.class_names"] = json.dumps(load_trained(name, ckpt).module.class_names)
+    net, input_name, names, extra = network(name, ckpt, fmt)
+    meta = {**metadata(name, ckpt), **extra}
     trace_input = example_inputs(name, 2, seed=0)
     with torch.no_grad():
         if fmt == "onnx":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import defaultdict
 
@@ -231,8 +232,6 @@ class KeywordModule(StageSteps, L.LightningModule):
 
     def write_artifacts(self, run_dir, datamodule) -> dict:
         """Test-split confusion matrix and per-speaker-group accuracy (for the model card)."""
-        import json
-
         from speech.plots import plot_confusion
 
         if datamodule is None or "test" not in getattr(datamodule, "splits", {}):
@@ -263,3 +262,23 @@ class KeywordModule(StageSteps, L.LightningModule):
             note = f"note: no ONNX export of {best} ({err}); the demo runs the checkpoint"
             print(note, file=sys.stderr)
             return f"failed: {err}"
+
+    def export_network(self, fmt: str) -> tuple[torch.nn.Module, str, list[str], dict[str, str]]:
+        """What `portfolio export` writes: waveform -> logits; in ONNX also the log-mel features
+        and the class names, which the torch-free demo needs (`speech.exported`)."""
+        from speech import exported
+
+        if fmt != "onnx":
+            return self.model.eval(), exported.INPUT, [exported.LOGITS], {}
+        meta = {"mal2.class_names": json.dumps(self.class_names)}
+        net = exported.with_log_mel(self.model.eval())
+        return net, exported.INPUT, [exported.LOGITS, exported.LOG_MEL], meta
+
+    @staticmethod
+    def example_inputs(batch: int, seed: int = 0) -> torch.Tensor:
+        """Speech-like noise bursts (B, 16000) to trace and check an export with."""
+        g = torch.Generator().manual_seed(seed)
+        t = torch.arange(16000) / 16000
+        tone = torch.sin(2 * torch.pi * (200 + 800 * torch.rand(batch, 1, generator=g)) * t)
+        loudness = torch.rand(batch, 1, generator=g)
+        return 0.3 * tone * loudness + 0.05 * torch.randn(batch, 16000, generator=g)  # (B, 16000)

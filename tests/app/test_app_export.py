@@ -18,7 +18,7 @@ def test_export_round_trip_matches_pytorch(tiny_runs, tmp_path, name, fmt):
     assert result["max_abs_diff"] <= 1e-4 and out.stat().st_size > 1000
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # one file, the weights inside
     # an independent check on other inputs, batch of one: the file alone reproduces the network
-    net, _, _ = export.network(name, tiny_runs / name / "tiny" / "checkpoints" / "best.ckpt")
+    net, *_ = export.network(name, tiny_runs / name / "tiny" / "checkpoints" / "best.ckpt")
     x = export.example_inputs(name, 1, seed=5)
     with torch.no_grad():
         expected = net(x).numpy()
