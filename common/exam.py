@@ -173,29 +173,49 @@ def reading_order(assignment: Assignment) -> list[Path]:
         return files
 
 
+def card_sections(path: Path) -> list[tuple[str, list[str]]]:
+    """A model card's headings (`#` lines) each with the lines below it, in order; the one parser
+    of the cards (`portfolio exam` and `list` summarise them, the report quotes sections)."""
+    sections: list[tuple[str, list[str]]] = [("", [])]  # what stands before the first heading
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            sections.append((line, []))
+        else:
+            sections[-1][1].append(line)
+    return sections
+
+
+def is_prose(line: str) -> bool:
+    """A card line that is text: not blank, not a table row."""
+    return bool(line.strip()) and not line.startswith("|")
+
+
 def model_card_summary(path: Path, max_lines: int = 4) -> str:
     """The model card's title and the first lines of each section, ending at a sentence's end
     (a sentence longer than the lines allowed ends in "...")."""
     if not path.is_file():
         return f"(no model card at {path})"
     out: list[str] = []
-    taken, done = 0, False
-    for line in path.read_text().splitlines():
-        if line.startswith("#"):
-            if taken and not done and not _ends_sentence(out[-1]):
-                out[-1] += " ..."
-            out.append(line.lstrip("# ").upper() if line.startswith("# ") else line.lstrip("# "))
-            taken, done = 0, False
-        elif done or not line.strip() or line.startswith("|"):
-            done = done or (taken > 0 and _ends_sentence(out[-1]))
-        else:
+    for heading, body in card_sections(path):
+        title = heading.lstrip("# ")
+        if heading:
+            out.append(title.upper() if heading.startswith("# ") else title)
+        taken = 0
+        for line in body:
+            if not is_prose(line):
+                if taken and _ends_sentence(out[-1]):
+                    break
+                continue
             out.append("  " + re.sub(r"\s+", " ", line.strip()))
             taken += 1
             if taken >= max_lines and _ends_sentence(out[-1]):
-                done = True
-            elif taken >= max_lines + 3:  # a very long sentence: cut it visibly
+                break
+            if taken >= max_lines + 3:  # a very long sentence: cut it visibly
                 out[-1] += " ..."
-                done = True
+                break
+        else:
+            if taken and not _ends_sentence(out[-1]):
+                out[-1] += " ..."
     return "\n".join(out)
 
 

@@ -12,12 +12,14 @@ import mimetypes
 import os
 import re
 from datetime import datetime
+from itertools import dropwhile, takewhile
 from pathlib import Path
 from typing import Any
 
 from common import registry
 from common.checkpoints import latest_run
 from common.compare import format_value
+from common.exam import card_sections, check_checkpoint, is_prose
 from common.paths import runs_root
 from common.runs import run_config
 
@@ -46,24 +48,15 @@ def metrics_table(summary: dict[str, Any]) -> list[str]:
 
 
 def card_section(card: Path, *headings: str, sentences: int = 2) -> str | None:
-    """The first sentences of the first model-card section whose heading starts with one of
-    `headings` (case-insensitive), as one line; None when the card has no such section."""
-    if not card.is_file():
-        return None
-    lines, inside = [], False
-    for line in card.read_text().splitlines():
-        if line.startswith("#"):
-            if inside and lines:
-                break
-            title = line.lstrip("# ").lower()
-            inside = any(title.startswith(h.lower()) for h in headings)
-            continue
-        if inside:
-            if not line.strip() or line.startswith("|"):
-                if lines:
-                    break
-                continue
-            lines.append(line.strip().removeprefix("- "))
+    """The first sentences of the first paragraph of the first model-card section whose heading
+    starts with one of `headings` (case-insensitive), as one line; None when there is none."""
+    lines = []
+    for heading, body in card_sections(card) if card.is_file() else []:
+        if any(heading.lstrip("# ").lower().startswith(h.lower()) for h in headings):
+            paragraph = takewhile(is_prose, dropwhile(lambda line: not is_prose(line), body))
+            lines = [line.strip().removeprefix("- ") for line in paragraph]
+        if lines:
+            break
     if not lines:
         return None
     text = re.sub(r"\s+", " ", " ".join(lines))
@@ -85,8 +78,6 @@ def data_used(run_dir: Path, limit: int = 8) -> str:
 def story(entry: registry.Assignment, summary: dict[str, Any]) -> list[str]:
     """The assignment in a paragraph: data, model, headline against the model card, what fails,
     and whether the run shown is a quick or cut-short one."""
-    from common.exam import check_checkpoint
-
     run_dir = Path(summary["run_dir"])
     ckpt = Path(summary.get("best_checkpoint") or run_dir / "checkpoints" / "last.ckpt")
     check = check_checkpoint(entry, ckpt)
