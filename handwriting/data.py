@@ -15,6 +15,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset
 
 from common.batching import BucketSampler
@@ -125,13 +126,13 @@ class StrokeDataset(Dataset):
 def collate(batch):
     """Pad to the longest line: x (B, T, 3), mask (B, T), chars (B, U) with 0 = padding."""
     xs, cs, writers = zip(*batch)
-    T, U = max(len(x) for x in xs), max(len(c) for c in cs)
-    x = torch.zeros(len(xs), T, 3)
-    mask = torch.zeros(len(xs), T, dtype=torch.bool)
-    chars = torch.zeros(len(xs), U, dtype=torch.long)
-    for i, (xi, ci) in enumerate(zip(xs, cs)):
-        x[i, : len(xi)], mask[i, : len(xi)], chars[i, : len(ci)] = xi, True, ci
-    return {"x": x, "mask": mask, "chars": chars, "writers": list(writers)}
+    mask = [torch.ones(len(x), dtype=torch.bool) for x in xs]
+    return {
+        "x": pad_sequence(xs, batch_first=True),
+        "mask": pad_sequence(mask, batch_first=True),
+        "chars": pad_sequence(cs, batch_first=True),
+        "writers": list(writers),
+    }
 
 
 class HandwritingDataModule(L.LightningDataModule):

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
 
 from handwriting import mdn
 from handwriting.config import ModelConfig
@@ -190,10 +191,8 @@ class HandwritingRNN(nn.Module):
             lengths = torch.tensor([t.numel() for t in texts], device=device)  # (B,)
             # One extra, empty position after each text: the window "passing the last
             # character" means phi(t, U) outweighs every phi(t, u < U) (section 5.3).
-            chars = torch.zeros(len(texts), int(lengths.max()) + 1, dtype=torch.long)
-            for i, t in enumerate(texts):
-                chars[i, : t.numel()] = t.view(-1)
-            chars = chars.to(device)
+            chars = pad_sequence([t.view(-1).long() for t in texts], batch_first=True)
+            chars = F.pad(chars, (0, 1)).to(device)  # (B, U + 1)
             inside = torch.arange(chars.shape[1], device=device) < lengths.unsqueeze(1)
         B = len(texts) if synthesis else 1
         state = self.init_state(B, device)
