@@ -220,25 +220,18 @@ class HandwritingDataModule(L.LightningDataModule):
             raise DataError(f"no usable {name} lines left; raise --data.max_points")
         return {k: [split[k][i] for i in keep] for k in ("offsets", "texts", "writers")}
 
-    def train_dataloader(self) -> DataLoader:
-        sampler = BucketSampler(
-            self.train_set.lengths(), self.hparams.batch_size, True, self.hparams.seed
-        )
+    def _loader(self, dataset: StrokeDataset, shuffle: bool) -> DataLoader:
+        hp = self.hparams
+        sampler = BucketSampler(dataset.lengths(), hp.batch_size, shuffle, hp.seed)
         return DataLoader(
-            self.train_set,
-            batch_sampler=sampler,
-            collate_fn=collate,
-            num_workers=self.hparams.num_workers,
+            dataset, batch_sampler=sampler, collate_fn=collate, num_workers=hp.num_workers
         )
 
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
     def val_dataloader(self) -> DataLoader:
-        sampler = BucketSampler(self.val_set.lengths(), self.hparams.batch_size, False)
-        return DataLoader(
-            self.val_set,
-            batch_sampler=sampler,
-            collate_fn=collate,
-            num_workers=self.hparams.num_workers,
-        )
+        return self._loader(self.val_set, shuffle=False)
 
 
 def offset_scale(offsets: list[torch.Tensor]) -> tuple[float, float]:

@@ -20,10 +20,8 @@ from handwriting.data import ALPHABET
 from handwriting.model import HandwritingRNN
 from handwriting.text import encode, unknown_characters
 
-# What each style's priming line says (section 5.5). Short, so that primer + a demo line of 20
-# characters stays about as long as the longest training lines (32 characters). Words the
-# training corpus does not use: after "the quick fox" the network, which has learnt the corpus'
-# pangram, began the new text with the stroke of "jumps" ("exam" came out as "|xam").
+# What each style's priming line says (section 5.5): short, so that primer + a demo line fit the
+# training lines' length, in words the corpus does not use (the network would continue them).
 PRIMER_TEXT = "written here"
 
 
