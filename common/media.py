@@ -116,9 +116,7 @@ def log_handwriting(module, writer, step: int, tmp: Path, cb: MediaCallback) -> 
         text = "".join(c for c in "hello world" if c in module.hparams.alphabet) or "a"
         offsets, _, _ = module.write(text, style=None, bias=1.5, seed=0, max_steps=400)
     else:
-        sample = module.model.generate(max_steps=300, generator=torch.Generator().manual_seed(0))
-        offsets = sample.offsets.copy()
-        offsets[:, :2] *= module.scale.cpu().numpy()
+        offsets = module.scribble(seed=0)
     path = save_lines([offsets], tmp / "sample.png")
     writer.add_image("val/handwriting_sample", _png_to_array(path), step, dataformats="HWC")
 

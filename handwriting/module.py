@@ -367,20 +367,21 @@ class HandwritingModule(L.LightningModule):
             out.append((offsets, phi, sample.finished and len(sample.offsets) <= cap))
         return out
 
+    @torch.no_grad()
+    def scribble(self, seed: int = 0, max_steps: int = 300) -> np.ndarray:
+        """The prediction network's free writing (section 4, no text): (T, 3) offsets in data
+        units."""
+        g = torch.Generator().manual_seed(seed)
+        offsets = self.model.generate(max_steps=max_steps, generator=g).offsets
+        offsets[:, :2] *= self.scale.cpu().numpy()
+        return offsets
+
     def write_artifacts(self, run_dir: Path, datamodule) -> dict:
         """Samples of validation text (never trained on) in every style, and an attention plot."""
         from handwriting.plots import save_attention, save_lines
 
         if not self.config.synthesis:
-            lines = [
-                self.model.generate(
-                    max_steps=300, generator=torch.Generator().manual_seed(i)
-                ).offsets
-                for i in range(3)
-            ]
-            for o in lines:
-                o[:, :2] *= self.scale.cpu().numpy()
-            save_lines(lines, Path(run_dir) / "samples.png")
+            save_lines([self.scribble(seed) for seed in range(3)], Path(run_dir) / "samples.png")
             return {}
         texts = getattr(datamodule, "val_sentences", None) or ["unseen words"]
         text = texts[0][:24].strip()
