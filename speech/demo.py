@@ -19,6 +19,7 @@ runs the network's ONNX export without torch, in a fraction of the memory (model
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -178,8 +179,7 @@ def listen(module, threshold: float, seconds: float | None) -> int:
     return 0
 
 
-@entry_point
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = command_parser("speech.demo", __doc__)
     parser.add_argument("files", nargs="*", type=Path, help="audio files (WAV, FLAC, OGG, ...)")
     parser.add_argument(
@@ -217,6 +217,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seconds", type=float, help="--listen: stop after this long (default: Ctrl-C)"
     )
+    return parser
+
+
+def classify_file(module, path: Path, args, used: set[Path]) -> bool:
+    """Classify one audio file and print the result (and save its figure); False when it cannot
+    be read."""
+    try:
+        if wave.duration(path) > LONG_SECONDS:
+            scan_long(module, path, args.threshold)
+            return True
+        data, rate = wave.read(path)
+        wav = wave.resample(data, rate, wave.SAMPLE_RATE)
+    except wave.AudioError as err:
+        print(f"\n{path}: cannot classify: {str(err).split(': ', 1)[-1]}")
+        return False
+    seconds = len(wav) / wave.SAMPLE_RATE
+    print(f"\n{path} ({seconds:.2f} s)")
+    if short := wave.too_short(wav):
+        print(f"  {short}")
+        return True
+    if not wave.has_speech(wav):
+        print("  silence or steady noise only (no louder sound stands out); no word to classify")
+        return True
+    result = classify(module, wav, args.threshold)
+    where = f" (best window at {result['start']:.2f} s)" if seconds > 1.0 else ""
+    print(f"  top {args.top}{where}:")
+    for word, p in top_words(result["probs"], module.class_names, args.top):
+        print(f"    {word:<10} {p:6.1%}  {'#' * round(30 * p)}")
+    if seconds > 1.0:
+        found = [f"{w} {t0:.2f}-{t1:.2f} s ({p:.0%})" for w, t0, t1, p in result["detections"]]
+        print(f"  keywords detected: {', '.join(found) or 'none'}")
+    if not args.no_figure:
+        from speech.plots import plot_classification
+
+        fig = plot_classification(
+            figure_path(args.out, path, used), wav, module, result, str(path.name)
+        )
+        print(f"  figure: {fig}")
+    return True
+
+
+@entry_point
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_voices:
         print(list_voices())
@@ -241,43 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.listen:
         return listen(module, args.threshold, args.seconds)
 
-    failures, used = 0, set()
-    for path in files:
-        try:
-            if wave.duration(path) > LONG_SECONDS:
-                scan_long(module, path, args.threshold)
-                continue
-            data, rate = wave.read(path)
-            wav = wave.resample(data, rate, wave.SAMPLE_RATE)
-        except wave.AudioError as err:
-            print(f"\n{path}: cannot classify: {str(err).split(': ', 1)[-1]}")
-            failures += 1
-            continue
-        seconds = len(wav) / wave.SAMPLE_RATE
-        print(f"\n{path} ({seconds:.2f} s)")
-        if short := wave.too_short(wav):
-            print(f"  {short}")
-            continue
-        if not wave.has_speech(wav):
-            print(
-                "  silence or steady noise only (no louder sound stands out); no word to classify"
-            )
-            continue
-        result = classify(module, wav, args.threshold)
-        where = f" (best window at {result['start']:.2f} s)" if seconds > 1.0 else ""
-        print(f"  top {args.top}{where}:")
-        for word, p in top_words(result["probs"], module.class_names, args.top):
-            print(f"    {word:<10} {p:6.1%}  {'#' * round(30 * p)}")
-        if seconds > 1.0:
-            found = [f"{w} {t0:.2f}-{t1:.2f} s ({p:.0%})" for w, t0, t1, p in result["detections"]]
-            print(f"  keywords detected: {', '.join(found) or 'none'}")
-        if not args.no_figure:
-            from speech.plots import plot_classification
-
-            fig = plot_classification(
-                figure_path(args.out, path, used), wav, module, result, str(path.name)
-            )
-            print(f"  figure: {fig}")
+    used: set[Path] = set()  # figure names taken
+    failures = sum(not classify_file(module, path, args, used) for path in files)  # in turn
     return 1 if failures == len(files) else 0
 
 
