@@ -95,14 +95,16 @@ class SpeechEmbedding(nn.Module):
             if op == "Conv":
                 pads = attrs.get("pads", [0, 0, 0, 0])
                 x = F.conv2d(x, w[0], w[1] if len(w) > 1 else None, padding=(pads[0], pads[1]))
+            # in place: every map here is a fresh output of the op before (these element-wise
+            # passes over the largest maps were a quarter of the embedding's time out of place)
             elif op == "Relu":
-                x = F.relu(x)
+                x = F.relu(x, inplace=True)
             elif op == "BatchNormalization":
                 x = F.batch_norm(x, w[2], w[3], w[0], w[1], False, 0.0, attrs["epsilon"])
             elif op == "LeakyRelu":
-                x = F.leaky_relu(x, attrs["alpha"])
+                x = F.leaky_relu(x, attrs["alpha"], inplace=True)
             elif op == "Max":
-                x = torch.maximum(x, w[0].reshape(()))
+                x = x.clamp_min_(w[0].reshape(()))
             elif op == "MaxPool":
                 x = F.max_pool2d(x, attrs["kernel_shape"], attrs["strides"])
             else:

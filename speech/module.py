@@ -145,7 +145,12 @@ class KeywordModule(StageSteps, L.LightningModule):
             cnn_rows = ~neural  # the CNN learns eSpeak's voices; the head hears the neural voice
             if cnn_rows.sum() < 2:  # BatchNorm needs two clips: a rare all-neural batch
                 cnn_rows = None
-        return self._step((self.augment(wav), target, *emb), "train", cnn_rows)
+        if cnn_rows is None:
+            wav = self.augment(wav)
+        else:  # only the CNN hears the augmented clips: the head reads cached clean embeddings
+            wav = wav.float().clone()
+            wav[cnn_rows] = self.augment(wav[cnn_rows])
+        return self._step((wav, target, *emb), "train", cnn_rows)
 
     def augment(self, wav: torch.Tensor) -> torch.Tensor:
         """Training-time augmentation on the batch's device: speaker warp, recording channel,
