@@ -106,7 +106,7 @@ def export(name: str, fmt: str, ckpt: Path | None = None, out: Path | None = Non
         raise ExportError(f"--out {out} should end in {FORMATS[fmt]} for {fmt}")
     out.parent.mkdir(parents=True, exist_ok=True)
     net, input_name, names, extra = network(name, ckpt, fmt)
-    meta = {**metadata(name, ckpt), **extra}
+    meta = {"mal2.assignment": name, "mal2.checkpoint": json.dumps(file_stamp(ckpt)), **extra}
     trace_input = example_inputs(name, 2, seed=0)
     with torch.no_grad():
         if fmt == "onnx":
@@ -146,11 +146,6 @@ def export(name: str, fmt: str, ckpt: Path | None = None, out: Path | None = Non
     if not diff <= TOLERANCE:
         raise ExportError(f"{out} differs from PyTorch by {diff:.3g} (> {TOLERANCE}): {result}")
     return result
-
-
-def metadata(name: str, ckpt: Path) -> dict[str, str]:
-    """What an ONNX export carries: whose network and which checkpoint (size and hash)."""
-    return {"mal2.assignment": name, "mal2.checkpoint": json.dumps(file_stamp(ckpt))}
 
 
 def _as_tuple(outputs) -> tuple:
