@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +49,33 @@ def read_stamp(path: Path) -> dict[str, Any] | None:
         return json.loads(stamp_path(path).read_text())
     except (OSError, ValueError):
         return None
+
+
+def load_tensors(path: Path, what: str) -> Any | None:
+    """A stamped torch cache written by `save_tensors` (tensors, lists and dicts only, no code),
+    or None when it is missing; a damaged one is named and None returned, to be built again."""
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    broken = damage(path, read_stamp(path))  # size and hash from its stamp file
+    if broken is None:
+        try:
+            return torch.load(path, weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+            broken = f"{path} cannot be loaded safely ({type(err).__name__})"
+    print(f"{what}: the cache is damaged: {broken}; building it again", flush=True)
+    return None
+
+
+def save_tensors(obj: Any, path: Path) -> None:
+    """torch.save atomically, then stamp: an interrupted run leaves no half-written cache."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+    write_stamp(path)

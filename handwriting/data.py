@@ -9,7 +9,6 @@ the module scales the offsets to unit standard deviation on the training set (Gr
 from __future__ import annotations
 
 import os
-import pickle
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset
 
 from common.batching import BucketSampler
-from common.cache import damage, read_stamp, write_stamp
+from common.cache import load_tensors, save_tensors
 from common.errors import DataError
 from common.paths import data_root
 from handwriting import hershey, iamondb
@@ -86,20 +85,10 @@ def load_or_generate_hershey(
     name = f"hershey-v{CACHE_VERSION}-n{n_train}-{n_val}-c{max_chars}-s{seed}-p{pen_step:g}"
     name += f"{lead}.pt"
     path = data_dir() / name
-    if path.exists():
-        broken = damage(path, read_stamp(path))  # size and hash from its stamp file
-        if broken is None:
-            try:
-                return torch.load(path, weights_only=True)  # tensors and lists only, no code
-            except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-                broken = f"{path} cannot be loaded safely ({type(err).__name__})"
-        print(f"handwriting: the data cache is damaged: {broken}; generating it again", flush=True)
-    data = generate_hershey(n_train, n_val, max_chars, seed, pen_step, lead_letter)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(data, tmp)
-    tmp.replace(path)  # atomic: an interrupted run leaves no half-written cache
-    write_stamp(path)
+    data = load_tensors(path, "handwriting data")
+    if data is None:
+        data = generate_hershey(n_train, n_val, max_chars, seed, pen_step, lead_letter)
+        save_tensors(data, path)
     return data
 
 

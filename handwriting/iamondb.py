@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.cache import load_tensors, save_tensors
 from common.errors import DataError
 from handwriting.strokes import resample_polyline, strokes_to_points, to_offsets
 
@@ -110,8 +111,9 @@ def load_or_parse(folder: Path, cache_dir: Path, val_fraction: float, seed: int)
     """Parsed IAM-OnDB split into train/val by form (a writer's form stays on one side),
     cached under cache_dir with a version stamp."""
     cache = cache_dir / f"iamondb-v{PARSER_VERSION}-s{seed}-v{val_fraction}.pt"
-    if cache.exists():
-        return torch.load(cache, weights_only=True)
+    cached = load_tensors(cache, "IAM-OnDB")
+    if cached is not None:
+        return cached
     lines, dropped = read_archives(folder)
     if dropped:
         print("IAM-OnDB: dropped " + ", ".join(f"{n} lines ({why})" for why, n in dropped.items()))
@@ -130,6 +132,5 @@ def load_or_parse(folder: Path, cache_dir: Path, val_fraction: float, seed: int)
             "writers": [lid.rsplit("-", 1)[0] for lid, _, _ in part],
         }
     out["dropped"] = dict(dropped)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(out, cache)
+    save_tensors(out, cache)
     return out

@@ -44,6 +44,23 @@ def test_load_or_parse_splits_by_form_and_caches(archive, tmp_path):
     assert list((tmp_path / "cache").glob("iamondb-v*.pt"))
 
 
+def test_damaged_iamondb_cache_is_named_and_parsed_again(archive, tmp_path, capsys):
+    first = iamondb.load_or_parse(archive, tmp_path, val_fraction=0.5, seed=0)
+    (cache,) = tmp_path.glob("iamondb-v*.pt")
+    assert not list(tmp_path.glob("*.tmp"))  # written beside, then renamed
+    cache.write_bytes(cache.read_bytes()[:100])  # as an interrupted save would leave it
+    again = iamondb.load_or_parse(archive, tmp_path, val_fraction=0.5, seed=0)
+    out = capsys.readouterr().out
+    assert f"IAM-OnDB: the cache is damaged: {cache} has 100 bytes" in out
+    assert again["train"]["texts"] == first["train"]["texts"]
+    assert again["val"]["writers"] == first["val"]["writers"]
+    assert (
+        iamondb.load_or_parse(archive, tmp_path, val_fraction=0.5, seed=0)["dropped"]
+        == (first["dropped"])
+    )
+    assert "damaged" not in capsys.readouterr().out  # the rebuilt cache loads as it is
+
+
 def test_missing_archives_say_what_to_download(tmp_path):
     with pytest.raises(DataError, match="lineStrokes-all.tar.gz"):
         iamondb.read_archives(tmp_path)
