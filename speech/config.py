@@ -43,6 +43,7 @@ class ModelConfig:
     time_mask: int
     n_masks: int
     pretrained: bool
+    gate: bool
     sample_rate: int = 16000  # not a setting: every input is resampled to it
     n_mels: int = 40  # not a setting: BC-ResNet's frequency axis is built for 40 bands
     win_ms: float = 30.0  # not a setting: the analysis window of the log-mels

@@ -40,7 +40,6 @@ from common.errors import UserError, command, entry_point
 from common.paths import runs_root
 from speech import audio
 from speech.data import DataError, scan_folder
-from speech.model import fuse
 from speech.module import KeywordModule
 
 
@@ -223,7 +222,9 @@ def adapt(
     opt = torch.optim.Adam(params, lr=lr)
 
     def fused(xs: list[torch.Tensor]) -> torch.Tensor:  # (N, n_classes), as the model gives it
-        return fuse([part(x) for part, x in zip(parts, xs)])
+        pooled = parts[0][:-1](xs[0])  # the CNN classifier's pooled features: the gate's input
+        logits = [parts[0][-1](pooled), *(part(x) for part, x in zip(parts[1:], xs[1:]))]
+        return module.model.vote(logits, pooled)
 
     torch.manual_seed(seed)
     with torch.enable_grad():

@@ -89,10 +89,8 @@ def with_log_mel(net: torch.nn.Module) -> torch.nn.Module:
             self.spotter = spotter
 
         def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            from speech.model import fuse
-
             features = self.spotter.features(wav)  # (B, 1, n_mels, T)
-            return fuse(self.spotter.branches(wav, features=features)), features  # (B, n_classes)
+            return self.spotter(wav, features=features), features  # (B, n_classes), gated vote
 
     return WithLogMel(net).eval()
 

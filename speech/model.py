@@ -223,8 +223,27 @@ class BCResNet(nn.Module):
             nn.Linear(channels[-1], n_classes),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.blocks(self.head(x)))  # (B, n_classes)
+    def forward(self, x: torch.Tensor, pooled: bool = False):
+        """Logits (B, n_classes); with `pooled`, also the features they are read from (B, 4w)."""
+        h = self.classifier[:-1](self.blocks(self.head(x)))  # (B, 4w)
+        return (self.classifier[-1](h), h) if pooled else self.classifier[-1](h)
+
+
+class BranchGate(nn.Module):
+    """How far to trust the CNN on a clip: w = sigmoid(MLP(its pooled features)) (B, 1), the
+    weight of the CNN's log-probabilities in the vote (the embedding head's: 1 - w). The output
+    layer starts at zero (w = 1/2: the equal vote) until `KeywordModule.fit_gate` fits it."""
+
+    def __init__(self, channels: int, hidden: int = 32):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(channels))  # of the features it was fitted on
+        self.register_buffer("std", torch.ones(channels))
+        self.net = nn.Sequential(nn.Linear(channels, hidden), nn.GELU(), nn.Linear(hidden, 1))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net((pooled - self.mean) / self.std))  # (B, 1)
 
 
 class KeywordSpotter(nn.Module):
@@ -241,11 +260,13 @@ class KeywordSpotter(nn.Module):
         self.features = LogMel(cfg)
         self.augment = SpecAugment(cfg)
         self.net = BCResNet(cfg, n_classes)
-        self.embedding, self.embedding_head = None, None
+        self.embedding, self.embedding_head, self.gate = None, None, None
         if cfg.pretrained:
             from speech.embedding import EmbeddingHead, SpeechEmbedding
 
             self.embedding, self.embedding_head = SpeechEmbedding(), EmbeddingHead(n_classes)
+            if cfg.gate:
+                self.gate = BranchGate(self.net.classifier[-1].in_features)
 
     def branches(
         self,
@@ -253,25 +274,41 @@ class KeywordSpotter(nn.Module):
         emb: torch.Tensor | None = None,
         features: torch.Tensor | None = None,
         cnn_rows: torch.Tensor | None = None,
-    ) -> list[torch.Tensor]:
+        pooled: bool = False,
+    ):
         """Each branch's logits (B, n_classes). `emb`: the embeddings (B, 96, W) of `wav` when
         they are cached (training); `features`: its log-mels when already computed (export);
-        `cnn_rows`: (B,) bool, the clips the CNN runs on (its logits then (rows, n_classes))."""
+        `cnn_rows`: (B,) bool, the clips the CNN runs on (its logits then (rows, n_classes));
+        `pooled`: return (the logits, the CNN's pooled features (rows, 4w)), the gate's input."""
         if cnn_rows is not None:
             wav = wav[cnn_rows]
         features = self.features(wav) if features is None else features
-        out = [self.net(self.augment(features))]
+        logits, h = self.net(self.augment(features), pooled=True)
+        out = [logits]
         if self.embedding is not None:
             out.append(self.embedding_head(self.embedding(wav) if emb is None else emb))
-        return out
+        return (out, h) if pooled else out
 
-    def forward(self, wav: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
-        return fuse(self.branches(wav, emb))
+    def vote(self, logits: list[torch.Tensor], pooled: torch.Tensor) -> torch.Tensor:
+        """The model's output from its branches' logits: `fuse`, weighted by the gate if any."""
+        return fuse(logits, self.gate(pooled) if self.gate is not None else None)
+
+    def forward(
+        self,
+        wav: torch.Tensor,
+        emb: torch.Tensor | None = None,
+        features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self.vote(*self.branches(wav, emb, features, pooled=True))
 
 
-def fuse(logits: list[torch.Tensor]) -> torch.Tensor:
+def fuse(logits: list[torch.Tensor], weight: torch.Tensor | None = None) -> torch.Tensor:
     """One branch: its logits; several: the mean of their log-probabilities (a product of
-    experts: each branch can veto a word it finds unlikely)."""
+    experts: each branch can veto a word it finds unlikely); with `weight` (B, 1), two branches'
+    log-probabilities weighted w and 1 - w (w = 1/2: the mean)."""
     if len(logits) == 1:
         return logits[0]
-    return torch.stack([x.log_softmax(dim=-1) for x in logits]).mean(dim=0)
+    logp = [x.log_softmax(dim=-1) for x in logits]
+    if weight is None:
+        return torch.stack(logp).mean(dim=0)
+    return weight * logp[0] + (1 - weight) * logp[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -18,7 +19,7 @@ from common.steps import StageSteps
 from speech import audio
 from speech.config import ModelConfig
 from speech.data import class_names
-from speech.model import KeywordSpotter, fuse
+from speech.model import KeywordSpotter
 
 
 class KeywordModule(StageSteps, L.LightningModule):
@@ -60,6 +61,10 @@ class KeywordModule(StageSteps, L.LightningModule):
             neural voice's clips train the embedding branch alone (a quarter less CNN work per
             epoch; issue 11: the CNN is the branch that carries eSpeak's unseen voices, the head
             the one that carries people). Without the embedding branch the CNN learns from all.
+        gate: With the embedding branch: after training, fit a gate that weights the two
+            branches per clip from the CNN's pooled features (`fit_gate`: the CNN where it
+            knows the voice and the channel, the head elsewhere; with --model.channel_prob 0).
+            false: the equal vote.
         pretrained: Add a second branch: a small head trained on a frozen speech embedding
             that Google trained on real speech (`speech.embedding`, from the openwakeword
             0.4.0 wheel; see the model card for its licence); its log-probabilities are
@@ -90,6 +95,7 @@ class KeywordModule(StageSteps, L.LightningModule):
         warp: float = 0.0,
         trim_prob: float = 0.0,
         cnn_neural: bool = False,
+        gate: bool = False,
         pretrained: bool = True,
     ):
         super().__init__()
@@ -118,7 +124,7 @@ class KeywordModule(StageSteps, L.LightningModule):
         """The loss of a batch. `cnn_rows` (B,) bool: the clips the CNN branch learns from (the
         other branch learns from all; accuracy is taken on these)."""
         wav, target, *emb = batch  # (B, 16000), (B,), cached embeddings [(B, 96, W)] or none
-        branches = self.model.branches(wav, *emb, cnn_rows=cnn_rows)
+        branches, pooled = self.model.branches(wav, *emb, cnn_rows=cnn_rows, pooled=True)
         targets = [target] * len(branches)
         if cnn_rows is not None:
             targets[0] = target = target[cnn_rows]
@@ -129,10 +135,73 @@ class KeywordModule(StageSteps, L.LightningModule):
         if cnn_rows is not None:
             branches = [branches[0], *(x[cnn_rows] for x in branches[1:])]
         acc = self.acc[stage + "_"]
-        acc(fuse(branches), target)
+        acc(self.model.vote(branches, pooled), target)
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "train")
         self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        # a checkpoint from before the gate: an unfitted gate (zero output layer: the equal vote)
+        gate = self.model.gate
+        if gate is not None and not any(k.startswith("model.gate.") for k in state_dict):
+            unfitted = {
+                f"model.gate.{k}": torch.zeros_like(v) if k.startswith("net.2.") else v
+                for k, v in gate.state_dict().items()
+            }
+            state_dict = {**state_dict, **unfitted}
+        return super().load_state_dict(state_dict, strict, assign)
+
+    def on_fit_end(self) -> None:
+        """Fit the gate on the best checkpoint's branches and store it there (the test, the export
+        and every user of best.ckpt then vote with it; last.ckpt keeps the equal vote)."""
+        best = Path(getattr(self.trainer.checkpoint_callback, "best_model_path", "") or "")
+        dm = getattr(self.trainer, "datamodule", None)
+        if (
+            self.model.gate is None
+            or not best.is_file()
+            or "train" not in getattr(dm, "splits", {})
+        ):
+            return
+        ckpt = torch.load(best, map_location="cpu", weights_only=True)
+        self.load_state_dict(ckpt["state_dict"])
+        self.fit_gate(dm.splits["train"])
+        gate = {f"model.gate.{k}": v.cpu() for k, v in self.model.gate.state_dict().items()}
+        ckpt["state_dict"].update(gate)
+        torch.save(ckpt, best.with_suffix(".tmp"))
+        best.with_suffix(".tmp").replace(best)
+
+    @torch.no_grad()
+    def fit_gate(self, dataset, channel_prob: float = 0.5, steps: int = 300, seed: int = 0) -> None:
+        """Fit the gate (the branches frozen) on the loss of the gated vote over the training
+        clips, a random half of them through a random recording channel: the CNN is trusted where
+        it was right on them (eSpeak's voices as recorded clean) and the head where the CNN is
+        not (the neural voice, which the CNN never learns from; the channels, which it does not
+        hear in training). Deterministic for `seed`."""
+        gen = torch.Generator().manual_seed(seed)
+        self.eval()
+        logp, feats, targets = [], [], []
+        for wav, target, *extra in DataLoader(dataset, batch_size=256):
+            emb = [e.to(self.device) for e in extra if e.dtype != torch.bool]
+            pick = torch.rand(len(wav), generator=gen) < channel_prob
+            if pick.any():
+                wav[pick] = audio.random_channel(wav[pick], gen)
+            branches, pooled = self.model.branches(wav.to(self.device), *emb, pooled=True)
+            logp.append([x.log_softmax(dim=-1) for x in branches])
+            feats.append(pooled)
+            targets.append(target.to(self.device))
+        cnn, head = (torch.cat([x[i] for x in logp]) for i in range(2))
+        feats, targets, gate = torch.cat(feats), torch.cat(targets), self.model.gate
+        gate.mean.copy_(feats.mean(dim=0))
+        gate.std.copy_(feats.std(dim=0) + 1e-5)
+        opt = torch.optim.Adam(gate.net.parameters(), lr=1e-2, weight_decay=1e-3)
+        with torch.enable_grad():
+            for _ in range(steps):
+                i = torch.randint(len(targets), (512,), generator=gen).to(self.device)
+                w = gate(feats[i])  # (512, 1)
+                loss = F.cross_entropy(w * cnn[i] + (1 - w) * head[i], targets[i])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
 
     def training_step(self, batch, batch_idx):  # validation and test: StageSteps
         # (B, 16000), (B,), the cached embeddings of the clean clips (B, 96, W) when attached,

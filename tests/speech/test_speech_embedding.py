@@ -116,3 +116,54 @@ def test_predictions_on_the_training_split_ignore_its_neural_voice_flag():
     preds, targets = module.predict_dataset(TensorDataset(wav, target, emb, neural), batch_size=4)
     expected, _ = module.predict_dataset(TensorDataset(wav, target, emb), batch_size=4)
     assert preds.shape == (6,) and torch.equal(targets, target) and torch.equal(preds, expected)
+
+
+def test_the_gate_weights_the_branches_and_starts_as_the_equal_vote():
+    net = KeywordSpotter(network_config(pretrained=True, gate=True), 3).eval()
+    wav = torch.randn(2, 16000) * 0.1
+    (a, b), pooled = net.branches(wav, pooled=True)
+    assert pooled.shape == (2, net.net.classifier[-1].in_features)
+    assert torch.allclose(net(wav), fuse([a, b]))  # unfitted: w = 1/2
+    for bias, trusted in ((20.0, a), (-20.0, b)):
+        torch.nn.init.constant_(net.gate.net[-1].bias, bias)
+        assert torch.allclose(net(wav), trusted.log_softmax(-1), atol=1e-4)
+
+
+def test_fit_gate_trusts_the_branch_that_is_right(monkeypatch):
+    """Branches that are each right on half of the clips, told apart by one pooled feature: the
+    fitted gate must trust the CNN on its half and the head on the other."""
+    import torch.nn.functional as F
+    from torch.utils.data import TensorDataset
+
+    from speech.module import KeywordModule
+
+    torch.manual_seed(0)
+    module = KeywordModule(labels="yes,no", width=8, gate=True)
+    channels = module.model.gate.mean.shape[0]
+
+    def branches(wav, *emb, pooled=False):  # wav[:, 0]: which branch is right; wav[:, 1]: word
+        side, right = wav[:, :1], F.one_hot(wav[:, 1].long(), 2).float() * 8 - 4
+        cnn, head = torch.where(side > 0, right, -right), torch.where(side > 0, -right, right)
+        feats = torch.cat([side, 0.1 * torch.randn(len(wav), channels - 1)], dim=1)
+        return [cnn, head], feats
+
+    monkeypatch.setattr(module.model, "branches", branches)
+    monkeypatch.setattr("speech.module.audio.random_channel", lambda wav, gen: wav)
+    n = 400
+    wav = torch.zeros(n, 16000)
+    wav[:, 0] = torch.arange(n) % 2 * 2 - 1.0
+    wav[:, 1] = torch.arange(n) // 2 % 2
+    module.fit_gate(TensorDataset(wav, wav[:, 1].long(), torch.zeros(n, 96, 4)))
+    _, feats = branches(wav)
+    w = module.model.gate(feats)[:, 0]
+    assert (w[wav[:, 0] > 0] > 0.8).all() and (w[wav[:, 0] < 0] < 0.2).all()  # unfitted: 1/2
+
+
+def test_a_checkpoint_from_before_the_gate_loads_with_the_equal_vote():
+    from speech.module import KeywordModule
+
+    module = KeywordModule(labels="yes,no", width=8, gate=True)
+    old = {k: v for k, v in module.state_dict().items() if not k.startswith("model.gate.")}
+    torch.nn.init.constant_(module.model.gate.net[-1].bias, 5.0)
+    module.load_state_dict(old)
+    assert torch.allclose(module.model.gate(torch.randn(3, 32)), torch.full((3, 1), 0.5))
