@@ -69,13 +69,22 @@ def load_tensors(path: Path, what: str) -> Any | None:
     return None
 
 
-def save_tensors(obj: Any, path: Path) -> None:
-    """torch.save atomically, then stamp: an interrupted run leaves no half-written cache."""
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save to a file beside `path`, renamed when complete: an interrupted or failed save
+    leaves `path` as it was (absent or whole), and no partial file."""
     import torch
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        torch.save(obj, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_tensors(obj: Any, path: Path) -> None:
+    """`save_atomic`, then stamp: an interrupted run leaves no half-written cache."""
+    save_atomic(obj, path)
     write_stamp(path)

@@ -34,6 +34,7 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
+from common.cache import save_atomic
 from common.checkpoints import find_checkpoint, load_checkpoint, load_module, load_trained
 from common.demo import command_parser
 from common.errors import UserError, command, entry_point
@@ -285,13 +286,7 @@ def enroll(
         "on augmented recordings + eSpeak replay",
     }
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    try:
-        torch.save(raw, tmp)
-        tmp.replace(out)  # appears only when complete
-    finally:
-        tmp.unlink(missing_ok=True)
+    save_atomic(raw, out)  # appears only when complete
     return {
         "checkpoint": str(out),
         "base": str(ckpt),

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassAccuracy
 
+from common.cache import save_atomic
 from common.settings import network_config
 from common.steps import StageSteps
 from speech import audio
@@ -167,8 +168,7 @@ class KeywordModule(StageSteps, L.LightningModule):
         self.fit_gate(dm.splits["train"])
         gate = {f"model.gate.{k}": v.cpu() for k, v in self.model.gate.state_dict().items()}
         ckpt["state_dict"].update(gate)
-        torch.save(ckpt, best.with_suffix(".tmp"))
-        best.with_suffix(".tmp").replace(best)
+        save_atomic(ckpt, best)
 
     @torch.no_grad()
     def fit_gate(self, dataset, channel_prob: float = 0.5, steps: int = 300, seed: int = 0) -> None:
