@@ -132,16 +132,13 @@ class HandwritingDataModule(L.LightningDataModule):
         path: Folder holding IAM-OnDB's lineStrokes-all.tar.gz and ascii-all.tar.gz.
         n_train: Synthetic training lines (hershey).
         n_val: Synthetic validation lines (hershey); IAM-OnDB uses val_fraction of its lines.
-        max_chars: Longest text line, in characters (room for a priming line plus a demo line,
-            section 5.5).
+        max_chars: Longest text line, in characters (a priming line plus a demo line fit).
         max_points: Lines with more points are dropped (keeps batches short on a CPU).
-        pen_step: Scales every synthetic writer's pen step (arc length between two points):
-            1.5 gives about a third fewer points per character, so a shorter, cheaper sequence.
+        pen_step: Scales every synthetic writer's pen step (arc length between two points);
+            larger: fewer points per character, shorter sequences.
         lead_letter: Share of synthetic lines that start with a word whose initial is drawn
-            uniformly from the letters, so every letter begins many lines (`TextMixer`; each
-            line the demo writes starts from the origin; 0.6 mends the exam line's "Good" at
-            the start of a line, model card). 0: the text before it.
-        batch_size: Lines per batch (32: twice the updates of 64 for the same points).
+            uniformly from the letters (`TextMixer`), so every letter begins many lines.
+        batch_size: Lines per batch.
         num_workers: DataLoader workers (0 is fastest for this in-memory data).
         seed: Data generation and splits.
         val_fraction: Share of IAM-OnDB lines held out for validation.

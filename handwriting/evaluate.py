@@ -4,14 +4,11 @@
     python -m handwriting.evaluate --ckpt CKPT --out samples/ --seeds 3 --proxy-texts 20
 
 Prints the JSON report (assignment, checkpoint, data, metrics, files; also written to
-<out>/evaluation.json). Metrics: NLL per point and per line (nats, in the model's normalised
-offset units) on the validation lines (text never seen in training), and, for a synthesis
-network, the OCR judge of
-`handwriting.ocr`: each of the unseen phrases of `handwriting/unseen.txt` (names, addresses,
-numbers, mixed case, punctuation; never in the training text) is written in each style and read
-back; character and word error rates per style, mean and spread over sampling seeds, next to
-the same OCR on the style's clean font rendering (the reader's floor). `--proxy-texts N` adds
-the cheap 1-of-10 shape proxy of `handwriting.legibility`. Samples are saved as PNGs.
+<out>/evaluation.json). Metrics: NLL per point and per line on the validation lines, and, for
+a synthesis network, the OCR judge of `handwriting.ocr` reading the unseen phrases of
+`handwriting/unseen.txt` written in each style: CER and WER per style over sampling seeds,
+beside the same OCR on the style's clean font (the reader's floor). `--proxy-texts N` adds the
+shape proxy of `handwriting.legibility`. Samples are saved as PNGs.
 """
 
 from __future__ import annotations
@@ -67,13 +64,10 @@ def ocr_test(
 ) -> dict:
     """Write every phrase in every style with each sampling seed, read it with the OCR judge.
 
-    A style's phrases are written as one batch per seed (`write_many`, much faster than line by
-    line); the exam line is written as `handwriting.write` writes it. Every line is the likeliest
-    of `candidates` draws, as the demo writes it.
-    Returns per style: CER, WER and exact-line share (mean, min, max over seeds), the floor (the
-    same OCR on the writer's clean font rendering), the first seed's readings; the exam line as
-    written by each seed and what OCR read; the batches' sampling throughput (points per
-    second, priming included).
+    A style's phrases are one batch per seed (`write_many`); the exam line is written as
+    `handwriting.write` writes it; every line is the likeliest of `candidates` draws.
+    Returns per style: CER, WER and exact-line share (mean, min, max over seeds), the floor, the
+    first seed's readings; the exam line per seed and its reading; sampling points per second.
     """
     from handwriting.plots import save_lines
 

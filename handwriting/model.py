@@ -161,19 +161,11 @@ class HandwritingRNN(nn.Module):
         `max_steps` points, sampling `bias` b (section 5.4: higher is neater), `prime` (P, 3)
         normalised offsets read first (section 5.5), `style` a writer index (0: unknown).
 
-        Every line reads its own text (padded with empty positions, which add nothing to the
-        window) and stops on its own once its window has passed the last character (section
-        5.3): a stroke under way then is finished (up to `FINISH_STEPS` more points), a new one
-        is not begun; the batch stops when all have. The random draws of a
-        line depend on the whole batch, so a line sampled alone with the same generator
-        differs; a batch of one draws exactly what `generate` draws.
-
-        `candidates` K > 1: each text is written K times in the same batch and the line kept is
-        the one the network itself finds likeliest, the lowest mean NLL per point of its own
-        points under the unbiased mixture (eq. 26, what training minimises; a finished line before
-        one that hit `max_steps`). A draw whose window slipped (a letter skipped, doubled or
-        malformed) is an unlikely line to the network that wrote it (model card). No outside
-        reader takes part in the choice.
+        Each line stops once its window has passed the last character (section 5.3), finishing
+        the stroke under way (up to `FINISH_STEPS` points). A line's draws depend on the whole
+        batch; a batch of one draws exactly what `generate` draws. `candidates` K > 1: each text
+        is written K times and the line the network finds likeliest is kept (lowest mean NLL per
+        point under the unbiased mixture, eq. 26; a finished line first).
         """
         if candidates > 1 and texts:
             many = [t for t in texts for _ in range(candidates)]

@@ -64,31 +64,23 @@ class HandwritingModule(L.LightningModule):
             character per 10 points (our pen density) instead of one per point.
         lr: Adam learning rate.
         lr_decay: Multiply the learning rate by this after every epoch (exponential schedule).
-        lr_schedule: exponential (lr_decay per epoch) or cosine: from lr down to lr * lr_final
-            along a half cosine over every step of the run, so that the last epochs train at a
-            small learning rate however many epochs there are.
+        lr_schedule: exponential (lr_decay per epoch) or cosine (from lr to lr * lr_final over
+            every step of the run, so that the run ends at a small learning rate).
         lr_final: The cosine schedule's last learning rate, as a share of lr.
         alphabet: The characters the network knows (one-hot order).
-        styles: Writer names the network is conditioned on (a learned embedding per writer, an
-            extension of the paper); null: no conditioning, the hand comes from priming alone.
-            Lines by other writers (e.g. IAM-OnDB) train the "unknown writer" embedding.
+        styles: Writer names the network is conditioned on (a learned embedding each, an
+            extension of the paper); null: the hand comes from priming alone. Other writers'
+            lines (e.g. IAM-OnDB) train the "unknown writer" embedding.
         style_dropout: Share of training lines whose writer is withheld (trains "unknown").
         tbptt_spans: Truncated backpropagation through time: each training batch is cut along
-            time into this many equal spans, one optimizer step each, the network's state
-            carried (not differentiated) from span to span. The same points, and about the same
-            work, as whole lines (the first layer runs step by step either way), with this many
-            times the updates. 1: whole lines, one step per batch.
-        tbptt_epochs: How many of the first epochs train in spans; the later ones train on
-            whole lines. A curriculum from short to long: spans teach the letters' shapes with
-            many updates, whole lines let the gradient reach back along the line, which the
-            attention window needs so as not to repeat or skip letters (model card). null:
-            every epoch. Under --run.budget every epoch trains whole lines (its planner assumes
-            as many optimizer steps in every batch as in the first).
-        batch_threads: Split each training batch's lines between this many threads, each
-            running its part forward and backward with one torch thread of its own; their
-            gradients are summed in a fixed order (the same update as one pass over the batch,
-            up to rounding). A step of the first layer is a chain of small products that one
-            batch cannot spread over two cores; two halves can. Used with tbptt_spans > 1.
+            time into this many spans, one optimizer step each, the state carried (detached)
+            from span to span. 1: whole lines, one step per batch.
+        tbptt_epochs: How many of the first epochs train in spans (many updates teach the
+            letters' shapes); later ones train whole lines, whose gradient the attention window
+            needs (model card). null: every epoch. Under --run.budget every epoch is whole lines.
+        batch_threads: Threads that each run a part of a training batch's lines with one torch
+            thread, their gradients summed in a fixed order (one step's small products cannot
+            use two cores; two halves can). Used with tbptt_spans > 1.
     """
 
     def __init__(

@@ -1,14 +1,10 @@
 """An independent judge of legibility: an off-the-shelf OCR engine reads the written lines.
 
-The engine is RapidOCR (`rapidocr-onnxruntime`), which installs by pip with its PP-OCRv4 text
-detection and recognition models inside the wheel and runs offline on a CPU. Nobody in this
-project trained it, so what it reads is what a stranger would read. A line is drawn as black ink
-on white at a fixed size (cap height `CAP_PX` pixels), read, and compared with the text it was
-meant to say: character error rate (CER, Levenshtein distance over characters / text length)
-and word error rate (WER, the same over words).
-
-The floor is the same engine on the writer's clean font rendering of the same text (no network
-involved): whatever it misreads there is the reader's error, not the model's.
+RapidOCR (`rapidocr-onnxruntime`, PP-OCRv4 models inside the wheel, offline on a CPU), trained
+by nobody in this project, reads each line drawn black on white (cap height `CAP_PX` pixels):
+character and word error rates (CER, WER) against the text it was meant to say. The floor is
+the same engine on the writer's clean font rendering: what it misreads there is the reader's
+error, not the model's.
 """
 
 from __future__ import annotations

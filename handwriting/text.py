@@ -77,21 +77,17 @@ CAPITALS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 class TextMixer:
     """Lines of text with the variety of real writing, for training and validation.
 
-    Each line is a run of pieces until it reaches a drawn length: English words (the 971-word
-    list that Faker ships, with punctuation between them), names with titles and initials
-    (Faker's en_US names), street addresses, cities and postcodes, dates in several formats,
-    times, prices, phone and order numbers, sentence runs from the embedded corpus, and words
-    in capitals or Title Case, so capitals and digits appear at every position of a line, not
-    only at its start. Deterministic for a seed.
+    Each line is a run of pieces up to a drawn length: Faker's English words with punctuation,
+    names, addresses, dates, times, numbers, corpus sentences and words in capitals or Title
+    Case, so capitals and digits appear at every position of a line. Deterministic for a seed.
 
     Args:
         sentences: corpus sentences to mix in (the training or the held-out ones).
         seed: random seed (also seeds Faker).
         exclude: phrases no line may contain (the OCR judge's unseen phrases).
         lead_letter: share of lines that start with a word or name whose initial is drawn
-            uniformly from the letters (A-Z, and a-z but x and z, which no listed word starts
-            with), so that every letter of either case begins many lines; with it, 4 % of the
-            pieces are such words with a capital. 0: the earlier text, line for line.
+            uniformly from the letters (A-Z, a-z but x and z), so that every letter of either
+            case begins many lines. 0: the earlier text, line for line.
     """
 
     def __init__(

@@ -6,10 +6,8 @@ python -m handwriting.train --data.source iamondb --data.path DIR
 python -m handwriting.train --model.hidden_size 384 --trainer.max_epochs 30
 python -m handwriting.train --print_config
 
-Float32 on every CPU, also on one with native bf16, so that the same seed trains the same model
-everywhere (issue 12): float32 fits the time target on the native-bf16 CPU as well (11.4 min
-against 11.2 in bf16, MODEL_CARD.md). `--trainer.precision bf16-mixed` still trains in bf16
-mixed precision (the mixture loss and the window's position stay in float32).
+Float32 on every CPU, so that the same seed trains the same model everywhere (MODEL_CARD.md);
+`--trainer.precision bf16-mixed` trains in bf16 mixed precision.
 """
 
 from __future__ import annotations
