@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import defaultdict
+from collections import Counter
 from pathlib import Path
 
 import lightning as L
@@ -279,27 +279,25 @@ class KeywordModule(StageSteps, L.LightningModule):
         self, preds: torch.Tensor, targets: torch.Tensor, groups: dict[str, list[str]] | None = None
     ) -> dict:
         """Overall, per-class and per-group accuracy as plain JSON-able numbers."""
-        correct = (preds == targets).float()
-        per_class = {}
-        for i, name in enumerate(self.class_names):
-            mask = targets == i
-            if mask.any():
-                per_class[name] = {
-                    "n": int(mask.sum()),
-                    "accuracy": round(correct[mask].mean().item(), 4),
-                }
+        correct = preds == targets
+        n = len(self.class_names)
+        counts = torch.bincount(targets, minlength=n)
+        accuracy = torch.bincount(targets[correct], minlength=n) / counts  # float32, as mean()
+        per_class = {
+            name: {"n": int(counts[i]), "accuracy": round(accuracy[i].item(), 4)}
+            for i, name in enumerate(self.class_names)
+            if counts[i]
+        }
         per_group: dict[str, dict] = {}
         for key, values in (groups or {}).items():
-            buckets: dict[str, list[float]] = defaultdict(list)
-            for value, ok in zip(values, correct.tolist()):
-                buckets[value].append(ok)
+            seen = Counter(values)
+            right = Counter(v for v, ok in zip(values, correct.tolist()) if ok)
             per_group[key] = {
-                v: {"n": len(b), "accuracy": round(sum(b) / len(b), 4)}
-                for v, b in sorted(buckets.items())
+                v: {"n": seen[v], "accuracy": round(right[v] / seen[v], 4)} for v in sorted(seen)
             }
         return {
             "n": int(len(targets)),
-            "accuracy": round(correct.mean().item(), 4) if len(targets) else None,
+            "accuracy": round(correct.float().mean().item(), 4) if len(targets) else None,
             "per_class": per_class,
             "per_group": per_group,
         }
