@@ -6,8 +6,43 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+from common.errors import DataError
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[BinaryIO]:
+    """A binary file `<path>.tmp` to write, renamed to `path` when the block completes: an
+    interrupted or failed write leaves `path` as it was (absent or whole), and no partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with tmp.open("wb") as f:
+            yield f
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def download(url: str, dest: Path, what: str, instead: str) -> Path:
+    """`url` fetched to `dest` once; offline, a DataError naming `what` and saying `instead`."""
+    if dest.is_file():
+        return dest
+    print(f"downloading {what}: {url} -> {dest}", flush=True)
+    with replacing(dest) as out:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                shutil.copyfileobj(response, out)
+        except OSError as err:
+            raise DataError(f"could not download {what} from {url} ({err}); {instead}") from None
+    return dest
 
 
 def file_stamp(path: Path) -> dict[str, Any]:
@@ -39,9 +74,8 @@ def stamp_path(path: Path) -> Path:
 
 def write_stamp(path: Path, **extra: Any) -> None:
     """Stamp a finished single-file cache (write the file first, the stamp last)."""
-    tmp = stamp_path(path).with_suffix(".tmp")
-    tmp.write_text(json.dumps({**file_stamp(path), **extra}))
-    tmp.replace(stamp_path(path))
+    with replacing(stamp_path(path)) as f:
+        f.write(json.dumps({**file_stamp(path), **extra}).encode())
 
 
 def read_stamp(path: Path) -> dict[str, Any] | None:
@@ -70,18 +104,11 @@ def load_tensors(path: Path, what: str) -> Any | None:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save to a file beside `path`, renamed when complete: an interrupted or failed save
-    leaves `path` as it was (absent or whole), and no partial file."""
+    """torch.save through `replacing`: `path` is absent or whole, never half-written."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(obj, tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(path) as f:
+        torch.save(obj, f)
 
 
 def save_tensors(obj: Any, path: Path) -> None:

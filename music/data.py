@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
-import urllib.request
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -18,6 +17,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset
 
 from common.batching import BucketSampler
+from common.cache import download, replacing
 from common.errors import DataError
 from common.paths import data_root
 from music import midi
@@ -108,35 +108,24 @@ def load_jsb(path: str | Path) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def download_jsb(dest: Path) -> Path:
-    """Fetch the JSB Chorales pickle to `dest` (once)."""
-    if dest.is_file():
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with urllib.request.urlopen(JSB_URL, timeout=30) as response:
-            payload = response.read()
-    except OSError as err:
-        raise DataError(
-            f"could not download the JSB Chorales pickle from {JSB_URL} ({err}); when offline, "
-            "get 'JSB Chorales.pickle' on another machine and pass --data.path FILE"
-        ) from None
-    tmp = dest.with_suffix(".part")
-    tmp.write_bytes(payload)
-    tmp.replace(dest)
-    return dest
+def download_jsb() -> Path:
+    """The JSB Chorales pickle, fetched into data/music/ once."""
+    return download(
+        JSB_URL,
+        data_root() / "music" / "jsb.pickle",
+        "the JSB Chorales pickle",
+        "when offline, get 'JSB Chorales.pickle' on another machine and pass --data.path FILE",
+    )
 
 
 # ---- note collections, cached -----------------------------------------------------------------
 
 
 def _save_collection(path: Path, names: list[str], notes: list[np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     offsets = np.cumsum([0] + [len(n) for n in notes])
     flat = np.concatenate(notes) if notes else np.zeros((0, 3), np.float64)
-    tmp = path.with_name(path.name + ".part.npz")
-    np.savez(tmp, version=CACHE_VERSION, names=np.array(names), notes=flat, offsets=offsets)
-    tmp.replace(path)
+    with replacing(path) as f:
+        np.savez(f, version=CACHE_VERSION, names=np.array(names), notes=flat, offsets=offsets)
 
 
 def _load_collection(path: Path) -> tuple[list[str], list[np.ndarray]] | None:
@@ -371,7 +360,7 @@ class MusicDataModule(L.LightningDataModule):
                     "the JSB Chorales pickle is on a quarter-note grid: use "
                     "--data.steps_per_quarter 1"
                 )
-            path = Path(c.path) if c.path else download_jsb(data_root() / "music" / "jsb.pickle")
+            path = Path(c.path) if c.path else download_jsb()
             rolls = load_jsb(path)
             if c.max_pieces:
                 rolls = {k: v[: c.max_pieces] for k, v in rolls.items()}

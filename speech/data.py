@@ -7,7 +7,6 @@ import csv
 import hashlib
 import re
 import tarfile
-import urllib.request
 from pathlib import Path
 
 import lightning as L
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from common.cache import download, replacing
 from common.errors import DataError
 from common.paths import data_root
 from speech import audio
@@ -189,19 +189,12 @@ def background_noise(root: Path) -> torch.Tensor:
 
 def download_speech_commands(root: Path) -> Path:
     """Download and unpack Speech Commands v2 into `root` (torchaudio's URL, 2.3 GB)."""
-    root.mkdir(parents=True, exist_ok=True)
-    archive = root / Path(SPEECH_COMMANDS_URL).name
-    if not archive.is_file():
-        print(f"speech: downloading {SPEECH_COMMANDS_URL} -> {archive}", flush=True)
-        tmp = archive.with_suffix(".part")
-        try:
-            urllib.request.urlretrieve(SPEECH_COMMANDS_URL, tmp)
-        except OSError as err:
-            raise DataError(
-                f"could not download Speech Commands ({err}); download {SPEECH_COMMANDS_URL} "
-                f"yourself, unpack it and pass --data.root FOLDER"
-            ) from None
-        tmp.replace(archive)
+    archive = download(
+        SPEECH_COMMANDS_URL,
+        root / Path(SPEECH_COMMANDS_URL).name,
+        "Speech Commands",
+        f"download {SPEECH_COMMANDS_URL} yourself, unpack it and pass --data.root FOLDER",
+    )
     with tarfile.open(archive) as tar:
         tar.extractall(root, filter="data")
     return root
@@ -318,9 +311,8 @@ class KeywordDataModule(L.LightningDataModule):
         if cached is None or cached.shape[0] != len(clips):
             print(f"speech: computing the speech embedding of {len(clips)} clips ...", flush=True)
             cached = embedding.embed_clips(net, clips).numpy()
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, cached)
-            tmp.replace(path)  # appears only when complete
+            with replacing(path) as f:
+                np.save(f, cached)
         start = 0
         for name in names:
             data, n = self.splits[name], split.count(name)

@@ -34,7 +34,7 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-from common.cache import save_atomic
+from common.cache import replacing, save_atomic
 from common.checkpoints import find_checkpoint, load_checkpoint, load_module, load_trained
 from common.demo import command_parser
 from common.errors import UserError, command, entry_point
@@ -118,10 +118,8 @@ def replay_clips(names: list[str], per_word: int = 4) -> tuple[torch.Tensor, tor
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache: make it again
     wavs, targets = _synthesize_replay(names, per_word)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(cache.name + ".part.npz")
-    np.savez(tmp, wavs=wavs.numpy(), targets=targets.numpy())
-    tmp.replace(cache)
+    with replacing(cache) as f:
+        np.savez(f, wavs=wavs.numpy(), targets=targets.numpy())
     return wavs, targets
 
 

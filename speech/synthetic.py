@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torchaudio
 
-from common.cache import damage, file_stamp
+from common.cache import damage, file_stamp, replacing
 from common.threads import one_thread
 from speech import audio, espeak
 from speech.config import WORDS_35
@@ -352,9 +352,8 @@ def load_or_generate(
     meta = {k: v for k, v in data.items() if k != "clips"}
     meta.update(version=VERSION, config=asdict(cfg), seconds=time.perf_counter() - t0)
     meta["clips_stamp"] = file_stamp(folder / "clips.npy")  # size and hash: damage is noticed
-    tmp = meta_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta))
-    tmp.replace(meta_path)  # the stamp appears last: an interrupted run regenerates
+    with replacing(meta_path) as f:  # the stamp appears last: an interrupted run regenerates
+        f.write(json.dumps(meta).encode())
     if verbose:
         print(f"speech: generated in {meta['seconds']:.1f} s", flush=True)
     meta["clips"] = data["clips"]

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from common.cache import damage, file_stamp, read_stamp, write_stamp
+from common.cache import damage, download, file_stamp, read_stamp, replacing, write_stamp
+from common.errors import DataError
 
 
 def test_stamp_notices_truncation_and_alteration(tmp_path):
@@ -62,3 +63,28 @@ def test_speech_figures_of_same_named_files_do_not_overwrite(tmp_path):
     names = [figure_path(tmp_path, Path(p), used).name for p in ("x.flac", "x.ogg", "x.mp3")]
     names.append(figure_path(tmp_path, Path("other/x.flac"), used).name)
     assert names == ["x.flac.png", "x.ogg.png", "x.mp3.png", "x.flac-2.png"]
+
+
+def test_replacing_leaves_the_old_file_or_the_new_one_and_no_partial(tmp_path):
+    path = tmp_path / "sub" / "data.bin"
+    with replacing(path) as f:
+        f.write(b"old")
+    with pytest.raises(RuntimeError), replacing(path) as f:
+        f.write(b"half")
+        raise RuntimeError("interrupted")
+    assert path.read_bytes() == b"old"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["data.bin"]
+
+
+def test_download_fetches_once_and_names_what_failed(tmp_path):
+    source = tmp_path / "remote.pickle"
+    source.write_bytes(b"payload")
+    dest = tmp_path / "data" / "local.pickle"
+    assert download(source.as_uri(), dest, "the thing", "do X") == dest
+    assert dest.read_bytes() == b"payload"
+    source.unlink()  # a second call does not fetch again
+    assert download(source.as_uri(), dest, "the thing", "do X").read_bytes() == b"payload"
+    missing = tmp_path / "data" / "missing.pickle"
+    with pytest.raises(DataError, match=r"could not download the thing from file:.*; do X$"):
+        download(source.as_uri(), missing, "the thing", "do X")
+    assert sorted(p.name for p in missing.parent.iterdir()) == ["local.pickle"]
