@@ -35,8 +35,7 @@ _DECISIONS[rules.observation_index()] = True
 class DQNAgent(LightningModule):
     """The DQN agent for Blackjack-v1 (`--model.*`).
 
-    Deep Q-learning (Mnih et al. 2015) with Double DQN targets (van Hasselt et al. 2016). The
-    arguments are plain, so a checkpoint alone rebuilds the agent.
+    Deep Q-learning (Mnih et al. 2015) with Double DQN targets (van Hasselt et al. 2016).
 
     Args:
         hidden: Width of each hidden layer of the Q-network.
@@ -44,17 +43,14 @@ class DQNAgent(LightningModule):
         natural: Pay a natural 3:2 (casino rules; only with sab false).
         gamma: Discount; 1 because a hand lasts a few steps and only its final reward counts.
         lr: Adam learning rate at the start; cosine-annealed to lr * lr_final_ratio.
-        lr_final_ratio: Final learning rate as a fraction of lr (a small last step averages out
-            the +-1 reward noise).
+        lr_final_ratio: Final learning rate as a fraction of lr (small: averages out the noise).
         batch_size: Transitions per gradient step.
         buffer_size: Replay buffer capacity, in transitions.
         warmup_steps: Environment steps played at random before the first gradient step.
-        env_steps_per_batch: Environment steps played for each gradient step (data is cheap
-            here, and more of it averages out the reward noise).
+        env_steps_per_batch: Environment steps played for each gradient step (cheap data).
         batches_per_epoch: Gradient steps in one epoch; the exact validation runs after each.
         eps_start: Exploration rate at the start.
-        eps_end: Exploration rate after the decay (kept high: the close calls need samples of
-            the action the greedy policy does not take).
+        eps_end: Exploration rate after the decay (high: close calls need the other action).
         eps_decay: Fraction of all training steps over which epsilon falls linearly to eps_end.
         target_sync: Gradient steps between copies of the online into the target network.
         double_dqn: Pick the next action with the online network, value it with the target.

@@ -34,13 +34,11 @@ class BucketSampler(Sampler):
     step, so every padded step costs as much as a real one). Shuffled per epoch, deterministic.
 
     Batches are cut from pools of `pool` batches, each pool sorted by length: a large pool pads
-    least; a small one keeps the batches' composition changing from epoch to epoch (a few
-    hundred items sorted at once give the same batches every epoch).
+    least; a small one changes the batches' composition from epoch to epoch.
 
-    Exact resume: Lightning calls `set_epoch` on a batch sampler's `.sampler` (never on the
-    batch sampler itself) before every epoch, and on resume it does so after it has made the
-    loader's iterator; so the epoch lives in `.sampler` and `__iter__` is a generator that
-    draws the order at the first batch. A pass without Lightning moves on to the next epoch.
+    Exact resume: Lightning calls `set_epoch` on `.sampler` (not on the batch sampler), on resume
+    after making the loader's iterator; so `__iter__` is a generator that draws the order at the
+    first batch. A pass without Lightning moves on to the next epoch.
     """
 
     def __init__(

@@ -385,10 +385,8 @@ def train_main(
 
     assignment: the name of the runs' folder, by default the package of `model_class`.
 
-    bf16_where_native: train in bf16 mixed precision on a CPU with native bfloat16 arithmetic
-    (AVX512-BF16 or AMX), float32 elsewhere, where emulated bf16 would be slower. `MAL2_BF16=0`
-    or `=1` forces the choice (common.precision). Any `--trainer.precision` on the command line
-    or in a `--config` file wins.
+    bf16_where_native: bf16 mixed precision on a CPU with native bfloat16 (common.precision),
+    float32 elsewhere; a `--trainer.precision` given on the command line or in a config wins.
     links: settings that must agree, source -> target (`{"data.labels": "model.labels"}`):
     the target takes the source's value and is not an option of its own.
     """

@@ -67,15 +67,12 @@ class Assignment:
         exam_demo_args: (checkpoint, output folder, examiner inputs) -> argv for `demo` in the
             oral exam; default: `exam_demo_args` of `pkg/assignment.py`.
         title: the course's title, e.g. "Recognizing speech", and
-        summary: one line saying what the model does; default: both from the first paragraph of
-            the package docstring, "Title: summary."
-        train: "pkg.train:main" (the default), called with an argv list; returns the
-            PortfolioCLI.
+        summary: what the model does; default: both from the package docstring, "Title: summary."
+        train: "pkg.train:main" (the default), called with an argv list; returns the CLI.
         evaluate: "pkg.evaluate:main" (the default), called with an argv list.
         package: the Python package holding configs/ and MODEL_CARD.md (default: `name`).
         overfit: the (train, validation) metrics whose final gap measures overfitting in
-            `portfolio compare`, or None where no such pair exists (blackjack: its training loss
-            is a TD error on replayed play, its validation loss a distance to the exact Q*).
+            `portfolio compare`, or None where the two losses measure different things.
         headline: the model card's headline figure (see Headline), or None.
         budget_share: its weight when `portfolio train all --budget` splits the minutes: the
             default training's minutes on a 2-core CPU without native bf16 (the targets).

@@ -54,10 +54,9 @@ class RestrictedUnpickler(pickle.Unpickler):
 def load_jsb(path: str | Path) -> dict[str, list[np.ndarray]]:
     """The JSB Chorales pickle as {"train"|"valid"|"test": [(T, 88) bool roll, ...]}.
 
-    The file (Boulanger-Lewandowski et al. 2012) is a dict of three lists of pieces, each piece a
-    list of time steps, each time step a tuple of MIDI pitches (quarter-note grid). `train` and
-    `valid` are required; a file without `test` (the split held out for acceptance) loads with a
-    warning, and the result then has no "test" key.
+    The file (Boulanger-Lewandowski et al. 2012) holds lists of pieces, each a list of time steps
+    (tuples of MIDI pitches, quarter-note grid). A file without `test` (held out for acceptance)
+    loads with a warning, and the result then has no "test" key.
     """
     path = Path(path)
     if not path.is_file():
@@ -303,13 +302,10 @@ class MusicDataModule(L.LightningDataModule):
     """Piano rolls for training, validation and testing (`--data.*`).
 
     Args:
-        source: Where the pieces come from: chorales (music21's Bach corpus), jsb (pickle) or
-            midi (a folder).
+        source: chorales (music21's Bach corpus), jsb (the pickle) or midi (a folder).
         path: JSB pickle file or MIDI folder; for jsb without a path the pickle is downloaded.
-        steps_per_quarter: Grid points per quarter note: 1 quarter (the benchmark's grid), 2
-            eighth, 4 sixteenth.
-        transpose: Training pieces are shifted by a random number of semitones in [-transpose,
-            transpose].
+        steps_per_quarter: Grid points per quarter note (1: the benchmark's grid).
+        transpose: Training pieces are shifted by a random number of semitones, up to this.
         seq_len: Training crops: pieces longer than this many steps are cut at a random place.
         eval_len: Validation and test pieces are scored in windows of at most this many steps.
         batch_size: Pieces per batch.

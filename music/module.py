@@ -26,29 +26,25 @@ class ComposerModule(StageSteps, L.LightningModule):
     Trains a `Composer` to maximise the likelihood of the next frame of the piano roll.
 
     Args:
-        kind: lstm (independent Bernoulli per key, the baseline) or nade (RNN-NADE over a
-            frame's keys).
+        kind: lstm (independent keys, the baseline) or nade (RNN-NADE over a frame's keys).
         hidden: LSTM units per layer (the model of time).
         layers: Stacked LSTM layers.
         dropout: Dropout between and after the LSTM layers.
         nade_hidden: NADE hidden units (the model of the notes inside a frame); unused by lstm.
         orderings: Note orderings of the NADE heads (up, down, shuffleN): one head each,
             evaluated as their mixture; down (soprano first) allows harmonizing.
-        context_frames: Frames before the current one that reach the head directly, beside
-            the LSTM: 1 = the previous frame (a linear path); N > 1 adds a causal temporal
-            convolution over frames t-2 .. t-N.
+        context_frames: Frames that reach the head directly, beside the LSTM: 1 = the previous
+            frame (a linear path); N > 1 adds a causal convolution over frames t-2 .. t-N.
         lr: Adam learning rate.
         weight_decay: Decoupled weight decay (AdamW).
         lr_schedule: plateau (halve after lr_patience validation rounds without a better
             val/nll), cosine (to zero over trainer.max_epochs) or constant.
         lr_patience: Validation rounds without a better val/nll before plateau halves the rate.
-        ema_decay: Keep an exponential moving average of the weights (e.g. 0.998 per step) and
-            validate, test, checkpoint and compose with it; 0 = off.
+        ema_decay: Validate, test, checkpoint and compose with an exponential moving average
+            of the weights (e.g. 0.998 per step); 0 = off.
         eval_transpositions: Test (and `music.evaluate`) with an ensemble over the piece
-            transposed by -N..N semitones (`Composer.transposition_nll`); 0 = the single
-            model. Validation during training always scores the single model (N times cheaper).
-        data_steps_per_quarter: Grid of the data it learned from (linked from
-            --data.steps_per_quarter).
+            transposed by -N..N semitones; 0 = the single model (which validation always uses).
+        data_steps_per_quarter: Grid of the data it learned from (from --data.steps_per_quarter).
         sample_bars: Length of the sample written into the run folder after training.
     """
 
