@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+from gymnasium.envs.toy_text.blackjack import is_bust, sum_hand
 
 from blackjack import rules
 from blackjack.env import make_env
@@ -85,8 +86,7 @@ def finish(env, reward: float, out: TextIO) -> None:
 
 
 def hand_total(hand: list[int]) -> str:
-    total = sum(hand) + (10 if 1 in hand and sum(hand) + 10 <= 21 else 0)
-    return "bust" if total > 21 else str(total)
+    return "bust" if is_bust(hand) else str(sum_hand(hand))
 
 
 def play_hand(
