@@ -93,10 +93,8 @@ class FileDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         if self.paths[i] is None:  # a _silence_ clip: background noise only
             if self.noise is None:  # no _background_noise_ folder: faint pink noise
-                beta = torch.ones(1)
-                return audio.coloured_noise(1, audio.SAMPLE_RATE, beta, None)[
-                    0
-                ] * 1e-3, self.targets[i]
+                pink = audio.coloured_noise(1, audio.SAMPLE_RATE, torch.ones(1), None)[0]
+                return pink * 1e-3, self.targets[i]
             wav = torch.zeros(audio.SAMPLE_RATE)
             return _augment(wav, 0, self.noise, 1.0, snr=False), self.targets[i]
         wav = audio.fit_length(audio.load_audio(self.paths[i]))
