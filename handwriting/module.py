@@ -47,6 +47,14 @@ def _rows(batch: dict, style, parts: int) -> list[tuple[dict, torch.Tensor | Non
     return out
 
 
+def _one_thread() -> None:
+    """A batch thread's torch thread count: 1 for good. Torch sets a thread's count from the
+    process-wide one on its first parallel operation, so that happens first here: else a count
+    the main thread restored meanwhile (`one_thread`) could take over and change the results."""
+    torch.get_num_threads()
+    torch.set_num_threads(1)
+
+
 class HandwritingModule(L.LightningModule):
     """The handwriting network (`--model.*`).
 
@@ -241,9 +249,7 @@ class HandwritingModule(L.LightningModule):
     def _pool(self) -> ThreadPoolExecutor:
         """Threads that each run a part of the batch with one torch thread of their own."""
         if getattr(self, "_threads", None) is None:
-            self._threads = ThreadPoolExecutor(
-                self.hparams.batch_threads, initializer=torch.set_num_threads, initargs=(1,)
-            )
+            self._threads = ThreadPoolExecutor(self.hparams.batch_threads, initializer=_one_thread)
         return self._threads
 
     def _spans(self, epoch: int) -> int:

@@ -404,3 +404,32 @@ def test_batch_threads_give_the_update_of_one_pass_over_the_batch(tmp_path):
         assert torch.allclose(weights[0], other, atol=1e-5)
     with pytest.raises(ValueError, match="batch_threads"):
         HandwritingModule(batch_threads=0)
+
+
+def test_batch_threads_stay_on_one_torch_thread_whatever_the_main_thread_sets_meanwhile():
+    """A batch thread started, then the main thread restores its own count (as `one_thread`
+    does after each update): the batch thread still computes on one torch thread. (Torch sets
+    a thread's count from the process-wide one on its first parallel operation; a resumed run
+    then sometimes differed from the uninterrupted one.)"""
+    import threading
+
+    from handwriting.module import HandwritingModule
+
+    m = HandwritingModule(hidden_size=16, n_mixtures=2, n_window=2, batch_threads=2)
+    started, go = threading.Barrier(3), threading.Event()
+
+    def job(_):
+        started.wait()  # both workers exist and have run their initializer
+        go.wait()
+        return torch.get_num_threads()
+
+    before = torch.get_num_threads()
+    try:
+        counts = m._pool().map(job, range(2))
+        started.wait()
+        torch.set_num_threads(2)
+        go.set()
+        assert list(counts) == [1, 1]
+    finally:
+        torch.set_num_threads(before)
+        m._pool().shutdown()
