@@ -13,17 +13,12 @@ def exam_demo_args(ckpt: Path, out_dir: Path, text: str | None = None) -> list[s
     out_dir = Path(out_dir)
     return [
         text or "Good luck at the exam!",  # not in the training corpus
-        "--ckpt",
-        str(ckpt),
-        "--style",
-        "ada",
-        "--bias",
-        "2.0",
-        "-o",
-        str(out_dir / "handwriting.png"),
-        "--attention",
-        str(out_dir / "attention.png"),
-    ]
+        "--ckpt", str(ckpt),
+        "--style", "ada",
+        "--bias", "2.0",
+        "-o", str(out_dir / "handwriting.png"),
+        "--attention", str(out_dir / "attention.png"),
+    ]  # fmt: skip
 
 
 ASSIGNMENT = Assignment(
