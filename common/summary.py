@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, Timer
 
 from common.budget import BudgetPlanner
+from common.checkpoints import load_checkpoint
 from common.runs import read_metrics, write_json
 
 
@@ -40,8 +41,7 @@ def write_summary(cli, wall: float, best: str | None, test_metrics: dict) -> dic
     extra: dict[str, Any] = {}
     if hasattr(model, "write_artifacts"):
         if best and not test_metrics:  # trainer.test already loaded the best weights
-            state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-            model.load_state_dict(state)
+            model.load_state_dict(load_checkpoint(best, cli.assignment)["state_dict"])
         model.eval()
         with torch.no_grad():
             extra = model.write_artifacts(run_dir, dm) or {}
