@@ -165,14 +165,16 @@ def augmented_copies(clips: list[torch.Tensor], copies: int, gen: torch.Generato
 
 @torch.no_grad()
 def branch_inputs(module: KeywordModule, wavs: torch.Tensor, batch: int = 256) -> list:
-    """What each branch's adapted part reads: the CNN's last block output (N, C, F', T) and,
-    with the embedding branch, the frozen speech embeddings (N, 96, W)."""
+    """What each branch's adapted part reads: the CNN's last block output (N, C, F', T), or
+    with the gate its pooled features (N, 4w), and, with the embedding branch, the frozen speech
+    embeddings (N, 96, W)."""
     model = module.model
     net = model.net
     cnn, emb = [], []
     for i in range(0, len(wavs), batch):
         x = wavs[i : i + batch]
-        cnn.append(net.blocks(net.head(model.features(x))))
+        h = net.blocks(net.head(model.features(x)))
+        cnn.append(h if model.gate is None else net.classifier[:-1](h))
         if model.embedding is not None:
             emb.append(model.embedding(x))
     return [torch.cat(cnn)] + ([torch.cat(emb)] if emb else [])
@@ -180,8 +182,16 @@ def branch_inputs(module: KeywordModule, wavs: torch.Tensor, batch: int = 256) -
 
 def adapted_parts(module: KeywordModule) -> dict:
     """{state-dict prefix: module} of what enrollment fine-tunes: the CNN's classifier and, with
-    the embedding branch, its head (the fused output the model gives is both branches')."""
-    parts = {"model.net.classifier.": module.model.net.classifier}
+    the embedding branch, its head (the fused output the model gives is both branches'). With
+    the gate, of the CNN's classifier its last (linear) layer only: the layers before it compute
+    the pooled features the gate reads, and adapting them moved whom the gate trusts on every
+    clip (a small enrolled model's gate then trusted its CNN alone, on a word not enrolled too,
+    where the CNN was wrong)."""
+    classifier = module.model.net.classifier
+    if module.model.gate is None:
+        parts = {"model.net.classifier.": classifier}
+    else:
+        parts = {f"model.net.classifier.{len(classifier) - 1}.": classifier[-1]}
     if module.model.embedding_head is not None:
         parts["model.embedding_head."] = module.model.embedding_head
     return parts
@@ -221,9 +231,8 @@ def adapt(
     opt = torch.optim.Adam(params, lr=lr)
 
     def fused(xs: list[torch.Tensor]) -> torch.Tensor:  # (N, n_classes), as the model gives it
-        pooled = parts[0][:-1](xs[0])  # the CNN classifier's pooled features: the gate's input
-        logits = [parts[0][-1](pooled), *(part(x) for part, x in zip(parts[1:], xs[1:]))]
-        return module.model.vote(logits, pooled)
+        logits = [part(x) for part, x in zip(parts, xs)]
+        return module.model.vote(logits, xs[0])  # with the gate, xs[0] is what it reads
 
     torch.manual_seed(seed)
     with torch.enable_grad():

@@ -62,7 +62,10 @@ class LogMel(nn.Module):
         if self.norm == "pcen":
             x = self.pcen(self.mel(wav))  # (B, n_mels, T)
         else:
-            x = 10 * torch.log10(self.mel(wav) + 1e-10)  # (B, n_mels, T) dB
+            # (B, n_mels, T) dB. Floored with a clamp, not `+ 1e-10`: the ONNX exporter's
+            # optimiser (onnxscript 0.7) drops an added constant within 1e-8 of zero as a no-op,
+            # and the export then took log10 of the bare energies (0.2 dB apart on quiet bins)
+            x = 10 * torch.log10(self.mel(wav).clamp(min=1e-10))
             x = torch.maximum(x, x.amax(dim=(-2, -1), keepdim=True) - self.top_db)
         if self.dct is not None:  # (B, n_mels, T) -> cepstra (B, T, lifter) -> (B, n_mels, T)
             x = (x.transpose(1, 2) @ self.dct @ self.dct.T).transpose(1, 2)

@@ -22,6 +22,8 @@ from speech.config import ModelConfig
 from speech.data import class_names
 from speech.model import KeywordSpotter
 
+DEAD_FEATURE_STD = 1e-2  # fit_gate: below this spread a pooled feature is not read
+
 
 class KeywordModule(StageSteps, L.LightningModule):
     """The keyword spotter (`--model.*`).
@@ -52,7 +54,10 @@ class KeywordModule(StageSteps, L.LightningModule):
         warmup: Fraction of the steps spent warming up to lr.
         channel_prob: Fraction of each training batch sent through a random recording channel
             (`audio.random_channel`: band limits, microphone colour, level, clipping, codec)
-            before the CNN branch (the embedding branch sees the clean clips).
+            before the CNN branch (the embedding branch sees the clean clips). 0 by default:
+            the gate hands the channels to the embedding branch (issue 11: with the CNN on clean
+            clips 93-94 % synthetic and 0.89 real, against 92.5 % and 0.88 with 0.5 and the
+            equal vote); give 0.5 with --model.gate false or --model.pretrained false.
         warp: Training-time vocal-tract-length warping, alpha drawn from [1 - warp, 1 + warp]
             (0: off; the embedded clips already carry 0.9-1.1).
         trim_prob: Fraction of each training batch cut to its word and zero-padded, as a
@@ -64,7 +69,7 @@ class KeywordModule(StageSteps, L.LightningModule):
             the one that carries people). Without the embedding branch the CNN learns from all.
         gate: With the embedding branch: after training, fit a gate that weights the two
             branches per clip from the CNN's pooled features (`fit_gate`: the CNN where it
-            knows the voice and the channel, the head elsewhere; with --model.channel_prob 0).
+            knows the voice and the channel, the head elsewhere; stored in best.ckpt).
             false: the equal vote.
         pretrained: Add a second branch: a small head trained on a frozen speech embedding
             that Google trained on real speech (`speech.embedding`, from the openwakeword
@@ -92,11 +97,11 @@ class KeywordModule(StageSteps, L.LightningModule):
         weight_decay: float = 1e-3,
         label_smoothing: float = 0.1,
         warmup: float = 0.1,
-        channel_prob: float = 0.5,
+        channel_prob: float = 0.0,
         warp: float = 0.0,
         trim_prob: float = 0.0,
         cnn_neural: bool = False,
-        gate: bool = False,
+        gate: bool = True,
         pretrained: bool = True,
     ):
         super().__init__()
@@ -192,7 +197,11 @@ class KeywordModule(StageSteps, L.LightningModule):
         cnn, head = (torch.cat([x[i] for x in logp]) for i in range(2))
         feats, targets, gate = torch.cat(feats), torch.cat(targets), self.model.gate
         gate.mean.copy_(feats.mean(dim=0))
-        gate.std.copy_(feats.std(dim=0) + 1e-5)
+        # a feature that hardly varies over the training clips (a dead channel; pooled features
+        # spread 0.2-0.6 in a trained model) tells clips apart by its float rounding alone, which
+        # the checkpoint and its ONNX export do not share: the gate does not read it (x / inf = 0)
+        std = feats.std(dim=0)
+        gate.std.copy_(torch.where(std > DEAD_FEATURE_STD, std, torch.inf))
         opt = torch.optim.Adam(gate.net.parameters(), lr=1e-2, weight_decay=1e-3)
         with torch.enable_grad():
             for _ in range(steps):

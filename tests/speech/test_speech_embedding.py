@@ -159,6 +159,36 @@ def test_fit_gate_trusts_the_branch_that_is_right(monkeypatch):
     assert (w[wav[:, 0] > 0] > 0.8).all() and (w[wav[:, 0] < 0] < 0.2).all()  # unfitted: 1/2
 
 
+def test_fit_gate_does_not_read_a_feature_that_does_not_vary(monkeypatch):
+    """A dead channel's pooled feature differs between clips by float rounding alone (which the
+    checkpoint and its ONNX export do not share): the gate must ignore it, not scale it up."""
+    from torch.utils.data import TensorDataset
+
+    from speech.module import KeywordModule
+
+    torch.manual_seed(0)
+    module = KeywordModule(labels="yes,no", width=8, gate=True)
+    channels = module.model.gate.mean.shape[0]
+
+    def branches(wav, *emb, pooled=False):  # feature 0: 0.25 +- rounding; the others vary
+        feats = torch.randn(len(wav), channels)
+        feats[:, 0] = 0.25 + 1e-7 * torch.randn(len(wav))
+        return [torch.randn(len(wav), 2), torch.randn(len(wav), 2)], feats
+
+    monkeypatch.setattr(module.model, "branches", branches)
+    monkeypatch.setattr("speech.module.audio.random_channel", lambda wav, gen: wav)
+    n = 200
+    module.fit_gate(
+        TensorDataset(torch.zeros(n, 16000), torch.arange(n) % 2, torch.zeros(n, 96, 4))
+    )
+    gate = module.model.gate
+    assert torch.isinf(gate.std[0]) and torch.isfinite(gate.std[1:]).all()
+    feats = torch.randn(5, channels)
+    moved = feats.clone()
+    moved[:, 0] += 1e-5  # a rounding difference
+    assert torch.equal(gate(feats), gate(moved))
+
+
 def test_a_checkpoint_from_before_the_gate_loads_with_the_equal_vote():
     from speech.module import KeywordModule
 

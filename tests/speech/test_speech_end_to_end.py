@@ -13,7 +13,6 @@ from common.checkpoints import load_module
 from speech import demo, evaluate
 from speech.data import KeywordDataModule
 from speech.module import KeywordModule
-from tests.conftest import roots_under
 
 from .conftest import speak_to
 
@@ -125,17 +124,11 @@ def test_twelve_class_task_has_unknown_and_silence(isolated):
     assert train_targets.count(names.index("yes")) == 2
 
 
-def test_training_with_the_gate_stores_it_fitted_in_the_best_checkpoint_only(tmp_path):
-    from speech import train
-
-    from .conftest import TINY
-
-    with roots_under(tmp_path):
-        cli = train.main([*TINY, "--model.gate", "true", "--model.channel_prob", "0"])
-        folder = Path(cli.run_dir) / "checkpoints"
-        best, last = (
-            torch.load(folder / f, weights_only=True)["state_dict"]
-            for f in ("best.ckpt", "last.ckpt")
-        )
+def test_training_stores_the_gate_fitted_in_the_best_checkpoint_only(trained):
+    _, cli = trained  # the default: --model.gate true
+    folder = Path(cli.run_dir) / "checkpoints"
+    best, last = (
+        torch.load(folder / f, weights_only=True)["state_dict"] for f in ("best.ckpt", "last.ckpt")
+    )
     assert best["model.gate.net.2.weight"].abs().sum() > 0  # fitted after training
     assert last["model.gate.net.2.weight"].abs().sum() == 0  # the equal vote it trained with
