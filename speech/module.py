@@ -55,9 +55,8 @@ class KeywordModule(StageSteps, L.LightningModule):
         channel_prob: Fraction of each training batch sent through a random recording channel
             (`audio.random_channel`: band limits, microphone colour, level, clipping, codec)
             before the CNN branch (the embedding branch sees the clean clips). 0 by default:
-            the gate hands the channels to the embedding branch (issue 11: with the CNN on clean
-            clips 93-94 % synthetic and 0.89 real, against 92.5 % and 0.88 with 0.5 and the
-            equal vote); give 0.5 with --model.gate false or --model.pretrained false.
+            the gate hands the channels to the embedding branch (figures in the model card);
+            give 0.5 with --model.gate false or --model.pretrained false.
         warp: Training-time vocal-tract-length warping, alpha drawn from [1 - warp, 1 + warp]
             (0: off; the embedded clips already carry 0.9-1.1).
         trim_prob: Fraction of each training batch cut to its word and zero-padded, as a
