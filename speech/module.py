@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassAccuracy
 
 from common.cache import save_atomic
+from common.checkpoints import load_checkpoint
 from common.settings import network_config
 from common.steps import StageSteps
 from speech import audio
@@ -167,7 +168,7 @@ class KeywordModule(StageSteps, L.LightningModule):
             or "train" not in getattr(dm, "splits", {})
         ):
             return
-        ckpt = torch.load(best, map_location="cpu", weights_only=True)
+        ckpt = load_checkpoint(best)  # the one checked loader (weights only)
         self.load_state_dict(ckpt["state_dict"])
         self.fit_gate(dm.splits["train"])
         gate = {f"model.gate.{k}": v.cpu() for k, v in self.model.gate.state_dict().items()}
