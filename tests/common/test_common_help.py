@@ -1,8 +1,8 @@
 """Every option of every entry point says what it does in `--help`, in one line.
 
-The entry points are found, not listed: every module of the packages that runs as
-`python -m <module>` (it has a `__main__` block) is asked for `--help`, and its parser, with
-each subcommand's, is walked.
+The entry points are found, not listed: every module of the packages (and every benchmark
+script) that runs as `python -m <module>` (it has a `__main__` block) is asked for `--help`, and
+its parser, with each subcommand's, is walked.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from unittest import mock
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("common", "speech", "handwriting", "music", "blackjack")
+FOLDERS = ("common", "speech", "handwriting", "music", "blackjack", "benchmarks")
 ENTRY_POINTS = sorted(
     f"{path.parent.name}.{path.stem}"
-    for package in PACKAGES
+    for package in FOLDERS
     for path in (ROOT / package).glob("*.py")
     if re.search(r"^if __name__ == .__main__.:", path.read_text(), re.M)
 )
@@ -64,6 +64,7 @@ def test_the_entry_points_are_found():
     for module in ("speech.train", "music.evaluate", "handwriting.write", "blackjack.play"):
         assert module in ENTRY_POINTS
     assert "common.portfolio" in ENTRY_POINTS
+    assert {"benchmarks.speech", "benchmarks.app"} <= set(ENTRY_POINTS)
 
 
 @pytest.mark.parametrize("module", ENTRY_POINTS)
