@@ -26,6 +26,15 @@ from speech.model import KeywordSpotter
 DEAD_FEATURE_STD = 1e-2  # fit_gate: below this spread a pooled feature is not read
 
 
+def split_extras(extra: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """A batch's items after (wav, target), told apart by dtype: the cached embeddings
+    [(B, 96, W)] in order (none when not attached) and the (B,) bool "said by the neural voice"
+    flag (None where the split has none)."""
+    emb = [x for x in extra if x.dtype != torch.bool]
+    neural = next((x for x in extra if x.dtype == torch.bool), None)
+    return emb, neural
+
+
 class KeywordModule(StageSteps, L.LightningModule):
     """The keyword spotter (`--model.*`).
 
@@ -186,7 +195,7 @@ class KeywordModule(StageSteps, L.LightningModule):
         self.eval()
         logp, feats, targets = [], [], []
         for wav, target, *extra in DataLoader(dataset, batch_size=256):
-            emb = [e.to(self.device) for e in extra if e.dtype != torch.bool]
+            emb = [e.to(self.device) for e in split_extras(extra)[0]]
             pick = torch.rand(len(wav), generator=gen) < channel_prob
             if pick.any():
                 wav[pick] = audio.random_channel(wav[pick], gen)
@@ -216,8 +225,7 @@ class KeywordModule(StageSteps, L.LightningModule):
         # (B, 16000), (B,), the cached embeddings of the clean clips (B, 96, W) when attached,
         # and (B,) bool "said by the neural voice" on the embedded set with a human share
         wav, target, *extra = batch
-        emb = [x for x in extra if x.dtype != torch.bool]
-        neural = next((x for x in extra if x.dtype == torch.bool), None)
+        emb, neural = split_extras(extra)
         cnn_rows = None
         if neural is not None and self.model.embedding is not None and not self.hparams.cnn_neural:
             cnn_rows = ~neural  # the CNN learns eSpeak's voices; the head hears the neural voice
@@ -279,7 +287,7 @@ class KeywordModule(StageSteps, L.LightningModule):
         self.eval()
         preds, targets = [], []
         for wav, target, *extra in DataLoader(dataset, batch_size=batch_size):
-            emb = [e.to(self.device) for e in extra if e.dtype != torch.bool]
+            emb = [e.to(self.device) for e in split_extras(extra)[0]]
             preds.append(self(wav.to(self.device), *emb).argmax(dim=-1).cpu())
             targets.append(target)
         return torch.cat(preds), torch.cat(targets)

@@ -101,6 +101,18 @@ def test_the_cnn_learns_espeak_voices_only_and_the_head_all_voices(cnn_neural):
     assert seen["cnn"] == [2]
 
 
+def test_a_batch_s_extras_split_into_embeddings_and_the_neural_voice_flag():
+    from speech.module import split_extras
+
+    emb, later = torch.randn(3, 96, 4), torch.randn(3, 96, 4)
+    flag = torch.tensor([True, False, True])
+    embs, neural = split_extras([emb, flag, later])
+    assert len(embs) == 2 and embs[0] is emb and embs[1] is later and neural is flag
+    embs, neural = split_extras([emb])  # validation, test: no flag
+    assert len(embs) == 1 and embs[0] is emb and neural is None
+    assert split_extras([flag]) == ([], flag) and split_extras([]) == ([], None)
+
+
 def test_predictions_on_the_training_split_ignore_its_neural_voice_flag():
     """`speech.evaluate --split train` (and the notebook) read the training split, whose items
     carry the "said by the neural voice" flag after the cached embedding: not an input."""
