@@ -299,26 +299,10 @@ class HandwritingModule(L.LightningModule):
         offsets[0, :2] = 0.0
         return PRIMER_TEXT, offsets / torch.cat([self.scale, torch.ones(1)])
 
-    @torch.no_grad()
-    def write(
-        self,
-        text: str,
-        style: str | None = None,
-        bias: float = 1.0,
-        seed: int = 0,
-        max_steps: int | None = None,
-        prime: bool | None = None,
-        candidates: int = CANDIDATES,
-    ):
-        """Handwrite one line. Returns (offsets (T, 3) in data units, phi (T, U) or None, finished).
-
-        `prime`: read the style's priming line first (Graves 5.5). None (the default) primes
-        only where the network has no embedding of this writer: with one, the embedding alone
-        writes lines the OCR judge reads better (model card). Raises ValueError for empty text,
-        an unknown style or characters the network does not know. `candidates`: lines drawn,
-        the one the network finds likeliest kept (`HandwritingRNN.generate_batch`).
-        """
-        return self.write_many([text], style, bias, seed, max_steps, prime, candidates)[0]
+    def write(self, text: str, **options) -> tuple:
+        """Handwrite one line: `write_many([text], **options)[0]` (the options are
+        `write_many`'s). Returns (offsets (T, 3) in data units, phi (T, U) or None, finished)."""
+        return self.write_many([text], **options)[0]
 
     @torch.no_grad()
     def write_many(
@@ -331,9 +315,16 @@ class HandwritingModule(L.LightningModule):
         prime: bool | None = None,
         candidates: int = CANDIDATES,
     ) -> list[tuple]:
-        """Handwrite several lines in one batch (as `write`, one result per text): much faster
-        than one by one. A line's pen depends on the whole batch and its seed; a batch of one
-        writes what `write` writes."""
+        """Handwrite several lines in one batch, one (offsets, phi, finished) per text: much
+        faster than one by one. A line's pen depends on the whole batch and its seed; a batch of
+        one is what `write` writes.
+
+        `prime`: read the style's priming line first (Graves 5.5). None (the default) primes
+        only where the network has no embedding of this writer: with one, the embedding alone
+        writes lines the OCR judge reads better (model card). Raises ValueError for empty text,
+        an unknown style or characters the network does not know. `candidates`: lines drawn,
+        the one the network finds likeliest kept (`HandwritingRNN.generate_batch`).
+        """
         alphabet = self.hparams.alphabet
         for text in texts:
             if not text.strip():
