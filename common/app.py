@@ -98,13 +98,12 @@ def check_upload(path: str | Path | None, what: str, limit_mb: float) -> Path:
 def quick_budget(name: str) -> tuple[int, float]:
     """(max_epochs, max seconds) of an assignment's quick profile, for the progress bar."""
     import yaml
+    from lightning.pytorch.callbacks import Timer
 
     trainer = (yaml.safe_load(registry.get(name).quick_config.read_text()) or {}).get("trainer", {})
-    seconds = float("inf")
-    if trainer.get("max_time"):
-        d, h, m, s = (int(x) for x in str(trainer["max_time"]).split(":"))
-        seconds = ((d * 24 + h) * 60 + m) * 60 + s
-    return int(trainer.get("max_epochs") or 1), seconds
+    # read as the Trainer reads its max_time (through a Timer): "DD:HH:MM:SS" or timedelta fields
+    seconds = Timer(trainer.get("max_time")).time_remaining()
+    return int(trainer.get("max_epochs") or 1), float("inf") if seconds is None else seconds
 
 
 def train_quick(name: str, progress: Progress = None, extra: list[str] | None = None) -> Path:

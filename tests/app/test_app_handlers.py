@@ -31,6 +31,26 @@ def spoken(tmp_path: Path, words: list[str], name: str = "clip.wav") -> Path:
     return speak(words, "en-us+m3", tmp_path / name)
 
 
+def test_the_quick_budget_reads_max_time_as_the_trainer_does(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    config = tmp_path / "quick.yaml"
+    monkeypatch.setattr(app.registry, "get", lambda name: SimpleNamespace(quick_config=config))
+    for trainer, expected in (
+        ('max_epochs: 3\n  max_time: "01:02:03:04"', (3, 93784.0)),
+        ("max_time:\n    minutes: 2\n    seconds: 5", (1, 125.0)),  # timedelta's fields
+        ("max_epochs: 2\n  max_time: null", (2, float("inf"))),
+        ("max_epochs: 2", (2, float("inf"))),
+    ):
+        config.write_text(f"trainer:\n  {trainer}\n")
+        assert app.quick_budget("any") == expected
+    config.write_text('trainer:\n  max_time: "5:00"\n')  # refused by the Trainer too
+    with pytest.raises(MisconfigurationException, match="not a valid duration"):
+        app.quick_budget("any")
+
+
 # --- speech ------------------------------------------------------------------------------------
 def test_speech_recording_gives_top5_a_figure_and_no_timeline_for_one_second(models, tmp_path):
     status, top5, figure, timeline = app.speech_classify(str(spoken(tmp_path, ["yes"])), models)
