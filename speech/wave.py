@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +31,6 @@ class AudioError(DataError):
     """An input file that cannot be used as audio; the message says why and what to do."""
 
 
-def _open_error(path: Path, err: Exception) -> AudioError:
-    return AudioError(
-        f"{path}: not a readable audio file ({err}); convert it to WAV, e.g. "
-        f"`ffmpeg -i {path.name} -ar 16000 -ac 1 out.wav`"
-    )
-
-
 def check_file(path: Path) -> None:
     if not path.is_file():
         raise AudioError(f"{path}: no such file; give the path of a WAV/FLAC/OGG recording")
@@ -44,25 +38,33 @@ def check_file(path: Path) -> None:
         raise AudioError(f"{path}: the file is empty (0 bytes); record or copy it again")
 
 
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Checks the file, then turns soundfile's failures to read it into an AudioError that says
+    how to convert it (what every reader here does)."""
+    check_file(path)
+    try:
+        yield
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioError(
+            f"{path}: not a readable audio file ({err}); convert it to WAV, e.g. "
+            f"`ffmpeg -i {path.name} -ar 16000 -ac 1 out.wav`"
+        ) from None
+
+
 def duration(path: str | Path) -> float:
     """Length of a recording in seconds, read from its header (no samples loaded)."""
     path = Path(path)
-    check_file(path)
-    try:
+    with _reading(path):
         info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise _open_error(path, err) from None
     return info.frames / info.samplerate if info.samplerate else 0.0
 
 
 def read(path: str | Path) -> tuple[np.ndarray, int]:
     """A whole recording mixed down to mono -> ((samples,) float32, its sample rate)."""
     path = Path(path)
-    check_file(path)
-    try:
+    with _reading(path):
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise _open_error(path, err) from None
     if data.shape[0] == 0:
         raise AudioError(f"{path}: the recording has no samples (zero length); record it again")
     if not np.isfinite(data).all():
@@ -77,8 +79,7 @@ def read_blocks(
     block by block: memory stays bounded however long the file is. Each block is resampled on
     its own (zero-padded at its ends, as `torchaudio.functional.resample` pads a whole file)."""
     path = Path(path)
-    check_file(path)
-    try:
+    with _reading(path):
         rate = sf.info(str(path)).samplerate
         blocks = sf.blocks(
             str(path), blocksize=int(block_seconds * rate), dtype="float32", always_2d=True
@@ -89,8 +90,6 @@ def read_blocks(
                     f"{path}: the audio contains NaN or infinite samples; re-export it"
                 )
             yield resample(block.mean(axis=1), rate, sample_rate)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise _open_error(path, err) from None
 
 
 def resample(x: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:

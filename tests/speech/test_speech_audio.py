@@ -45,6 +45,16 @@ def test_load_audio_explains_bad_files(tmp_path):
     ]:
         with pytest.raises(audio.AudioError, match=words):
             audio.load_audio(tmp_path / name)
+    # the header-only and the block-by-block readers say the same about a file they cannot open
+    for name, words in [
+        ("empty.wav", "empty"),
+        ("text.wav", "not a readable audio.*ffmpeg -i text.wav"),
+        ("missing.wav", "no such file"),
+    ]:
+        with pytest.raises(audio.AudioError, match=words):
+            wave.duration(tmp_path / name)
+        with pytest.raises(audio.AudioError, match=words):
+            list(wave.read_blocks(tmp_path / name))
 
 
 def test_fit_length_crops_and_pads_centred():
