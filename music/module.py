@@ -7,6 +7,8 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging
+from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryJaccardIndex
 
@@ -18,6 +20,21 @@ from music.model import Composer, ensemble_nll
 # Bay et al. (2009) frame-level accuracy, TP / (TP + FP + FN) counted over all keys of all
 # frames, is the Jaccard index of the sounding keys.
 FrameAccuracy = BinaryJaccardIndex
+
+
+class AveragedWeights(EMAWeightAveraging):
+    """Lightning's exponential moving average of the weights: validation and checkpoints hold the
+    average; training goes on from the raw weights, which a checkpoint keeps for resuming.
+    Outside fit it restores nothing, so a test scores the checkpoint's average (Lightning's
+    callback warns there, and an instance still holding its average from fit would put the
+    checkpoint's raw weights back)."""
+
+    def __init__(self, decay: float):
+        super().__init__(decay=decay, use_buffers=False)  # the parameters, as a plain EMA
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        if trainer.state.fn == TrainerFn.FITTING:
+            super().on_load_checkpoint(trainer, pl_module, checkpoint)
 
 
 class ComposerModule(StageSteps, L.LightningModule):
@@ -74,14 +91,6 @@ class ComposerModule(StageSteps, L.LightningModule):
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
         config = network_config(ModelConfig, self.hparams, orderings=tuple(orderings))
         self.model = Composer(config)
-        # The averaged weights live beside the trained ones and trade places with them for
-        # validation, testing and checkpoints (`ema_in_model` says which set `model` holds), so
-        # a checkpoint's `model` is the average while training resumes from the raw weights.
-        self.ema = None
-        if ema_decay:
-            avg = torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay)
-            self.ema = torch.optim.swa_utils.AveragedModel(self.model, multi_avg_fn=avg)
-        self.register_buffer("ema_in_model", torch.tensor(False))
         self.nll = torch.nn.ModuleDict({s: MeanMetric() for s in ("val", "test")})
         self.acc = torch.nn.ModuleDict({s: FrameAccuracy() for s in ("val", "test")})
 
@@ -96,27 +105,22 @@ class ComposerModule(StageSteps, L.LightningModule):
                 )
             self.hparams.data_steps_per_quarter = dm.steps_per_quarter  # saved with the checkpoint
 
-    def _swap_ema(self, into_model: bool) -> None:
-        if self.ema is None or bool(self.ema_in_model) == into_model:
-            return
-        with torch.no_grad():
-            for mine, avg in zip(self.model.parameters(), self.ema.module.parameters()):
-                held = mine.detach().clone()
-                mine.copy_(avg)
-                avg.copy_(held)
-        self.ema_in_model.fill_(into_model)
+    def configure_callbacks(self) -> list:
+        return [AveragedWeights(self.hparams.ema_decay)] if self.hparams.ema_decay else []
 
-    def on_train_batch_start(self, batch, batch_idx) -> None:
-        self._swap_ema(into_model=False)
-
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        if self.ema is not None:
-            self.ema.update_parameters(self.model)
-
-    def on_validation_epoch_start(self) -> None:
-        self._swap_ema(into_model=True)
-
-    on_test_epoch_start = on_validation_epoch_start  # tests score the averaged weights too
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        # a checkpoint from before Lightning's averaging kept the average beside the weights
+        # (`ema.module.*`; `ema_in_model`, in every one, said which of the two `model.*` held)
+        state_dict = dict(state_dict)
+        in_model = bool(state_dict.pop("ema_in_model", True))
+        old = {k: state_dict.pop(k) for k in [k for k in state_dict if k.startswith("ema.")]}
+        if not in_model:  # `model.*` held the raw weights: compose with the average
+            state_dict |= {
+                "model." + k.removeprefix("ema.module."): v
+                for k, v in old.items()
+                if k.startswith("ema.module.")
+            }
+        return super().load_state_dict(state_dict, strict, assign)
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         x, mask = batch  # (B, T, 88), (B, T)

@@ -313,33 +313,89 @@ def test_harmonize_keeps_the_melody_on_top_and_rests_with_it():
         up_only.harmonize(melody)
 
 
-def test_weight_average_trades_places_for_validation_and_checkpoints():
+def test_weight_average_is_what_validation_checkpoints_and_the_test_score(tmp_path):
+    """--model.ema_decay: validation, best.ckpt and `trainer.test(ckpt_path=best)` (what a run's
+    test does) all see the moving average of the weights, computed here by hand from the weights
+    after each step; the checkpoint also keeps the raw weights, which training resumes from."""
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from music.module import AveragedWeights, ComposerModule
+
+    torch.manual_seed(0)
+    rolls = (torch.rand(8, 12, 88) < 0.05).float()
+    data = DataLoader(TensorDataset(rolls, torch.ones(8, 12, dtype=torch.bool)), batch_size=4)
+    decay, raw, average, seen = 0.5, [], [], {}
+
+    def weights(module):
+        return [p.detach().clone() for p in module.model.parameters()]
+
+    class Watch(L.Callback):  # a trainer callback: runs before the module's averaging
+        def on_train_batch_end(self, trainer, module, *args):
+            raw[:] = weights(module)
+            average[:] = raw if not average else [decay * a + (1 - decay) * w
+                                                  for a, w in zip(average, raw)]  # fmt: skip
+
+        def on_validation_batch_start(self, trainer, module, *args):
+            seen["val"], seen["val_average"] = weights(module), [a.clone() for a in average]
+
+        def on_test_batch_start(self, trainer, module, *args):
+            seen["test"] = weights(module)
+
+    module = ComposerModule(
+        hidden=8, layers=1, nade_hidden=4, ema_decay=decay, lr=0.05, eval_transpositions=0
+    )
+    checkpoints = ModelCheckpoint(tmp_path, monitor="val/nll", save_last=True)
+    trainer = L.Trainer(
+        max_epochs=3, callbacks=[Watch(), checkpoints], logger=False, num_sanity_val_steps=0,
+        enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(module, data, data)
+    for w, a in zip(seen["val"], seen["val_average"]):
+        torch.testing.assert_close(w, a)  # validation scores the average
+    assert not all(torch.allclose(r, a) for r, a in zip(raw, average))  # which is not the weights
+    last = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    params = [n for n, _ in module.named_parameters()]
+    for name, a, r in zip(params, average, raw):
+        torch.testing.assert_close(last["state_dict"][name], a)  # what a checkpoint composes with
+        torch.testing.assert_close(last["current_model_state"][name], r)  # what training resumes
+    best = torch.load(checkpoints.best_model_path, weights_only=True)["state_dict"]
+    fitted = next(c for c in trainer.callbacks if isinstance(c, AveragedWeights))
+    trainer.test(module, data, ckpt_path=checkpoints.best_model_path, weights_only=True)
+    for name, w in zip(params, seen["test"]):
+        torch.testing.assert_close(w, best[name])  # the test scores best.ckpt's average
+    fitted.on_load_checkpoint(trainer, module, last)  # outside fit even the fit's averager
+    for name, w in zip(params, weights(module)):  # leaves the checkpoint's average in place
+        torch.testing.assert_close(w, best[name])
+
+
+def test_a_checkpoint_from_before_lightning_s_averaging_loads_its_average():
+    """The hand-written average of before kept `ema.module.*` beside `model.*` and a flag
+    `ema_in_model` (in every music checkpoint) saying which of the two `model.*` held."""
     from music.module import ComposerModule
 
     torch.manual_seed(0)
-    module = ComposerModule(hidden=8, layers=1, nade_hidden=4, ema_decay=0.5)
-    first = [p.detach().clone() for p in module.model.parameters()]
-    module.on_train_batch_end(None, None, 0)  # the average starts at the weights
-    with torch.no_grad():
-        for p in module.model.parameters():
-            p.add_(1.0)  # a "training step"
-    module.on_train_batch_end(None, None, 1)  # average = 0.5 old + 0.5 new
-    module.on_validation_epoch_start()
-    assert bool(module.ema_in_model)
-    for p, old in zip(module.model.parameters(), first):
-        torch.testing.assert_close(p, old + 0.5)  # validation (and checkpoints) see the average
-    saved = {k: v.clone() for k, v in module.state_dict().items()}
-    module.on_validation_epoch_start()  # idempotent
-    module.on_train_batch_start(None, 2)  # training goes on from the raw weights
-    for p, old in zip(module.model.parameters(), first):
-        torch.testing.assert_close(p, old + 1.0)
-    restored = ComposerModule(hidden=8, layers=1, nade_hidden=4, ema_decay=0.5)
-    restored.load_state_dict(saved)  # a checkpoint saved after validation composes with it
-    for p, old in zip(restored.model.parameters(), first):
-        torch.testing.assert_close(p, old + 0.5)
-    restored.on_train_batch_start(None, 0)  # and resumes training from the raw weights
-    for p, old in zip(restored.model.parameters(), first):
-        torch.testing.assert_close(p, old + 1.0)
+    module = ComposerModule(hidden=8, layers=1, nade_hidden=4)
+    raw = {k: v.clone() for k, v in module.state_dict().items()}
+    avg = {k: v + 1 if v.is_floating_point() else v for k, v in raw.items()}
+    ema = {f"ema.module.{k.removeprefix('model.')}": v for k, v in avg.items()}
+    for in_model, state, expected in (
+        (False, raw, avg),  # model.* raw: the average comes from ema.module.*
+        (True, avg, avg),  # saved after validation: model.* already the average
+    ):
+        old = {
+            **state,
+            **ema,
+            "ema.n_averaged": torch.tensor(3),
+            "ema_in_model": torch.tensor(in_model),
+        }
+        fresh = ComposerModule(hidden=8, layers=1, nade_hidden=4)
+        fresh.load_state_dict(old)  # strict
+        for k, v in fresh.state_dict().items():
+            torch.testing.assert_close(v, expected[k])
+    fresh.load_state_dict({**raw, "ema_in_model": torch.tensor(False)})  # averaging was off
+    torch.testing.assert_close(fresh.state_dict(), raw)
 
 
 def test_transposition_ensemble_is_a_mixture_of_shifted_models():
