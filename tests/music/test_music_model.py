@@ -370,6 +370,41 @@ def test_weight_average_is_what_validation_checkpoints_and_the_test_score(tmp_pa
         torch.testing.assert_close(w, best[name])
 
 
+def test_training_with_a_weight_average_resumes_where_it_stopped(tmp_path):
+    """Resuming from last.ckpt goes on from the raw weights with the average restored beside
+    them: 2 epochs + 1 resumed end where 3 uninterrupted epochs end (no dropout, constant lr)."""
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from music.module import ComposerModule
+
+    torch.manual_seed(0)
+    rolls = (torch.rand(8, 12, 88) < 0.05).float()
+    data = DataLoader(TensorDataset(rolls, torch.ones(8, 12, dtype=torch.bool)), batch_size=4)
+    init = ComposerModule(hidden=8, layers=1, nade_hidden=4, dropout=0.0, ema_decay=0.5,
+                          lr=0.05, lr_schedule="constant").state_dict()  # fmt: skip
+
+    def fit(folder, epochs, resume=None):
+        module = ComposerModule(hidden=8, layers=1, nade_hidden=4, dropout=0.0, ema_decay=0.5,
+                                lr=0.05, lr_schedule="constant")  # fmt: skip
+        module.load_state_dict(init)
+        trainer = L.Trainer(
+            max_epochs=epochs, callbacks=[ModelCheckpoint(folder, save_last=True)], logger=False,
+            num_sanity_val_steps=0, enable_progress_bar=False, enable_model_summary=False,
+        )  # fmt: skip
+        trainer.fit(module, data, data, ckpt_path=resume, weights_only=True)
+        return torch.load(folder / "last.ckpt", weights_only=True)
+
+    whole = fit(tmp_path / "whole", 3)
+    fit(tmp_path / "cut", 2)
+    resumed = fit(tmp_path / "cut", 3, resume=tmp_path / "cut" / "last.ckpt")
+    for key in ("state_dict", "current_model_state"):  # the average, the raw weights
+        torch.testing.assert_close(resumed[key], whole[key])
+    average, raw = whole["state_dict"], whole["current_model_state"]
+    assert any(not torch.equal(average[k], raw[k]) for k in average)  # two different sets
+
+
 def test_a_checkpoint_from_before_lightning_s_averaging_loads_its_average():
     """The hand-written average of before kept `ema.module.*` beside `model.*` and a flag
     `ema_in_model` (in every music checkpoint) saying which of the two `model.*` held."""
