@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from common import registry
 from common.cache import file_stamp
 from common.checkpoints import find_checkpoint, load_trained
-from common.demo import subcommand_main
+from common.demo import json_text, subcommand_main
 from common.errors import UserError, command
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     result = export(args.assignment, args.format, args.ckpt, args.out)
-    print(json.dumps(result, indent=2))
+    print(json_text(result))
     return 0
 
 

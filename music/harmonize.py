@@ -17,7 +17,6 @@ when the input cannot be used. Without --ckpt the best checkpoint of the latest 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
@@ -27,7 +26,7 @@ import numpy as np
 import pretty_midi
 import torch
 
-from common.demo import command_parser, writable
+from common.demo import command_parser, json_text, writable
 from common.errors import UserError, command, entry_point
 from music import midi
 
@@ -184,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
         "messages": said,
         **written,
     }
-    print(json.dumps(result, indent=2))
+    print(json_text(result))
     return result
 
 
