@@ -199,9 +199,12 @@ class KeywordModule(StageSteps, L.LightningModule):
             pick = torch.rand(len(wav), generator=gen) < channel_prob
             if pick.any():
                 wav[pick] = audio.random_channel(wav[pick], gen)
-            branches, pooled = self.model.branches(wav.to(self.device), *emb, pooled=True)
-            logp.append([x.log_softmax(dim=-1) for x in branches])
-            feats.append(pooled)
+            # the network on 64 clips at a time: 256 clips' maps outgrow the CPU's caches (0.9
+            # against 0.45 ms per clip); the same numbers, and the channel draws stay per 256
+            for part in zip(wav.to(self.device).split(64), *(e.split(64) for e in emb)):
+                branches, pooled = self.model.branches(*part, pooled=True)
+                logp.append([x.log_softmax(dim=-1) for x in branches])
+                feats.append(pooled)
             targets.append(target.to(self.device))
         cnn, head = (torch.cat([x[i] for x in logp]) for i in range(2))
         feats, targets, gate = torch.cat(feats), torch.cat(targets), self.model.gate
@@ -326,7 +329,7 @@ class KeywordModule(StageSteps, L.LightningModule):
         if datamodule is None or "test" not in getattr(datamodule, "splits", {}):
             return {}
         data = datamodule.splits["test"]
-        preds, targets = self.predict_dataset(data, batch_size=256)
+        preds, targets = self.predict_dataset(data)  # batches of 64: see fit_gate
         report = self.accuracy_report(preds, targets, getattr(data, "groups", {}))
         plot_confusion(preds, targets, self.class_names, run_dir / "confusion_test.png")
         (run_dir / "test_report.json").write_text(json.dumps(report, indent=2))
