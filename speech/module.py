@@ -260,8 +260,12 @@ class KeywordModule(StageSteps, L.LightningModule):
         return wav
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        opt = torch.optim.AdamW(  # foreach: one fused pass over the 115 tensors (torch's
+            # default on the CPU is a Python loop, slower per step; the same numbers to the bit)
+            self.parameters(),
+            lr=self.hparams.lr,
+            weight_decay=self.hparams.weight_decay,
+            foreach=True,
         )
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt,
