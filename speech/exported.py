@@ -74,14 +74,15 @@ def with_log_mel(net: torch.nn.Module) -> torch.nn.Module:
     """The speech network for ONNX: (logits, its normalised log-mel features (B, 1, n_mels, T)),
     the second for the demo's figure (the ONNX path has no torch to compute them). Its STFT is
     computed as an explicit DFT in float64: onnxruntime's DFT of a 480-point frame is about 15
-    times less accurate than torch's FFT, enough to move the logits by 2e-4 (> the tolerance)."""
+    times less accurate than torch's FFT, enough to move the logits by 2e-4 (> the tolerance).
+    Its input is a 1-second clip, (B, 16000) at the front end's sample rate."""
     import copy
 
     import torch
 
     net = copy.deepcopy(net)
     mel = net.features.mel
-    mel.spectrogram = dft_spectrogram(mel.spectrogram)
+    mel.spectrogram = dft_spectrogram(mel.spectrogram, samples=mel.sample_rate)  # 1 s clips
 
     class WithLogMel(torch.nn.Module):
         def __init__(self, spotter: torch.nn.Module):
@@ -95,9 +96,11 @@ def with_log_mel(net: torch.nn.Module) -> torch.nn.Module:
     return WithLogMel(net).eval()
 
 
-def dft_spectrogram(spec):
-    """torchaudio's power Spectrogram (centred, reflect-padded, one-sided) as frames @ a
-    windowed DFT basis, in float64."""
+def dft_spectrogram(spec, samples: int):
+    """torchaudio's power Spectrogram (centred, reflect-padded, one-sided) of clips of `samples`
+    samples as frames @ a windowed DFT basis, in float64. The frames are gathered by a constant
+    index, not `unfold`: the TorchScript-based ONNX exporter (common.export) has no `unfold` of
+    a tensor whose size it does not know; the same numbers."""
     import torch
     import torch.nn.functional as F
 
@@ -118,11 +121,14 @@ def dft_spectrogram(spec):
             angle = 2 * torch.pi * n * k / n_fft  # (n_fft, F)
             window = spec.window.double()[:, None]
             self.register_buffer("basis", torch.cat([angle.cos(), -angle.sin()], 1) * window)
+            padded = samples + n_fft // 2 * 2  # centred: reflect-padded by n_fft // 2 each side
+            starts = torch.arange(0, padded - n_fft + 1, self.hop)
+            self.register_buffer("frames", starts[:, None] + torch.arange(n_fft))  # (T, n_fft)
 
         def forward(self, wav: torch.Tensor) -> torch.Tensor:
             n_fft = self.basis.shape[0]
             x = F.pad(wav[:, None], (n_fft // 2, n_fft // 2), mode="reflect")[:, 0]
-            frames = x.unfold(-1, n_fft, self.hop).double()  # (B, T, n_fft)
+            frames = x[:, self.frames].double()  # (B, T, n_fft), as x.unfold(-1, n_fft, hop)
             re, im = (frames @ self.basis).chunk(2, dim=-1)  # (B, T, F) each
             return (re.square() + im.square()).float().transpose(1, 2)  # (B, F, T)
 
