@@ -21,7 +21,6 @@ CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 pytestmark = [
     pytest.mark.once,
-    pytest.mark.skipif(os.environ.get("MAL2_SKIP_ONCE") == "1", reason="ran in CI's first pass"),
     pytest.mark.skipif(
         not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
         reason="needs Debian's chromium and chromium-driver (apt-get install chromium "
