@@ -2,8 +2,6 @@
 end to end on the tiny fixture assignment."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -35,13 +33,14 @@ def tiny_registry(monkeypatch, runs):
     return runs
 
 
-def test_help_lists_every_command():
-    out = subprocess.run(
-        [sys.executable, "-m", "common.portfolio", "--help"], capture_output=True, text=True
-    )
-    assert out.returncode == 0
-    assert re.search(r"\{([a-z,]+)\}", out.stdout).group(1).split(",") == COMMANDS
-    described = re.findall(r"^    ([a-z]+) +\S", out.stdout, re.M)  # one help line each
+def test_help_lists_every_command(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # argparse's width, as in a process without a terminal
+    with pytest.raises(SystemExit) as exit_:
+        portfolio.main(["--help"])  # in-process: `python -m common.portfolio` is run elsewhere
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\{([a-z,]+)\}", out).group(1).split(",") == COMMANDS
+    described = re.findall(r"^    ([a-z]+) +\S", out, re.M)  # one help line each
     assert described == COMMANDS
 
 
