@@ -120,6 +120,7 @@ def frame_saver(folder: Path, out: TextIO):
     """A callback that saves env.render() as PNG files, or None (with a message) without pygame."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")  # else SDL takes SIGTERM and ignores it
     try:
         import pygame  # noqa: F401
     except ImportError:

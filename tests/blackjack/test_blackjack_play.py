@@ -3,6 +3,11 @@
 import csv
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +187,34 @@ def test_evaluate_shows_progress_on_long_runs_only(capsys, monkeypatch):
     assert len(lines) == 9 and "s left)" in lines[0]  # 10 %, ..., 90 %
     evaluate_main(["--policy", "basic", "--hands", "4999"])
     assert "hands (" not in capsys.readouterr().err
+
+
+# a process that has drawn the card table (pygame, SDL) still stops on SIGTERM (kill, a container's
+# stop, the browser test's end): SDL would otherwise take the signal and ignore it
+DRAW_THEN_WAIT = {
+    "blackjack.play": "import blackjack.play as p; p.frame_saver(Path(sys.argv[1]), sys.stdout)",
+    "common.app": "import common.app",
+}
+
+
+@pytest.mark.parametrize("module", sorted(DRAW_THEN_WAIT))
+def test_a_process_that_drew_the_table_stops_on_sigterm(module, tmp_path):
+    code = (
+        "import sys, time\nfrom pathlib import Path\n"
+        f"{DRAW_THEN_WAIT[module]}\n"
+        "from blackjack.env import make_env\n"
+        "env = make_env(render_mode='rgb_array'); env.reset(seed=0); env.render()\n"
+        "print('drawn', flush=True); time.sleep(60)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("SDL_NO_SIGNAL_HANDLERS", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline() == "drawn\n"
+        proc.terminate()
+        assert proc.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        proc.kill()
+        proc.wait()
