@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 
 import gymnasium as gym
@@ -14,7 +15,12 @@ Observation = tuple[int, int, int]  # (player_sum, dealer_card, usable_ace)
 
 
 def make_env(rules: Rules = Rules(), render_mode: str | None = None) -> gym.Env:
-    """Gymnasium's Blackjack-v1 with the given rules."""
+    """Gymnasium's Blackjack-v1 with the given rules. With a render mode, its card table is drawn
+    by pygame (SDL) off-screen, and SDL leaves SIGTERM alone (it would take it and ignore it)."""
+    if render_mode:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+        os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
     return gym.make("Blackjack-v1", sab=rules.sab, natural=rules.natural, render_mode=render_mode)
 
 

@@ -10,7 +10,6 @@ script can drive it: `printf 'h\\ns\\n\\nq\\n' | python -m blackjack.play`.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -118,9 +117,6 @@ def play_hand(
 
 def frame_saver(folder: Path, out: TextIO):
     """A callback that saves env.render() as PNG files, or None (with a message) without pygame."""
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-    os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")  # else SDL takes SIGTERM and ignores it
     try:
         import pygame  # noqa: F401
     except ImportError:

@@ -33,9 +33,6 @@ from common.errors import UserError, command
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # Gymnasium's card table, drawn off-screen
-os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")  # else SDL takes SIGTERM and ignores it
 
 from common import registry  # noqa: E402
 from common.paths import runs_root  # noqa: E402
