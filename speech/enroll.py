@@ -108,8 +108,10 @@ def replay_clips(names: list[str], per_word: int = 4) -> tuple[torch.Tensor, tor
     import numpy as np
 
     from common.paths import data_root
+    from speech.synthetic import split_variants
 
-    key = hashlib.sha1(f"v1 {names} {per_word}".encode()).hexdigest()[:10]
+    voices = split_variants()["train"]  # the replay's voices: a new split, a new cache
+    key = hashlib.sha1(f"v1 {names} {per_word} {voices}".encode()).hexdigest()[:10]
     cache = data_root() / "speech" / "enroll" / f"replay-{key}.npz"
     if cache.is_file():
         try:
@@ -117,17 +119,17 @@ def replay_clips(names: list[str], per_word: int = 4) -> tuple[torch.Tensor, tor
                 return torch.from_numpy(z["wavs"]), torch.from_numpy(z["targets"])
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache: make it again
-    wavs, targets = _synthesize_replay(names, per_word)
+    wavs, targets = _synthesize_replay(names, per_word, voices)
     with replacing(cache) as f:
         np.savez(f, wavs=wavs.numpy(), targets=targets.numpy())
     return wavs, targets
 
 
-def _synthesize_replay(names: list[str], per_word: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _synthesize_replay(
+    names: list[str], per_word: int, variants: list[str]
+) -> tuple[torch.Tensor, torch.Tensor]:
     from speech import espeak
-    from speech.synthetic import split_variants
 
-    variants = split_variants()["train"]
     accents = ["en-us", "en", "en-029", "en-gb-scotland"]
     words = [w for w in names if not w.startswith("_")]
     requests, targets = [], []

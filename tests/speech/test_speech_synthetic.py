@@ -31,6 +31,10 @@ def test_splits_hold_disjoint_voices():
     assert not sets["train"] & sets["test"] and not sets["train"] & sets["val"]
     assert not sets["val"] & sets["test"]
     assert sum(len(s) for s in sets.values()) == len(synthetic.VARIANTS)
+    # a smaller validation share gives its voices to training and leaves the test voices alone
+    wider = synthetic.split_variants(val_held_out=0.15)
+    assert variants["test"] == wider["test"] and len(wider["val"]) > len(variants["val"]) >= 3
+    assert set(variants["train"]) == set(wider["train"]) | (set(wider["val"]) - sets["val"])
     data = synthetic.generate(TINY, WORDS)
     for split, variant, gender in zip(data["split"], data["variant"], data["gender"]):
         assert variant in sets[split]
