@@ -121,6 +121,8 @@ class KeywordModule(StageSteps, L.LightningModule):
         self.acc = torch.nn.ModuleDict(
             {s: MulticlassAccuracy(n, average="micro") for s in ("train_", "val_", "test_")}
         )
+        # the float32 test's (predictions, targets) per batch, for write_artifacts
+        self.tested: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def forward(self, wav: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
         return self.model(wav, emb)  # (B, n_classes) logits
@@ -149,11 +151,19 @@ class KeywordModule(StageSteps, L.LightningModule):
         )
         if cnn_rows is not None:
             branches = [branches[0], *(x[cnn_rows] for x in branches[1:])]
-        acc = self.acc[stage + "_"]
-        acc(self.model.vote(branches, pooled), target)
+        acc, vote = self.acc[stage + "_"], self.model.vote(branches, pooled)
+        acc(vote, target)
+        if stage == "test" and self.tested is not None:
+            self.tested.append((vote.argmax(dim=-1).cpu(), target.cpu()))
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "train")
         self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
+
+    def on_test_epoch_start(self) -> None:
+        # a float32 test keeps its predictions: the test report (write_artifacts) reads them
+        # instead of predicting the test split a second time (the same numbers; under bf16
+        # autocast the report predicts again, in float32 as the exported model runs)
+        self.tested = [] if self.trainer.precision == "32-true" else None
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         # a checkpoint from before the gate: an unfitted gate (zero output layer: the equal vote)
@@ -333,7 +343,11 @@ class KeywordModule(StageSteps, L.LightningModule):
         if datamodule is None or "test" not in getattr(datamodule, "splits", {}):
             return {}
         data = datamodule.splits["test"]
-        preds, targets = self.predict_dataset(data)  # batches of 64: see fit_gate
+        tested, self.tested = self.tested, None  # the test's predictions, read once
+        if tested and sum(len(p) for p, _ in tested) == len(data):
+            preds, targets = (torch.cat(x) for x in zip(*tested))
+        else:  # no float32 test of the whole split before: predict it
+            preds, targets = self.predict_dataset(data)  # batches of 64: see fit_gate
         report = self.accuracy_report(preds, targets, getattr(data, "groups", {}))
         plot_confusion(preds, targets, self.class_names, run_dir / "confusion_test.png")
         (run_dir / "test_report.json").write_text(json.dumps(report, indent=2))

@@ -132,3 +132,27 @@ def test_training_stores_the_gate_fitted_in_the_best_checkpoint_only(trained):
     )
     assert best["model.gate.net.2.weight"].abs().sum() > 0  # fitted after training
     assert last["model.gate.net.2.weight"].abs().sum() == 0  # the equal vote it trained with
+
+
+def test_the_test_report_reads_the_float32_test_s_predictions(trained, tmp_path, monkeypatch):
+    import lightning as L
+
+    root, cli = trained
+    ckpt = root / "runs" / "speech" / "tiny" / "checkpoints" / "best.ckpt"
+    module = load_module(ckpt, KeywordModule, "speech")
+    data = cli.datamodule.splits["test"]
+    expected, targets = module.predict_dataset(data)
+    monkeypatch.setattr(KeywordModule, "export_best", staticmethod(lambda best: "not asked"))
+    calls = []
+    monkeypatch.setattr(module, "predict_dataset", lambda d: calls.append(d) or (expected, targets))
+    for precision, predicted in (("32-true", 0), ("bf16-mixed", 1)):
+        calls.clear()
+        trainer = L.Trainer(precision=precision, logger=False, enable_progress_bar=False)
+        trainer.test(module, datamodule=cli.datamodule, verbose=False)
+        with torch.no_grad():
+            extra = module.write_artifacts(tmp_path, cli.datamodule)
+        assert len(calls) == predicted  # float32: the test's own predictions, not a second pass
+        report = json.loads((tmp_path / "test_report.json").read_text())
+        assert report["accuracy"] == round((expected == targets).float().mean().item(), 4)
+        assert extra["test_acc_unseen_voices"] == report["accuracy"]
+    assert module.tested is None  # read once: a later report without a test predicts again
