@@ -13,6 +13,7 @@ files and locks are in common.runs, summary.json in common.summary. Public Light
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
 import math
 import os
@@ -27,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import torch
 from jsonargparse import DefaultHelpFormatter, set_parsing_settings
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import (
@@ -36,7 +38,7 @@ from lightning.pytorch.callbacks import (
     RichProgressBar,
 )
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_helpers import is_overridden
@@ -49,7 +51,6 @@ from common.media import MediaCallback
 from common.paths import runs_root
 from common.precision import cpu_has_bf16
 from common.runs import (
-    MetricsCSV,
     RunError,
     RunLock,
     empty_folder,
@@ -134,6 +135,79 @@ class RunOptions:
     annealed (common.budget). Never longer than the config's epochs."""
     overwrite: bool = False
     """Replace an earlier run of this name (its folder is emptied first); refused otherwise."""
+
+
+class MetricsCSV(Logger):
+    """metrics.csv directly in the run folder, written at every logging step so that a killed run
+    keeps it; a resumed run continues the file, a fresh run of the same name replaces it.
+    (Lightning's CSVLogger deletes the file whenever the folder is not empty, resume or not.)
+
+    Args:
+        run_dir: the run folder.
+        append: continue the existing file (a resumed run).
+    """
+
+    def __init__(self, run_dir: Path, append: bool) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / "metrics.csv"
+        self._append = append
+        self._keys: list[str] | None = None  # the file's columns, once it is opened
+        self._hparams: dict[str, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return ""
+
+    @property
+    def version(self) -> str:
+        return ""
+
+    @property
+    def save_dir(self) -> str:
+        return str(self.run_dir)
+
+    def _open(self) -> list[str]:
+        if self._keys is None:
+            self._keys = []
+            if self.path.is_file() and self._append:
+                with self.path.open(newline="") as f:
+                    self._keys = sorted(next(csv.reader(f), []))
+            elif self.path.is_file():
+                self.path.unlink()
+        return self._keys
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        from lightning.pytorch.core.saving import save_hparams_to_yaml
+
+        if isinstance(params, argparse.Namespace):
+            params = vars(params)
+        self._hparams.update(params or {})
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_hparams_to_yaml(self.run_dir / "hparams.yaml", self._hparams)
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        row = {k: v.item() if isinstance(v, torch.Tensor) else v for k, v in metrics.items()}
+        row["step"] = step
+        keys = self._open()
+        exists = self.path.is_file()
+        new = set(row) - set(keys)
+        if new:  # a new column: rewrite the file under the wider header
+            keys[:] = sorted({*keys, *new})
+            old = list(csv.DictReader(self.path.open(newline=""))) if exists else []
+            with self.path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=keys)
+                writer.writeheader()
+                writer.writerows(old)
+            exists = True
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a" if exists else "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            if not exists:
+                writer.writeheader()
+            writer.writerow(row)
 
 
 class PortfolioCLI(LightningCLI):

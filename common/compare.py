@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from common.paths import runs_root
-from common.plots import plot_comparison
 from common.runs import read_metrics, run_config
 
 COLUMNS = (
@@ -172,6 +171,8 @@ def write_comparison(
 
     curves = {r["config"]: read_metrics(Path(r["run_dir"]) / "metrics.csv") for r in ok}
     if curves:
+        from common.plots import plot_comparison  # matplotlib: not on `portfolio --help`'s path
+
         plot_comparison(curves, out_dir / "comparison.png", monitor)
 
 

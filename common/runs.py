@@ -1,9 +1,8 @@
 """Run folders: what was run (command, versions, commit), what it measured (metrics.csv, written
-by `MetricsCSV`), and who may write one (refuse_reuse, RunLock)."""
+by `common.cli.MetricsCSV`), and who may write one (refuse_reuse, RunLock)."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -15,10 +14,6 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-import torch
-from lightning.pytorch.loggers import Logger
-from lightning.pytorch.utilities import rank_zero_only
 
 from common.errors import UserError
 
@@ -165,76 +160,3 @@ def empty_folder(folder: Path) -> None:
             shutil.rmtree(path)
         else:
             path.unlink()
-
-
-class MetricsCSV(Logger):
-    """metrics.csv directly in the run folder, written at every logging step so that a killed run
-    keeps it; a resumed run continues the file, a fresh run of the same name replaces it.
-    (Lightning's CSVLogger deletes the file whenever the folder is not empty, resume or not.)
-
-    Args:
-        run_dir: the run folder.
-        append: continue the existing file (a resumed run).
-    """
-
-    def __init__(self, run_dir: Path, append: bool) -> None:
-        super().__init__()
-        self.run_dir = Path(run_dir)
-        self.path = self.run_dir / "metrics.csv"
-        self._append = append
-        self._keys: list[str] | None = None  # the file's columns, once it is opened
-        self._hparams: dict[str, Any] = {}
-
-    @property
-    def name(self) -> str:
-        return ""
-
-    @property
-    def version(self) -> str:
-        return ""
-
-    @property
-    def save_dir(self) -> str:
-        return str(self.run_dir)
-
-    def _open(self) -> list[str]:
-        if self._keys is None:
-            self._keys = []
-            if self.path.is_file() and self._append:
-                with self.path.open(newline="") as f:
-                    self._keys = sorted(next(csv.reader(f), []))
-            elif self.path.is_file():
-                self.path.unlink()
-        return self._keys
-
-    @rank_zero_only
-    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
-        from lightning.pytorch.core.saving import save_hparams_to_yaml
-
-        if isinstance(params, argparse.Namespace):
-            params = vars(params)
-        self._hparams.update(params or {})
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_hparams_to_yaml(self.run_dir / "hparams.yaml", self._hparams)
-
-    @rank_zero_only
-    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
-        row = {k: v.item() if isinstance(v, torch.Tensor) else v for k, v in metrics.items()}
-        row["step"] = step
-        keys = self._open()
-        exists = self.path.is_file()
-        new = set(row) - set(keys)
-        if new:  # a new column: rewrite the file under the wider header
-            keys[:] = sorted({*keys, *new})
-            old = list(csv.DictReader(self.path.open(newline=""))) if exists else []
-            with self.path.open("w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=keys)
-                writer.writeheader()
-                writer.writerows(old)
-            exists = True
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a" if exists else "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            if not exists:
-                writer.writeheader()
-            writer.writerow(row)

@@ -1,7 +1,10 @@
 """The `portfolio` command: help, list, the error paths, and train/compare/demo/exam/report
 end to end on the tiny fixture assignment."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +45,16 @@ def test_help_lists_every_command(capsys, monkeypatch):
     assert re.search(r"\{([a-z,]+)\}", out).group(1).split(",") == COMMANDS
     described = re.findall(r"^    ([a-z]+) +\S", out, re.M)  # one help line each
     assert described == COMMANDS
+
+
+def test_the_portfolio_command_starts_without_torch_lightning_or_matplotlib():
+    # `portfolio --help` took 5 s when common.runs imported Lightning for its CSV logger
+    heavy = "{'torch', 'lightning', 'matplotlib'}"
+    code = f"import sys, common.portfolio; print(sorted({heavy} & set(sys.modules)))"
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True)
+    assert out.stdout.decode().strip() == "[]", out.stderr.decode()
 
 
 def test_list_real_registry(capsys, runs):

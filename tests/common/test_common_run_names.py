@@ -63,7 +63,7 @@ def test_metrics_csv_replaces_a_fresh_runs_file_continues_a_resumed_one(tmp_path
 
     import torch
 
-    from common.runs import MetricsCSV
+    from common.cli import MetricsCSV
 
     def rows():
         with (tmp_path / "metrics.csv").open(newline="") as f:

@@ -14,8 +14,7 @@ from lightning.pytorch.callbacks import (
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from common.callbacks import EpochPrinter, PortfolioCallback
-from common.cli import PortfolioCLI
-from common.runs import MetricsCSV
+from common.cli import MetricsCSV, PortfolioCLI
 from tests.common.tiny import TinyData, TinyModule, main
 
 
