@@ -1,6 +1,7 @@
 """Trainer defaults, the run folder, CLI options, EarlyStopping and the NaN guard."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -210,3 +211,15 @@ def test_bf16_switch_with_a_value_it_does_not_know_says_what_to_use(monkeypatch)
     monkeypatch.setenv("MAL2_BF16", "maybe")
     with pytest.raises(SystemExit, match=r"MAL2_BF16='maybe'.*MAL2_BF16=0"):
         cli.train_main(TinyModule, TinyData, assignment="tiny", args=[], bf16_where_native=True)
+
+
+def test_training_gives_onednn_room_for_every_batch_shape_unless_the_user_chose(monkeypatch):
+    key = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
+    for given, expected in ((None, "8192"), ("100", "100")):
+        if given is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, given)
+        with pytest.raises(SystemExit):
+            main(["--help"])  # set before the run is built, so before any convolution
+        assert os.environ[key] == expected
