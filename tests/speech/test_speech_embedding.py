@@ -101,6 +101,22 @@ def test_the_cnn_learns_espeak_voices_only_and_the_head_all_voices(cnn_neural):
     assert seen["cnn"] == [2]
 
 
+@pytest.mark.parametrize("channel_prob, augmented", [(0.0, []), (1.0, [4])])
+def test_training_augments_the_cnn_s_clips_only_and_by_default_none(channel_prob, augmented):
+    from speech.module import KeywordModule
+
+    wav, target = torch.randn(6, 16000) * 0.1, torch.tensor([0, 1, 0, 1, 0, 1])
+    emb, neural = torch.randn(6, 96, 4), torch.tensor([True, False, False, True, False, False])
+    module = KeywordModule(labels="yes,no", width=8, channel_prob=channel_prob)
+    module.log = lambda *args, **kwargs: None  # no trainer here
+    calls, heard, augment = [], [], module.augment
+    module.augment = lambda w: calls.append(len(w)) or augment(w)
+    module.model.features.register_forward_pre_hook(lambda m, x: heard.append(x[0]))
+    module.training_step((wav.clone(), target, emb, neural), 0)
+    assert calls == augmented  # the CNN's 4 eSpeak rows, or no call (and no copy) at all
+    assert torch.equal(heard[0], wav[~neural]) == (channel_prob == 0)
+
+
 def test_a_batch_s_extras_split_into_embeddings_and_the_neural_voice_flag():
     from speech.module import split_extras
 
