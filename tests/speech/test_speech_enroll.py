@@ -16,8 +16,7 @@ from tests.speech.conftest import band_limit
 
 def speaker_clip(word: str, take: int) -> torch.Tensor:
     """An unusual synthetic speaker: an eSpeak voice with a much shorter vocal tract (formants
-    x1.5; at x1.35 the small model of data version 6 sometimes knew it already), heard through a
-    telephone (300-3400 Hz)."""
+    x1.5), heard through a telephone (300-3400 Hz)."""
     wav, sr = espeak.synthesize(word, "en-us+f4", rate=120 + 12 * take, pitch=60 + 3 * take)
     wav = audio.fit_length(audio.resample(torch.from_numpy(wav), sr, 16000))
     wav = audio.spectral_warp(wav[None], torch.tensor([1.5]))
@@ -66,7 +65,7 @@ def ckpt(tmp_path_factory):
     return root / "runs" / "speech" / "small" / "checkpoints" / "best.ckpt"
 
 
-def test_enrollment_raises_the_speakers_accuracy_and_keeps_other_words(ckpt, tmp_path, capsys):
+def test_enrollment_fits_the_speaker_and_keeps_other_words(ckpt, tmp_path, capsys):
     voice = tmp_path / "voice"
     for word in ("yes", "no"):  # "up" is not enrolled
         for take in range(4):
@@ -89,9 +88,11 @@ def test_enrollment_raises_the_speakers_accuracy_and_keeps_other_words(ckpt, tmp
     personal = load_module(tmp_path / "me.ckpt", KeywordModule, "speech")
     after = {w: accuracy(personal, x, w) for w, x in held_out.items()}
     nll_after = sum(word_nll(personal, x, w) for w, x in held_out.items())
-    assert sum(after.values()) > sum(before.values()), (before, after)
+    # the speaker's loss on the right words at least halves (measured 0.70-1.18 -> 0.12-0.32);
+    # the accuracy cannot always rise: the small model may know all 8 clips already (it did in a
+    # full emulated run), so no word may lose any
+    assert nll_after < 0.5 * nll_before, (nll_before, nll_after)
     assert all(after[w] >= before[w] for w in after), (before, after)
-    assert nll_after < 0.5 * nll_before, (nll_before, nll_after)  # and it is surer of them
     assert sum(after.values()) / 2 >= 0.75, (before, after)
     assert accuracy(personal, others, "up") >= accuracy(base, others, "up") - 1e-6
     stored = load_checkpoint(tmp_path / "me.ckpt", "speech")["enrollment"]
