@@ -39,6 +39,14 @@ def cpu_has_bf16_hardware() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
+def cpu_is_what_ci_emulates() -> bool:
+    """Whether this CPU, as it is, already is the CPU `.ci/run`'s second pass emulates (neither
+    native bf16 nor AVX-512, so oneDNN and ATen run float32 at AVX2 or below anyway): there the
+    first pass was that run, and the second would repeat it. Ignores `MAL2_BF16`."""
+    avx512 = getattr(torch.cpu, "_is_avx512_supported", lambda: True)()  # unknown: assume it
+    return not cpu_has_bf16_hardware() and not avx512
+
+
 def cpu_has_bf16() -> bool:
     """Whether to treat this CPU as one with native bf16: `MAL2_BF16` if set, else its flags."""
     forced = bf16_override()

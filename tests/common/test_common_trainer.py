@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -203,6 +204,24 @@ def test_bf16_detection_can_be_forced_off_and_on(monkeypatch, cli_args):
             assert ("bf16-mixed" in seen[-1]) is expected
         monkeypatch.delenv("MAL2_BF16")
         assert precision.cpu_has_bf16() is hardware
+
+
+def test_ci_skips_its_second_pass_only_on_a_cpu_that_already_is_the_emulated_one(monkeypatch):
+    from common import precision
+
+    for bf16, avx512, expected in [
+        (False, False, True),  # e.g. AMD Zen 2/3, Intel before Ice Lake: pass 1 was pass 2
+        (False, True, False),  # AVX-512 without bf16 (Skylake-X): pass 2 caps it to AVX2
+        (True, True, False),  # native bf16: pass 2 is the float32 path
+    ]:
+        monkeypatch.setattr(precision, "cpu_has_bf16_hardware", lambda bf16=bf16: bf16)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_supported", lambda a=avx512: a)
+        monkeypatch.setenv("MAL2_BF16", "0")  # the forced switch does not make a CPU emulated
+        assert precision.cpu_is_what_ci_emulates() is expected
+    monkeypatch.delattr(torch.cpu, "_is_avx512_supported")  # a torch without it: run both
+    assert precision.cpu_is_what_ci_emulates() is False
+    ci = (Path(__file__).parents[2] / ".ci" / "run").read_text()
+    assert "from common.precision import cpu_is_what_ci_emulates" in ci
 
 
 def test_bf16_switch_with_a_value_it_does_not_know_says_what_to_use(monkeypatch):
