@@ -43,9 +43,10 @@ class KeywordModule(StageSteps, L.LightningModule):
     Args:
         labels: The task: 35, 12 or a comma-separated word list (linked from --data.labels).
         width: Base channel count, the paper's 8*tau (BC-ResNet-1: 8, BC-ResNet-8: 64).
-        time_stride: Time stride of the 5x5 stem convolution: 2 halves the frames every block
-            sees (about half the training cost); 1 is the paper's.
-        depth: BC-ResBlocks in each of the four stages.
+        time_stride: Time stride of the 5x5 stem convolution: 1 (the paper's) keeps every
+            frame; 2 halves the frames every block sees (about half the cost per block).
+        depth: BC-ResBlocks in each of the four stages (the paper's: 2, 2, 4, 4; one each
+            at stride 1 costs about what the paper's stages cost at stride 2).
         activation: Activation in the temporal branch: relu, silu, gelu or tanh.
         dropout: Dropout2d rate at the end of each block.
         hop_ms: Frame hop of the log-mel features in ms (window 30 ms).
@@ -91,8 +92,8 @@ class KeywordModule(StageSteps, L.LightningModule):
         self,
         labels: str = "35",
         width: int = 32,
-        time_stride: int = 2,
-        depth: list[int] = [2, 2, 4, 4],  # noqa: B006 (jsonargparse needs a literal default)
+        time_stride: int = 1,
+        depth: list[int] = [1, 1, 1, 1],  # noqa: B006 (jsonargparse needs a literal default)
         activation: str = "silu",
         dropout: float = 0.05,
         hop_ms: float = 25.0,
