@@ -27,6 +27,21 @@ def test_log_mel_shape_and_normalisation_and_gain_invariance():
     assert torch.allclose(log_mel(0.01 * wav), feats, atol=1e-3)  # recording level cancels
 
 
+def test_lifter_keeps_the_spectral_envelope_and_drops_the_fine_detail():
+    wav = torch.randn(2, 16000)
+    plain = LogMel(network_config())(wav)
+    # every DCT coefficient kept: the orthonormal DCT and its transpose give back the log-mels
+    assert torch.allclose(LogMel(network_config(lifter=40))(wav), plain, atol=1e-4)
+    smooth = LogMel(network_config(lifter=13))
+    feats = smooth(wav)  # (B, 1, n_mels, T)
+    assert feats.shape == plain.shape
+    assert not torch.allclose(feats, plain, atol=1e-2)
+    frames = feats.squeeze(1).transpose(1, 2)  # (B, T, n_mels)
+    coeffs = frames @ LogMel(network_config(lifter=40)).dct  # (B, T, 40): every coefficient
+    assert coeffs[..., 13:].abs().max() < 1e-4  # nothing left above the 13th (the per-clip
+    assert coeffs[..., :13].abs().max() > 0.1  # normalisation moves frames within the span)
+
+
 def test_spec_augment_masks_only_in_training():
     aug = SpecAugment(network_config(freq_mask=10, time_mask=30, n_masks=2))
     x = torch.randn(4, 1, 40, 101)
