@@ -4,6 +4,7 @@ import torch
 
 from speech import audio
 from speech.model import LogMel
+from speech.module import KeywordModule
 from tests.speech.conftest import band_limit, network_config
 
 
@@ -112,3 +113,21 @@ def test_pcen_follows_its_equation_and_nearly_divides_out_a_gain_per_band():
     before, after = pcen.pcen(energy), pcen.pcen(energy * gain)
     assert torch.equal(after[:, 20:], before[:, 20:])  # each band on its own
     assert ((after - before).abs() <= 0.1 * before).all()  # 100^0.02 = 1.096: under 10 %
+
+
+def test_f_max_leaves_the_features_deaf_above_it():
+    noise = torch.randn(1, 16000, generator=torch.Generator().manual_seed(6))
+    voice = band_limit(noise, torch.tensor([3000.0]), torch.tensor([0.0]))  # nothing above 3 kHz
+    whistle = voice + 0.05 * torch.sin(2 * torch.pi * 6000 * torch.arange(16000) / 16000)
+    full, upto4k = LogMel(network_config()), LogMel(network_config(f_max=4000.0))
+    assert (full(whistle) - full(voice)).abs().max() > 1.0  # the whole band hears the 6 kHz tone
+    assert (upto4k(whistle) - upto4k(voice)).abs().max() < 0.05  # bands up to 4 kHz do not
+
+
+def test_trim_prob_one_trims_every_training_clip_to_its_word():
+    wav = 1e-3 * torch.randn(3, 16000, generator=torch.Generator().manual_seed(7))
+    wav[:, 6000:9000] += 0.5 * torch.sin(torch.arange(3000) * 0.3)
+    module = KeywordModule(labels="yes,no", width=8, pretrained=False, trim_prob=1.0)
+    assert module.augmenting
+    assert torch.equal(module.augment(wav), audio.trim_to_word(wav))
+    assert not KeywordModule(labels="yes,no", width=8, pretrained=False).augmenting
