@@ -68,6 +68,22 @@ def test_user_folder_split_by_speaker_and_unknown_labels(tmp_path):
         scan_folder(tmp_path, ["tree", "wow"])
 
 
+def test_background_noise_is_mixed_in_at_noise_prob_and_between_5_and_30_db():
+    from speech.data import ClipDataset
+
+    clips = (8000 * torch.sin(torch.arange(16000) * 0.05)).to(torch.int16)[None]  # (1, 16000)
+    noise = torch.randint(-3000, 3000, (2, 16000), dtype=torch.int16)
+    clean = clips[0].float() / 32768.0
+    torch.manual_seed(0)
+    always = ClipDataset(clips, torch.tensor([0]), noise=noise, noise_prob=1.0)
+    for _ in range(10):
+        added = always[0][0] - clean
+        snr = 10 * torch.log10(clean.pow(2).sum() / added.pow(2).sum())
+        assert 5 - 1e-3 <= snr <= 30 + 1e-3
+    never = ClipDataset(clips, torch.tensor([0]), noise=noise, noise_prob=0.0)
+    assert all(torch.equal(never[0][0], clean) for _ in range(10))
+
+
 def test_training_time_shift_moves_the_clip():
     from speech.data import ClipDataset
 
