@@ -56,7 +56,8 @@ class ComposerModule(StageSteps, L.LightningModule):
         weight_decay: Decoupled weight decay (AdamW).
         lr_schedule: plateau (halve after lr_patience validation rounds without a better
             val/nll), cosine (to zero over trainer.max_epochs) or constant.
-        lr_patience: Validation rounds without a better val/nll before plateau halves the rate.
+        lr_patience: Validation rounds without a better val/nll that plateau tolerates: the
+            next such round halves the rate (0: every round without a better val/nll does).
         ema_decay: Validate, test, checkpoint and compose with an exponential moving average
             of the weights (e.g. 0.998 per step); 0 = off.
         eval_transpositions: Test (and `music.evaluate`) with an ensemble over the piece
@@ -157,10 +158,10 @@ class ComposerModule(StageSteps, L.LightningModule):
             if not epochs or epochs < 1:
                 raise ValueError("lr_schedule cosine needs a fixed --trainer.max_epochs")
             return [opt], [torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)]
-        if self.hparams.lr_schedule == "constant" or not self.hparams.lr_patience:
+        if self.hparams.lr_schedule == "constant":
             return opt
-        # The run is cut by time (trainer.max_time), so a schedule fixed in epochs would not
-        # fit; halving on a plateau adapts to however many epochs the CPU allows.
+        # Halving on a plateau needs no fixed length: it suits a run cut by time or by
+        # early stopping.
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="min", factor=0.5, patience=self.hparams.lr_patience
         )

@@ -84,6 +84,38 @@ def test_ten_updates_per_lightning_step_train_the_same_network(tmp_path, monkeyp
         assert one.summary[key] == ten.summary[key], key
 
 
+def test_exploration_and_learning_rate_follow_their_options(tmp_path, monkeypatch):
+    """--model.env_steps_per_batch steps are played before each update, with the exploration
+    rate falling linearly from eps_start to eps_end over the first eps_decay of the run, and the
+    learning rate ends at lr * lr_final_ratio."""
+    from blackjack.data import Player
+    from blackjack.train import main
+
+    played = []  # the exploration rate of every step the policy plays (warm-up excluded)
+    step = Player.step
+
+    def recording_step(self, greedy, epsilon):
+        if greedy is not None:
+            played.append(epsilon)
+        step(self, greedy, epsilon)
+
+    monkeypatch.setattr(Player, "step", recording_step)
+    cli = main([
+        "--trainer.max_epochs", "2", "--model.batches_per_epoch", "20",
+        "--model.warmup_steps", "50", "--model.hidden", "[16]", "--run.test", "false",
+        "--model.env_steps_per_batch", "3", "--model.eps_start", "0.9",
+        "--model.eps_end", "0.2", "--model.eps_decay", "0.5",
+        "--model.lr", "0.01", "--model.lr_final_ratio", "0.1",
+        "--trainer.enable_progress_bar", "false", "--run.root", str(tmp_path),
+    ])  # fmt: skip
+    updates = 40  # 2 epochs x 20; epsilon reaches eps_end after 0.5 x 40 = 20 of them
+    expected = [0.9 + min(1.0, g / 20) * (0.2 - 0.9) for g in range(updates) for _ in range(3)]
+    assert played == pytest.approx(expected, abs=1e-12)
+    assert cli.model.player.steps == 50 + 3 * updates
+    assert cli.trainer.global_step == updates
+    assert cli.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.01 * 0.1)
+
+
 def test_invalid_network_size_is_rejected():
     with pytest.raises(ValueError, match="hidden"):
         DQNAgent(hidden=[])

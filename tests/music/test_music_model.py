@@ -172,6 +172,27 @@ def test_tiny_fit_learns_a_repeating_chord_progression():
     assert (out == expected).float().mean() > 0.98
 
 
+@pytest.mark.parametrize(("patience", "halved_after"), [(0, [1, 2, 3, 4, 5, 6]), (2, [3, 6])])
+def test_plateau_halves_the_rate_after_lr_patience_rounds_without_a_better_nll(
+    patience, halved_after
+):
+    from music.module import ComposerModule
+
+    module = ComposerModule(
+        hidden=8, nade_hidden=4, lr=0.1, lr_schedule="plateau", lr_patience=patience
+    )
+    config = module.configure_optimizers()
+    assert config["lr_scheduler"]["monitor"] == "val/nll"
+    plateau, opt = config["lr_scheduler"]["scheduler"], config["optimizer"]
+    plateau.step(2.0)  # the first round sets the best
+    rates = []
+    for _ in range(6):  # six rounds without a better val/nll
+        plateau.step(2.0)
+        rates.append(opt.param_groups[0]["lr"])
+    expected = [0.1 * 0.5 ** sum(r <= n for r in halved_after) for n in range(1, 7)]
+    assert rates == pytest.approx(expected)
+
+
 def test_frame_accuracy_counts_as_bay_et_al():
     acc = FrameAccuracy()
     target = torch.tensor([[1, 1, 0, 0], [0, 1, 1, 0]])
