@@ -74,6 +74,21 @@ def test_spectral_warp_identity_and_formant_shift():
     assert warped.shape == x.shape
 
 
+def test_training_warp_moves_each_clips_frequencies_within_warp():
+    from speech.module import KeywordModule
+
+    tones = sine(1000).repeat(32, 1)
+    torch.manual_seed(0)
+    module = KeywordModule(labels="yes,no", width=8, pretrained=False, warp=0.2)
+    assert module.augmenting
+    peaks = torch.tensor([peak_hz(w) for w in module.augment(tones)])
+    # alpha from [0.8, 1.2] per clip: the tone moves to 800-1200 Hz (+- 40: the 31 Hz STFT bins)
+    assert ((peaks >= 760) & (peaks <= 1240)).all()
+    assert peaks.min() < 900 and peaks.max() > 1100 and len(peaks.unique()) > 4
+    plain = KeywordModule(labels="yes,no", width=8, pretrained=False, warp=0.0)
+    assert not plain.augmenting and torch.equal(plain.augment(tones), tones)
+
+
 def test_coloured_noise_slope_and_unit_rms():
     g = torch.Generator().manual_seed(0)
     noise = audio.coloured_noise(2, 16000, torch.tensor([0.0, 2.0]), g)

@@ -93,3 +93,44 @@ def test_training_time_shift_moves_the_clip():
     torch.manual_seed(0)
     positions = {int(data[0][0].abs().argmax()) for _ in range(20)}
     assert len(positions) > 5 and all(6400 <= p <= 9600 for p in positions)
+
+
+def write_clicks(root, rate=16000):
+    """Speech Commands laid out with a click at 0.5 s in every 1 s clip (one speaker per split)."""
+    click = np.zeros(rate)
+    click[rate // 2] = 0.5
+    for word in ("yes", "no"):
+        for speaker in ("aaaa1111", "bbbb2222", "cccc3333"):
+            path = root / word / f"{speaker}_nohash_0.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, click, rate)
+    (root / "validation_list.txt").write_text("yes/aaaa1111_nohash_0.wav\nno/aaaa1111_nohash_0.wav")
+    (root / "testing_list.txt").write_text("yes/bbbb2222_nohash_0.wav\nno/bbbb2222_nohash_0.wav")
+
+
+@pytest.mark.parametrize("source", ["espeak", "speechcommands"])
+def test_time_shift_ms_shifts_training_clips_by_at_most_that_many_ms(source, tmp_path, monkeypatch):
+    if source == "espeak":  # the embedded set's cache, faked: clips with a click at 0.5 s
+        clips = np.zeros((6, 16000), np.int16)
+        clips[:, 8000] = 16000
+        fake = {
+            "clips": clips,
+            "word": ["yes", "no"] * 3,
+            "split": ["train"] * 2 + ["val"] * 2 + ["test"] * 2,
+        }
+        fake |= {k: ["x"] * 6 for k in ("accent", "variant", "gender")}
+        monkeypatch.setattr("speech.data.load_or_generate", lambda *args: fake)
+    else:
+        write_clicks(tmp_path)
+    torch.manual_seed(0)
+    where = {}
+    for ms in (0.0, 50.0):
+        dm = KeywordDataModule(source=source, root=str(tmp_path), labels="yes,no", time_shift_ms=ms)
+        dm.setup("fit")
+        for split in ("train", "val"):
+            data = dm.splits[split]
+            where[split, ms] = {int(data[i][0].abs().argmax()) for i in range(2) for _ in range(20)}
+    assert where["train", 0.0] == where["val", 0.0] == where["val", 50.0] == {8000}  # unshifted
+    shifted = where["train", 50.0]  # 50 ms = 800 samples either way
+    assert len(shifted) > 10 and min(shifted) >= 7200 and max(shifted) <= 8800
+    assert min(shifted) < 7600 and max(shifted) > 8400

@@ -1,6 +1,8 @@
-"""Features, SpecAugment, SubSpectralNorm and BC-ResNet: shapes, invariants, references."""
+"""Features, SpecAugment, SubSpectralNorm and BC-ResNet: shapes, invariants, references; the
+optimiser, schedule and loss options of the KeywordModule."""
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -40,6 +42,24 @@ def test_lifter_keeps_the_spectral_envelope_and_drops_the_fine_detail():
     coeffs = frames @ LogMel(network_config(lifter=40)).dct  # (B, T, 40): every coefficient
     assert coeffs[..., 13:].abs().max() < 1e-4  # nothing left above the 13th (the per-clip
     assert coeffs[..., :13].abs().max() > 0.1  # normalisation moves frames within the span)
+
+
+def test_top_db_floors_each_clip_that_far_below_its_loudest_bin():
+    # white noise fading by 100 dB over the second: every level from the loudest bin down
+    fade = 10 ** (-5 * torch.arange(16000) / 16000)
+    wav = torch.randn(2, 16000, generator=torch.Generator().manual_seed(3)) * fade
+    wav[1] *= 0.01  # the floor follows each clip's own loudest bin
+    share = {}
+    for top_db in (20.0, 50.0):
+        module = KeywordModule(labels="yes,no", width=8, pretrained=False, top_db=top_db)
+        log_mel = module.model.features
+        feats = log_mel(wav).squeeze(1)  # (B, n_mels, T)
+        raw = 10 * torch.log10(log_mel.mel(wav).clamp(min=1e-10))  # the unfloored dB
+        below = raw < raw.amax(dim=(1, 2), keepdim=True) - top_db
+        # the bins under the floor all read the floor, each clip's lowest feature; none above
+        assert torch.equal(feats == feats.amin(dim=(1, 2), keepdim=True), below)
+        share[top_db] = below.float().mean().item()
+    assert share[20.0] > share[50.0] + 0.2  # the more dB kept, the fewer bins floored
 
 
 def test_spec_augment_masks_only_in_training():
@@ -150,3 +170,57 @@ def test_a_checkpoint_from_before_the_time_stride_is_refused_not_run_with_anothe
     torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
                 "mal2": {"assignment": "speech"}}, path)  # fmt: skip
     assert load_module(path, KeywordModule, "speech").hparams.time_stride == 2
+
+
+def optimizer_of(module: KeywordModule, steps: int = 100) -> tuple:
+    """The module's optimizer and one-cycle schedule for a run of `steps` training steps."""
+    module._trainer = SimpleNamespace(estimated_stepping_batches=steps)
+    config = module.configure_optimizers()
+    return config["optimizer"], config["lr_scheduler"]["scheduler"]
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_weight_decay_reaches_adamw_as_configured(weight_decay):
+    module = KeywordModule(labels="yes,no", width=8, pretrained=False, weight_decay=weight_decay)
+    opt, _ = optimizer_of(module)
+    assert isinstance(opt, torch.optim.AdamW)
+    assert [g["weight_decay"] for g in opt.param_groups] == [weight_decay]
+    before = [p.detach().clone() for p in module.parameters()]
+    for p in module.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()  # a zero gradient: only AdamW's decoupled decay moves the weights
+    shrink = 1 - opt.param_groups[0]["lr"] * weight_decay  # the schedule's first lr, lr / 25
+    for old, new in zip(before, module.parameters()):
+        assert torch.allclose(new, old * shrink, rtol=1e-7, atol=0)
+
+
+@pytest.mark.parametrize("warmup", [0.1, 0.3])
+def test_warmup_is_the_share_of_the_steps_before_the_learning_rate_peaks(warmup):
+    module = KeywordModule(labels="yes,no", width=8, pretrained=False, lr=0.02, warmup=warmup)
+    opt, sched = optimizer_of(module, steps=100)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()  # no gradients: the weights stay, the schedule moves on
+        sched.step()
+    lrs, peak = torch.tensor(lrs), round(warmup * 100) - 1
+    assert lrs.argmax().item() == peak and lrs[peak].item() == pytest.approx(0.02)
+    assert (lrs[: peak + 1].diff() > 0).all() and (lrs[peak:].diff() < 0).all()
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log")  # no trainer: not logged
+def test_training_loss_is_cross_entropy_with_label_smoothing():
+    wav = torch.randn(6, 16000, generator=torch.Generator().manual_seed(4))
+    target = torch.tensor([0, 1, 2, 0, 1, 2])
+    losses = {}
+    for eps in (0.0, 0.1, 0.3):
+        torch.manual_seed(0)  # the same weights each time
+        module = KeywordModule(labels="yes,no,up", width=8, pretrained=False, label_smoothing=eps)
+        module.eval()  # no dropout or masks: the step sees the logits computed here
+        with torch.no_grad():
+            logp = module(wav).log_softmax(dim=-1)  # (6, 3)
+            losses[eps] = module.training_step((wav, target), 0).item()
+        # by hand: 1 - eps of the target's weight on its class, eps spread over all classes
+        nll, uniform = -logp[torch.arange(6), target].mean(), -logp.mean()
+        assert losses[eps] == pytest.approx(((1 - eps) * nll + eps * uniform).item(), rel=1e-5)
+    assert losses[0.0] != losses[0.1] != losses[0.3]
