@@ -166,6 +166,34 @@ def test_split_by_piece_is_a_fixed_partition():
         data.split_by_piece(2, 0.1, 0.1, 0)
 
 
+def test_split_seed_and_max_pieces_choose_the_pieces_of_each_split(tmp_path, monkeypatch):
+    """--data.split_seed picks which pieces of a MIDI folder are held out; --data.max_pieces
+    keeps the first pieces of the folder, or of each JSB split."""
+    monkeypatch.setenv("MAL2_DATA", str(tmp_path / "cache"))
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    for i in range(10):  # piece i begins on pitch 50 + i
+        write_midi(folder / f"p{i:02d}.mid", [50 + i, 70, 72])
+
+    def first_pitches(**options):
+        dm = data.MusicDataModule(source="midi", path=str(folder), test_fraction=0.2, **options)
+        rolls = dm.load()
+        return {k: sorted(int(np.flatnonzero(r[0])[0]) + midi.LOW - 50 for r in v)
+                for k, v in rolls.items()}  # fmt: skip
+
+    for seed in (0, 1):
+        split = data.split_by_piece(10, 0.1, 0.2, seed)
+        assert first_pitches(split_seed=seed) == {k: sorted(v) for k, v in split.items()}
+    assert first_pitches(split_seed=0) != first_pitches(split_seed=1)
+    kept = first_pitches(max_pieces=6)
+    assert sorted(sum(kept.values(), [])) == list(range(6))
+    path = write_pickle(tmp_path / "jsb.pickle", jsb_like(n_train=6, n_valid=3, n_test=3))
+    full = data.MusicDataModule(source="jsb", path=str(path)).load()
+    cut = data.MusicDataModule(source="jsb", path=str(path), max_pieces=2).load()
+    for k in ("train", "valid", "test"):
+        assert len(cut[k]) == 2 and all(np.array_equal(a, b) for a, b in zip(cut[k], full[k]))
+
+
 def test_training_crops_stay_on_the_keyboard_and_are_transposed():
     roll = np.zeros((300, 88), bool)
     roll[:, 2] = roll[:, 80] = True  # room: 2 keys down, 7 up
