@@ -8,6 +8,8 @@ the module scales the offsets to unit standard deviation on the training set (Gr
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -41,7 +43,13 @@ def data_dir() -> Path:
 
 
 def generate_hershey(
-    n_train: int, n_val: int, max_chars: int, seed: int, pen_step: float = 1, lead_letter: float = 0
+    n_train: int,
+    n_val: int,
+    max_chars: int,
+    seed: int,
+    pen_step: float = 1,
+    lead_letter: float = 0,
+    alphabet: str = ALPHABET,
 ) -> dict:
     """Synthetic lines: each writer gets `Writer.share` parts of the training lines (cleo, the
     hardest hand, two) and an equal part of the validation lines. The text is mixed by
@@ -58,7 +66,7 @@ def generate_hershey(
         ("val", val_sents, n_val, 1),
     ]:
         mixer = TextMixer(sents, seed * 2 + offset, load_unseen(), lead_letter)
-        texts = mixer.lines(n, max_chars, ALPHABET)
+        texts = mixer.lines(n, max_chars, alphabet)
         cycle = list(range(len(writers)))
         if split == "train":
             cycle = [w for w, writer in enumerate(writers) for _ in range(writer.share)]
@@ -77,17 +85,21 @@ def generate_hershey(
     return out
 
 
-def load_or_generate_hershey(
-    n_train: int, n_val: int, max_chars: int, seed: int, pen_step: float = 1, lead_letter: float = 0
-) -> dict:
-    """The cached embedded data set, generated on first use (a few seconds per 1000 lines)."""
+def load_or_generate_hershey(*args, **kwargs) -> dict:
+    """`generate_hershey(*args, **kwargs)` cached: the embedded data set, generated on first use
+    (a few seconds per 1000 lines)."""
+    spec = inspect.signature(generate_hershey).bind(*args, **kwargs)
+    spec.apply_defaults()
+    n_train, n_val, max_chars, seed, pen_step, lead_letter, alphabet = spec.arguments.values()
     lead = f"-l{lead_letter:g}" if lead_letter else ""  # 0: the name (and data) of before
     name = f"hershey-v{CACHE_VERSION}-n{n_train}-{n_val}-c{max_chars}-s{seed}-p{pen_step:g}"
+    if alphabet != ALPHABET:  # the default alphabet: the name (and data) of before
+        name += f"-a{hashlib.sha1(alphabet.encode()).hexdigest()[:8]}"
     name += f"{lead}.pt"
     path = data_dir() / name
     data = load_tensors(path, "handwriting data")
     if data is None:
-        data = generate_hershey(n_train, n_val, max_chars, seed, pen_step, lead_letter)
+        data = generate_hershey(n_train, n_val, max_chars, seed, pen_step, lead_letter, alphabet)
         save_tensors(data, path)
     return data
 
@@ -142,6 +154,8 @@ class HandwritingDataModule(L.LightningDataModule):
         num_workers: DataLoader workers (0 is fastest for this in-memory data).
         seed: Data generation and splits.
         val_fraction: Share of IAM-OnDB lines held out for validation.
+        alphabet: The characters the lines may use, in the network's one-hot order (sets
+            --model.alphabet): synthetic lines are drawn from them, other IAM-OnDB lines dropped.
     """
 
     def __init__(
@@ -158,17 +172,26 @@ class HandwritingDataModule(L.LightningDataModule):
         num_workers: int = 0,
         seed: int = 1234,
         val_fraction: float = 0.05,
+        alphabet: str = ALPHABET,
     ):
         super().__init__()
         if source not in ("hershey", "iamondb"):
             raise DataError(f"--data.source must be 'hershey' or 'iamondb', not {source!r}")
+        if not alphabet or len(set(alphabet)) < len(alphabet):
+            raise DataError(f"--data.alphabet {alphabet!r}: give each character once")
+        undrawable = "".join(unknown_characters(alphabet, ALPHABET))
+        if source == "hershey" and undrawable:
+            raise DataError(
+                f"--data.alphabet: the synthetic writers cannot draw {undrawable!r}; "
+                f"use characters of {ALPHABET!r}"
+            )
         if source == "iamondb" and not path:
             raise DataError(
                 "--data.source iamondb needs --data.path DIR: the folder where you saved "
                 "lineStrokes-all.tar.gz and ascii-all.tar.gz from the IAM-OnDB web site"
             )
         self.save_hyperparameters()
-        self.alphabet = ALPHABET
+        self.alphabet = alphabet
         self.scale: tuple[float, float] = (1.0, 1.0)
         self.train_set = self.val_set = None
         self.val_sentences: list[str] = []
@@ -179,8 +202,9 @@ class HandwritingDataModule(L.LightningDataModule):
         hp = self.hparams
         if hp.source == "hershey":
             data = load_or_generate_hershey(
-                hp.n_train, hp.n_val, hp.max_chars, hp.seed, hp.pen_step, hp.lead_letter
-            )
+                hp.n_train, hp.n_val, hp.max_chars, hp.seed, hp.pen_step, hp.lead_letter,
+                alphabet=hp.alphabet,
+            )  # fmt: skip
             self.val_sentences = data["val_sentences"]
         else:
             data = iamondb.load_or_parse(Path(hp.path), data_dir(), hp.val_fraction, hp.seed)

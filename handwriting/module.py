@@ -372,8 +372,13 @@ class HandwritingModule(L.LightningModule):
         if not self.config.synthesis:
             save_lines([self.scribble(seed) for seed in range(3)], Path(run_dir) / "samples.png")
             return {}
-        texts = getattr(datamodule, "val_sentences", None) or ["unseen words"]
-        text = texts[0][:24].strip()
+        texts = [t[:24].strip() for t in getattr(datamodule, "val_sentences", None) or []]
+        texts += [*getattr(getattr(datamodule, "val_set", None), "texts", []), "unseen words"]
+        # the first that the network's alphabet (--data.alphabet) can write
+        alphabet = self.hparams.alphabet
+        text = next((t for t in texts if t and not unknown_characters(t, alphabet)), None)
+        if text is None:
+            return {}
         rows, titles, phi = [], [], None
         for style in hershey.WRITERS:
             offsets, p, _ = self.write(text, style=style, bias=1.5)

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import DataError
+
 CORPUS_FILE = Path(__file__).with_name("corpus.txt")
 UNSEEN_FILE = Path(__file__).with_name("unseen.txt")
+LINE_TRIES = 10_000  # drawn lines whose characters all lie in the alphabet, before giving up
 
 
 def load_corpus(path: Path = CORPUS_FILE) -> list[str]:
@@ -223,7 +226,7 @@ class TextMixer:
 
     def line(self, max_chars: int, alphabet: str) -> str:
         """One line of 4..max_chars characters, all in `alphabet`."""
-        while True:
+        for _ in range(LINE_TRIES):
             target = int(self.rng.integers(max(4, max_chars // 3), max_chars + 1))
             lead = self.lead_letter and self.rng.random() < self.lead_letter
             line = self._initial() if lead else self._piece()
@@ -242,6 +245,11 @@ class TextMixer:
                 and not any(e in low for e in self.exclude)
             ):
                 return line
+        raise DataError(
+            f"no text line of {max_chars} characters or fewer in {LINE_TRIES} tries uses only "
+            f"the alphabet {alphabet!r}: give --data.alphabet more of the characters that text "
+            "uses (space, letters of both cases, digits, punctuation)"
+        )
 
     def lines(self, n: int, max_chars: int, alphabet: str) -> list[str]:
         return [self.line(max_chars, alphabet) for _ in range(n)]

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from common.errors import command, entry_point
 
+LINKS = {"data.alphabet": "model.alphabet"}  # the network knows the characters of its data
+
 
 @entry_point
 def main(argv: list[str] | None = None):
@@ -23,7 +25,7 @@ def main(argv: list[str] | None = None):
     from handwriting.data import HandwritingDataModule
     from handwriting.module import HandwritingModule
 
-    return train_main(HandwritingModule, HandwritingDataModule, argv)
+    return train_main(HandwritingModule, HandwritingDataModule, argv, links=LINKS)
 
 
 if __name__ == "__main__":

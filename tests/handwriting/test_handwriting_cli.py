@@ -169,6 +169,27 @@ def test_bad_data_source_is_a_clear_error(trained):
     assert "Traceback" not in proc.stderr
 
 
+def test_data_alphabet_is_the_network_s_alphabet(trained, tmp_path):
+    """--data.alphabet sets the network's one-hot alphabet (linked: --model.alphabet is not an
+    option of its own), and the checkpoint writes just those characters."""
+    from handwriting.write import main
+
+    lower = " abcdefghijklmnopqrstuvwxyz"
+    env = {**trained["env"], "MAL2_RUNS": str(tmp_path / "runs")}
+    proc = run("handwriting.train", *TINY, "--data.alphabet", lower, "--run.name", "low", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "handwriting" / "low"
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["data"]["alphabet"] == lower and "alphabet" not in config["model"]
+    ckpt = str(run_dir / "checkpoints" / "best.ckpt")
+    assert main(["hello exam", "--ckpt", ckpt, "-o", str(tmp_path / "low.png")]) == 0
+    with pytest.raises(SystemExit) as err:
+        main(["Hello", "--ckpt", ckpt])
+    assert "cannot write these characters: 'H'" in str(err.value)
+    proc = run("handwriting.train", *TINY, "--model.alphabet", "abc", env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
 def test_write_paragraph_breaks_lines_and_writes_each_in_the_style(
     trained, tmp_path, capsys, monkeypatch
 ):

@@ -2,8 +2,10 @@
 
 from collections import Counter
 
+import pytest
 import torch
 
+from common.errors import DataError
 from handwriting.data import ALPHABET, HandwritingDataModule, generate_hershey
 from handwriting.text import (
     CAPITALS,
@@ -105,6 +107,29 @@ def test_batches_are_padded_scaled_and_bucketed(tmp_path, monkeypatch):
     # bucketing: with all 60 lines in one chunk, the batches' length ranges do not interleave
     ranges = sorted((int(b["mask"].sum(1).min()), int(b["mask"].sum(1).max())) for b in batches)
     assert all(hi <= next_lo for (_, hi), (next_lo, _) in zip(ranges, ranges[1:]))
+
+
+def test_data_alphabet_draws_and_encodes_the_lines_and_refuses_what_it_cannot_draw(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MAL2_DATA", str(tmp_path))
+    lower = " abcdefghijklmnopqrstuvwxyz"
+    dm = HandwritingDataModule(n_train=40, n_val=8, max_chars=16, batch_size=8, alphabet=lower)
+    dm.setup("fit")
+    texts = dm.train_set.texts + dm.val_set.texts
+    assert len(texts) == 48 and set("".join(texts)) <= set(lower)
+    assert len(list(tmp_path.glob("handwriting/hershey-v*-a*.pt"))) == 1  # a cache of its own
+    _, chars, _ = dm.train_set[0]
+    assert chars.tolist() == [lower.index(c) + 1 for c in dm.train_set.texts[0]]
+    for alphabet, message in [
+        ("abca", "give each character once"),
+        ("", "give each character once"),
+        ("abc\u00e9", "cannot draw '\u00e9'"),
+    ]:
+        with pytest.raises(DataError, match=message):
+            HandwritingDataModule(alphabet=alphabet)
+    with pytest.raises(DataError, match="no text line of 16 characters or fewer"):
+        HandwritingDataModule(n_train=4, n_val=2, max_chars=16, alphabet="xyz").setup("fit")
 
 
 def test_iamondb_source_gives_batches(archive, tmp_path, monkeypatch):
