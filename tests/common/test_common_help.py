@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
+import shlex
 from pathlib import Path
 from unittest import mock
 
@@ -96,3 +97,43 @@ def test_train_help_is_short_and_hidden_trainer_options_still_parse(capsys):
     with pytest.raises(SystemExit):
         main(["--trainer.sync_batchnorm", "false", "--print_config"])
     assert "sync_batchnorm: false" in capsys.readouterr().out
+
+
+ASSIGNMENTS = ("speech", "handwriting", "music", "blackjack")
+
+
+def documented_train_commands(package: str) -> list[list[str]]:
+    """The arguments of each `python -m <package>.train ...` line in the code blocks of the
+    README, DEVELOPERS.md and the package's model card, and in its train.py docstring."""
+    texts = [ROOT / "README.md", ROOT / "DEVELOPERS.md", ROOT / package / "MODEL_CARD.md"]
+    blocks = [m for p in texts for m in re.findall(r"```\w*\n(.*?)```", p.read_text(), re.S)]
+    blocks.append(importlib.import_module(f"{package}.train").__doc__)
+    prefix = f"python -m {package}.train"
+    return [
+        shlex.split(line.strip()[len(prefix) :].split("#")[0])
+        for block in blocks
+        for line in block.splitlines()
+        if line.strip().startswith(prefix)
+    ]
+
+
+@pytest.mark.parametrize("package", ASSIGNMENTS)
+def test_every_shipped_config_and_documented_train_command_parses(package, capsys):
+    """A config file or a documented command that names an option the code no longer has
+    fails here, not in a student's hands."""
+    parser = parser_of(f"{package}.train")
+    configs = sorted((ROOT / package / "configs").rglob("*.yaml"))
+    commands = documented_train_commands(package)
+    assert configs and commands
+    for args in [["--config", str(c)] for c in configs] + commands:
+        try:
+            parser.parse_args(args)
+        except SystemExit as err:  # jsonargparse exits 2 on a bad option (--print_config: 0)
+            assert err.code == 0, f"{package}.train {' '.join(args)}: {capsys.readouterr().err}"
+
+
+def test_a_command_with_an_unknown_option_does_not_parse(capsys):
+    with pytest.raises(SystemExit) as err:
+        parser_of("handwriting.train").parse_args(["--model.alphabet", "abc"])  # linked: --data
+    assert err.value.code == 2
+    assert '"model.alphabet" must be given via "data.alphabet"' in capsys.readouterr().err
