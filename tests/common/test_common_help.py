@@ -100,36 +100,58 @@ def test_train_help_is_short_and_hidden_trainer_options_still_parse(capsys):
 
 
 ASSIGNMENTS = ("speech", "handwriting", "music", "blackjack")
+DOCS = [ROOT / "README.md", ROOT / "DEVELOPERS.md", *sorted(ROOT.glob("*/MODEL_CARD.md"))]
+BLOCKS = [b for p in DOCS for b in re.findall(r"```\w*\n(.*?)```", p.read_text(), re.S)]
 
 
-def documented_train_commands(package: str) -> list[list[str]]:
-    """The arguments of each `python -m <package>.train ...` line in the code blocks of the
-    README, DEVELOPERS.md and the package's model card, and in its train.py docstring."""
-    texts = [ROOT / "README.md", ROOT / "DEVELOPERS.md", ROOT / package / "MODEL_CARD.md"]
-    blocks = [m for p in texts for m in re.findall(r"```\w*\n(.*?)```", p.read_text(), re.S)]
-    blocks.append(importlib.import_module(f"{package}.train").__doc__)
-    prefix = f"python -m {package}.train"
+def documented_commands(module: str) -> list[list[str]]:
+    """The arguments of each line that runs `module` (`python -m module ...`, and `portfolio
+    ...` for common.portfolio) in the code blocks of the README, DEVELOPERS.md and the model
+    cards, and in the module's docstring; a trailing `# comment` (or, in a docstring, text after
+    two spaces) is not an argument."""
+    prefixes = [f"python -m {module}"] + (["portfolio"] if module == "common.portfolio" else [])
+    blocks = [*BLOCKS, importlib.import_module(module).__doc__ or ""]
     return [
-        shlex.split(line.strip()[len(prefix) :].split("#")[0])
+        shlex.split(re.split(r"\s#|\s{2,}", line[len(prefix) :] + " ")[0])
         for block in blocks
-        for line in block.splitlines()
-        if line.strip().startswith(prefix)
+        for raw in block.replace("\\\n", " ").splitlines()
+        for line in (part.strip() for part in raw.split(" && "))  # one command each
+        for prefix in prefixes
+        if line == prefix or line.startswith(prefix + " ")
     ]
 
 
-@pytest.mark.parametrize("package", ASSIGNMENTS)
-def test_every_shipped_config_and_documented_train_command_parses(package, capsys):
-    """A config file or a documented command that names an option the code no longer has
-    fails here, not in a student's hands."""
-    parser = parser_of(f"{package}.train")
-    configs = sorted((ROOT / package / "configs").rglob("*.yaml"))
-    commands = documented_train_commands(package)
-    assert configs and commands
-    for args in [["--config", str(c)] for c in configs] + commands:
+def assert_parses(module: str, commands: list[list[str]], capsys) -> None:
+    parser = parser_of(module)
+    for args in commands:
         try:
             parser.parse_args(args)
-        except SystemExit as err:  # jsonargparse exits 2 on a bad option (--print_config: 0)
-            assert err.code == 0, f"{package}.train {' '.join(args)}: {capsys.readouterr().err}"
+        except SystemExit as err:  # a bad option exits 2 (--help, --print_config: 0)
+            assert err.code == 0, f"{module} {shlex.join(args)}: {capsys.readouterr().err}"
+
+
+DOCUMENTED = [m for m in ENTRY_POINTS if documented_commands(m)]
+
+
+def test_the_documented_commands_are_found():
+    assert {f"{a}.train" for a in ASSIGNMENTS} | {"common.portfolio"} <= set(DOCUMENTED)
+    assert ["--model.sab", "false", "--model.natural", "true"] in documented_commands(
+        "blackjack.train"
+    )  # from its docstring, the comment cut off
+
+
+@pytest.mark.parametrize("module", DOCUMENTED)
+def test_every_documented_command_parses(module, capsys):
+    """A command in the README, DEVELOPERS.md, a model card or a docstring that names an option
+    the code no longer has fails here, not in a student's hands."""
+    assert_parses(module, documented_commands(module), capsys)
+
+
+@pytest.mark.parametrize("package", ASSIGNMENTS)
+def test_every_shipped_config_parses(package, capsys):
+    configs = sorted((ROOT / package / "configs").rglob("*.yaml"))
+    assert len(configs) >= 3  # default, quick and the experiments
+    assert_parses(f"{package}.train", [["--config", str(c)] for c in configs], capsys)
 
 
 def test_a_command_with_an_unknown_option_does_not_parse(capsys):
