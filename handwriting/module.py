@@ -75,7 +75,8 @@ class HandwritingModule(L.LightningModule):
         lr_schedule: exponential (lr_decay per epoch) or cosine (from lr to lr * lr_final over
             every step of the run, so that the run ends at a small learning rate).
         lr_final: The cosine schedule's last learning rate, as a share of lr.
-        alphabet: The characters the network knows (one-hot order).
+        alphabet: The characters the network knows (one-hot order); the CLI sets it from
+            --data.alphabet, the characters of the data.
         styles: Writer names the network is conditioned on (a learned embedding each, an
             extension of the paper); null: the hand comes from priming alone. Other writers'
             lines (e.g. IAM-OnDB) train the "unknown writer" embedding.
