@@ -283,9 +283,8 @@ class KeywordSpotter(nn.Module):
         they are cached (training); `features`: its log-mels when already computed (export);
         `cnn_rows`: (B,) bool, the clips the CNN runs on (its logits then (rows, n_classes));
         `pooled`: return (the logits, the CNN's pooled features (rows, 4w)), the gate's input."""
-        if cnn_rows is not None:
-            wav = wav[cnn_rows]
-        features = self.features(wav) if features is None else features
+        cnn_wav = wav if cnn_rows is None else wav[cnn_rows]  # the head hears every clip
+        features = self.features(cnn_wav) if features is None else features
         logits, h = self.net(self.augment(features), pooled=True)
         out = [logits]
         if self.embedding is not None:
