@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset
 
 from blackjack.rules import observations
+from common.errors import ConfigError
 
 
 class ReplayBuffer:
@@ -21,7 +22,7 @@ class ReplayBuffer:
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
-            raise ValueError(f"replay buffer capacity must be at least 1, got {capacity}")
+            raise ConfigError(f"replay buffer capacity must be at least 1, got {capacity}")
         self.capacity = capacity
         for name, shape in self.FIELDS.items():  # rewards and done flags as float32, rest int64
             dtype = np.float32 if name in ("reward", "done") else np.int64

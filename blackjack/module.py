@@ -22,6 +22,7 @@ from blackjack.config import QNetworkConfig
 from blackjack.data import ExperienceDataset, ObservationDataset, Player, ReplayBuffer
 from blackjack.env import make_env
 from blackjack.model import QNetwork, state_index
+from common.errors import ConfigError
 from common.settings import network_config
 from common.threads import one_thread
 
@@ -80,7 +81,7 @@ class DQNAgent(LightningModule):
         super().__init__()
         self.save_hyperparameters()
         if not hidden or min(hidden) < 1:
-            raise ValueError(f"hidden must list positive layer widths, got {hidden}")
+            raise ConfigError(f"hidden must list positive layer widths, got {hidden}")
         self.rules = rules.Rules(sab=sab, natural=natural)
         self.net_config = network_config(QNetworkConfig, self.hparams, hidden=list(hidden))
         self.net = QNetwork(self.net_config)

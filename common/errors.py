@@ -24,6 +24,11 @@ class DataError(UserError, ValueError):
     """A data set, recording or input file that is missing, malformed or unsafe to load."""
 
 
+class ConfigError(UserError, ValueError):
+    """An option's value (`--model.*`, `--data.*`) that the code cannot use: a training command
+    refuses it with `error: ...` before it starts."""
+
+
 class UsageExit(SystemExit):
     """SystemExit with exit code 2 whose text is the message it printed (`error: ...`)."""
 

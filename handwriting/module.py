@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torchmetrics import MeanMetric
 
+from common.errors import ConfigError
 from common.settings import network_config
 from common.threads import one_thread
 from handwriting import hershey, mdn
@@ -114,13 +115,13 @@ class HandwritingModule(L.LightningModule):
     ):
         super().__init__()
         if lr_schedule not in ("exponential", "cosine"):
-            raise ValueError(
+            raise ConfigError(
                 f"--model.lr_schedule must be 'exponential' or 'cosine', not {lr_schedule!r}"
             )
         if tbptt_spans < 1:
-            raise ValueError(f"--model.tbptt_spans must be 1 or more, not {tbptt_spans}")
+            raise ConfigError(f"--model.tbptt_spans must be 1 or more, not {tbptt_spans}")
         if batch_threads < 1:
-            raise ValueError(f"--model.batch_threads must be 1 or more, not {batch_threads}")
+            raise ConfigError(f"--model.batch_threads must be 1 or more, not {batch_threads}")
         self.save_hyperparameters()
         # Several optimizer steps per batch (one per span): Lightning's manual optimization.
         self.automatic_optimization = tbptt_spans == 1 or tbptt_epochs == 0

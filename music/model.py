@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.errors import ConfigError
 from common.threads import one_thread
 from music.config import ModelConfig
 
@@ -52,7 +53,7 @@ def key_order(name: str, n_keys: int) -> torch.Tensor:
         return torch.arange(n_keys - 1, -1, -1)
     if name.startswith("shuffle") and name[7:].isdigit():
         return torch.randperm(n_keys, generator=torch.Generator().manual_seed(int(name[7:])))
-    raise ValueError(f"unknown note ordering {name!r}; use 'up', 'down' or 'shuffle<N>'")
+    raise ConfigError(f"unknown note ordering {name!r}; use 'up', 'down' or 'shuffle<N>'")
 
 
 class NADEHead(nn.Module):
@@ -161,7 +162,7 @@ class Composer(nn.Module):
         self.config = config
         c = config
         if c.kind not in ("lstm", "nade"):
-            raise ValueError(f"unknown model kind {c.kind!r}; choose 'lstm' or 'nade'")
+            raise ConfigError(f"unknown model kind {c.kind!r}; choose 'lstm' or 'nade'")
         self.lstm = nn.LSTM(
             c.n_keys, c.hidden, c.layers, batch_first=True, dropout=c.dropout if c.layers > 1 else 0
         )
@@ -171,7 +172,7 @@ class Composer(nn.Module):
         # while the LSTM learns the slower structure.
         self.skip = nn.Linear(c.n_keys, c.hidden)
         if c.context_frames < 1:
-            raise ValueError(f"context_frames must be 1 or more, got {c.context_frames}")
+            raise ConfigError(f"context_frames must be 1 or more, got {c.context_frames}")
         # Frames t-2 .. t-N reach the head through a causal temporal convolution beside the
         # LSTM (as in TCNs): a cadence or a repeated chord a few steps back is seen directly.
         self.conv = (
@@ -183,7 +184,7 @@ class Composer(nn.Module):
             self.heads = nn.ModuleList([BernoulliHead(c.hidden, c.n_keys)])
         else:
             if not c.orderings:
-                raise ValueError("a NADE needs at least one note ordering, e.g. ['down']")
+                raise ConfigError("a NADE needs at least one note ordering, e.g. ['down']")
             # One NADE per note ordering, all on the same LSTM state: an ensemble over orderings
             # (orderless NADE, Uria et al. 2014) whose frame probability is their mean.
             self.heads = nn.ModuleList(

@@ -12,6 +12,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryJaccardIndex
 
+from common.errors import ConfigError
 from common.settings import network_config
 from common.steps import StageSteps
 from music.config import ModelConfig
@@ -87,9 +88,9 @@ class ComposerModule(StageSteps, L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         if lr_schedule not in ("plateau", "cosine", "constant"):
-            raise ValueError(f"lr_schedule {lr_schedule!r}: choose plateau, cosine or constant")
+            raise ConfigError(f"lr_schedule {lr_schedule!r}: choose plateau, cosine or constant")
         if not 0 <= ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+            raise ConfigError(f"ema_decay must be in [0, 1), got {ema_decay}")
         config = network_config(ModelConfig, self.hparams, orderings=tuple(orderings))
         self.model = Composer(config)
         self.nll = torch.nn.ModuleDict({s: MeanMetric() for s in ("val", "test")})

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
+from common.errors import ConfigError
 from speech.config import ModelConfig
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU, "tanh": nn.Tanh}
@@ -27,7 +28,7 @@ class LogMel(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         if cfg.norm not in ("utterance", "band", "pcen"):
-            raise ValueError(f"norm={cfg.norm!r}: use 'utterance', 'band' or 'pcen'")
+            raise ConfigError(f"norm={cfg.norm!r}: use 'utterance', 'band' or 'pcen'")
         sr, n_fft = cfg.sample_rate, int(cfg.sample_rate * cfg.win_ms / 1000)
         self.norm, self.top_db = cfg.norm, cfg.top_db
         frames = 0.4 * 1000 / cfg.hop_ms  # PCEN smoother: librosa's 0.4 s time constant in frames
@@ -193,6 +194,12 @@ class BCResNet(nn.Module):
         super().__init__()
         if cfg.n_mels % 40:
             raise ValueError(f"BC-ResNet needs n_mels = 40 (got {cfg.n_mels})")
+        if len(cfg.depth) != 4 or min(cfg.depth) < 1:  # the stages' channels and strides are 4
+            raise ConfigError(
+                f"depth={cfg.depth}: give 4 stages of 1 or more blocks, e.g. [2, 2, 4, 4]"
+            )
+        if cfg.activation not in ACTIVATIONS:
+            raise ConfigError(f"activation={cfg.activation!r}: use {', '.join(ACTIVATIONS)}")
         w = cfg.width
         channels = [2 * w, w, int(1.5 * w), 2 * w, int(2.5 * w), 4 * w]
         # the stem halves frequency; a time stride s divides the frames every block sees by s.

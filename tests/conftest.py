@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,6 +17,16 @@ def use_roots(patch: pytest.MonkeyPatch, root: Path) -> Path:
     patch.setenv("MAL2_RUNS", str(root / "runs"))
     patch.delenv("MAL2_RUN_NAME", raising=False)
     return root
+
+
+def refused_option(main: Callable, argv: list[str], capsys: pytest.CaptureFixture) -> str:
+    """A train entry point's `main(argv)` refuses an option's value as the user's error: exit
+    code 2 and `error: <message>` on stderr, not a traceback. Returns the message."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "error: " in err, err[-2000:]
+    return err[err.index("error: ") :]
 
 
 @contextmanager

@@ -153,3 +153,16 @@ def test_default_training_reaches_the_issue_target(tmp_path):
 
     cli = main(["--run.root", str(tmp_path), "--run.name", "default"])
     assert cli.summary["extra"]["gap"] <= 0.003
+
+
+@pytest.mark.parametrize(
+    "option, value, named", [("hidden", "[]", "hidden"), ("buffer_size", "0", "buffer capacity")]
+)
+def test_train_refuses_a_model_option_it_cannot_use(option, value, named, tmp_path, capsys):
+    """Each of these printed a ValueError's traceback; now `error: ...` and exit code 2."""
+    from blackjack.train import main
+    from tests.conftest import refused_option
+
+    argv = ["--trainer.max_epochs", "1", "--model.batches_per_epoch", "10", "--model.warmup_steps",
+            "10", "--run.root", str(tmp_path), f"--model.{option}", value]  # fmt: skip
+    assert named in refused_option(main, argv, capsys)

@@ -257,3 +257,15 @@ def test_same_seed_writes_the_same_line(trained):
     b = module.write("seed me", style="ada", seed=3, max_steps=60)[0]
     c = module.write("seed me", style="ada", seed=4, max_steps=60)[0]
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize(
+    "option, value", [("lr_schedule", "step"), ("tbptt_spans", "0"), ("batch_threads", "0")]
+)
+def test_train_refuses_a_model_option_it_cannot_use(option, value, isolated, capsys):
+    """Each of these printed a ValueError's traceback; now `error: ...` and exit code 2."""
+    from handwriting import train
+    from tests.conftest import refused_option
+
+    message = refused_option(train.main, [*TINY, f"--model.{option}", value], capsys)
+    assert f"--model.{option}" in message

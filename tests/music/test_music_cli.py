@@ -13,6 +13,7 @@ import yaml
 from music import compose, evaluate, train
 from music.assignment import ASSIGNMENT
 from music.data import MusicDataModule
+from tests.conftest import refused_option
 
 from .conftest import TINY, jsb_pickle
 
@@ -207,3 +208,16 @@ def test_a_long_piece_shows_its_progress_and_a_short_one_stays_quiet(trained, tm
     assert lines[-1].strip().startswith(f"composed {bars:,} of {bars:,} bars")
     compose.main(["--ckpt", str(ckpt), "--bars", "3", "-o", str(tmp_path / "s.mid")])
     assert "bars (" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "option, value, named",
+    [("kind", "rnn", "model kind 'rnn'"), ("lr_schedule", "step", "lr_schedule 'step'"),
+     ("orderings", "[sideways]", "note ordering 'sideways'"), ("ema_decay", "1", "ema_decay"),
+     ("context_frames", "0", "context_frames")],
+)  # fmt: skip
+def test_train_refuses_a_model_option_it_cannot_use(option, value, named, isolated, capsys):
+    """Each of these printed a ValueError's traceback; now `error: ...` and exit code 2."""
+    argv = ["--data.source", "jsb", "--data.path", str(jsb_pickle(isolated / "jsb.pickle")),
+            *TINY, f"--model.{option}", value]  # fmt: skip
+    assert named in refused_option(train.main, argv, capsys)

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from common.errors import ConfigError
 from speech.model import (
     BCResNet,
     DepthwiseConv2d,
@@ -16,6 +17,7 @@ from speech.model import (
     SubSpectralNorm,
 )
 from speech.module import KeywordModule
+from tests.conftest import refused_option
 from tests.speech.conftest import network_config
 
 
@@ -141,7 +143,7 @@ def test_time_stride_halves_the_frames_the_blocks_see_and_keeps_the_parameters()
 def test_bad_model_options_are_refused():
     with pytest.raises(ValueError, match="n_mels"):
         BCResNet(replace(network_config(), n_mels=64), 35)
-    with pytest.raises(KeyError):
+    with pytest.raises(ConfigError, match="activation='swishy'"):  # was a bare KeyError
         KeywordSpotter(network_config(activation="swishy"), 35)
 
 
@@ -224,3 +226,16 @@ def test_training_loss_is_cross_entropy_with_label_smoothing():
         nll, uniform = -logp[torch.arange(6), target].mean(), -logp.mean()
         assert losses[eps] == pytest.approx(((1 - eps) * nll + eps * uniform).item(), rel=1e-5)
     assert losses[0.0] != losses[0.1] != losses[0.3]
+
+
+@pytest.mark.parametrize(
+    "option, value", [("depth", "[1, 1, 1]"), ("depth", "[0, 1, 1, 1]"), ("activation", "ReLU"),
+                      ("norm", "mean")]
+)  # fmt: skip
+def test_train_refuses_a_network_option_it_cannot_build(option, value, isolated, capsys):
+    """--model.depth with other than four stages crashed in a convolution, --model.activation
+    ReLU with a bare KeyError, --model.norm mean with a traceback: each is now `error: ...`."""
+    from speech import train
+
+    argv = ["--data.labels", "yes,no", f"--model.{option}", value]
+    assert f"{option}={value}" in refused_option(train.main, argv, capsys).replace("'", "")
