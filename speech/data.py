@@ -246,6 +246,12 @@ class KeywordDataModule(L.LightningDataModule):
             raise DataError(f"data.source={source!r}: use espeak, speechcommands or folder")
         self.save_hyperparameters()
         self.names = class_names(labels)
+        unheard = [n for n in self.names if n not in (*WORDS_35, UNKNOWN, SILENCE)]
+        if unheard and source != "folder":  # else a class without a clip trained silently
+            raise DataError(
+                f"--data.labels: the {source} set has no clips of {', '.join(unheard)}; its words "
+                f"are {', '.join(WORDS_35)} (other words: record them, --data.source folder)"
+            )
         self.splits: dict[str, Dataset] = {}
 
     def setup(self, stage: str | None = None) -> None:

@@ -54,6 +54,15 @@ def test_missing_speech_commands_explains_the_download_option(tmp_path):
         KeywordDataModule(source="youtube")
 
 
+@pytest.mark.parametrize("source", ["espeak", "speechcommands"])
+def test_a_word_the_data_set_does_not_have_is_refused(source, tmp_path):
+    """--data.labels yes,no,hello trained a 'hello' class without a single clip, silently."""
+    with pytest.raises(DataError, match=f"the {source} set has no clips of hello, hi;"):
+        KeywordDataModule(source=source, labels="yes,no,hello,hi")
+    KeywordDataModule(source=source, labels="yes,no,_unknown_")  # the 35 words and the two extras
+    KeywordDataModule(source="folder", root=str(tmp_path), labels="yes,hello")  # any folder name
+
+
 def test_user_folder_split_by_speaker_and_unknown_labels(tmp_path):
     write_fake_speech_commands(tmp_path)
     known, unknown = scan_folder(tmp_path, ["yes", "no"])
