@@ -252,6 +252,11 @@ class KeywordDataModule(L.LightningDataModule):
                 f"--data.labels: the {source} set has no clips of {', '.join(unheard)}; its words "
                 f"are {', '.join(WORDS_35)} (other words: record them, --data.source folder)"
             )
+        if SILENCE in self.names and silence_fraction <= 0:
+            raise DataError(
+                f"--data.silence_fraction {silence_fraction} leaves the {SILENCE} class without a "
+                "clip: give a share above 0 (default 0.1)"
+            )
         self.splits: dict[str, Dataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
@@ -328,7 +333,7 @@ class KeywordDataModule(L.LightningDataModule):
     def _add_silence(self, clips, targets, split) -> tuple[torch.Tensor, torch.Tensor]:
         """Append `silence_fraction` background-only clips (coloured noise at random levels)."""
         hp = self.hparams
-        n = int(hp.silence_fraction * len(targets))
+        n = max(1, int(hp.silence_fraction * len(targets)))  # none: an FFT of no clips failed
         gen = torch.Generator().manual_seed(hp.seed + ("train", "val", "test").index(split))
         noise = audio.coloured_noise(n, audio.SAMPLE_RATE, torch.rand(n, generator=gen) * 2, gen)
         level = 10 ** (torch.empty(n, 1).uniform_(-70, -25, generator=gen) / 20)

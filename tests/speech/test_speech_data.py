@@ -63,6 +63,20 @@ def test_a_word_the_data_set_does_not_have_is_refused(source, tmp_path):
     KeywordDataModule(source="folder", root=str(tmp_path), labels="yes,hello")  # any folder name
 
 
+def test_the_silence_class_gets_a_clip_in_every_split(monkeypatch):
+    """--data.silence_fraction 0 with a _silence_ class crashed (an FFT of no noise clips): now
+    refused; a share that rounds to no clip in a small split gives it one."""
+    with pytest.raises(DataError, match="silence_fraction 0.0 leaves the _silence_ class"):
+        KeywordDataModule(labels="12", silence_fraction=0.0)
+    fake = {"clips": np.zeros((6, 16000), np.int16), "word": ["yes", "no"] * 3,
+            "split": ["train"] * 2 + ["val"] * 2 + ["test"] * 2}  # fmt: skip
+    fake |= {k: ["x"] * 6 for k in ("accent", "variant", "gender")}
+    monkeypatch.setattr("speech.data.load_or_generate", lambda *args: fake)
+    dm = KeywordDataModule(labels="yes,no,_silence_", silence_fraction=0.1)  # 0.1 x 2 clips
+    dm.setup("fit")
+    assert [dm.splits[s].targets.tolist() for s in ("train", "val", "test")] == [[0, 1, 2]] * 3
+
+
 def test_user_folder_split_by_speaker_and_unknown_labels(tmp_path):
     write_fake_speech_commands(tmp_path)
     known, unknown = scan_folder(tmp_path, ["yes", "no"])
