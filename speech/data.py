@@ -244,6 +244,10 @@ class KeywordDataModule(L.LightningDataModule):
         super().__init__()
         if source not in ("espeak", "speechcommands", "folder"):
             raise DataError(f"data.source={source!r}: use espeak, speechcommands or folder")
+        per_word = {"train": train_per_word, "val": val_per_word, "test": test_per_word}
+        if source == "espeak" and min(per_word.values()) < 1:  # an empty split crashed in setup
+            empty = ", ".join(f"--data.{k}_per_word {n}" for k, n in per_word.items() if n < 1)
+            raise DataError(f"{empty}: every split of the espeak set needs a clip per word or more")
         self.save_hyperparameters()
         self.names = class_names(labels)
         unheard = [n for n in self.names if n not in (*WORDS_35, UNKNOWN, SILENCE)]

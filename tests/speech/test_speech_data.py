@@ -63,6 +63,14 @@ def test_a_word_the_data_set_does_not_have_is_refused(source, tmp_path):
     KeywordDataModule(source="folder", root=str(tmp_path), labels="yes,hello")  # any folder name
 
 
+def test_an_empty_espeak_split_is_refused():
+    """--data.val_per_word 0 (or test_per_word 0) crashed with an IndexError in setup."""
+    with pytest.raises(DataError, match="--data.val_per_word 0: every split"):
+        KeywordDataModule(val_per_word=0)
+    with pytest.raises(DataError, match="--data.train_per_word 0, --data.test_per_word 0: every"):
+        KeywordDataModule(train_per_word=0, test_per_word=0)
+
+
 def test_the_silence_class_gets_a_clip_in_every_split(monkeypatch):
     """--data.silence_fraction 0 with a _silence_ class crashed (an FFT of no noise clips): now
     refused; a share that rounds to no clip in a small split gives it one."""
