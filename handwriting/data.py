@@ -177,6 +177,8 @@ class HandwritingDataModule(L.LightningDataModule):
         super().__init__()
         if source not in ("hershey", "iamondb"):
             raise DataError(f"--data.source must be 'hershey' or 'iamondb', not {source!r}")
+        if source == "hershey" and min(n_train, n_val) < 1:  # was: "raise --data.max_points"
+            raise DataError(f"--data.n_train {n_train}, --data.n_val {n_val}: give 1 line or more")
         if not alphabet or len(set(alphabet)) < len(alphabet):
             raise DataError(f"--data.alphabet {alphabet!r}: give each character once")
         undrawable = "".join(unknown_characters(alphabet, ALPHABET))

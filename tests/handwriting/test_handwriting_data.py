@@ -132,6 +132,13 @@ def test_data_alphabet_draws_and_encodes_the_lines_and_refuses_what_it_cannot_dr
         HandwritingDataModule(n_train=4, n_val=2, max_chars=16, alphabet="xyz").setup("fit")
 
 
+def test_no_synthetic_lines_is_refused_by_name():
+    """--data.n_val 0 was refused with the advice to raise --data.max_points."""
+    for n_train, n_val in [(8, 0), (0, 8)]:
+        with pytest.raises(DataError, match=f"--data.n_train {n_train}, --data.n_val {n_val}: "):
+            HandwritingDataModule(n_train=n_train, n_val=n_val)
+
+
 def test_iamondb_source_gives_batches(archive, tmp_path, monkeypatch):
     monkeypatch.setenv("MAL2_DATA", str(tmp_path / "cache"))
     dm = HandwritingDataModule(source="iamondb", path=str(archive), val_fraction=0.5,
