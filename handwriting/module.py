@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
@@ -146,6 +147,15 @@ class HandwritingModule(L.LightningModule):
             self.scale.copy_(torch.tensor(dm.scale))
         if dm is not None and getattr(dm, "hparams", None) is not None:
             self.pen_step.fill_(float(dm.hparams.get("pen_step", 1.0)))
+        writers = getattr(getattr(dm, "train_set", None), "writers", None)
+        unheard = [s for s in self.styles if writers is not None and s not in writers]
+        if unheard:  # e.g. IAM-OnDB (its writers have no names) with the synthetic writers' names
+            warnings.warn(
+                f"--model.styles: no training line is by {', '.join(unheard)}, so their "
+                "embeddings stay untrained and `write --style` with them writes badly; name the "
+                "data's writers, or give --model.styles null to write in a style by priming",
+                stacklevel=2,
+            )
 
     def point_nll(self, batch, stage: str = "val", style=None) -> torch.Tensor:
         """(B, T) negative log-likelihood of each point (0 at padding), each predicted from the

@@ -40,6 +40,7 @@ def trained(tmp_path_factory):
         "run_dir": run_dir,
         "ckpt": run_dir / "checkpoints" / "best.ckpt",
         "tmp": tmp,
+        "stderr": proc.stderr,
     }
 
 
@@ -53,6 +54,7 @@ def test_training_writes_run_folder_and_artifacts(trained):
     for name in ("checkpoints/best.ckpt", "metrics.csv", "samples.png", "attention.png"):
         assert (run_dir / name).is_file(), name
     assert list((trained["tmp"] / "data" / "handwriting").glob("hershey-v*.pt"))  # cached
+    assert "--model.styles" not in trained["stderr"]  # every default style writes lines
 
 
 def test_write_png_svg_attention_and_wrapping(trained, tmp_path, capsys):
@@ -188,6 +190,18 @@ def test_data_alphabet_is_the_network_s_alphabet(trained, tmp_path):
     assert "cannot write these characters: 'H'" in str(err.value)
     proc = run("handwriting.train", *TINY, "--model.alphabet", "abc", env=env)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_styles_that_write_no_training_line_are_named_in_a_warning(tmp_path, monkeypatch):
+    """--model.styles names without a training line (a typo, or IAM-OnDB's unnamed writers)
+    leave their embeddings untrained: the run says so, and trains on."""
+    from handwriting.train import main
+
+    monkeypatch.setenv("MAL2_DATA", str(tmp_path / "data"))
+    args = [*TINY, "--run.root", str(tmp_path), "--run.test", "false"]
+    with pytest.warns(UserWarning, match="no training line is by alice, bob, so their"):
+        main([*args, "--model.styles", "[ada, alice, bob]", "--run.name", "typo"])
+    # the default styles, the synthetic writers' own names: no warning (the `trained` run)
 
 
 def test_write_paragraph_breaks_lines_and_writes_each_in_the_style(
