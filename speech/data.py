@@ -359,6 +359,14 @@ class KeywordDataModule(L.LightningDataModule):
         known, unknown = scan_folder(root, self.names)
         if unknown:
             print(f"speech: skipping labels the task does not know: {unknown}", flush=True)
+        heard = {target_of(label, self.names) for label in known} | {target_of(SILENCE, self.names)}
+        missing = [name for i, name in enumerate(self.names) if i not in heard]
+        if missing:  # else their classes train on nothing, without a word
+            print(
+                f"speech: no recordings of {', '.join(missing)} under {root}: their classes get "
+                "no clip (give --data.labels the words that have recordings)",
+                flush=True,
+            )
         if cfg.source == "speechcommands":
             val = set((root / "validation_list.txt").read_text().split())
             test = set((root / "testing_list.txt").read_text().split())
@@ -382,8 +390,8 @@ class KeywordDataModule(L.LightningDataModule):
             if not items:
                 raise DataError(f"{root}: the {name} split is empty; add more recordings")
             paths, targets = [p for p, _ in items], [t for _, t in items]
-            if SILENCE in self.names:
-                n = int(cfg.silence_fraction * len(items))
+            if SILENCE in self.names:  # one clip at least, as in _add_silence
+                n = max(1, int(cfg.silence_fraction * len(items)))
                 paths += [None] * n
                 targets += [self.names.index(SILENCE)] * n
             train = name == "train"

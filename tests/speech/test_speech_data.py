@@ -99,6 +99,22 @@ def test_user_folder_split_by_speaker_and_unknown_labels(tmp_path):
         scan_folder(tmp_path, ["tree", "wow"])
 
 
+def test_labels_without_recordings_are_named(tmp_path, capsys):
+    """A folder (here Speech Commands) without recordings of a --data.labels word trained its
+    class on nothing, without a word: the data module names those words (and trains on)."""
+    write_fake_speech_commands(tmp_path)
+    dm = KeywordDataModule(
+        source="speechcommands", root=str(tmp_path), labels="yes,no,up,_unknown_"
+    )
+    dm.setup("fit")
+    out = capsys.readouterr().out
+    assert f"speech: no recordings of up under {tmp_path}: their classes get no clip" in out
+    KeywordDataModule(
+        source="speechcommands", root=str(tmp_path), labels="yes,no,_unknown_"
+    ).setup()
+    assert "no recordings" not in capsys.readouterr().out  # cat's clips are _unknown_'s
+
+
 def test_background_noise_is_mixed_in_at_noise_prob_and_between_5_and_30_db():
     from speech.data import ClipDataset
 
