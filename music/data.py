@@ -309,8 +309,10 @@ class MusicDataModule(L.LightningDataModule):
         seq_len: Training crops: pieces longer than this many steps are cut at a random place.
         eval_len: Validation and test pieces are scored in windows of at most this many steps.
         batch_size: Pieces per batch.
-        val_fraction: Share of pieces held out for validation (chorales and MIDI folders).
-        test_fraction: Share of pieces held out for testing (chorales and MIDI folders).
+        val_fraction: Share of pieces held out for validation (chorales and MIDI folders; one
+            piece at least).
+        test_fraction: Share of pieces held out for testing (chorales and MIDI folders; one
+            piece at least).
         split_seed: Seed of the split by piece (independent of the training seed).
         max_pieces: Use only the first pieces of the collection (quick runs and tests).
         num_workers: DataLoader worker processes.
