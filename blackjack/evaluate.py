@@ -18,7 +18,7 @@ from pathlib import Path
 from blackjack import rules
 from blackjack.env import simulate, table_policy
 from common import evaluation
-from common.demo import command_parser, progress
+from common.demo import command_parser, number, progress, writable
 from common.errors import command, entry_point
 
 REFERENCE = {"optimal": None, "basic": rules.basic_strategy, "random": rules.random_policy}
@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--hands", type=int, default=100_000, help=f"Monte Carlo hands (2 to {MAX_HANDS:,})"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo hands")
+    parser.add_argument(  # numpy's generator refuses a negative seed (with a traceback)
+        "--seed", type=number(0, integer=True), default=0, help="seed of the Monte Carlo hands"
+    )
     parser.add_argument("--export-policy", metavar="CSV", help="write the greedy policy as CSV")
     parser.add_argument("--sab", type=int, choices=(0, 1), help="rules for --policy (default 1)")
     parser.add_argument(
@@ -68,6 +70,10 @@ def main(argv: list[str] | None = None) -> dict:
         )
     if args.ckpt and args.policy:
         parser.error("give either --ckpt or --policy, not both")
+    if args.out:  # checked before the hands are played: a file where a folder goes is an error
+        args.out = evaluation.out_dir(args.out, None)
+    if args.export_policy:
+        writable(args.export_policy, "policy CSV")
 
     if args.policy:
         r = rules.Rules(sab=bool(1 if args.sab is None else args.sab), natural=bool(args.natural))

@@ -20,7 +20,7 @@ from gymnasium.envs.toy_text.blackjack import is_bust, sum_hand
 
 from blackjack import rules
 from blackjack.env import make_env
-from common.demo import command_parser
+from common.demo import command_parser, number, writable
 from common.errors import command, entry_point
 
 CARD_NAMES = {1: "A", 10: "10"}
@@ -124,7 +124,7 @@ def frame_saver(folder: Path, out: TextIO):
         return None
     from blackjack.plots import save_frame
 
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = writable(folder, "frames", is_folder=True)  # a file there: an error, no traceback
     count = [0]
 
     def save(env, caption: str) -> None:
@@ -144,7 +144,9 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO
         "--auto", type=int, metavar="N", help=f"let the agent play N hands (1 to {MAX_AUTO})"
     )
     parser.add_argument("--frames", metavar="DIR", help="save Gymnasium's rendered frames here")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the deck (default: random)")
+    parser.add_argument(  # Gymnasium refuses a negative seed (with a traceback)
+        "--seed", type=number(0, integer=True), help="seed of the deck (default: random)"
+    )
     args = parser.parse_args(argv)
     stdin, out = stdin or sys.stdin, out or sys.stdout
     if args.auto is not None and not 1 <= args.auto <= MAX_AUTO:

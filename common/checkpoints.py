@@ -86,13 +86,29 @@ def load_checkpoint(path: str | Path, assignment: str | None = None) -> dict[str
         raise CheckpointError(f"checkpoint {path} is a folder; pass the .ckpt file inside it")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes); delete it and train again")
+    if path.suffix == ".onnx":
+        raise CheckpointError(
+            f"{path} is an ONNX export, not a checkpoint; pass the .ckpt it was exported from "
+            "(only the speech demo runs an ONNX export)"
+        )
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; unpickling any other
+        # bytes (a text file) fails with whatever error the bytes happen to cause (KeyError, ...)
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or not a PyTorch checkpoint (not a zip archive); "
+            "use last.ckpt/best.ckpt of another run or train again"
+        )
     import torch  # here, not at the top: finding a checkpoint (the ONNX demo) needs no torch
 
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        # torch's message is a paragraph on weights_only; its "Unsupported ..." line says what
+        reason = next(
+            (line.split(". ")[0] for line in str(err).splitlines() if "Unsupported" in line),
+            "weights_only refused it",
+        )
         raise CheckpointError(
-            f"checkpoint {path} holds objects that cannot be loaded safely ({err}); "
+            f"checkpoint {path} holds objects that cannot be loaded safely ({reason}); "
             "only load checkpoints you trained with this project"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:

@@ -96,11 +96,12 @@ def text(value: str) -> str:
     return value
 
 
-def writable(path: Path | str, what: str = "output") -> Path:
+def writable(path: Path | str, what: str = "output", is_folder: bool = False) -> Path:
     """`path` if a file can be written there (its folder is created), else UserError saying why;
-    checked before any work is done, so a read-only place fails at once, not after minutes."""
+    checked before any work is done, so a read-only place fails at once, not after minutes.
+    `path` is taken as a folder where it has no suffix or `is_folder` says so (an --out DIR)."""
     path = Path(path)
-    folder = path if path.suffix == "" else path.parent
+    folder = path if is_folder or path.suffix == "" else path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from common.demo import json_text, writable
+from common.demo import json_text, number, writable
 
 FLAGS = ("--ckpt", "--data-dir", "--split", "--out", "--batch-size")
 REPORT_KEYS = ("assignment", "checkpoint", "data", "metrics", "files")
@@ -57,17 +57,19 @@ def add_arguments(
     )
     if batch_size is not None:
         parser.add_argument(
-            "--batch-size", type=int, default=batch_size, help="items scored at once"
+            "--batch-size",
+            type=number(1, integer=True),
+            default=batch_size,
+            help="items scored at once",
         )
 
 
 def out_dir(out: Path | None, checkpoint: Path | None) -> Path:
-    """--out, else `evaluation/` in the checkpoint's run folder (or in the current folder)."""
-    if out is not None:
-        return Path(out)
-    if checkpoint is not None and Path(checkpoint).parent.name == "checkpoints":
-        return Path(checkpoint).parent.parent / "evaluation"
-    return Path("evaluation")
+    """--out, else `evaluation/` in the checkpoint's run folder (or in the current folder),
+    created now: an --out that is a file or cannot be made is refused before any scoring."""
+    if out is None and checkpoint is not None and Path(checkpoint).parent.name == "checkpoints":
+        out = Path(checkpoint).parent.parent / "evaluation"
+    return writable(out or "evaluation", "report", is_folder=True)
 
 
 def report(

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from common import evaluation
-from common.demo import command_parser
+from common.demo import command_parser, number
 from common.errors import command, entry_point
 from handwriting import hershey, legibility, ocr
 from handwriting.config import CANDIDATES
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
         split="val",
         split_help="the validation lines (text never trained on); there is no test split",
         batch_size=32,
-        out="default: the run folder's evaluation/; the samples go there too",
+        out="the run folder's evaluation/; the samples go there too",
     )
     p.add_argument("--out-dir", dest="out", type=Path, help=argparse.SUPPRESS)  # old name
     p.add_argument(
@@ -218,9 +218,14 @@ def main(argv: list[str] | None = None) -> dict:
         "--styles", default=",".join(hershey.WRITERS), help="comma-separated styles to judge"
     )
     p.add_argument(
-        "--proxy-texts", type=int, default=0, help="also run the 1-of-10 shape proxy on N lines"
+        "--proxy-texts",
+        type=number(0, integer=True),
+        default=0,
+        help="also run the 1-of-10 shape proxy on N lines",
     )
-    p.add_argument("--bias", type=float, default=2.0, help="sampling bias for the samples")
+    p.add_argument(  # as handwriting.write's: nan broke the sampler (RuntimeError)
+        "--bias", type=number(0, 10), default=2.0, help="sampling bias for the samples"
+    )
     p.add_argument(
         "--candidates",
         type=int,
@@ -228,7 +233,10 @@ def main(argv: list[str] | None = None) -> dict:
         help="draws of each line, the likeliest to the network kept (1: the first draw)",
     )
     p.add_argument(
-        "--max-batches", type=int, default=None, help="validation batches (default: all)"
+        "--max-batches",
+        type=number(1, integer=True),
+        default=None,
+        help="validation batches (default: all)",
     )
     args = p.parse_args(argv)
     styles = [s.strip() for s in args.styles.split(",") if s.strip()]

@@ -50,6 +50,19 @@ def save_attention(phi: np.ndarray, text: str, path: Path) -> Path:
     return save(fig, path)
 
 
+def savable_formats() -> tuple[set[str], set[str]]:
+    """The suffixes `save_attention` (matplotlib) and `save_animation` (Pillow, every frame)
+    can write, as ".png"."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    from PIL import Image
+
+    figures = {f".{ext}" for ext in FigureCanvasBase.get_supported_filetypes()}
+    animations = {
+        ext for ext, kind in Image.registered_extensions().items() if kind in Image.SAVE_ALL
+    }
+    return figures, animations
+
+
 def save_animation(offsets: np.ndarray, path: Path, frames: int = 60) -> Path:
     """A GIF of the pen writing the line (Pillow writer, offline)."""
     from matplotlib.animation import FuncAnimation, PillowWriter

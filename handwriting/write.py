@@ -94,6 +94,22 @@ def check_request(text: str | None, style: str) -> str | None:
     return None if style == "none" else style
 
 
+def check_extras(attention: str | None, animate: str | None) -> None:
+    """--attention in a format matplotlib saves, --animate in one Pillow writes as an animation
+    (.gif, ...): checked before writing, not after the main output is written (a .txt or .mp4
+    failed there with matplotlib's or Pillow's message)."""
+    from handwriting.plots import savable_formats
+
+    figures, animations = savable_formats()
+    for path, formats, flag, example in (
+        (attention, figures, "--attention", ".png or .svg"),
+        (animate, animations, "--animate", ".gif"),
+    ):
+        if path and Path(path).suffix.lower() not in formats:
+            kind = Path(path).suffix or "a file without a suffix"
+            raise ValueError(f"{flag} {path}: cannot write {kind}; end it in {example}")
+
+
 def writable_text(module, ckpt, text: str, drop_unknown: bool = False, hint: str = "") -> str:
     """`text` as the synthesis network `module` can write it: typographic quotes, dashes,
     ellipsis and non-breaking spaces become the alphabet's own; line breaks are kept (a
@@ -149,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             writable(path)
     if out.suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"output {out} must end in .png or .svg")
+    check_extras(args.attention, args.animate)
     trained = load_trained("handwriting", args.ckpt)
     hint = ", or pass --drop-unknown to leave them out"
     text = writable_text(trained.module, trained.path, args.text, args.drop_unknown, hint)

@@ -32,6 +32,7 @@ from music.plots import plot_roll
 SAMPLE_RATE = 22050
 
 MAX_BARS = 1024  # a bound on the work one command asks for (about a minute)
+TEMPO_RANGE = (4.0, 1000.0)  # quarter notes per minute; a MIDI file holds none below about 3.6
 PROGRESS_FROM_BARS = 128  # pieces from this long show their progress (about 8 s)
 
 
@@ -141,8 +142,12 @@ def checked_output(args: argparse.Namespace, default_name: str) -> Path:
         raise UserError(
             f"--temperature must be positive (a number above 0), got {args.temperature}"
         )
-    if not (math.isfinite(args.tempo) and args.tempo > 0):
-        raise UserError(f"--tempo must be positive (a number above 0), got {args.tempo}")
+    low, high = TEMPO_RANGE  # --tempo 1 failed writing the MIDI file, after the composing
+    if not (math.isfinite(args.tempo) and low <= args.tempo <= high):
+        raise UserError(
+            f"--tempo must be positive: {low:g} to {high:g} quarter notes per minute (a MIDI "
+            f"file holds none slower than about 3.6), got {args.tempo}"
+        )
     out = Path(args.output) if args.output else demo_dir("music") / default_name
     if out.suffix.lower() not in (".mid", ".midi"):
         raise UserError(f"--output {out} should end in .mid (the PNG and WAV go beside it)")

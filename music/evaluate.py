@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from common import evaluation
-from common.demo import command_parser
+from common.demo import command_parser, number
 from common.errors import DataError, UserError, command, entry_point
 from music import midi
 from music.compose import compose
@@ -39,7 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         split_aliases={"valid": "val"},  # JSB's own name for the validation split
         batch_size=16,
     )
-    p.add_argument("--batch_size", dest="batch_size", type=int, help=argparse.SUPPRESS)  # old
+    at_least_one = number(1, integer=True)  # 0 and below: a traceback, or pieces quietly left out
+    old_name = "--batch_size"  # before --batch-size
+    p.add_argument(old_name, dest="batch_size", type=at_least_one, help=argparse.SUPPRESS)
     p.add_argument(
         "--data.source",
         dest="source",
@@ -47,9 +49,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="data to score (default: the checkpoint's)",
     )
     p.add_argument("--data.path", dest="path", help="JSB pickle or MIDI folder")
-    p.add_argument("--data.max_pieces", dest="max_pieces", type=int, help="only the first pieces")
     p.add_argument(
-        "--data.eval_len", dest="eval_len", type=int, help="steps per scored window (longer: cut)"
+        "--data.max_pieces", dest="max_pieces", type=at_least_one, help="only the first pieces"
+    )
+    p.add_argument(
+        "--data.eval_len",
+        dest="eval_len",
+        type=at_least_one,
+        help="steps per scored window (longer: cut)",
     )
     p.add_argument(
         "--data.split_seed", dest="split_seed", type=int, help="seed of the split by piece"
@@ -67,6 +74,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.data_dir is not None:
         args.path = str(args.data_dir)
+        if args.source is None:  # a folder is MIDI files, a file a JSB pickle (as --help says)
+            args.source = "midi" if args.data_dir.is_dir() else "jsb"
     return args
 
 

@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_voices:
         print(list_voices())
         return 0
-    args.out = writable(args.out or demo_dir("speech"))
+    args.out = writable(args.out or demo_dir("speech"), is_folder=True)
     if args.listen and (args.files or args.speak):
         parser.error("--listen reads the microphone; give files (or --speak) without it")
     if args.seconds is not None and args.seconds <= 0:

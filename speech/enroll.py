@@ -267,6 +267,8 @@ def enroll(
         raise EnrollError(f"-o {out} is the base checkpoint; write the personal one elsewhere")
     if Path(out).is_dir():
         raise EnrollError(f"-o {out} is a folder; give a file name such as {out}/personal.ckpt")
+    if Path(out).suffix != ".ckpt":  # a .onnx name would send the demo to its ONNX runtime
+        raise EnrollError(f"-o {out}: the personal checkpoint's name must end in .ckpt")
     start = time.perf_counter()
     raw = load_checkpoint(ckpt, "speech")
     module = load_module(ckpt, KeywordModule, "speech")
@@ -295,7 +297,11 @@ def enroll(
         "on augmented recordings + eSpeak replay",
     }
     out = Path(out)
-    save_atomic(raw, out)  # appears only when complete
+    try:
+        save_atomic(raw, out)  # appears only when complete
+    except OSError as err:  # a file where a folder of -o should be, a read-only place
+        message = f"cannot write -o {out} ({err.strerror or err}); choose another place"
+        raise EnrollError(message) from None
     return {
         "checkpoint": str(out),
         "base": str(ckpt),
@@ -349,13 +355,11 @@ def main(argv: list[str] | None = None) -> int:
         ckpt = args.ckpt or find_checkpoint("speech")
         data_dir = args.data_dir
         if args.record:
-            from speech.config import WORDS_35
-
             names = load_trained("speech", ckpt).module.class_names
             words = (args.words or "zero,one,two,three,four,five,six,seven,eight,nine").split(",")
             bad = [w for w in words if w not in names]
             if bad:
-                raise EnrollError(f"--words: the model does not know {bad}; it knows {WORDS_35}")
+                raise EnrollError(f"--words: the model does not know {bad}; it knows {names}")
             data_dir = data_dir or Path(tempfile.mkdtemp(prefix="enroll-"))
             record_words([w.strip() for w in words], args.takes, data_dir)
         report = enroll(ckpt, data_dir, args.out, args.steps)

@@ -128,6 +128,22 @@ def test_auto_hands_are_bounded(tiny_run, auto, capsys):
     assert "--auto needs 1 to 10000 hands" in capsys.readouterr().err
 
 
+def test_play_refuses_a_negative_seed_and_a_file_as_frames_folder(tiny_run, tmp_path, capsys):
+    """--seed -1 ended in Gymnasium's "Seed must be greater or equal to zero" and --frames
+    notes.txt (an existing file) in FileExistsError, both with a traceback."""
+    _, ckpt = tiny_run
+    argv = ["--ckpt", str(ckpt), "--auto", "1"]
+    with pytest.raises(SystemExit) as stop:
+        play_main([*argv, "--seed", "-1"], out=io.StringIO())
+    assert stop.value.code == 2 and "argument --seed" in capsys.readouterr().err
+    pytest.importorskip("pygame")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    with pytest.raises(SystemExit) as stop:
+        play_main([*argv, "--frames", str(notes)], out=io.StringIO())
+    assert stop.value.code == 2 and "cannot create the frames folder" in capsys.readouterr().err
+
+
 def test_demo_without_a_checkpoint_explains_what_to_do(tmp_path):
     with pytest.raises(SystemExit, match="does not exist"):
         play_main(["--ckpt", str(tmp_path / "missing.ckpt")], stdin=io.StringIO(""))
@@ -174,6 +190,22 @@ def test_evaluate_reference_policy_and_bad_input(capsys):
     assert "--hands must be 2 to 2,000,000" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         evaluate_main(["--policy", "basic", "--ckpt", "x.ckpt"])
+
+
+def test_evaluate_refuses_a_negative_seed_and_files_where_folders_go(tmp_path, capsys):
+    """--seed -1 ended in numpy's "expected non-negative integer", and --out notes.txt or
+    --export-policy notes.txt/p.csv (a file where a folder goes) in FileExistsError."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    argv = ["--policy", "basic", "--hands", "100"]
+    for extra, message in [
+        (["--seed", "-1"], "argument --seed"),
+        (["--out", str(notes)], "cannot create the report folder"),
+        (["--export-policy", str(notes / "p.csv")], "cannot create the policy CSV folder"),
+    ]:
+        with pytest.raises(SystemExit) as stop:
+            evaluate_main([*argv, *extra])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_evaluate_shows_progress_on_long_runs_only(capsys, monkeypatch):

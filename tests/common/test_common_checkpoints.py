@@ -103,8 +103,23 @@ def test_unsafe_pickle_is_refused(tmp_path):
     torch.save(
         {"state_dict": {}, "payload": _Evil()}, evil, pickle_protocol=pickle.HIGHEST_PROTOCOL
     )
-    with pytest.raises(CheckpointError, match="cannot be loaded safely"):
+    with pytest.raises(CheckpointError, match="cannot be loaded safely") as refused:
         load_checkpoint(evil, "tiny")
+    assert "\n" not in str(refused.value)  # torch's paragraph reduced to its "Unsupported" line
+    assert "Unsupported" in str(refused.value)
+
+
+@pytest.mark.parametrize("junk", ["hello this is not audio\n", "not a checkpoint\n"])
+def test_a_text_file_is_named_not_a_checkpoint(tmp_path, junk):
+    """A text file given as --ckpt: unpickling its bytes raised KeyError: 101 (the first) or a
+    paragraph of torch's weights_only advice (the second); now one line naming the file."""
+    text = tmp_path / "notes.txt"
+    text.write_text(junk)
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint") as refused:
+        load_checkpoint(text, "tiny")
+    assert "\n" not in str(refused.value)
+    with pytest.raises(CheckpointError, match="is an ONNX export, not a checkpoint"):
+        load_checkpoint(text.rename(tmp_path / "best.onnx"), "tiny")
 
 
 def test_module_of_another_shape_is_a_clear_error(trained):

@@ -115,6 +115,14 @@ def test_exam_trains_quick_then_demos_and_report(tiny_registry, capsys):
     assert "<img" in (tiny_registry / "report.html").read_text()
 
 
+def test_exam_exits_with_the_demo_s_verdict(tiny_registry, monkeypatch, capsys):
+    """`portfolio exam --assignment speech --wav notes.txt`: the speech demo printed that it
+    could not classify the file and returned 1, and the exam exited 0 all the same."""
+    assert portfolio.main(["exam", "--seed", "1"]) == 0  # trains the quick run; the demo works
+    monkeypatch.setattr(registry.Assignment, "run_demo", lambda self, argv: 1)
+    assert portfolio.main(["exam", "--seed", "1"]) == 1
+
+
 def test_exam_draw_is_fixed_by_seed(monkeypatch):
     names = ["blackjack", "handwriting", "music", "speech"]
     draws = {s: __import__("random").Random(s).choice(names) for s in range(20)}

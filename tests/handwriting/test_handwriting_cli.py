@@ -89,6 +89,19 @@ def test_write_bad_input_gives_a_clear_error(trained, args, message):
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize("flag, name", [("--attention", "att.txt"), ("--animate", "pen.mp4")])
+def test_write_refuses_an_extra_it_cannot_save_before_writing(trained, tmp_path, flag, name):
+    """--attention att.txt and --animate pen.mp4 failed in matplotlib / Pillow after the
+    handwriting itself was written; now refused first, and nothing is written."""
+    from handwriting.write import main
+
+    out = tmp_path / "hi.png"
+    with pytest.raises(SystemExit) as err:
+        main(["hi", "--ckpt", str(trained["ckpt"]), "-o", str(out), flag, str(tmp_path / name)])
+    assert err.value.code == 2 and f"{flag} {tmp_path / name}: cannot write" in str(err.value)
+    assert not out.exists()
+
+
 def test_write_drop_unknown_and_missing_checkpoint(trained, tmp_path):
     from handwriting.write import main
 
@@ -127,6 +140,20 @@ def test_write_list_styles_names_the_fonts(capsys):
         writer = WRITERS[row[0]]
         assert row[3:] == [f"{writer.slant:+.2f}", f"{writer.width:.2f}"]
     assert rows[6:] == [["none", "-", "-", "the", "model picks a hand itself (no priming)"]]
+
+
+@pytest.mark.parametrize(
+    "flag, value", [("--bias", "nan"), ("--bias", "-1"), ("--max-batches", "0"),
+                    ("--max-batches", "-1"), ("--proxy-texts", "-1")],
+)  # fmt: skip
+def test_evaluate_refuses_values_that_cannot_work(flag, value, capsys):
+    """--bias nan broke the sampler (RuntimeError), --max-batches 0 divided by zero and -1
+    broke islice, all with a traceback; --bias -1 and --proxy-texts -1 ran as if sensible."""
+    from handwriting.evaluate import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([flag, value])
+    assert stop.value.code == 2 and f"argument {flag}" in capsys.readouterr().err
 
 
 def test_evaluate_prints_json(trained, tmp_path):

@@ -123,6 +123,9 @@ def test_compose_bad_inputs_give_clear_messages(trained, tmp_path):
         compose.main(["--ckpt", str(ckpt), "-o", str(tmp_path / "x.wav")])
     with pytest.raises(SystemExit, match="temperature must be positive"):
         compose.main(["--ckpt", str(ckpt), "--temperature", "0", "-o", out])
+    for tempo in ["1", "3.5", "100000"]:  # --tempo 1 failed writing the MIDI, after composing
+        with pytest.raises(SystemExit, match="tempo must be positive: 4 to 1000"):
+            compose.main(["--ckpt", str(ckpt), "--tempo", tempo, "-o", out])
     assert not (tmp_path / "x.mid").exists()
 
 
@@ -137,6 +140,31 @@ def test_train_and_evaluate_bad_data_give_clear_messages(trained, tmp_path):
     evil.write_bytes(b"cos\nsystem\n(S'echo hi'\ntR.")
     with pytest.raises(SystemExit, match="error: refusing to load"):
         evaluate.main(["--ckpt", str(ckpt), "--data.path", str(evil)])
+
+
+def test_evaluate_reads_a_midi_folder_and_refuses_senseless_sizes(trained, tmp_path, capsys):
+    """--data-dir is a "JSB pickle or MIDI folder", but a folder was read as a JSB pickle ("does
+    not exist"); --data.eval_len 0 divided by zero (a traceback), -1 scored no frames at all,
+    and --data.max_pieces -1 quietly left out the last piece."""
+    root, _, _ = trained
+    ckpt = str(root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt")
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    for i in range(3):
+        pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+        inst = pretty_midi.Instrument(program=0)
+        inst.notes += [pretty_midi.Note(80, 60 + i + t % 5, t / 2, t / 2 + 0.5) for t in range(16)]
+        pm.instruments.append(inst)
+        pm.write(str(folder / f"piece{i}.mid"))
+    argv = ["--ckpt", ckpt, "--samples", "0", "--out", str(tmp_path / "eval")]
+    report = evaluate.main([*argv, "--data-dir", str(folder)])
+    assert report["data"]["source"] == "midi" and report["metrics"]["frames"] > 0
+    capsys.readouterr()
+    for flag, value in [("--data.eval_len", "0"), ("--data.eval_len", "-1"),
+                        ("--data.max_pieces", "-1"), ("--data.max_pieces", "0")]:  # fmt: skip
+        with pytest.raises(SystemExit) as stop:
+            evaluate.main([*argv, flag, value])
+        assert stop.value.code == 2 and f"argument {flag}" in capsys.readouterr().err
 
 
 def test_a_midi_folder_trains_end_to_end(tmp_path, monkeypatch):

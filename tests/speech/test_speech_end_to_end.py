@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -95,6 +96,16 @@ def test_demo_handles_awkward_files_without_tracebacks(trained, tmp_path, capsys
     assert "zero length" in out and "empty" in out and "not a readable audio" in out
     assert "no such file" in out
     assert len(list((tmp_path / "figs").glob("*.png"))) == 4
+
+
+def test_demo_out_that_is_a_file_is_refused(tmp_path, capsys):
+    """--out notes.txt (an existing file, the folder for the figures) ended in FileExistsError."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    with pytest.raises(SystemExit) as stop:
+        demo.main([str(tmp_path / "yes.wav"), "--out", str(notes)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "cannot create the output folder" in err
 
 
 def test_exam_demo_args_use_held_out_voices_and_run(trained, tmp_path, capsys):

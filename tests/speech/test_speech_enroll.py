@@ -156,6 +156,28 @@ def test_enrollment_refuses_to_overwrite_its_base_checkpoint(ckpt, tmp_path, cap
     assert stop.value.code == 2 and "base checkpoint" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", ["me.onnx", "me.txt"])
+def test_the_personal_checkpoint_is_named_ckpt(tmp_path, capsys, name):
+    """-o me.onnx wrote a torch checkpoint under an ONNX name (the demo then reads it as ONNX);
+    refused before the base checkpoint is even read."""
+    out = tmp_path / name
+    argv = ["--ckpt", str(tmp_path / "base.ckpt"), "--data-dir", str(tmp_path), "-o", str(out)]
+    with pytest.raises(SystemExit) as stop:
+        enroll.main(argv)
+    assert stop.value.code == 2 and "must end in .ckpt" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_an_unwritable_out_is_an_error_not_a_traceback(ckpt, tmp_path, capsys):
+    """-o notes.txt/me.ckpt (a file where the folder should be) ended in FileExistsError."""
+    write(tmp_path / "voice" / "yes" / "1.wav", speaker_clip("yes", 0))
+    (tmp_path / "notes.txt").write_text("x")
+    argv = ["--ckpt", str(ckpt), "--data-dir", str(tmp_path / "voice"), "--steps", "1"]
+    with pytest.raises(SystemExit) as stop:
+        enroll.main([*argv, "-o", str(tmp_path / "notes.txt" / "me.ckpt")])
+    assert stop.value.code == 2 and "cannot write -o" in capsys.readouterr().err
+
+
 def test_record_without_a_microphone_says_so(ckpt, tmp_path, capsys, monkeypatch):
     from speech import microphone
 
@@ -171,6 +193,14 @@ def test_record_without_a_microphone_says_so(ckpt, tmp_path, capsys, monkeypatch
     captured = capsys.readouterr()
     assert code == 2 and "no microphone" in captured.err and not out.exists()
     assert "say 'yes'" not in captured.out  # no prompt before the microphone is known to work
+
+
+def test_record_names_the_words_this_model_knows(ckpt, tmp_path, capsys):
+    """--words zebra said the model knows the 35 Speech Commands words, not its own three."""
+    with pytest.raises(SystemExit) as stop:
+        enroll.main(["--ckpt", str(ckpt), "--record", "--words", "zebra"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "it knows ['yes', 'no', 'up']" in err and "bird" not in err
 
 
 def test_record_prompts_word_by_word_and_keeps_the_recordings(ckpt, tmp_path, monkeypatch):
