@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--speak", type=text, help="synthesize this text with eSpeak NG and classify it"
     )
-    parser.add_argument("--voice", default="en-us+f3", help="eSpeak voice for --speak")
+    parser.add_argument("--voice", help="eSpeak voice for --speak (default: en-us+f3)")
     parser.add_argument("--no-figure", action="store_true", help="skip the PNG figures")
     parser.add_argument(
         "--list-voices", action="store_true", help="list the eSpeak voices for --voice and exit"
@@ -265,6 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_voices:
         print(list_voices())
         return 0
+    for extra, partner, given in (
+        ("--seconds", "--listen", args.listen),
+        ("--voice", "--speak", args.speak),
+    ):
+        if getattr(args, extra[2:]) is not None and not given:  # else ignored without a word
+            parser.error(f"{extra} applies to {partner}; give {partner} too, or leave {extra} out")
     args.out = writable(args.out or demo_dir("speech"), is_folder=True)
     if args.listen and (args.files or args.speak):
         parser.error("--listen reads the microphone; give files (or --speak) without it")
@@ -275,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         from speech.espeak import ESpeakError
 
         try:
-            files.append(speak(args.speak.split(), args.voice, args.out / "spoken.wav"))
+            voice = args.voice or "en-us+f3"
+            files.append(speak(args.speak.split(), voice, args.out / "spoken.wav"))
         except ESpeakError as err:
             raise ESpeakError(f"{err}; see --list-voices") from None
     if not files and not args.listen:

@@ -351,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--takes and --steps must be at least 1")
     if not args.record and args.data_dir is None:
         parser.error("give --data-dir DIR (recordings as <dir>/<word>/*.wav) or --record")
+    if args.words is not None and not args.record:  # the folder names the words it holds
+        parser.error("--words applies to --record; --data-dir's sub-folders name its words")
     try:
         ckpt = args.ckpt or find_checkpoint("speech")
         data_dir = args.data_dir

@@ -195,6 +195,12 @@ def test_record_without_a_microphone_says_so(ckpt, tmp_path, capsys, monkeypatch
     assert "say 'yes'" not in captured.out  # no prompt before the microphone is known to work
 
 
+def test_words_without_record_is_refused_not_ignored(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        enroll.main(["--data-dir", str(tmp_path), "--words", "yes,no"])
+    assert stop.value.code == 2 and "--words applies to --record" in capsys.readouterr().err
+
+
 def test_record_names_the_words_this_model_knows(ckpt, tmp_path, capsys):
     """--words zebra said the model knows the 35 Speech Commands words, not its own three."""
     with pytest.raises(SystemExit) as stop:

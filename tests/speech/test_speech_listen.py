@@ -91,6 +91,20 @@ def test_listen_without_an_input_device_says_so_and_fails(trained, capsys, monke
     assert "no microphone" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["x.wav", "--seconds", "5"], "--seconds applies to --listen"),
+        (["x.wav", "--voice", "en-gb+m3"], "--voice applies to --speak"),
+    ],
+)
+def test_an_option_without_its_partner_is_refused_not_ignored(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        demo.main([*args, "--out", str(tmp_path / "out")])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
 def test_the_sounddevice_errors_become_clear_messages(monkeypatch):
     monkeypatch.setitem(sys.modules, "sounddevice", None)
     try:
