@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.out:  # checked before the hands are played: a file where a folder goes is an error
         args.out = evaluation.out_dir(args.out, None)
     if args.export_policy:
-        writable(args.export_policy, "policy CSV")
+        writable(args.export_policy, "policy CSV", flag="--export-policy")
 
     if args.policy:
         r = rules.Rules(sab=bool(1 if args.sab is None else args.sab), natural=bool(args.natural))

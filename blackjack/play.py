@@ -124,7 +124,8 @@ def frame_saver(folder: Path, out: TextIO):
         return None
     from blackjack.plots import save_frame
 
-    folder = writable(folder, "frames", is_folder=True)  # a file there: an error, no traceback
+    # a file there: an error, no traceback
+    folder = writable(folder, "frames", is_folder=True, flag="--frames")
     count = [0]
 
     def save(env, caption: str) -> None:

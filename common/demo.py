@@ -96,10 +96,13 @@ def text(value: str) -> str:
     return value
 
 
-def writable(path: Path | str, what: str = "output", is_folder: bool = False) -> Path:
-    """`path` if a file can be written there (its folder is created), else UserError saying why;
-    checked before any work is done, so a read-only place fails at once, not after minutes.
-    `path` is taken as a folder where it has no suffix or `is_folder` says so (an --out DIR)."""
+def writable(
+    path: Path | str, what: str = "output", is_folder: bool = False, flag: str = "-o/--out"
+) -> Path:
+    """`path` if a file can be written there (its folder is created), else UserError saying why
+    and which `flag` to change; checked before any work is done, so a read-only place fails at
+    once, not after minutes. `path` is taken as a folder where it has no suffix or `is_folder`
+    says so (an --out DIR)."""
     path = Path(path)
     folder = path if is_folder or path.suffix == "" else path.parent
     try:
@@ -107,12 +110,11 @@ def writable(path: Path | str, what: str = "output", is_folder: bool = False) ->
     except OSError as err:
         raise UserError(
             f"cannot create the {what} folder {folder} ({err.strerror}); choose another "
-            "place with -o/--out"
+            f"place with {flag}"
         ) from None
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UserError(
-            f"{path if path.exists() else folder} is not writable; choose another "
-            "place with -o/--out"
+            f"{path if path.exists() else folder} is not writable; choose another place with {flag}"
         )
     return path
 

@@ -242,7 +242,8 @@ def main(argv: list[str] | None = None) -> dict:
     styles = [s.strip() for s in args.styles.split(",") if s.strip()]
     unknown = [s for s in styles if s not in hershey.WRITERS]
     if unknown or not styles:
-        p.error(f"unknown --styles {unknown}; choose from {', '.join(hershey.WRITERS)}")
+        what = f"unknown --styles {unknown}" if unknown else "--styles names no style"
+        p.error(f"{what}; choose from {', '.join(hershey.WRITERS)}")
     if args.seeds < 1 or args.candidates < 1 or (args.phrases is not None and args.phrases < 1):
         p.error("--seeds, --candidates and --phrases must be at least 1")
 

@@ -138,7 +138,8 @@ def scan_folder(root: Path, names: list[str]) -> tuple[dict, dict[str, int]]:
     count}). `_background_noise_` is left out; labels the task does not know are counted."""
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"{root}: no such folder; give a folder laid out as <root>/<label>/*.wav")
+        what = "a file, not a folder" if root.exists() else "no such folder"
+        raise DataError(f"{root}: {what}; give a folder laid out as <root>/<label>/*.wav")
     known: dict[str, list[Path]] = {}
     unknown: dict[str, int] = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):

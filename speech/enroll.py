@@ -43,6 +43,8 @@ from speech import audio
 from speech.data import DataError, scan_folder
 from speech.module import KeywordModule
 
+DIGITS = "zero,one,two,three,four,five,six,seven,eight,nine"  # the words --record asks for
+
 
 class EnrollError(UserError, ValueError):
     """Enrollment data or options that cannot be used; the message says what to do."""
@@ -358,12 +360,15 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = args.data_dir
         if args.record:
             names = load_trained("speech", ckpt).module.class_names
-            words = (args.words or "zero,one,two,three,four,five,six,seven,eight,nine").split(",")
+            given = DIGITS if args.words is None else args.words
+            words = [w.strip() for w in given.split(",") if w.strip()]  # "yes, no": yes and no
+            if not words:
+                raise EnrollError("--words: give one word or more, comma-separated, e.g. yes,no")
             bad = [w for w in words if w not in names]
             if bad:
                 raise EnrollError(f"--words: the model does not know {bad}; it knows {names}")
             data_dir = data_dir or Path(tempfile.mkdtemp(prefix="enroll-"))
-            record_words([w.strip() for w in words], args.takes, data_dir)
+            record_words(words, args.takes, data_dir)
         report = enroll(ckpt, data_dir, args.out, args.steps)
     except KeyboardInterrupt:
         print("\ninterrupted: nothing written", file=sys.stderr)

@@ -141,7 +141,9 @@ def test_play_refuses_a_negative_seed_and_a_file_as_frames_folder(tiny_run, tmp_
     notes.write_text("x")
     with pytest.raises(SystemExit) as stop:
         play_main([*argv, "--frames", str(notes)], out=io.StringIO())
-    assert stop.value.code == 2 and "cannot create the frames folder" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "cannot create the frames folder" in err
+    assert err.rstrip().endswith("choose another place with --frames")  # not -o/--out
 
 
 def test_demo_without_a_checkpoint_explains_what_to_do(tmp_path):
@@ -201,7 +203,7 @@ def test_evaluate_refuses_a_negative_seed_and_files_where_folders_go(tmp_path, c
     for extra, message in [
         (["--seed", "-1"], "argument --seed"),
         (["--out", str(notes)], "cannot create the report folder"),
-        (["--export-policy", str(notes / "p.csv")], "cannot create the policy CSV folder"),
+        (["--export-policy", str(notes / "p.csv")], "another place with --export-policy"),
     ]:
         with pytest.raises(SystemExit) as stop:
             evaluate_main([*argv, *extra])

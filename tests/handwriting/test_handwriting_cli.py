@@ -156,6 +156,16 @@ def test_evaluate_refuses_values_that_cannot_work(flag, value, capsys):
     assert stop.value.code == 2 and f"argument {flag}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("styles", "said"), [("", "--styles names no style"),
+                                              ("ada,zed", "unknown --styles ['zed']")])  # fmt: skip
+def test_evaluate_names_what_is_wrong_with_styles(styles, said, capsys):
+    from handwriting.evaluate import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--styles", styles])
+    assert stop.value.code == 2 and f"{said}; choose from ada" in capsys.readouterr().err
+
+
 def test_evaluate_prints_json(trained, tmp_path):
     proc = run("handwriting.evaluate", "--ckpt", str(trained["ckpt"]), "--phrases", "2",
                "--seeds", "2", "--styles", "ada,cleo", "--proxy-texts", "2",

@@ -97,6 +97,10 @@ def test_user_folder_split_by_speaker_and_unknown_labels(tmp_path):
     assert splits == {"train", "val", "test"}
     with pytest.raises(DataError, match="no audio"):
         scan_folder(tmp_path, ["tree", "wow"])
+    with pytest.raises(DataError, match="missing: no such folder"):
+        scan_folder(tmp_path / "missing", ["yes"])
+    with pytest.raises(DataError, match="validation_list.txt: a file, not a folder"):
+        scan_folder(tmp_path / "validation_list.txt", ["yes"])
 
 
 def test_labels_without_recordings_are_named(tmp_path, capsys):

@@ -209,6 +209,14 @@ def test_record_names_the_words_this_model_knows(ckpt, tmp_path, capsys):
     assert stop.value.code == 2 and "it knows ['yes', 'no', 'up']" in err and "bird" not in err
 
 
+@pytest.mark.parametrize("words", ["", " , "])
+def test_record_needs_a_word(words, ckpt, capsys):
+    """--words '' recorded the ten digits instead."""
+    with pytest.raises(SystemExit) as stop:
+        enroll.main(["--ckpt", str(ckpt), "--record", "--words", words])
+    assert stop.value.code == 2 and "--words: give one word or more" in capsys.readouterr().err
+
+
 def test_record_prompts_word_by_word_and_keeps_the_recordings(ckpt, tmp_path, monkeypatch):
     from speech import microphone
 
@@ -218,7 +226,7 @@ def test_record_prompts_word_by_word_and_keeps_the_recordings(ckpt, tmp_path, mo
     takes = iter(speaker_clip(w, t).numpy() for w in ("yes", "no") for t in range(2))
     monkeypatch.setattr(microphone, "record", lambda seconds, rate: next(takes))
     folder, out = tmp_path / "kept", tmp_path / "me.ckpt"
-    argv = ["--ckpt", str(ckpt), "--record", "--words", "yes,no", "--takes", "2"]
+    argv = ["--ckpt", str(ckpt), "--record", "--words", "yes, no", "--takes", "2"]  # a space
     assert enroll.main([*argv, "--data-dir", str(folder), "-o", str(out)]) == 0
     assert [p.split("'")[1] for p in prompts] == ["yes", "yes", "no", "no"]
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.wav")) == [
