@@ -363,7 +363,8 @@ def handwriting_write(
         if not 0 <= bias <= 10:
             raise AppError(f"bias {bias} is out of range; use 0 (raw) to 10 (very neat)")
         ckpt, module = models.get("handwriting", progress)
-        lines = wrap(writable_text(module, ckpt, text), MAX_LINE_CHARS)
+        text, note = writable_text(module, ckpt, text)
+        lines = wrap(text, MAX_LINE_CHARS)
     except ValueError as err:  # AppError, and handwriting.write's checks of the request
         yield _fail(err), None, *empty
         return
@@ -384,6 +385,7 @@ def handwriting_write(
     status = (
         f"**Written:** {len(lines)} line(s), {points} pen points in "
         f"{time.perf_counter() - start:.1f} s; style {style}, bias {bias:g}, seed {seed}"
+        + (f" ({note})" if note else "")
     )
     yield status, str(png), str(gif), [str(png), str(svg)], attention
 

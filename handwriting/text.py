@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -278,6 +279,29 @@ SUBSTITUTIONS = {
 def substitute(text: str) -> str:
     """Replace typographic characters by the plain ones of the alphabet (SUBSTITUTIONS)."""
     return "".join(SUBSTITUTIONS.get(c, c) for c in text)
+
+
+# Letters that Unicode does not decompose into a base letter and an accent.
+LETTERS = {
+    "ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ß": "ss", "ł": "l",
+    "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i",
+}  # fmt: skip
+
+
+def plain_letters(text: str, alphabet: str) -> tuple[str, dict[str, str]]:
+    """`text` with each letter outside `alphabet` that has a plain stand-in in it replaced by
+    that stand-in, the way a name is written without its accents (é -> e, ü -> u, ø -> o,
+    æ -> ae, ß -> ss), and {letter: stand-in} of those replaced; other characters are kept."""
+    done: dict[str, str] = {}
+    for c in dict.fromkeys(text):
+        if c in alphabet:
+            continue
+        plain = LETTERS.get(c) or "".join(
+            p for p in unicodedata.normalize("NFKD", c) if not unicodedata.combining(p)
+        )
+        if c.isalpha() and plain and plain != c and all(p in alphabet for p in plain):
+            done[c] = plain
+    return "".join(done.get(c, c) for c in text), done
 
 
 def unknown_characters(text: str, alphabet: str) -> list[str]:

@@ -3,13 +3,15 @@
     python -m handwriting.write "Hello exam board" --bias 1.5 --style ada -o hello.png
     python -m handwriting.write "Hi" --style cleo -o hi.svg --attention attn.png --animate pen.gif
     python -m handwriting.write --list-styles
-    python -m handwriting.write "naïve café" --drop-unknown -o out.png
+    python -m handwriting.write "Søren's café, 5 €" --drop-unknown -o out.png
     python -m handwriting.write "$(cat note.txt)" --seed 7 -o note.svg
 
 Long text is wrapped at --line-chars (default 20) and line breaks in the text are kept; every
 line is written on its own, from the style's learned writer embedding (--prime: primed with the
 style's priming line as well, Graves 5.5). Typographic characters are substituted (curly
-quotes -> ' and ", en and em dashes -> -, ellipsis -> ...); any other character the model does
+quotes -> ' and ", en and em dashes -> -, ellipsis -> ...), and letters the model does not know
+are written as their plain letters, the way a name is written without its accents (José ->
+Jose, Søren -> Soren, Straße -> Strasse; a note names them); any other character the model does
 not know is named in an error (or left out with --drop-unknown). Each line is drawn
 --candidates times (default 4) in one batch and the draw the network itself finds likeliest
 (lowest NLL per point) is kept: a slipped or malformed letter is an unlikely line to it.
@@ -29,7 +31,7 @@ from common.demo import command_parser, demo_dir, number, writable
 from common.errors import command, entry_point
 from handwriting import hershey
 from handwriting.config import CANDIDATES
-from handwriting.text import substitute, unknown_characters, wrap
+from handwriting.text import plain_letters, substitute, unknown_characters, wrap
 
 MAX_LINE_CHARS = 20  # with a priming line (--prime), about the longest line seen in training
 
@@ -110,9 +112,13 @@ def check_extras(attention: str | None, animate: str | None) -> None:
             raise ValueError(f"{flag} {path}: cannot write {kind}; end it in {example}")
 
 
-def writable_text(module, ckpt, text: str, drop_unknown: bool = False, hint: str = "") -> str:
-    """`text` as the synthesis network `module` can write it: typographic quotes, dashes,
-    ellipsis and non-breaking spaces become the alphabet's own; line breaks are kept (a
+def writable_text(
+    module, ckpt, text: str, drop_unknown: bool = False, hint: str = ""
+) -> tuple[str, str]:
+    """`text` as the synthesis network `module` can write it, and a note of the letters it
+    replaced ('' if none): typographic quotes, dashes, ellipsis and non-breaking spaces become
+    the alphabet's own, accented and other letters the alphabet lacks their plain stand-ins
+    (José -> Jose, Søren -> Soren, Straße -> Strasse: `plain_letters`); line breaks are kept (a
     paragraph writes as several lines). ValueError for a prediction network or characters the
     model does not know (left out with `drop_unknown`); `hint` ends that message."""
     if not module.hparams.synthesis:
@@ -120,7 +126,8 @@ def writable_text(module, ckpt, text: str, drop_unknown: bool = False, hint: str
             f"{ckpt} is a prediction network (no text input); pass a synthesis checkpoint"
         )
     alphabet = module.hparams.alphabet
-    text = "\n".join(" ".join(line.split()) for line in substitute(text).splitlines())
+    text, replaced = plain_letters(substitute(text), alphabet)
+    text = "\n".join(" ".join(line.split()) for line in text.splitlines())
     missing = unknown_characters(text.replace("\n", ""), alphabet)
     if missing and not drop_unknown:
         raise ValueError(
@@ -130,7 +137,8 @@ def writable_text(module, ckpt, text: str, drop_unknown: bool = False, hint: str
     text = "".join(c for c in text if c in alphabet or c == "\n")
     if not text.strip():
         raise ValueError("nothing left to write after dropping unknown characters")
-    return text
+    pairs = ", ".join(f"{c} as {p}" for c, p in replaced.items())
+    return text, f"letters the model does not know written plainly: {pairs}" if pairs else ""
 
 
 def write_lines(
@@ -168,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     check_extras(args.attention, args.animate)
     trained = load_trained("handwriting", args.ckpt)
     hint = ", or pass --drop-unknown to leave them out"
-    text = writable_text(trained.module, trained.path, args.text, args.drop_unknown, hint)
+    text, note = writable_text(trained.module, trained.path, args.text, args.drop_unknown, hint)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     lines = wrap(text, args.line_chars)
     start = time.perf_counter()
     rows, phis, finished = zip(

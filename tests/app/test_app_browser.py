@@ -159,7 +159,7 @@ def test_the_page_loads_offline_and_every_tab_does_its_main_action(server, brows
     timed(d, "handwriting", lambda: d.find_element("id", "hw-write").click(), written)
     text_box = d.find_element("css selector", "#hw-text textarea")
     text_box.clear()
-    text_box.send_keys("naïve")  # a character the model does not know: a message, app stays up
+    text_box.send_keys("naïve ☃")  # a character the model cannot write: a message, app stays up
     d.find_element("id", "hw-write").click()
     wait_for(d, lambda d: "cannot write" in text_of(d, "hw-status"), 20)
     d.save_screenshot(str(d.shots / "handwriting_unknown_character.png"))

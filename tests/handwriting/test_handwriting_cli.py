@@ -74,7 +74,7 @@ def test_write_png_svg_attention_and_wrapping(trained, tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["café €"], "cannot write these characters: 'é' '€'"),
+        (["café € ½"], "cannot write these characters: '€' '½';"),  # é is written as e
         (["   "], "no text to write"),
         (["hi", "--style", "zorro"], "unknown style 'zorro'"),
         (["hi", "-o", "out.jpg"], "must end in .png or .svg"),
@@ -108,7 +108,7 @@ def test_write_drop_unknown_and_missing_checkpoint(trained, tmp_path):
     assert (
         main(
             [
-                "café",
+                "café ½",
                 "--drop-unknown",
                 "--ckpt",
                 str(trained["ckpt"]),
@@ -294,7 +294,31 @@ def test_write_substitutes_typographic_characters_and_names_the_rest(trained, tm
     assert out.is_file()
     with pytest.raises(SystemExit) as err:
         main(["ok \u00e9 \u2713", "--ckpt", str(trained["ckpt"]), "-o", str(out)])
-    assert "'é' '✓'" in str(err.value)
+    assert "characters: '✓';" in str(err.value)  # é has a plain stand-in: not refused
+
+
+def test_write_writes_accented_and_foreign_letters_plainly_and_says_so(
+    trained, tmp_path, capsys, monkeypatch
+):
+    """An examiner's name with letters the alphabet lacks (José, Søren, Straße) is written as
+    its plain letters, with a note naming each replacement, instead of being refused."""
+    from handwriting.module import HandwritingModule
+    from handwriting.write import main
+
+    calls = []
+    original = HandwritingModule.write
+
+    def spy(self, text, **kw):
+        calls.append(text)
+        return original(self, text, **kw)
+
+    monkeypatch.setattr(HandwritingModule, "write", spy)
+    out = tmp_path / "names.png"
+    main(["José Søren Straße, Zoë", "--ckpt", str(trained["ckpt"]), "-o", str(out),
+          "--line-chars", "40", "--candidates", "1"])  # fmt: skip
+    assert calls == ["Jose Soren Strasse, Zoe"] and out.is_file()
+    note = "note: letters the model does not know written plainly: é as e, ø as o, ß as ss, ë as e"
+    assert note in capsys.readouterr().err
 
 
 def test_same_seed_writes_the_same_line(trained):

@@ -80,6 +80,19 @@ def test_encode_and_unknown_characters():
         encode("café", ALPHABET)
 
 
+def test_plain_letters_replace_only_letters_the_alphabet_lacks():
+    from handwriting.text import plain_letters
+
+    text = "José Søren Æbeltoft Straße Łódź naïve ½ € ok"
+    assert plain_letters(text, ALPHABET) == (
+        "Jose Soren Aebeltoft Strasse Lodz naive ½ € ok",
+        {"é": "e", "ø": "o", "Æ": "Ae", "ß": "ss", "Ł": "L", "ó": "o", "ź": "z", "ï": "i"},
+    )
+    # a letter the alphabet has stays, and a stand-in the alphabet lacks is no stand-in
+    assert plain_letters("éa", "éa") == ("éa", {})
+    assert plain_letters("é", "abc") == ("é", {})
+
+
 def test_wrap_splits_long_text_into_short_lines():
     lines = wrap("the quick brown fox jumps over the lazy dog " * 3, 20)
     assert len(lines) > 3 and all(len(line) <= 20 for line in lines)
