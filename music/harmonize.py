@@ -4,7 +4,8 @@
     python -m music.harmonize --melody "G4 G4 D5 B4:2 A4 G4 A4 B4:2 R A4:2" -o chorale.mid
 
 A text melody is a list of notes (C4 is middle C; sharps '#', flats 'b'), each a quarter note,
-or as many quarters as ':N' says; R is a rest. From a MIDI file the highest note sounding at each
+or as many quarters as ':N' says; R is a rest. A note without an octave takes the octave nearest
+the note before it, a first one octave 4 ("C D E C" from middle C, "B C" steps up to C5). From a MIDI file the highest note sounding at each
 step of the model's grid is the melody (a chord is reduced to its top note, and the output says
 so); drum tracks are ignored. At a rest every voice rests.
 
@@ -17,6 +18,7 @@ when the input cannot be used. Without --ckpt the best checkpoint of the latest 
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 import time
@@ -30,7 +32,10 @@ from common.demo import command_parser, json_text, writable
 from common.errors import UserError, command, entry_point
 from music import midi
 
-TOKEN = re.compile(r"^(?:(?P<rest>[Rr])|(?P<note>[A-Ga-g][#b]?-?\d+))(?::(?P<len>\d+(?:\.\d+)?))?$")
+TOKEN = re.compile(
+    r"^(?:(?P<rest>[Rr])|(?P<note>[A-Ga-g][#b]?)(?P<octave>-?\d+)?)(?::(?P<len>\d+(?:\.\d+)?))?$"
+)
+ACCIDENTALS = str.maketrans({"\u266f": "#", "\u266d": "b"})  # ♯ ♭ as typed or pasted
 # Where the sopranos of the chorales lie (JSB train: MIDI 60-81); far outside, the model has
 # never seen a soprano and harmonizes poorly.
 SOPRANO_RANGE = (57, 84)
@@ -42,18 +47,21 @@ class MelodyError(UserError, ValueError):
 
 def parse_melody(text: str, spq: int = 1) -> np.ndarray:
     """Notes separated by spaces or commas ("C4 D4 E4:2 R F#4:0.5") -> (T,) melody keys (0..87;
-    -1 for a rest) on a grid of `spq` steps per quarter note."""
-    tokens = [t for t in re.split(r"[\s,]+", text.strip()) if t]
+    -1 for a rest) on a grid of `spq` steps per quarter note. A note without an octave ("C D E
+    C") is the one nearest the note before it (a first note: octave 4, from middle C up)."""
+    tokens = [t for t in re.split(r"[\s,]+", text.translate(ACCIDENTALS).strip()) if t]
     if not tokens:
         raise MelodyError("the melody is empty; give notes such as --melody 'C4 D4 E4:2'")
     steps: list[int] = []
+    previous = None  # the last note's pitch
     for i, token in enumerate(tokens, 1):
         match = TOKEN.match(token)
         if not match:
             raise MelodyError(
                 f"note {i} of the melody, {token!r}, is not a note: write a letter A-G, an "
-                "optional # or b and an octave (C4 is middle C, Bb3, F#5), optionally ':N' "
-                "quarter notes long (G4:2), or R for a rest"
+                "optional # or b and an octave (C4 is middle C, Bb3, F#5; without one, the "
+                "octave nearest the note before), optionally ':N' quarter notes long (G4:2), "
+                "or R for a rest"
             )
         length = float(match["len"] or 1) * spq
         if length < 1 or abs(length - round(length)) > 1e-9:
@@ -64,8 +72,14 @@ def parse_melody(text: str, spq: int = 1) -> np.ndarray:
         if match["rest"]:
             key = -1
         else:
-            note = match["note"]
-            pitch = int(pretty_midi.note_name_to_number(note[0].upper() + note[1:]))
+            name = match["note"][0].upper() + match["note"][1:]
+            if match["octave"] is not None:
+                pitch = int(pretty_midi.note_name_to_number(name + match["octave"]))
+            else:  # octave 4 first, then the octave nearest the note before (a tie goes up)
+                pitch = int(pretty_midi.note_name_to_number(name + "4"))
+                if previous is not None:
+                    pitch += 12 * math.floor((previous - pitch) / 12 + 0.5)
+            previous = pitch
             if not midi.LOW <= pitch <= midi.HIGH:
                 raise MelodyError(
                     f"note {i} of the melody, {token!r} (MIDI {pitch}), is outside the piano's "

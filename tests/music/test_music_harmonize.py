@@ -39,10 +39,27 @@ def test_text_melodies_parse_with_lengths_and_rests():
 
 
 @pytest.mark.parametrize(
+    "text, pitches",
+    [
+        ("C D E C", [60, 62, 64, 60]),  # octave 4 first, from middle C
+        ("B C", [71, 72]),  # the nearest C is above
+        ("C4 G A", [60, 55, 57]),  # the nearest G is below
+        ("C F# C", [60, 66, 72]),  # a tritone either way: up
+        ("G4 R C", [67, -1, 72]),  # across a rest: the note before it
+        ("C\u266f4 E\u266d F", [61, 63, 65]),  # typed sharp and flat signs
+        ("bb4 b Bb", [70, 71, 70]),  # lowercase b: the letter, then a flat
+    ],
+)
+def test_notes_without_an_octave_take_the_one_nearest_the_note_before(text, pitches):
+    keys = harmonize.parse_melody(text, spq=1)
+    assert keys.tolist() == [p - midi.LOW if p > 0 else -1 for p in pitches]
+
+
+@pytest.mark.parametrize(
     "text, message",
     [
         ("C4 D4 H4 E4", r"note 3 of the melody, 'H4', is not a note"),
-        ("C4 D", r"note 2 of the melody, 'D', is not a note"),
+        ("C4 Do", r"note 2 of the melody, 'Do', is not a note"),
         ("C4 E4:x", r"note 2 .* is not a note"),
         ("C4 C9", r"'C9' \(MIDI 120\), is outside the piano's range"),
         ("A-1", r"outside the piano's range"),
