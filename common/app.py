@@ -398,10 +398,13 @@ def music_compose(
     prime: str | None = None,
     models: Models = MODELS,
     progress: Progress = None,
+    melody: str = "",
 ) -> tuple[str, str | None, str | None, str | None]:
-    """Bars, temperature, seed and an optional prime MIDI -> (status, piano roll, WAV, MIDI)."""
+    """Bars, temperature, seed and an optional opening, a prime MIDI or a typed `melody` ('C D E
+    C', as music.harmonize reads it) -> (status, piano roll, WAV, MIDI)."""
     from music import midi
     from music.compose import compose_piece, load_prime
+    from music.melody import MelodyError, melody_roll, parse_melody
 
     try:
         try:
@@ -414,13 +417,18 @@ def music_compose(
             raise AppError(f"temperature {temperature}; use a value above 0 (about 0.5 to 1.5)")
         _, module = models.get("music", progress)
         roll_prime = None
+        melody = (melody or "").strip()
+        if prime and melody:
+            raise AppError("give one opening: a prime MIDI file or a typed melody, not both")
         if prime:
             path = check_upload(prime, "prime MIDI file", MAX_MIDI_MB)
             try:
                 roll_prime = load_prime(path, module.steps_per_quarter)
             except midi.MidiError as err:
                 raise AppError(f"{path.name} cannot be used as a prime: {err}") from None
-    except AppError as err:
+        if melody:
+            roll_prime = melody_roll(parse_melody(melody, module.steps_per_quarter))
+    except (AppError, MelodyError) as err:
         return _fail(err), None, None, None
     out = _new_path("composition", ".mid")
     written = compose_piece(module, bars, temperature, seed, roll_prime, out)
@@ -431,7 +439,8 @@ def music_compose(
         "library for a piano sound)"
     )
     status = (
-        f"**Composed:** {bars} bars{' after the prime' if prime else ''}, {written['notes']} "
+        f"**Composed:** {bars} bars{' after the prime' if prime else ''}"
+        f"{' after your melody' if melody else ''}, {written['notes']} "
         f"notes in {written['seconds']:.1f} s. Audio rendered with {how}."
     )
     return status, written["png"], written["wav"], written["midi"]
@@ -696,6 +705,11 @@ def build_app(models: Models = MODELS):
                         m_prime = gr.File(
                             label="Prime MIDI (optional)", type="filepath", elem_id="music-prime"
                         )
+                        m_melody = gr.Textbox(
+                            label="... or a melody to continue (optional)",
+                            placeholder="C D E C E F G:2 (C4 is middle C, :2 two quarters, R rest)",
+                            elem_id="music-melody",
+                        )
                         m_btn = action("Compose", "music-compose")
                     with gr.Column(scale=2):
                         m_status = gr.Markdown(elem_id="music-status")
@@ -703,12 +717,12 @@ def build_app(models: Models = MODELS):
                         m_audio = player("Listen", "music-audio")
                         m_midi = gr.File(label="MIDI download", elem_id="music-midi")
 
-                def on_compose(bars, temp, seed, prime, progress=gr.Progress()):
-                    return music_compose(bars, temp, seed, prime, models, progress)
+                def on_compose(bars, temp, seed, prime, melody, progress=gr.Progress()):
+                    return music_compose(bars, temp, seed, prime, models, progress, melody)
 
                 m_btn.click(
                     on_compose,
-                    [m_bars, m_temp, m_seed, m_prime],
+                    [m_bars, m_temp, m_seed, m_prime, m_melody],
                     [m_status, m_roll, m_audio, m_midi],
                 )
 

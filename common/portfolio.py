@@ -159,6 +159,12 @@ EXAMINER_INPUTS = {
     "text": "--text: words to write (handwriting) or to speak and recognise (speech)",
     "wav": "--wav: a recording to recognise (speech)",
     "prime": "--prime: a MIDI file for the network to continue (music)",
+    "melody": "--melody: notes for the network to continue, e.g. 'C D E C G:2' (music)",
+}
+# What the examiner is asked to type where the demo takes it and it was not given.
+TYPED_INPUTS = {
+    "text": "type your own text for the demo",
+    "melody": "type a melody for the network to continue, e.g. C D E C G:2",
 }
 
 
@@ -172,10 +178,13 @@ def _examiner_inputs(assignment: registry.Assignment, args: argparse.Namespace) 
     for key in ("wav", "prime"):  # the file inputs
         if key in inputs and not Path(inputs[key]).is_file():
             raise UserError(f"--{key} {inputs[key]}: no such file")
-    if "text" in accepted and "text" not in inputs and sys.stdin.isatty():
-        typed = input("Examiner: type your own text for the demo (Enter: the prepared one): ")
-        if typed.strip():
-            inputs["text"] = typed.strip()
+    if {"prime", "melody"} <= inputs.keys():
+        raise UserError("--prime and --melody both give the music demo its opening; give one")
+    for key, ask in TYPED_INPUTS.items():  # (a melody and a prime MIDI file exclude each other)
+        if key in accepted and key not in inputs and "prime" not in inputs and sys.stdin.isatty():
+            typed = input(f"Examiner: {ask} (Enter: the prepared demo): ")
+            if typed.strip():
+                inputs[key] = typed.strip()
     if not inputs:
         offers = [EXAMINER_INPUTS[k] for k in EXAMINER_INPUTS if k in accepted]
         if offers:

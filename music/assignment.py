@@ -7,15 +7,18 @@ from pathlib import Path
 from common.registry import Assignment, Headline
 
 
-def exam_demo_args(ckpt: Path, out_dir: Path, prime: Path | None = None) -> list[str]:
+def exam_demo_args(
+    ckpt: Path, out_dir: Path, prime: Path | None = None, melody: str | None = None
+) -> list[str]:
     """Compose 8 bars from the checkpoint into out_dir: MIDI, piano-roll PNG and WAV; with the
-    examiner's `prime` (a MIDI file) the piece continues it."""
+    examiner's `prime` (a MIDI file) or `melody` (typed notes) the piece continues it."""
     return [
         "--ckpt", str(ckpt),
         "--bars", "8",
         "--temperature", "0.9",
         "--seed", "0",
         *(["--prime", str(prime)] if prime else []),
+        *(["--melody", melody] if melody else []),
         "-o", str(Path(out_dir) / "composition.mid"),
     ]  # fmt: skip
 

@@ -2,13 +2,17 @@
 
     python -m music.compose --bars 16 --temperature 0.9 -o out.mid
     python -m music.compose --prime music/examples/bach_bwv66.6_opening.mid --bars 8
+    python -m music.compose --melody "C D E C E F G:2" --bars 8        # a typed opening
     python -m music.compose --ckpt runs/music/NAME/checkpoints/best.ckpt -o continued.mid
 
 `music/examples/bach_bwv66.6_opening.mid` is the opening of J. S. Bach's chorale BWV 66.6
 (public domain; from the music21 corpus) for trying --prime.
 
 Without --ckpt the best checkpoint of the latest music run is used. With --prime, the piece starts
-with the prime (on the model's grid) and continues it. Runs offline, in about a second.
+with the prime (on the model's grid) and continues it; --melody gives the opening as notes
+instead, written as `music.harmonize --melody` reads them (C4 is middle C, ':N' quarter notes, R
+a rest, a note without an octave the one nearest the note before). Runs offline, in about a
+second.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from common.checkpoints import load_trained
 from common.demo import command_parser, demo_dir, json_text, progress, writable
 from common.errors import UserError, command, entry_point
 from music import midi
+from music.melody import melody_roll, parse_melody
 from music.model import Composer
 from music.plots import plot_roll
 
@@ -129,7 +134,9 @@ def add_shared_arguments(p: argparse.ArgumentParser, tempo: float, what: str) ->
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = command_parser("music.compose", __doc__)
     p.add_argument("--bars", type=int, default=16, help="new bars of 4/4 to compose")
-    p.add_argument("--prime", help="MIDI file to continue (its non-drum tracks)")
+    opening = p.add_mutually_exclusive_group()
+    opening.add_argument("--prime", help="MIDI file to continue (its non-drum tracks)")
+    opening.add_argument("--melody", help="notes to continue instead, e.g. 'C D E C G:2'")
     add_shared_arguments(p, tempo=100.0, what="piece")
     return p.parse_args(argv)
 
@@ -163,7 +170,10 @@ def main(argv: list[str] | None = None) -> dict:
         )
     out = writable(checked_output(args, "composition.mid"))
     trained = load_trained("music", args.ckpt)
-    prime = load_prime(args.prime, trained.module.steps_per_quarter) if args.prime else None
+    spq = trained.module.steps_per_quarter
+    prime = load_prime(args.prime, spq) if args.prime else None
+    if args.melody is not None:
+        prime = melody_roll(parse_melody(args.melody, spq))
     piece = compose_piece(
         trained.module, args.bars, args.temperature, args.seed, prime, out, args.tempo
     )

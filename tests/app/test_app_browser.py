@@ -175,6 +175,9 @@ def test_the_page_loads_offline_and_every_tab_does_its_main_action(server, brows
     assert 60 * minutes + seconds >= 8 * 4 * 60 / 100 - 1, shown  # 8 bars of 4 beats at 100/min
     assert re.search(r"Audio rendered with (FluidSynth|sine waves)", text_of(d, "music-status"))
     d.save_screenshot(str(d.shots / "music_player_loaded.png"))
+    d.find_element("css selector", "#music-melody textarea").send_keys("C D E C")  # the examiner's
+    d.find_element("id", "music-compose").click()
+    wait_for(d, lambda d: "after your melody" in text_of(d, "music-status"), 30)
 
     open_tab(d, "Blackjack")
 

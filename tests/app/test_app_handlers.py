@@ -168,6 +168,19 @@ def test_music_continues_a_prime(models, tmp_path):
     assert pretty_midi.PrettyMIDI(mid).instruments[0].notes[0].pitch == 60  # the prime comes first
 
 
+def test_music_continues_a_typed_melody_and_refuses_a_bad_one(models, tmp_path):
+    status, png, wav, mid = app.music_compose(1, 0.9, 0, None, models, None, " C E G ")
+    assert "after your melody" in status
+    notes = sorted(pretty_midi.PrettyMIDI(mid).instruments[0].notes, key=lambda n: n.start)
+    assert [n.pitch for n in notes[:3]] == [60, 64, 67]  # the melody comes first
+    status, *files = app.music_compose(1, 0.9, 0, None, models, None, "C Q")
+    assert "'Q', is not a note" in status and files == [None, None, None]
+    prime = tmp_path / "p.mid"
+    pretty_midi.PrettyMIDI().write(str(prime))
+    status, *files = app.music_compose(1, 0.9, 0, str(prime), models, None, "C")
+    assert "not both" in status and files == [None, None, None]
+
+
 @pytest.mark.parametrize(
     "make, args, word",
     [(lambda p: (p / "x.mid").write_text("hello") and str(p / "x.mid"), (4, 0.9), "cannot be used"),

@@ -84,6 +84,33 @@ def test_examiner_input_replaces_the_prepared_one(tmp_path):
     assert speech(ckpt, tmp_path, wav=tmp_path / "x.wav")[0] == str(tmp_path / "x.wav")
     args = music(ckpt, tmp_path, prime=tmp_path / "p.mid")
     assert args[args.index("--prime") + 1] == str(tmp_path / "p.mid")
+    args = music(ckpt, tmp_path, melody="C D E C")
+    assert args[args.index("--melody") + 1] == "C D E C" and "--prime" not in args
+
+
+def test_the_exam_asks_the_examiner_for_a_melody_unless_a_prime_is_given(tmp_path, monkeypatch):
+    import argparse
+
+    from common.errors import UserError
+
+    asked = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or " C D E C ")
+    music = registry.get("music")
+    args = argparse.Namespace(text=None, wav=None, prime=None, melody=None)
+    assert portfolio._examiner_inputs(music, args) == {"melody": "C D E C"}
+    assert "type a melody for the network to continue" in asked[0]
+    prime = tmp_path / "p.mid"
+    prime.write_bytes(b"MThd")
+    asked.clear()
+    args.prime = str(prime)
+    assert portfolio._examiner_inputs(music, args) == {"prime": str(prime)} and not asked
+    args.melody = "C D"
+    with pytest.raises(UserError, match="--prime and --melody both give"):
+        portfolio._examiner_inputs(music, args)
+    hand = registry.get("handwriting")  # the text is asked for as before
+    args = argparse.Namespace(text=None, wav=None, prime=None, melody=None)
+    assert portfolio._examiner_inputs(hand, args) == {"text": "C D E C"}
 
 
 @pytest.mark.parametrize("name", list(TINY))

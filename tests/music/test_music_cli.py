@@ -63,6 +63,27 @@ def test_compose_continues_a_prime(trained, tmp_path):
     assert first.pitch == 60 and first.start == 0
 
 
+def test_compose_continues_a_typed_melody_and_refuses_a_bad_one(trained, tmp_path):
+    """The examiner's melody as text (`--melody`, read as music.harmonize reads it) opens the
+    piece; a bad note is refused by name, and --melody with --prime before anything is made."""
+    root, _, _ = trained
+    ckpt = root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt"
+    out = tmp_path / "typed" / "cont.mid"
+    result = compose.main(["--ckpt", str(ckpt), "--melody", "C D:2 R G", "--bars", "1",
+                           "-o", str(out)])  # fmt: skip
+    assert result["steps"] == 5 + 4  # C, D for two quarters, a rest, G; then 1 bar
+    notes = sorted(pretty_midi.PrettyMIDI(str(out)).instruments[0].notes, key=lambda n: n.start)
+    opening = [(n.pitch, round(n.start / 0.6, 3)) for n in notes if n.start < 5 * 0.6 - 1e-6]
+    assert opening == [(60, 0), (62, 1), (67, 4)]  # G nearest D; 0.6 s a quarter at tempo 100
+    bad = tmp_path / "bad" / "x.mid"
+    with pytest.raises(SystemExit) as err:
+        compose.main(["--ckpt", str(ckpt), "--melody", "C", "--prime", "p.mid", "-o", str(bad)])
+    assert err.value.code == 2 and not bad.parent.exists()
+    with pytest.raises(SystemExit, match="note 2 of the melody, 'X', is not a note"):
+        compose.main(["--ckpt", str(ckpt), "--melody", "C X", "-o", str(bad)])
+    assert not bad.exists()
+
+
 def test_exam_demo_args_run_offline(trained, tmp_path):
     root, _, _ = trained
     ckpt = root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt"

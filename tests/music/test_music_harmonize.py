@@ -7,7 +7,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from music import harmonize, midi
+from music import harmonize, melody, midi
 
 
 def ckpt_of(trained):
@@ -32,10 +32,10 @@ def write_melody(path, pitches, chord_at=None, drums=False, step=0.5):
 
 
 def test_text_melodies_parse_with_lengths_and_rests():
-    keys = harmonize.parse_melody("C4 D4:2 R Bb3, F#5:0.5 G5:0.5", spq=2)
+    keys = melody.parse_melody("C4 D4:2 R Bb3, F#5:0.5 G5:0.5", spq=2)
     expected = [60, 60, 62, 62, 62, 62, -1, -1, 58, 58, 78, 79]
     assert keys.tolist() == [p - midi.LOW if p > 0 else -1 for p in expected]
-    assert harmonize.parse_melody("R c4 R", spq=1).tolist() == [60 - midi.LOW]  # rests trimmed
+    assert melody.parse_melody("R c4 R", spq=1).tolist() == [60 - midi.LOW]  # rests trimmed
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ def test_text_melodies_parse_with_lengths_and_rests():
     ],
 )
 def test_notes_without_an_octave_take_the_one_nearest_the_note_before(text, pitches):
-    keys = harmonize.parse_melody(text, spq=1)
+    keys = melody.parse_melody(text, spq=1)
     assert keys.tolist() == [p - midi.LOW if p > 0 else -1 for p in pitches]
 
 
@@ -69,16 +69,16 @@ def test_notes_without_an_octave_take_the_one_nearest_the_note_before(text, pitc
     ],
 )
 def test_bad_text_melodies_say_what_is_wrong(text, message):
-    with pytest.raises(harmonize.MelodyError, match=message):
-        harmonize.parse_melody(text, spq=1)
+    with pytest.raises(melody.MelodyError, match=message):
+        melody.parse_melody(text, spq=1)
 
 
 def test_a_midi_melody_takes_the_top_note_of_chords(tmp_path):
     path = write_melody(tmp_path / "m.mid", [67, 69, None, 71, 72], chord_at=3)
-    keys, said = harmonize.melody_from_midi(path, spq=1)
+    keys, said = melody.melody_from_midi(path, spq=1)
     assert keys.tolist() == [p - midi.LOW if p else -1 for p in (67, 69, None, 71, 72)]
     assert len(said) == 1 and "1 of 5 steps hold more than one note" in said[0]
-    assert "rests at 1 step" in harmonize.check_range(keys)[0]
+    assert "rests at 1 step" in melody.check_range(keys)[0]
 
 
 def test_harmonize_writes_valid_midi_with_the_soprano_unchanged(trained, tmp_path, capsys):
@@ -88,16 +88,16 @@ def test_harmonize_writes_valid_midi_with_the_soprano_unchanged(trained, tmp_pat
     printed = json.loads(capsys.readouterr().out)
     assert printed["soprano_kept"] and printed["steps"] == 15 == result["steps"]
     roll = midi.midi_to_roll(pretty_midi.PrettyMIDI(str(out)), 1)  # read back from the file
-    melody = harmonize.parse_melody(text, 1)
-    assert np.array_equal(harmonize.top_line(roll), melody)
-    assert (roll.sum(1)[melody >= 0] >= 2).mean() > 0.5  # voices under most melody notes
-    assert not roll[melody < 0].any()  # everyone rests with the melody
+    keys = melody.parse_melody(text, 1)
+    assert np.array_equal(melody.top_line(roll), keys)
+    assert (roll.sum(1)[keys >= 0] >= 2).mean() > 0.5  # voices under most melody notes
+    assert not roll[keys < 0].any()  # everyone rests with the melody
     assert out.with_suffix(".png").is_file() and out.with_suffix(".wav").is_file()
     midi_in = write_melody(tmp_path / "tune.mid", [72, 71, 69, 67, 69, 71, 72, 72], chord_at=2)
     again = harmonize.main([str(midi_in), "--ckpt", ckpt_of(trained), "-o", str(out)])
     assert again["soprano_kept"] and any("top note" in s for s in again["messages"])
     roll = midi.midi_to_roll(pretty_midi.PrettyMIDI(str(out)), 1)
-    assert (harmonize.top_line(roll) + midi.LOW).tolist() == [72, 71, 69, 67, 69, 71, 72, 72]
+    assert (melody.top_line(roll) + midi.LOW).tolist() == [72, 71, 69, 67, 69, 71, 72, 72]
 
 
 def test_harmonize_bad_inputs_give_clear_messages_and_write_nothing(trained, tmp_path):
