@@ -3,9 +3,14 @@
     python -m blackjack.play                           # you play; latest run's best checkpoint
     python -m blackjack.play --ckpt runs/blackjack/<run>/checkpoints/best.ckpt
     python -m blackjack.play --auto 5 --frames out/    # the agent plays 5 hands, saves frames
+    python -m blackjack.play --hand "10 6 vs 9" --auto 3   # the agent plays the examiner's hand
 
 Keys: h = hit, s = stick, q = quit (Enter between hands). Input is read from stdin, so a
 script can drive it: `printf 'h\\ns\\n\\nq\\n' | python -m blackjack.play`.
+
+--hand deals every hand from the given cards: yours, then 'vs' and the dealer's face-up card
+(A, 2-10, J, Q, K; e.g. 'A 7 vs 10'); the dealer's hidden card and every card drawn after come
+from the deck (infinite, as in Blackjack-v1), so each hand plays the situation out anew.
 """
 
 from __future__ import annotations
@@ -16,19 +21,53 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
-from gymnasium.envs.toy_text.blackjack import is_bust, sum_hand
+from gymnasium.envs.toy_text.blackjack import is_bust, sum_hand, usable_ace
 
 from blackjack import rules
 from blackjack.env import make_env
 from common.demo import command_parser, number, writable
-from common.errors import command, entry_point
+from common.errors import UserError, command, entry_point
 
 CARD_NAMES = {1: "A", 10: "10"}
+CARD_VALUES = {"A": 1, **{str(v): v for v in range(2, 11)}, "J": 10, "Q": 10, "K": 10}
 MAX_AUTO = 10_000  # hands the agent plays with commentary; evaluate scores millions
 
 
 def cards(hand: list[int]) -> str:
     return " ".join(CARD_NAMES.get(c, str(c)) for c in hand)
+
+
+def parse_hand(text: str) -> tuple[list[str], str]:
+    """'10 6 vs 9' -> (['10', '6'], '9'): the player's cards and the dealer's face-up card;
+    UserError naming what is wrong (an unknown card, fewer than two cards, a bust hand)."""
+    example = "give your cards, 'vs' and the dealer's face-up card, e.g. --hand '10 6 vs 9'"
+    mine, sep, theirs = text.upper().replace(",", " ").partition("VS")
+    player, dealer = mine.split(), theirs.split()
+    if not sep or len(dealer) != 1:
+        raise UserError(f"--hand {text!r}: {example}")
+    unknown = [c for c in player + dealer if c not in CARD_VALUES]
+    if unknown:
+        raise UserError(
+            f"--hand {text!r}: {' '.join(unknown)} is not a card; cards are A, 2-10, J, Q, K"
+        )
+    if len(player) < 2:
+        raise UserError(f"--hand {text!r}: a hand starts with two cards; {example}")
+    if is_bust([CARD_VALUES[c] for c in player]):
+        raise UserError(f"--hand {text!r}: those cards are bust, over 21; give a hand to play")
+    return player, dealer[0]
+
+
+def deal(env, hand: tuple[list[str], str]) -> tuple[int, int, int]:
+    """Put `hand` (parse_hand's) on the table of a freshly reset `env`: the player's cards and
+    the dealer's face-up card; the dealer's hidden card stays the one the deck gave. Returns
+    the observation."""
+    game, (player, up) = env.unwrapped, hand
+    game.player = [CARD_VALUES[c] for c in player]
+    game.dealer[0] = CARD_VALUES[up]
+    if up == "10":  # the table shows a ten as a face card, as Blackjack-v1 does
+        up = str(game.np_random.choice(["J", "Q", "K"]))
+    game.dealer_top_card_value_str = up
+    return sum_hand(game.player), game.dealer[0], int(usable_ace(game.player))
 
 
 def describe(obs: tuple[int, int, int]) -> str:
@@ -89,10 +128,14 @@ def hand_total(hand: list[int]) -> str:
 
 
 def play_hand(
-    env, advisor: Advisor, choose: Callable[[tuple], str | None], out: TextIO, frames=None
-) -> float | None:
-    """One hand; `choose(obs)` returns 'h', 's' or None (quit). Returns the reward or None."""
+    env, advisor: Advisor, choose: Callable[[tuple], str | None], out: TextIO, frames=None,
+    hand: tuple[list[str], str] | None = None,
+) -> float | None:  # fmt: skip
+    """One hand, dealt from `hand` (parse_hand's) if given; `choose(obs)` returns 'h', 's' or
+    None (quit). Returns the reward or None."""
     obs, _ = env.reset()
+    if hand is not None:
+        obs = deal(env, hand)
     while True:
         game = env.unwrapped
         out.write(f"  your cards: {cards(game.player)}  ({describe(obs)})\n")
@@ -148,8 +191,12 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO
     parser.add_argument(  # Gymnasium refuses a negative seed (with a traceback)
         "--seed", type=number(0, integer=True), help="seed of the deck (default: random)"
     )
+    parser.add_argument(
+        "--hand", help="deal every hand from these cards: yours 'vs' the dealer's, e.g. '10 6 vs 9'"
+    )
     args = parser.parse_args(argv)
     stdin, out = stdin or sys.stdin, out or sys.stdout
+    hand = parse_hand(args.hand) if args.hand is not None else None
     if args.auto is not None and not 1 <= args.auto <= MAX_AUTO:
         parser.error(
             f"--auto needs 1 to {MAX_AUTO} hands (got {args.auto}); for many hands use "
@@ -179,7 +226,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO
 
     rewards: list[float] = []
     try:
-        _play(args, env, advisor, choose, stdin, out, frames, rewards)
+        _play(args, env, advisor, choose, stdin, out, frames, rewards, hand)
     except KeyboardInterrupt:  # Ctrl-C ends the game like q, with the summary
         out.write("\ninterrupted\n")
     env.close()
@@ -195,10 +242,10 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO
     return rewards
 
 
-def _play(args, env, advisor, choose, stdin, out, frames, rewards: list[float]) -> None:
+def _play(args, env, advisor, choose, stdin, out, frames, rewards: list[float], hand) -> None:
     while args.auto is None or len(rewards) < args.auto:
         out.write(f"\nhand {len(rewards) + 1}\n")
-        reward = play_hand(env, advisor, choose, out, frames)
+        reward = play_hand(env, advisor, choose, out, frames, hand)
         if reward is None:
             break
         rewards.append(reward)

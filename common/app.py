@@ -488,15 +488,18 @@ def strategy_chart(ckpt: Path, agent) -> str:
 
 
 def blackjack_new_hand(
-    state: dict | None, models: Models = MODELS, progress: Progress = None
+    state: dict | None, models: Models = MODELS, progress: Progress = None, hand: str = ""
 ) -> tuple:
-    """Deal a hand -> (state, status, table image, advice with Q-values, strategy chart)."""
+    """Deal a hand, from the examiner's cards `hand` ('10 6 vs 9', as `blackjack.play --hand`
+    reads them) where given -> (state, status, table image, advice with Q-values, strategy
+    chart)."""
     from blackjack.env import make_env
-    from blackjack.play import Advisor
+    from blackjack.play import Advisor, deal, parse_hand
 
     try:
+        dealt = parse_hand(hand) if (hand or "").strip() else None
         ckpt, agent = models.get("blackjack", progress)
-    except AppError as err:
+    except UserError as err:  # AppError too
         return state, _fail(err), None, "", None
     if not state or state.get("ckpt") != ckpt:
         advisor = Advisor(agent.net.q_table(), agent.rules)
@@ -511,6 +514,8 @@ def blackjack_new_hand(
             "rewards": [],
         }
     state["obs"], _ = state["env"].reset()
+    if dealt is not None:
+        state["obs"] = deal(state["env"], dealt)
     state["done"] = False
     return _blackjack_view(state, models)
 
@@ -736,15 +741,20 @@ def build_app(models: Models = MODELS):
                             bj_new = action("New hand", "bj-new")
                             bj_hit = gr.Button("Hit", elem_id="bj-hit")
                             bj_stick = gr.Button("Stick", elem_id="bj-stick")
+                        bj_hand = gr.Textbox(
+                            label="Deal these cards (optional): yours vs the dealer's",
+                            placeholder="10 6 vs 9 (A, 2-10, J, Q, K)",
+                            elem_id="bj-hand",
+                        )
                         bj_advice = gr.Markdown(elem_id="bj-advice")
                     with gr.Column():
                         bj_chart = image("Learnt strategy (left) and the optimal one", "bj-chart")
                 bj_outs = [bj_state, bj_status, bj_table, bj_advice, bj_chart]
 
-                def on_new(state, progress=gr.Progress()):
-                    return blackjack_new_hand(state, models, progress)
+                def on_new(state, hand, progress=gr.Progress()):
+                    return blackjack_new_hand(state, models, progress, hand)
 
-                bj_new.click(on_new, bj_state, bj_outs)
+                bj_new.click(on_new, [bj_state, bj_hand], bj_outs)
                 bj_hit.click(lambda s: blackjack_act("hit", s, models), bj_state, bj_outs)
                 bj_stick.click(lambda s: blackjack_act("stick", s, models), bj_state, bj_outs)
 

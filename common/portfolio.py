@@ -160,11 +160,14 @@ EXAMINER_INPUTS = {
     "wav": "--wav: a recording to recognise (speech)",
     "prime": "--prime: a MIDI file for the network to continue (music)",
     "melody": "--melody: notes for the network to continue, e.g. 'C D E C G:2' (music)",
+    "hand": "--hand: cards for the agent to play, yours vs the dealer's, e.g. '10 6 vs 9' "
+    "(blackjack)",
 }
 # What the examiner is asked to type where the demo takes it and it was not given.
 TYPED_INPUTS = {
     "text": "type your own text for the demo",
     "melody": "type a melody for the network to continue, e.g. C D E C G:2",
+    "hand": "type a hand for the agent to play, yours vs the dealer's, e.g. 10 6 vs 9",
 }
 
 

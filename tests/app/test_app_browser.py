@@ -193,6 +193,9 @@ def test_the_page_loads_offline_and_every_tab_does_its_main_action(server, brows
         return re.search(r"You (win|lose|draw)", text_of(d, "bj-status"))
 
     timed(d, "blackjack_stick", lambda: d.find_element("id", "bj-stick").click(), settled)
+    d.find_element("css selector", "#bj-hand textarea").send_keys("A 7 vs 10")  # the examiner's
+    d.find_element("id", "bj-new").click()
+    wait_for(d, lambda d: "you have soft 18" in text_of(d, "bj-status"), 20)
 
     open_tab(d, "Exam")
     seed = d.find_element("css selector", "#tab-exam input[type=number]")

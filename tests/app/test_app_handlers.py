@@ -208,6 +208,14 @@ def test_blackjack_plays_hands_with_advice_q_values_and_the_strategy_chart(model
     assert status.startswith("Your cards") and not state["done"]
 
 
+def test_blackjack_deals_the_examiners_cards_and_refuses_a_bad_hand(models):
+    state, status, table, advice, chart = app.blackjack_new_hand(None, models, None, "9 9 vs 6")
+    assert status.startswith("Your cards: 9 9 (dealer shows 6, you have hard 18)")
+    assert Path(table).is_file() and "| stick |" in advice
+    state, status, *rest = app.blackjack_new_hand(state, models, None, "9 Z vs 6")
+    assert status == "**Problem:** --hand '9 Z vs 6': Z is not a card; cards are A, 2-10, J, Q, K"
+
+
 def test_blackjack_move_without_a_hand_gives_a_message(models):
     assert "New hand" in app.blackjack_act("hit", None, models)[1]
 

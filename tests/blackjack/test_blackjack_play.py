@@ -120,6 +120,49 @@ def test_ctrl_c_ends_the_game_with_its_summary_and_no_traceback(tiny_run):
     assert "interrupted" in out and "0 hands, total reward" in out
 
 
+def test_the_agent_plays_the_examiners_hand_every_time(tiny_run, tmp_path):
+    """--hand '...' deals each hand from the examiner's cards (the exam's --hand): the first
+    situation of every hand is theirs; the dealer's hidden card and the draws vary."""
+    _, ckpt = tiny_run
+    out = io.StringIO()
+    argv = ["--ckpt", str(ckpt), "--auto", "4", "--seed", "3", "--hand", "a, 7 vs K"]
+    rewards = play_main(argv, stdin=io.StringIO(""), out=out)
+    firsts = [t.split("\n")[1] for t in out.getvalue().split("\nhand ")[1:]]
+    first = "  your cards: A 7  (dealer shows 10, you have soft 18)"
+    assert len(rewards) == 4 and firsts == [first] * 4
+    dealers = {line for line in out.getvalue().splitlines() if "dealer's hand" in line}
+    assert all(line.startswith("  dealer's hand: 10 ") for line in dealers) and len(dealers) > 1
+    args = ASSIGNMENT.exam_demo_args(ckpt, tmp_path, hand="10 6 vs 9")
+    assert args[args.index("--hand") + 1] == "10 6 vs 9"
+
+
+@pytest.mark.parametrize(
+    "hand, message",
+    [("10 6", "give your cards, 'vs' and the dealer's face-up card"),
+     ("10 6 vs 9 8", "give your cards, 'vs'"), ("10 X vs 9", "X is not a card"),
+     ("10 vs 9", "a hand starts with two cards"), ("K Q 5 vs 2", "bust, over 21")],
+)  # fmt: skip
+def test_a_hand_that_cannot_be_dealt_is_refused_by_name(tiny_run, hand, message, capsys):
+    _, ckpt = tiny_run
+    with pytest.raises(SystemExit) as stop:
+        play_main(["--ckpt", str(ckpt), "--auto", "1", "--hand", hand], out=io.StringIO())
+    assert stop.value.code == 2 and f"--hand {hand!r}: " in str(stop.value)
+    assert message in str(stop.value)
+
+
+def test_a_dealt_hand_is_the_observation_the_agent_sees():
+    from blackjack.env import make_env
+    from blackjack.play import deal, parse_hand
+
+    env = make_env()
+    env.reset(seed=0)
+    assert parse_hand("A 7 vs 10") == (["A", "7"], "10")
+    assert deal(env, parse_hand("A 7 vs 10")) == (18, 10, 1)
+    assert deal(env, parse_hand("J 2 3 vs a")) == (15, 1, 0)
+    assert env.unwrapped._get_obs() == (15, 1, 0)  # Gymnasium's own view agrees
+    assert env.unwrapped.dealer_top_card_value_str == "A"
+
+
 @pytest.mark.parametrize("auto", ["0", "10001"])
 def test_auto_hands_are_bounded(tiny_run, auto, capsys):
     _, ckpt = tiny_run

@@ -95,9 +95,13 @@ def test_the_exam_asks_the_examiner_for_a_melody_unless_a_prime_is_given(tmp_pat
 
     asked = []
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
-    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or " C D E C ")
+    answers = {"melody": " C D E C ", "text": "Mein Text", "hand": "10 6 vs 9"}  # by prompt
+    monkeypatch.setattr(
+        "builtins.input",
+        lambda prompt: asked.append(prompt) or next(v for k, v in answers.items() if k in prompt),
+    )
     music = registry.get("music")
-    args = argparse.Namespace(text=None, wav=None, prime=None, melody=None)
+    args = argparse.Namespace(text=None, wav=None, prime=None, melody=None, hand=None)
     assert portfolio._examiner_inputs(music, args) == {"melody": "C D E C"}
     assert "type a melody for the network to continue" in asked[0]
     prime = tmp_path / "p.mid"
@@ -108,9 +112,12 @@ def test_the_exam_asks_the_examiner_for_a_melody_unless_a_prime_is_given(tmp_pat
     args.melody = "C D"
     with pytest.raises(UserError, match="--prime and --melody both give"):
         portfolio._examiner_inputs(music, args)
-    hand = registry.get("handwriting")  # the text is asked for as before
-    args = argparse.Namespace(text=None, wav=None, prime=None, melody=None)
-    assert portfolio._examiner_inputs(hand, args) == {"text": "C D E C"}
+    args = argparse.Namespace(text=None, wav=None, prime=None, melody=None, hand=None)
+    writer = registry.get("handwriting")  # the text is asked for as before
+    assert portfolio._examiner_inputs(writer, args) == {"text": "Mein Text"}
+    agent = registry.get("blackjack")  # and a hand of cards for the agent
+    assert portfolio._examiner_inputs(agent, args) == {"hand": "10 6 vs 9"}
+    assert "type a hand for the agent to play" in asked[-1]
 
 
 @pytest.mark.parametrize("name", list(TINY))
