@@ -158,6 +158,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 EXAMINER_INPUTS = {
     "text": "--text: words to write (handwriting) or to speak and recognise (speech)",
     "wav": "--wav: a recording to recognise (speech)",
+    "listen": "--listen: SECONDS of the microphone, the examiner says keywords (speech)",
     "prime": "--prime: a MIDI file for the network to continue (music)",
     "melody": "--melody: notes for the network to continue, e.g. 'C D E C G:2' (music)",
     "hand": "--hand: cards for the agent to play, yours vs the dealer's, e.g. '10 6 vs 9' "
@@ -183,8 +184,12 @@ def _examiner_inputs(assignment: registry.Assignment, args: argparse.Namespace) 
             raise UserError(f"--{key} {inputs[key]}: no such file")
     if {"prime", "melody"} <= inputs.keys():
         raise UserError("--prime and --melody both give the music demo its opening; give one")
-    for key, ask in TYPED_INPUTS.items():  # (a melody and a prime MIDI file exclude each other)
-        if key in accepted and key not in inputs and "prime" not in inputs and sys.stdin.isatty():
+    if "listen" in inputs and inputs.keys() & {"wav", "text"}:
+        raise UserError("--listen takes the examiner's words from the microphone; leave out "
+                        "--wav and --text, or --listen")  # fmt: skip
+    alone = inputs.keys() & {"prime", "listen"}  # inputs that leave nothing to ask for
+    for key, ask in TYPED_INPUTS.items():
+        if key in accepted and key not in inputs and not alone and sys.stdin.isatty():
             typed = input(f"Examiner: {ask} (Enter: the prepared demo): ")
             if typed.strip():
                 inputs[key] = typed.strip()

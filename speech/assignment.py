@@ -8,10 +8,17 @@ from common.registry import Assignment, Headline
 
 
 def exam_demo_args(
-    ckpt: Path, out_dir: Path, text: str | None = None, wav: Path | None = None
+    ckpt: Path,
+    out_dir: Path,
+    text: str | None = None,
+    wav: Path | None = None,
+    listen: str | None = None,
 ) -> list[str]:
     """Speak two keywords with held-out eSpeak voices into `out_dir`; classify them with `ckpt`.
-    The examiner's own recording (`wav`) or words to speak (`text`) replace them."""
+    The examiner's own recording (`wav`) or words to speak (`text`) replace them; `listen`
+    (seconds) spots the keywords the examiner says into the microphone instead."""
+    if listen:
+        return ["--listen", "--seconds", str(listen), "--ckpt", str(ckpt), "--out", str(out_dir)]
     if wav or text:
         files = [str(wav)] if wav else []
         speak = ["--speak", text] if text else []

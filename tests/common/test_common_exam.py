@@ -88,7 +88,7 @@ def test_examiner_input_replaces_the_prepared_one(tmp_path):
     assert args[args.index("--melody") + 1] == "C D E C" and "--prime" not in args
 
 
-def test_the_exam_asks_the_examiner_for_a_melody_unless_a_prime_is_given(tmp_path, monkeypatch):
+def test_the_exam_asks_for_the_examiners_input_where_none_is_given(tmp_path, monkeypatch):
     import argparse
 
     from common.errors import UserError
@@ -101,7 +101,7 @@ def test_the_exam_asks_the_examiner_for_a_melody_unless_a_prime_is_given(tmp_pat
         lambda prompt: asked.append(prompt) or next(v for k, v in answers.items() if k in prompt),
     )
     music = registry.get("music")
-    args = argparse.Namespace(text=None, wav=None, prime=None, melody=None, hand=None)
+    args = argparse.Namespace(text=None, wav=None, prime=None, melody=None, hand=None, listen=None)
     assert portfolio._examiner_inputs(music, args) == {"melody": "C D E C"}
     assert "type a melody for the network to continue" in asked[0]
     prime = tmp_path / "p.mid"
@@ -112,9 +112,17 @@ def test_the_exam_asks_the_examiner_for_a_melody_unless_a_prime_is_given(tmp_pat
     args.melody = "C D"
     with pytest.raises(UserError, match="--prime and --melody both give"):
         portfolio._examiner_inputs(music, args)
-    args = argparse.Namespace(text=None, wav=None, prime=None, melody=None, hand=None)
+    args = argparse.Namespace(text=None, wav=None, prime=None, melody=None, hand=None, listen=None)
     writer = registry.get("handwriting")  # the text is asked for as before
     assert portfolio._examiner_inputs(writer, args) == {"text": "Mein Text"}
+    speech = registry.get("speech")  # nothing is asked for with --listen; not with --wav
+    args.listen = "5"
+    asked.clear()
+    assert portfolio._examiner_inputs(speech, args) == {"listen": "5"} and not asked
+    args.wav = str(prime)
+    with pytest.raises(UserError, match="--listen takes the examiner's words from the micro"):
+        portfolio._examiner_inputs(speech, args)
+    args = argparse.Namespace(text=None, wav=None, prime=None, melody=None, hand=None, listen=None)
     agent = registry.get("blackjack")  # and a hand of cards for the agent
     assert portfolio._examiner_inputs(agent, args) == {"hand": "10 6 vs 9"}
     assert "type a hand for the agent to play" in asked[-1]

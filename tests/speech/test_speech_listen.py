@@ -72,6 +72,32 @@ def test_listen_stops_after_the_given_seconds():
     assert fake.pos <= 3.25 * 16000
 
 
+def test_the_exam_listens_to_the_examiner_for_the_given_seconds(trained, tmp_path, capsys,
+                                                                 monkeypatch):  # fmt: skip
+    """`portfolio exam --listen 3`: the speech demo spots keywords in 3 s of the microphone (a
+    fake one here) instead of classifying the prepared clips."""
+    from speech.assignment import ASSIGNMENT
+
+    root, _ = trained
+    ckpt = root / "runs" / "speech" / "tiny" / "checkpoints" / "best.ckpt"
+    argv = ASSIGNMENT.exam_demo_args(ckpt, tmp_path / "exam", listen="3")
+    assert argv[:3] == ["--listen", "--seconds", "3"]
+
+    class Microphone(FakeStream):
+        def stop(self):
+            self.stopped = True
+
+        def close(self):
+            pass
+
+    mic = Microphone(bursts([1.0, 6.0], total=10.0))
+    monkeypatch.setattr(microphone, "input_stream", lambda rate, blocksize: mic)
+    assert ASSIGNMENT.run_demo(argv) == 0
+    out = capsys.readouterr().out
+    assert "listening (Ctrl-C to stop)" in out and "keyword(s) heard" in out
+    assert mic.stopped and mic.pos <= 3.25 * 16000  # 3 seconds of it, then the stream stopped
+
+
 def test_listen_without_an_input_device_says_so_and_fails(trained, capsys, monkeypatch):
     root, _ = trained
     ckpt = root / "runs" / "speech" / "tiny" / "checkpoints" / "best.ckpt"
