@@ -231,7 +231,7 @@ def cmd_exam(args: argparse.Namespace) -> int:
     inputs = _examiner_inputs(assignment, args)
     demo_args = assignment.exam_demo_args(ckpt, out, **inputs)
     print(f"\n== Demo (copy to run it again): {demo_command(assignment, demo_args)}\n", flush=True)
-    code = exit_code(assignment.run_demo(demo_args))  # speech: 1 when no file was classified
+    code = exit_code(assignment.run_demo(demo_args))  # a demo refusing its input exits 2 itself
     print(f"\n== Outputs: {out}")
     if check.warnings:
         print("\n".join(f"WARNING: {w}" for w in check.warnings))

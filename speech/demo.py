@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from common.demo import command_parser, demo_dir, number, text, writable
-from common.errors import command, entry_point
+from common.errors import DataError, command, entry_point
 from speech import stream, wave
 
 HOP = stream.HOP
@@ -294,7 +294,12 @@ def main(argv: list[str] | None = None) -> int:
 
     used: set[Path] = set()  # figure names taken
     failures = sum(not classify_file(module, path, args, used) for path in files)  # in turn
-    return 1 if failures == len(files) else 0
+    if failures == len(files):  # the files the user gave: their error, not a failed run
+        raise DataError(
+            f"no file could be classified ({', '.join(map(str, files))}; the reason for each "
+            "is above): give WAV/FLAC/OGG recordings of a word"
+        )
+    return 0
 
 
 if __name__ == "__main__":

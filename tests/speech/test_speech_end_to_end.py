@@ -98,6 +98,25 @@ def test_demo_handles_awkward_files_without_tracebacks(trained, tmp_path, capsys
     assert len(list((tmp_path / "figs").glob("*.png"))) == 4
 
 
+def test_demo_refuses_files_of_which_none_can_be_classified(trained, tmp_path, capsys):
+    """Each file said 'cannot classify' and the demo exited 1, as a failed run does, with no
+    'error:' line; the files are the user's mistake: exit 2 naming them (a readable one among
+    them keeps exit 0, test_demo_handles_awkward_files_without_tracebacks)."""
+    root, _ = trained
+    ckpt = root / "runs" / "speech" / "tiny" / "checkpoints" / "best.ckpt"
+    (tmp_path / "notes.wav").write_text("definitely not audio")
+    files = [str(tmp_path / "notes.wav"), str(tmp_path / "missing.wav")]
+    with pytest.raises(SystemExit) as stop:
+        demo.main([*files, "--ckpt", str(ckpt), "--out", str(tmp_path / "figs")])
+    captured = capsys.readouterr()
+    assert stop.value.code == 2
+    assert captured.err.endswith(
+        f"error: no file could be classified ({files[0]}, {files[1]}; the reason for each is "
+        "above): give WAV/FLAC/OGG recordings of a word\n"
+    )
+    assert "not a readable audio" in captured.out and "no such file" in captured.out
+
+
 def test_demo_out_that_is_a_file_is_refused(tmp_path, capsys):
     """--out notes.txt (an existing file, the folder for the figures) ended in FileExistsError."""
     notes = tmp_path / "notes.txt"
