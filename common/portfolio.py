@@ -204,6 +204,13 @@ def cmd_exam(args: argparse.Namespace) -> int:
     from common.exam import check_checkpoint, demo_command, draw, reading_order
     from common.report import latest_summary
 
+    for key, what in EXAMINER_INPUTS.items():  # '' quietly gave the prepared input instead
+        value = getattr(args, key)
+        if isinstance(value, str) and not value.strip():
+            raise UserError(
+                f"--{key} is empty; give {what.split(': ', 1)[1]}, or leave --{key} out for "
+                "the prepared input"
+            )
     assignment = draw(args.seed, args.assignment)
     name = assignment.name
     print(f"== The draw: {assignment.title} ({name})\n")

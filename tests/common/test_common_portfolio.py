@@ -123,6 +123,27 @@ def test_exam_exits_with_the_demo_s_verdict(tiny_registry, monkeypatch, capsys):
     assert portfolio.main(["exam", "--seed", "1"]) == 1
 
 
+TEXT = "words to write (handwriting) or to speak and recognise (speech)"
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [("--text", "", f"--text is empty; give {TEXT}, or leave --text out for the prepared input"),
+     ("--text", "  ", f"--text is empty; give {TEXT}, or leave --text out for the prepared input"),
+     ("--wav", "", "--wav is empty; give a recording to recognise (speech), or leave --wav out "
+      "for the prepared input")],
+)  # fmt: skip
+def test_exam_refuses_an_empty_examiner_input(option, value, message, tiny_registry, capsys):
+    """`portfolio exam --text ''` quietly ran the demo on the prepared text (and '  ' reached the
+    demo after the draw and a quick training); refused before the draw with exit 2."""
+    with pytest.raises(SystemExit) as stop:
+        portfolio.main(["exam", "--seed", "1", option, value])
+    captured = capsys.readouterr()
+    assert stop.value.code == 2 and captured.err == f"error: {message}\n"
+    assert captured.out == ""  # nothing drawn, nothing trained
+    assert not (tiny_registry / "tiny").exists()
+
+
 def test_exam_draw_is_fixed_by_seed(monkeypatch):
     names = ["blackjack", "handwriting", "music", "speech"]
     draws = {s: __import__("random").Random(s).choice(names) for s in range(20)}
