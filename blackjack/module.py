@@ -82,6 +82,10 @@ class DQNAgent(LightningModule):
         self.save_hyperparameters()
         if not hidden or min(hidden) < 1:
             raise ConfigError(f"hidden must list positive layer widths, got {hidden}")
+        if env_steps_per_batch < 1:  # 0 replayed the warm-up transitions alone, never playing
+            raise ConfigError(
+                f"--model.env_steps_per_batch must be 1 or more, not {env_steps_per_batch}"
+            )
         self.rules = rules.Rules(sab=sab, natural=natural)
         self.net_config = network_config(QNetworkConfig, self.hparams, hidden=list(hidden))
         self.net = QNetwork(self.net_config)

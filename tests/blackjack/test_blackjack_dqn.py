@@ -156,10 +156,13 @@ def test_default_training_reaches_the_issue_target(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "option, value, named", [("hidden", "[]", "hidden"), ("buffer_size", "0", "buffer capacity")]
-)
+    "option, value, named",
+    [("hidden", "[]", "hidden"), ("buffer_size", "0", "buffer capacity"),
+     ("env_steps_per_batch", "0", "error: --model.env_steps_per_batch must be 1 or more, not 0")],
+)  # fmt: skip
 def test_train_refuses_a_model_option_it_cannot_use(option, value, named, tmp_path, capsys):
-    """Each of these printed a ValueError's traceback; now `error: ...` and exit code 2."""
+    """Each of these printed a ValueError's traceback (env_steps_per_batch 0 trained on the
+    warm-up transitions alone, the agent never playing again); now `error: ...`, exit code 2."""
     from blackjack.train import main
     from tests.conftest import refused_option
 
