@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from common.batching import BucketSampler
 from common.cache import download, replacing
-from common.errors import DataError
+from common.errors import ConfigError, DataError
 from common.paths import data_root
 from music import midi
 
@@ -237,6 +237,11 @@ def split_by_piece(n: int, val_fraction: float, test_fraction: float, seed: int)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     n_val = max(1, round(n * val_fraction))
     n_test = max(1, round(n * test_fraction))
+    if n_val + n_test >= n:  # the training split would be empty: a run of 0 epochs
+        raise DataError(
+            f"{n} pieces leave none to train on after {n_val} for validation and {n_test} for "
+            "testing; lower --data.val_fraction or --data.test_fraction, or give more pieces"
+        )
     return {
         "valid": order[:n_val],
         "test": order[n_val : n_val + n_test],
@@ -309,10 +314,10 @@ class MusicDataModule(L.LightningDataModule):
         seq_len: Training crops: pieces longer than this many steps are cut at a random place.
         eval_len: Validation and test pieces are scored in windows of at most this many steps.
         batch_size: Pieces per batch.
-        val_fraction: Share of pieces held out for validation (chorales and MIDI folders; one
-            piece at least).
-        test_fraction: Share of pieces held out for testing (chorales and MIDI folders; one
-            piece at least).
+        val_fraction: Share of pieces held out for validation, from 0 to below 1 (chorales and
+            MIDI folders; one piece at least, also for 0).
+        test_fraction: Share of pieces held out for testing, from 0 to below 1 - val_fraction
+            (chorales and MIDI folders; one piece at least, also for 0).
         split_seed: Seed of the split by piece (independent of the training seed).
         max_pieces: Use only the first pieces of the collection (quick runs and tests).
         num_workers: DataLoader worker processes.
@@ -341,6 +346,14 @@ class MusicDataModule(L.LightningDataModule):
             raise DataError("--data.source midi needs --data.path FOLDER")
         if steps_per_quarter < 1:
             raise DataError(f"steps_per_quarter must be 1 or more, got {steps_per_quarter}")
+        for name, share in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0 <= share < 1:  # a negative share held out one piece, 1 or more all of them
+                raise ConfigError(f"--data.{name} {share}: give a share from 0 to below 1")
+        if val_fraction + test_fraction >= 1:
+            raise ConfigError(
+                f"--data.val_fraction {val_fraction} and --data.test_fraction {test_fraction} "
+                "hold out every piece; keep their sum below 1"
+            )
         self.rolls: dict[str, list[np.ndarray]] | None = None
 
     @property

@@ -270,3 +270,19 @@ def test_train_refuses_a_model_option_it_cannot_use(option, value, named, isolat
     argv = ["--data.source", "jsb", "--data.path", str(jsb_pickle(isolated / "jsb.pickle")),
             *TINY, f"--model.{option}", value]  # fmt: skip
     assert named in refused_option(train.main, argv, capsys)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [(["--data.val_fraction", "-0.1"], "--data.val_fraction -0.1: give a share from 0 to below 1"),
+     (["--data.test_fraction", "1"], "--data.test_fraction 1.0: give a share from 0 to below 1"),
+     (["--data.val_fraction", "0.6", "--data.test_fraction", "0.5"],
+      "--data.val_fraction 0.6 and --data.test_fraction 0.5 hold out every piece; keep their sum "
+      "below 1")],
+)  # fmt: skip
+def test_train_refuses_held_out_shares_it_cannot_use(options, message, isolated, capsys):
+    """A negative share held out one piece as 0 does, and shares of 1 or more held out every
+    piece: a run of 0 epochs that exited 0. Now `error: ...` naming the option, exit code 2."""
+    argv = ["--data.source", "jsb", "--data.path", str(jsb_pickle(isolated / "jsb.pickle")),
+            *TINY, *options]  # fmt: skip
+    assert refused_option(train.main, argv, capsys).startswith(f"error: {message}\n")

@@ -164,6 +164,10 @@ def test_split_by_piece_is_a_fixed_partition():
     assert split != data.split_by_piece(50, 0.1, 0.2, seed=4)
     with pytest.raises(data.DataError, match="at least 3 pieces"):
         data.split_by_piece(2, 0.1, 0.1, 0)
+    assert [len(v) for v in data.split_by_piece(10, 0.0, 0.0, 0).values()] == [1, 1, 8]
+    # shares below 1 in sum whose rounding (one piece at least each) leaves no training piece
+    with pytest.raises(data.DataError, match="4 pieces leave none to train on after 2 for"):
+        data.split_by_piece(4, 0.45, 0.45, 0)
 
 
 def test_split_seed_and_max_pieces_choose_the_pieces_of_each_split(tmp_path, monkeypatch):
