@@ -30,13 +30,12 @@ from common.checkpoints import load_trained
 from common.demo import command_parser, demo_dir, json_text, progress, writable
 from common.errors import UserError, command, entry_point
 from music import midi
-from music.melody import melody_roll, parse_melody
+from music.melody import MAX_BARS, melody_roll, parse_melody
 from music.model import Composer
 from music.plots import plot_roll
 
 SAMPLE_RATE = 22050
 
-MAX_BARS = 1024  # a bound on the work one command asks for (about a minute)
 TEMPO_RANGE = (4.0, 1000.0)  # quarter notes per minute; a MIDI file holds none below about 3.6
 PROGRESS_FROM_BARS = 128  # pieces from this long show their progress (about 8 s)
 

@@ -20,6 +20,7 @@ ACCIDENTALS = str.maketrans({"\u266f": "#", "\u266d": "b"})  # ♯ ♭ as typed 
 # Where the sopranos of the chorales lie (JSB train: MIDI 60-81); far outside, the model has
 # never seen a soprano and harmonizes poorly.
 SOPRANO_RANGE = (57, 84)
+MAX_BARS = 1024  # a bound on the work one command asks for (about a minute): a melody, a piece
 
 
 class MelodyError(UserError, ValueError):
@@ -45,6 +46,11 @@ def parse_melody(text: str, spq: int = 1) -> np.ndarray:
                 "or R for a rest"
             )
         length = float(match["len"] or 1) * spq
+        if length == 0:
+            raise MelodyError(
+                f"note {i} of the melody, {token!r}, lasts no time: give it a length "
+                f"of at least {1 / spq:g} quarter note(s)"
+            )
         if length < 1 or abs(length - round(length)) > 1e-9:
             raise MelodyError(
                 f"note {i} of the melody, {token!r}, does not fit the model's grid of {spq} "
@@ -67,8 +73,20 @@ def parse_melody(text: str, spq: int = 1) -> np.ndarray:
                     f"range A0-C8 (MIDI {midi.LOW}-{midi.HIGH}); move it by an octave"
                 )
             key = pitch - midi.LOW
+        check_length(len(steps) + round(length), spq, f"the melody up to note {i}, {token!r},")
         steps += [key] * round(length)
     return _trimmed(np.array(steps))
+
+
+def check_length(steps: int, spq: int, what: str) -> None:
+    """MelodyError if `steps` on a grid of `spq` per quarter note are more than MAX_BARS bars:
+    harmonizing or continuing them would take hours (a typed 'C4:99999999' did)."""
+    quarters = MAX_BARS * midi.BEATS_PER_BAR
+    if steps > quarters * spq:
+        raise MelodyError(
+            f"{what} is longer than {MAX_BARS} bars ({quarters} quarter notes), more than one "
+            "command harmonizes or continues; shorten it"
+        )
 
 
 def _trimmed(keys: np.ndarray) -> np.ndarray:
@@ -95,6 +113,7 @@ def melody_from_midi(path: str | Path, spq: int = 1) -> tuple[np.ndarray, list[s
         raise MelodyError(
             f"{path} has no note long enough for a grid of {spq} step(s) per quarter note"
         )
+    check_length(len(roll), spq, str(path))
     said = []
     chords = int((roll.sum(1) > 1).sum())
     if chords:

@@ -64,6 +64,10 @@ def test_notes_without_an_octave_take_the_one_nearest_the_note_before(text, pitc
         ("C4 C9", r"'C9' \(MIDI 120\), is outside the piano's range"),
         ("A-1", r"outside the piano's range"),
         ("C4:0.5", r"does not fit the model's grid of 1 step"),
+        ("C4 D4:0", r"^note 2 of the melody, 'D4:0', lasts no time: give it a length of at least "),
+        # hours of harmonizing (and gigabytes of steps) before: refused before any is built
+        ("C4:99999999", r"^the melody up to note 1, 'C4:99999999', is longer than 1024 bars \("),
+        ("C4 R:1000000000", r"up to note 2, 'R:1000000000', is longer than 1024 bars"),
         ("", "the melody is empty"),
         ("R R:2", "only rests"),
     ],
@@ -79,6 +83,9 @@ def test_a_midi_melody_takes_the_top_note_of_chords(tmp_path):
     assert keys.tolist() == [p - midi.LOW if p else -1 for p in (67, 69, None, 71, 72)]
     assert len(said) == 1 and "1 of 5 steps hold more than one note" in said[0]
     assert "rests at 1 step" in melody.check_range(keys)[0]
+    long = write_melody(tmp_path / "long.mid", [67, 69], step=1500.0)  # 6000 quarter notes
+    with pytest.raises(melody.MelodyError, match=r"long.mid is longer than 1024 bars"):
+        melody.melody_from_midi(long, spq=1)
 
 
 def test_harmonize_writes_valid_midi_with_the_soprano_unchanged(trained, tmp_path, capsys):
