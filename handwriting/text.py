@@ -277,8 +277,11 @@ SUBSTITUTIONS = {
 
 
 def substitute(text: str) -> str:
-    """Replace typographic characters by the plain ones of the alphabet (SUBSTITUTIONS)."""
-    return "".join(SUBSTITUTIONS.get(c, c) for c in text)
+    """Replace typographic characters by the plain ones of the alphabet (SUBSTITUTIONS), and
+    drop invisible format characters (soft hyphen, zero-width space and joiner, byte-order and
+    direction marks: Unicode's Cf) that pasted text carries: they write nothing, and refused by
+    name they could not be seen to be taken out."""
+    return "".join(SUBSTITUTIONS.get(c, c) for c in text if unicodedata.category(c) != "Cf")
 
 
 # Letters that Unicode does not decompose into a base letter and an accent.
@@ -291,7 +294,10 @@ LETTERS = {
 def plain_letters(text: str, alphabet: str) -> tuple[str, dict[str, str]]:
     """`text` with each letter outside `alphabet` that has a plain stand-in in it replaced by
     that stand-in, the way a name is written without its accents (é -> e, ü -> u, ø -> o,
-    æ -> ae, ß -> ss), and {letter: stand-in} of those replaced; other characters are kept."""
+    æ -> ae, ß -> ss), and {letter: stand-in} of those replaced; other characters are kept.
+    An accent typed or pasted as a separate combining mark (e + U+0301, as macOS and some
+    keyboards give it) joins its letter first (NFC), so it goes with the letter's own accent."""
+    text = unicodedata.normalize("NFC", text)
     done: dict[str, str] = {}
     for c in dict.fromkeys(text):
         if c in alphabet:

@@ -91,6 +91,16 @@ def test_plain_letters_replace_only_letters_the_alphabet_lacks():
     # a letter the alphabet has stays, and a stand-in the alphabet lacks is no stand-in
     assert plain_letters("éa", "éa") == ("éa", {})
     assert plain_letters("é", "abc") == ("é", {})
+    # the accent as a combining mark of its own (decomposed, NFD): named as a bare mark before
+    assert plain_letters("Jose\u0301 Zoe\u0308", ALPHABET) == ("Jose Zoe", {"é": "e", "ë": "e"})
+
+
+def test_substitute_drops_invisible_format_characters_of_pasted_text():
+    from handwriting.text import substitute
+
+    # soft hyphen, zero-width space, byte-order mark, right-to-left mark: refused by name before
+    pasted = "soft\u00adhyphen zero\u200bwidth \ufeffbom \u200fmark \u2019"
+    assert substitute(pasted) == "softhyphen zerowidth bom mark '"
 
 
 def test_wrap_splits_long_text_into_short_lines():
