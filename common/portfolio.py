@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import sys
 import time
 from datetime import datetime
@@ -200,6 +201,20 @@ def _examiner_inputs(assignment: registry.Assignment, args: argparse.Namespace) 
     return inputs
 
 
+def listen_seconds(text: str) -> float:
+    """--listen's seconds; UserError for anything but a positive finite number (speech.demo
+    refused 'abc' or 0 only after the draw, as a --seconds the examiner had not typed)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise UserError(
+            f"--listen {text}: give the seconds to listen, a positive number, e.g. --listen 10"
+        )
+    return seconds
+
+
 def cmd_exam(args: argparse.Namespace) -> int:
     from common.exam import check_checkpoint, demo_command, draw, reading_order
     from common.report import latest_summary
@@ -211,6 +226,8 @@ def cmd_exam(args: argparse.Namespace) -> int:
                 f"--{key} is empty; give {what.split(': ', 1)[1]}, or leave --{key} out for "
                 "the prepared input"
             )
+    if args.listen is not None:
+        listen_seconds(args.listen)
     assignment = draw(args.seed, args.assignment)
     name = assignment.name
     print(f"== The draw: {assignment.title} ({name})\n")

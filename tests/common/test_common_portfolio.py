@@ -124,6 +124,7 @@ def test_exam_exits_with_the_demo_s_verdict(tiny_registry, monkeypatch, capsys):
 
 
 TEXT = "words to write (handwriting) or to speak and recognise (speech)"
+LISTEN = "give the seconds to listen, a positive number, e.g. --listen 10"
 
 
 @pytest.mark.parametrize(
@@ -131,11 +132,18 @@ TEXT = "words to write (handwriting) or to speak and recognise (speech)"
     [("--text", "", f"--text is empty; give {TEXT}, or leave --text out for the prepared input"),
      ("--text", "  ", f"--text is empty; give {TEXT}, or leave --text out for the prepared input"),
      ("--wav", "", "--wav is empty; give a recording to recognise (speech), or leave --wav out "
-      "for the prepared input")],
+      "for the prepared input"),
+     # speech.demo refused these after the draw, as `--seconds` (which the examiner never typed)
+     ("--listen", "abc", f"--listen abc: {LISTEN}"),
+     ("--listen", "0", f"--listen 0: {LISTEN}"),
+     ("--listen", "nan", f"--listen nan: {LISTEN}")],
 )  # fmt: skip
-def test_exam_refuses_an_empty_examiner_input(option, value, message, tiny_registry, capsys):
+def test_exam_refuses_an_empty_or_unusable_examiner_input(
+    option, value, message, tiny_registry, capsys
+):
     """`portfolio exam --text ''` quietly ran the demo on the prepared text (and '  ' reached the
-    demo after the draw and a quick training); refused before the draw with exit 2."""
+    demo after the draw and a quick training); refused before the draw with exit 2, as is a
+    --listen that is not a number of seconds."""
     with pytest.raises(SystemExit) as stop:
         portfolio.main(["exam", "--seed", "1", option, value])
     captured = capsys.readouterr()
