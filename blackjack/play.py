@@ -46,10 +46,9 @@ def parse_hand(text: str) -> tuple[list[str], str]:
     if not sep or len(dealer) != 1:
         raise UserError(f"--hand {text!r}: {example}")
     unknown = [c for c in player + dealer if c not in CARD_VALUES]
-    if unknown:
-        raise UserError(
-            f"--hand {text!r}: {' '.join(unknown)} is not a card; cards are A, 2-10, J, Q, K"
-        )
+    if unknown:  # 'ten six vs nine' read "TEN SIX NINE is not a card"
+        what = "is not a card" if len(unknown) == 1 else "are not cards"
+        raise UserError(f"--hand {text!r}: {', '.join(unknown)} {what}; cards are A, 2-10, J, Q, K")
     if len(player) < 2:
         raise UserError(f"--hand {text!r}: a hand starts with two cards; {example}")
     if is_bust([CARD_VALUES[c] for c in player]):

@@ -140,7 +140,8 @@ def test_the_agent_plays_the_examiners_hand_every_time(tiny_run, tmp_path):
     "hand, message",
     [("10 6", "give your cards, 'vs' and the dealer's face-up card"),
      ("10 6 vs 9 8", "give your cards, 'vs'"), ("10 X vs 9", "X is not a card"),
-     ("10 vs 9", "a hand starts with two cards"), ("K Q 5 vs 2", "bust, over 21")],
+     ("10 vs 9", "a hand starts with two cards"), ("K Q 5 vs 2", "bust, over 21"),
+     ("ten six vs nine", "TEN, SIX, NINE are not cards; cards are A, 2-10, J, Q, K")],
 )  # fmt: skip
 def test_a_hand_that_cannot_be_dealt_is_refused_by_name(tiny_run, hand, message, capsys):
     _, ckpt = tiny_run
