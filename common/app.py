@@ -186,9 +186,10 @@ def _classify_wav(wav, module, title: str) -> tuple[str, dict[str, float], str, 
     seconds = len(wav) / audio.SAMPLE_RATE
     if short := audio.too_short(wav):
         return f"**Too short:** {short}", {}, None, ""
-    if audio.is_silent(wav, -50.0):
-        status = f"**Silence:** the {seconds:.1f} s recording is quieter than -50 dBFS; speak"
-        return status + " closer to the microphone and record again", {}, None, ""
+    if not audio.has_speech(wav):  # speech.demo's gate: its loudest 20 ms, not its mean level
+        status = f"**Silence:** nothing louder stands out in the {seconds:.1f} s recording "
+        status += "(silence or steady noise); speak closer to the microphone and record again"
+        return status, {}, None, ""
     result = classify(module, wav)
     top5 = dict(top_words(result["probs"], module.class_names, 5))
     figure = str(plot_classification(_new_path("speech", ".png"), wav, module, result, title))

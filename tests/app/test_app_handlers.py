@@ -100,6 +100,21 @@ def test_speech_silence_is_reported_not_classified(models, tmp_path):
     assert "Silence" in status and top5 == {}
 
 
+def test_speech_a_word_in_a_longer_quiet_recording_is_classified(models, tmp_path):
+    """A word at -20 dBFS in a 10 s recording: its mean level (-51 dBFS) made it '**Silence:**'
+    in the app while speech.demo classified it; both gate on the loudest 20 ms now."""
+    word, rate = sf.read(spoken(tmp_path, ["yes"]), dtype="float32")
+    wav = np.zeros(10 * rate, np.float32)
+    wav[rate // 2 : rate // 2 + len(word)] = 0.1 * word / np.abs(word).max()
+    sf.write(tmp_path / "long.wav", wav, rate)
+    status, top5, figure, timeline = app.speech_classify(str(tmp_path / "long.wav"), models)
+    assert status.endswith("in 10.00 s of audio") and len(top5) == 5 and Path(figure).is_file()
+    hum = 0.1 * np.sin(2 * np.pi * 440 * np.arange(10 * rate) / rate).astype(np.float32)
+    sf.write(tmp_path / "hum.wav", hum, rate)  # loud, but steady: no word
+    status, top5, *_ = app.speech_classify(str(tmp_path / "hum.wav"), models)
+    assert status.startswith("**Silence:** nothing louder stands out") and top5 == {}
+
+
 def test_speech_synthesis_with_a_chosen_voice_is_classified(models):
     status, wav, top5, figure, _ = app.speech_speak("yes", "en-gb-scotland+f5", models)
     assert sf.info(wav).duration == pytest.approx(1.0) and top5 and Path(figure).is_file()
