@@ -9,13 +9,14 @@ from common.registry import Assignment, Headline
 
 def exam_demo_args(ckpt: Path, out_dir: Path, hand: str | None = None) -> list[str]:
     """The agent plays three seeded hands, explaining each move; frames go to out_dir/frames.
-    With the examiner's `hand` ('10 6 vs 9') each of the three is dealt from those cards."""
+    With the examiner's `hand` ('10 6 vs 9') each of the three is dealt from those cards (given
+    as --hand=..., so a hand that starts with '-' is refused as a hand, not as an option)."""
     return [
         "--ckpt", str(ckpt),
         "--auto", "3",
         "--seed", "0",
         "--frames", str(out_dir / "frames"),
-        *(["--hand", hand] if hand else []),
+        *([f"--hand={hand}"] if hand else []),
     ]  # fmt: skip
 
 

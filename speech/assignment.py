@@ -16,13 +16,14 @@ def exam_demo_args(
 ) -> list[str]:
     """Speak two keywords with held-out eSpeak voices into `out_dir`; classify them with `ckpt`.
     The examiner's own recording (`wav`) or words to speak (`text`) replace them; `listen`
-    (seconds) spots the keywords the examiner says into the microphone instead."""
+    (seconds) spots the keywords the examiner says into the microphone instead. The words go as
+    --speak=..., the recording after '--': one that starts with '-' is not read as an option."""
     if listen:
         return ["--listen", "--seconds", str(listen), "--ckpt", str(ckpt), "--out", str(out_dir)]
     if wav or text:
-        files = [str(wav)] if wav else []
-        speak = ["--speak", text] if text else []
-        return [*files, *speak, "--ckpt", str(ckpt), "--out", str(out_dir)]
+        speak = [f"--speak={text}"] if text else []
+        files = ["--", str(wav)] if wav else []
+        return [*speak, "--ckpt", str(ckpt), "--out", str(out_dir), *files]
     from speech.demo import write_exam_clips
 
     files = write_exam_clips(Path(out_dir))

@@ -133,7 +133,10 @@ def test_the_agent_plays_the_examiners_hand_every_time(tiny_run, tmp_path):
     dealers = {line for line in out.getvalue().splitlines() if "dealer's hand" in line}
     assert all(line.startswith("  dealer's hand: 10 ") for line in dealers) and len(dealers) > 1
     args = ASSIGNMENT.exam_demo_args(ckpt, tmp_path, hand="10 6 vs 9")
-    assert args[args.index("--hand") + 1] == "10 6 vs 9"
+    assert args[-1] == "--hand=10 6 vs 9"
+    with pytest.raises(SystemExit) as stop:  # '--hand', '-h': 'argument --hand: expected one'
+        play_main(ASSIGNMENT.exam_demo_args(ckpt, tmp_path, hand="-h"), out=io.StringIO())
+    assert stop.value.code == 2 and "--hand '-h': give your cards, 'vs'" in str(stop.value)
 
 
 @pytest.mark.parametrize(

@@ -79,13 +79,31 @@ def test_examiner_input_replaces_the_prepared_one(tmp_path):
     from speech.assignment import exam_demo_args as speech
 
     ckpt = tmp_path / "best.ckpt"
-    assert hand(ckpt, tmp_path, text="Mein Text")[0] == "Mein Text"
-    assert speech(ckpt, tmp_path, text="yes no")[:2] == ["--speak", "yes no"]
-    assert speech(ckpt, tmp_path, wav=tmp_path / "x.wav")[0] == str(tmp_path / "x.wav")
+    assert hand(ckpt, tmp_path, text="Mein Text")[-2:] == ["--", "Mein Text"]
+    assert speech(ckpt, tmp_path, text="yes no")[0] == "--speak=yes no"
+    assert speech(ckpt, tmp_path, wav=tmp_path / "x.wav")[-2:] == ["--", str(tmp_path / "x.wav")]
     args = music(ckpt, tmp_path, prime=tmp_path / "p.mid")
-    assert args[args.index("--prime") + 1] == str(tmp_path / "p.mid")
+    assert f"--prime={tmp_path / 'p.mid'}" in args
     args = music(ckpt, tmp_path, melody="C D E C")
-    assert args[args.index("--melody") + 1] == "C D E C" and "--prime" not in args
+    assert "--melody=C D E C" in args and not any(a.startswith("--prime") for a in args)
+
+
+def test_examiner_input_that_starts_with_a_dash_reaches_the_demo_as_input(tmp_path):
+    """'-hello world' reached handwriting.write as -h ('ignored explicit argument'), '-yes' left
+    speech.demo's --speak without its argument, and so on: each demo now reads it as input."""
+    from handwriting.assignment import exam_demo_args as hand
+    from handwriting.write import build_parser as hand_parser
+    from music.assignment import exam_demo_args as music
+    from music.compose import parse_args as music_args
+    from speech.assignment import exam_demo_args as speech
+    from speech.demo import build_parser as speech_parser
+
+    ckpt = tmp_path / "best.ckpt"
+    assert hand_parser().parse_args(hand(ckpt, tmp_path, "-hello world")).text == "-hello world"
+    assert speech_parser().parse_args(speech(ckpt, tmp_path, text="-yes")).speak == "-yes"
+    args = speech_parser().parse_args(speech(ckpt, tmp_path, wav=Path("-take.wav")))
+    assert args.files == [Path("-take.wav")]
+    assert music_args(music(ckpt, tmp_path, melody="-C4")).melody == "-C4"
 
 
 def test_the_exam_asks_for_the_examiners_input_where_none_is_given(tmp_path, monkeypatch):
