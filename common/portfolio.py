@@ -191,7 +191,11 @@ def _examiner_inputs(assignment: registry.Assignment, args: argparse.Namespace) 
     alone = inputs.keys() & {"prime", "listen"}  # inputs that leave nothing to ask for
     for key, ask in TYPED_INPUTS.items():
         if key in accepted and key not in inputs and not alone and sys.stdin.isatty():
-            typed = input(f"Examiner: {ask} (Enter: the prepared demo): ")
+            try:
+                typed = input(f"Examiner: {ask} (Enter: the prepared demo): ")
+            except EOFError:  # Ctrl-D: nothing typed, as Enter (it was a traceback)
+                print()
+                typed = ""
             if typed.strip():
                 inputs[key] = typed.strip()
     if not inputs:

@@ -146,6 +146,21 @@ def test_the_exam_asks_for_the_examiners_input_where_none_is_given(tmp_path, mon
     assert "type a hand for the agent to play" in asked[-1]
 
 
+def test_ctrl_d_at_the_examiners_prompt_runs_the_prepared_demo(monkeypatch, capsys):
+    """End of input (Ctrl-D) at 'Examiner: type ...' ended `portfolio exam` with an EOFError
+    traceback (exit 1); it is taken as Enter: nothing typed, the prepared demo."""
+    import argparse
+
+    def ctrl_d(prompt):
+        raise EOFError
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", ctrl_d)
+    args = argparse.Namespace(text=None, wav=None, prime=None, melody=None, hand=None, listen=None)
+    assert portfolio._examiner_inputs(registry.get("blackjack"), args) == {}
+    assert "The examiner may give their own input: --hand" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("name", list(TINY))
 def test_the_exam_lists_the_code_in_reading_order(name):
     """The files `portfolio exam` tells the student to open: the STYLE layout's order (shared
