@@ -37,22 +37,24 @@ def cards(hand: list[int]) -> str:
     return " ".join(CARD_NAMES.get(c, str(c)) for c in hand)
 
 
-def parse_hand(text: str) -> tuple[list[str], str]:
+def parse_hand(text: str, flag: str = "--hand ") -> tuple[list[str], str]:
     """'10 6 vs 9' -> (['10', '6'], '9'): the player's cards and the dealer's face-up card;
-    UserError naming what is wrong (an unknown card, fewer than two cards, a bust hand)."""
-    example = "give your cards, 'vs' and the dealer's face-up card, e.g. --hand '10 6 vs 9'"
+    UserError naming what is wrong (an unknown card, fewer than two cards, a bust hand), its
+    message beginning with `flag` and the text (the app, where no flag is typed, gives '')."""
+    given = f"{flag}{text!r}"
+    example = f"give your cards, 'vs' and the dealer's face-up card, e.g. {flag}'10 6 vs 9'"
     mine, sep, theirs = text.upper().replace(",", " ").partition("VS")
     player, dealer = mine.split(), theirs.split()
     if not sep or len(dealer) != 1:
-        raise UserError(f"--hand {text!r}: {example}")
+        raise UserError(f"{given}: {example}")
     unknown = [c for c in player + dealer if c not in CARD_VALUES]
     if unknown:  # 'ten six vs nine' read "TEN SIX NINE is not a card"
         what = "is not a card" if len(unknown) == 1 else "are not cards"
-        raise UserError(f"--hand {text!r}: {', '.join(unknown)} {what}; cards are A, 2-10, J, Q, K")
+        raise UserError(f"{given}: {', '.join(unknown)} {what}; cards are A, 2-10, J, Q, K")
     if len(player) < 2:
-        raise UserError(f"--hand {text!r}: a hand starts with two cards; {example}")
+        raise UserError(f"{given}: a hand starts with two cards; {example}")
     if is_bust([CARD_VALUES[c] for c in player]):
-        raise UserError(f"--hand {text!r}: those cards are bust, over 21; give a hand to play")
+        raise UserError(f"{given}: those cards are bust, over 21; give a hand to play")
     return player, dealer[0]
 
 

@@ -39,6 +39,7 @@ from common.paths import runs_root  # noqa: E402
 
 MAX_AUDIO_MB = 20  # about ten minutes of 16-bit 16 kHz WAV; far more than a keyword needs
 MAX_MIDI_MB = 2
+SENTENCE_MARKS = '.,;:!?"()'
 MAX_TEXT_CHARS = 120  # six lines of handwriting: a few seconds of sampling
 MAX_SPOKEN_WORDS = 6
 SPEECH_VOICES = [
@@ -244,12 +245,14 @@ def speech_speak(
     from speech.espeak import ESpeakError
 
     try:
-        words = (text or "").split()
+        # sentence punctuation around a word is what an examiner types ("left, stop."), not
+        # something to say: taken off; what is left must be letters
+        words = [w for w in (w.strip(SENTENCE_MARKS) for w in (text or "").split()) if w]
         if not words:
             raise AppError("no words to say: type a keyword, e.g. 'yes' or 'left stop'")
         if len(words) > MAX_SPOKEN_WORDS:
             raise AppError(f"{len(words)} words; say at most {MAX_SPOKEN_WORDS} at a time")
-        odd = sorted({c for c in " ".join(words) if not (c.isalpha() or c in "'-")})
+        odd = sorted({c for c in "".join(words) if not (c.isalpha() or c in "'-")})
         if odd:
             raise AppError(f"only letters can be spoken here, not {' '.join(map(repr, odd))}")
         voice = (voice or "en-us+f3").strip()
@@ -498,7 +501,7 @@ def blackjack_new_hand(
     from blackjack.play import Advisor, deal, parse_hand
 
     try:
-        dealt = parse_hand(hand) if (hand or "").strip() else None
+        dealt = parse_hand(hand, flag="") if (hand or "").strip() else None
         ckpt, agent = models.get("blackjack", progress)
     except UserError as err:  # AppError too
         return state, _fail(err), None, "", None

@@ -120,10 +120,26 @@ def test_speech_synthesis_with_a_chosen_voice_is_classified(models):
     assert sf.info(wav).duration == pytest.approx(1.0) and top5 and Path(figure).is_file()
 
 
+def test_speech_synthesis_takes_the_punctuation_off_typed_words(models, monkeypatch):
+    """'Left, stop.' was refused ('only letters can be spoken here, not ',' '.''), and so was
+    any text of two words or more (the space between them counted as a character that is not
+    a letter, ' '): the marks around words are taken off and the words spoken."""
+    import speech.demo
+
+    said = []
+    speak = speech.demo.speak
+    monkeypatch.setattr(
+        speech.demo, "speak", lambda words, *a: said.append(words) or speak(words, *a)
+    )
+    status, wav, top5, *_ = app.speech_speak('"Left, stop."', "en-us+f3", models)
+    assert said == [["Left", "stop"]] and top5 and not status.startswith("**Problem")
+
+
 @pytest.mark.parametrize(
     "text, voice, word",
     [("", "en-us+f3", "no words"), ("y3s!", "en-us+f3", "only letters"),
-     ("yes", "xx-nonexistent+zz", "could not speak"), ("yes", "en-us; rm -rf", "not an eSpeak"),
+     ("?!", "en-us", "no words"), ("yes", "xx-nonexistent+zz", "could not speak"),
+     ("yes", "en-us; rm -rf", "not an eSpeak"),
      ("a b c d e f g", "en-us", "at most")],
 )  # fmt: skip
 def test_speech_synthesis_bad_input_gives_a_message(models, text, voice, word):
@@ -228,7 +244,11 @@ def test_blackjack_deals_the_examiners_cards_and_refuses_a_bad_hand(models):
     assert status.startswith("Your cards: 9 9 (dealer shows 6, you have hard 18)")
     assert Path(table).is_file() and "| stick |" in advice
     state, status, *rest = app.blackjack_new_hand(state, models, None, "9 Z vs 6")
-    assert status == "**Problem:** --hand '9 Z vs 6': Z is not a card; cards are A, 2-10, J, Q, K"
+    assert status == "**Problem:** '9 Z vs 6': Z is not a card; cards are A, 2-10, J, Q, K"
+    state, status, *rest = app.blackjack_new_hand(state, models, None, "9 9")  # no flag to name
+    assert status == (
+        "**Problem:** '9 9': give your cards, 'vs' and the dealer's face-up card, e.g. '10 6 vs 9'"
+    )
 
 
 def test_blackjack_move_without_a_hand_gives_a_message(models):
