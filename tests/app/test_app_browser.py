@@ -148,6 +148,16 @@ def test_the_page_loads_offline_and_every_tab_does_its_main_action(server, brows
     timed(d, "speech_microphone", record, classified)
     status = text_of(d, "speech-status")
     assert re.search(rf"\b({'|'.join(words)})\b", status) and "s of audio" in status
+    typed = d.find_element("css selector", "#speech-words textarea, #speech-words input")
+    typed.clear()
+    typed.send_keys("Left, stop.")  # two words, as an examiner types them (were refused)
+    d.find_element("id", "speech-speak").click()
+
+    def spoken(d):  # a new classification, of the synthesized words
+        now = text_of(d, "speech-status")
+        return now != status and "s of audio" in now
+
+    wait_for(d, spoken, 30)
 
     open_tab(d, "Handwriting")
 
