@@ -17,12 +17,11 @@ from torch.utils.data import DataLoader, Dataset
 from common.cache import download, replacing
 from common.errors import DataError
 from common.paths import data_root
-from speech import audio
+from speech import audio, wave
 from speech.config import SILENCE, UNKNOWN, WORDS_35, label_set
 from speech.synthetic import HUMAN_VOICE, SynthConfig, cache_dir, load_or_generate
 
 SPEECH_COMMANDS_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # from the Speech Commands README's which_set()
 
 
@@ -146,9 +145,7 @@ def scan_folder(root: Path, names: list[str]) -> tuple[dict, dict[str, int]]:
         if folder.name.startswith("_background_noise_") or folder.name.startswith("."):
             continue
         # nested folders too (<label>/session1/a.wav): none is ignored without a word
-        files = sorted(
-            p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
-        )
+        files = wave.audio_files(folder)
         if not files:
             continue
         if target_of(folder.name, names) is None:

@@ -2,6 +2,7 @@
 
     python -m speech.demo yes.wav                      # latest checkpoint of runs/speech/
     python -m speech.demo a.wav b.flac --ckpt CKPT --out demo_out/
+    python -m speech.demo recordings/                  # every recording in a folder
     python -m speech.demo --speak "left stop" --voice en-gb-scotland+f5   # synthesize, classify
     python -m speech.demo --listen                     # the microphone, until Ctrl-C
     python -m speech.demo --ckpt personal.ckpt --listen --seconds 30
@@ -181,7 +182,9 @@ def listen(module, threshold: float, seconds: float | None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser("speech.demo", __doc__)
-    parser.add_argument("files", nargs="*", type=Path, help="audio files (WAV, FLAC, OGG, ...)")
+    parser.add_argument(
+        "files", nargs="*", type=Path, help="audio files (WAV, FLAC, OGG, ...) or folders of them"
+    )
     parser.add_argument(
         "--ckpt",
         type=Path,
@@ -276,7 +279,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--listen reads the microphone; give files (or --speak) without it")
     if args.seconds is not None and args.seconds <= 0:
         parser.error(f"--seconds {args.seconds}: give a positive number of seconds")
-    files = list(args.files)
+    files = []
+    for path in args.files:  # a folder stands for the recordings in it
+        found = wave.audio_files(path) if path.is_dir() else [path]
+        if not found:
+            suffixes = ", ".join(sorted(wave.AUDIO_SUFFIXES))
+            raise DataError(f"{path}: a folder without recordings ({suffixes}); give audio files")
+        files += found
     if args.speak:
         from speech.espeak import ESpeakError
 

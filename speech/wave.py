@@ -16,6 +16,7 @@ from common.errors import DataError
 
 SAMPLE_RATE = 16000
 MIN_SECONDS = 0.1  # a recording shorter than this cannot hold a word
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}  # what a folder is read for
 
 
 def too_short(wav) -> str | None:
@@ -29,6 +30,13 @@ def too_short(wav) -> str | None:
 
 class AudioError(DataError):
     """An input file that cannot be used as audio; the message says why and what to do."""
+
+
+def audio_files(folder: Path) -> list[Path]:
+    """The recordings in `folder` and its subfolders (by suffix, AUDIO_SUFFIXES), sorted."""
+    return sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+    )
 
 
 def check_file(path: Path) -> None:

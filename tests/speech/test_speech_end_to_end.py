@@ -117,6 +117,27 @@ def test_demo_refuses_files_of_which_none_can_be_classified(trained, tmp_path, c
     assert "not a readable audio" in captured.out and "no such file" in captured.out
 
 
+def test_demo_reads_the_recordings_of_a_folder(trained, tmp_path, capsys):
+    """A folder given as a file said 'no such file'; it stands for the recordings in it (its
+    subfolders too, by suffix), and one without recordings is refused by name."""
+    root, _ = trained
+    ckpt = root / "runs" / "speech" / "tiny" / "checkpoints" / "best.ckpt"
+    takes = tmp_path / "takes"
+    speak_to(takes / "b" / "no.wav", "no", "en-us+m3")
+    speak_to(takes / "a.flac", "yes", "en-us+f2")
+    (takes / "notes.txt").write_text("not a recording")
+    out = ["--ckpt", str(ckpt), "--out", str(tmp_path / "figs"), "--no-figure"]
+    assert demo.main([str(takes), *out]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("top 5") == 2 and "notes.txt" not in printed
+    assert printed.index(str(takes / "a.flac")) < printed.index(str(takes / "b" / "no.wav"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as stop:
+        demo.main([str(tmp_path / "empty"), *out])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "empty: a folder without recordings (.aif, .aiff, " in err
+
+
 def test_demo_out_that_is_a_file_is_refused(tmp_path, capsys):
     """--out notes.txt (an existing file, the folder for the figures) ended in FileExistsError."""
     notes = tmp_path / "notes.txt"
