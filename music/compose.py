@@ -30,7 +30,7 @@ from common.checkpoints import load_trained
 from common.demo import command_parser, demo_dir, json_text, progress, writable
 from common.errors import UserError, command, entry_point
 from music import midi
-from music.melody import MAX_BARS, melody_roll, parse_melody
+from music.melody import MAX_BARS, check_length, melody_roll, parse_melody
 from music.model import Composer
 from music.plots import plot_roll
 
@@ -93,13 +93,15 @@ def write_outputs(
 
 def load_prime(path: str | Path, spq: int) -> np.ndarray:
     """(T, 88) roll of a prime MIDI file on a grid of `spq` steps per quarter note; MidiError
-    when it cannot be read or holds no note long enough for the grid."""
+    when it cannot be read or holds no note long enough for the grid, MelodyError when it is
+    longer than MAX_BARS bars (a 6000-quarter file took half a minute and 2.9 GB)."""
     prime = midi.midi_to_roll(midi.load_midi(path), spq)
     if len(prime) == 0:
         raise midi.MidiError(
             f"{path} has no note long enough for a grid of {spq} steps per quarter note; give a "
             "longer prime"
         )
+    check_length(len(prime), spq, str(path))
     return prime
 
 

@@ -89,6 +89,7 @@ def test_plain_letters_replace_only_letters_the_alphabet_lacks():
         {"é": "e", "ø": "o", "Æ": "Ae", "ß": "ss", "Ł": "L", "ó": "o", "ź": "z", "ï": "i"},
     )
     # a letter the alphabet has stays, and a stand-in the alphabet lacks is no stand-in
+    assert plain_letters("STRAẞE", ALPHABET) == ("STRASSE", {"ẞ": "SS"})  # the capital sharp s
     assert plain_letters("éa", "éa") == ("éa", {})
     assert plain_letters("é", "abc") == ("é", {})
     # the accent as a combining mark of its own (decomposed, NFD): named as a bare mark before
