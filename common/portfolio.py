@@ -196,6 +196,9 @@ def _examiner_inputs(assignment: registry.Assignment, args: argparse.Namespace) 
             except EOFError:  # Ctrl-D: nothing typed, as Enter (it was a traceback)
                 print()
                 typed = ""
+            except KeyboardInterrupt:  # Ctrl-C: the exam stops, as a shell command does
+                print("\ninterrupted")
+                raise SystemExit(130) from None
             if typed.strip():
                 inputs[key] = typed.strip()
     if not inputs:

@@ -161,6 +161,22 @@ def test_ctrl_d_at_the_examiners_prompt_runs_the_prepared_demo(monkeypatch, caps
     assert "The examiner may give their own input: --hand" in capsys.readouterr().out
 
 
+def test_ctrl_c_at_the_examiners_prompt_stops_the_exam_without_a_traceback(monkeypatch, capsys):
+    """Ctrl-C at 'Examiner: type ...' printed a KeyboardInterrupt traceback; it stops the exam
+    with 'interrupted' and exit 130, as a shell command does."""
+    import argparse
+
+    def ctrl_c(prompt):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", ctrl_c)
+    args = argparse.Namespace(text=None, wav=None, prime=None, melody=None, hand=None, listen=None)
+    with pytest.raises(SystemExit) as stop:
+        portfolio._examiner_inputs(registry.get("handwriting"), args)
+    assert stop.value.code == 130 and capsys.readouterr().out == "\ninterrupted\n"
+
+
 @pytest.mark.parametrize("name", list(TINY))
 def test_the_exam_lists_the_code_in_reading_order(name):
     """The files `portfolio exam` tells the student to open: the STYLE layout's order (shared
