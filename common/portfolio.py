@@ -159,7 +159,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 EXAMINER_INPUTS = {
     "text": "--text: words to write (handwriting) or to speak and recognise (speech)",
     "wav": "--wav: a recording to recognise (speech)",
-    "listen": "--listen: SECONDS of the microphone, the examiner says keywords (speech)",
+    "listen": "--listen: this many seconds of the microphone, the examiner says keywords (speech)",
     "prime": "--prime: a MIDI file for the network to continue (music)",
     "melody": "--melody: notes for the network to continue, e.g. 'C D E C G:2' (music)",
     "hand": "--hand: cards for the agent to play, yours vs the dealer's, e.g. '10 6 vs 9' "
@@ -324,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="fixed draw (default: random)")
     p.add_argument("--assignment", choices=registry.NAMES, help="skip the draw: this one")
     for key, text in EXAMINER_INPUTS.items():
-        p.add_argument(f"--{key}", help=text.split(": ", 1)[1])
+        metavar = {"wav": "FILE", "listen": "SECONDS", "prime": "FILE"}.get(key)
+        p.add_argument(f"--{key}", metavar=metavar, help=text.split(": ", 1)[1])
     sub.add_parser("report", help="write runs/report.md and runs/report.html")
     app.add_arguments(sub.add_parser("app", help="the assignments in a local web page (Gradio)"))
     export.add_arguments(sub.add_parser("export", help="a network as ONNX or TorchScript"))
