@@ -300,8 +300,10 @@ def speech_enroll_add(
         if word not in words:
             raise AppError(f"{word!r} is not a word the model knows; choose one of {words}")
         _, wav = _recording(audio_path, f"recording of {word!r}")
-        if audio.is_silent(wav, -50.0):
-            raise AppError("the take is silent (below -50 dBFS); record it again, closer")
+        if not audio.has_speech(wav):  # the gate enrollment itself keeps takes by
+            raise AppError(
+                "no word in the take (silence or steady noise only); record it again, closer"
+            )
         if len(wav) > 3 * audio.SAMPLE_RATE:
             raise AppError(f"the take is {len(wav) / audio.SAMPLE_RATE:.1f} s; say the word alone")
     except AppError as err:

@@ -326,8 +326,8 @@ def record_words(words: list[str], takes: int, folder: Path, seconds: float = 1.
         for i in range(takes):
             input(f"  say '{word}' ({i + 1}/{takes}): press Enter, then speak ")
             wav = microphone.record(seconds, audio.SAMPLE_RATE)
-            if audio.is_silent(torch.from_numpy(wav), -50.0):
-                print("    (that was silent; check the microphone's level)")
+            if not audio.has_speech(torch.from_numpy(wav)):  # enrollment will skip it
+                print("    (no word in that take, silence or steady noise; check the microphone)")
             sf.write(folder / word / f"{i + 1}.wav", wav, audio.SAMPLE_RATE)
     return folder
 

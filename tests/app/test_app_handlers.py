@@ -312,8 +312,14 @@ def test_enrollment_keeps_takes_and_adapts_the_model(tiny_root, tmp_path, monkey
         "Three to five per word is plenty."
     )
     assert "not a word the model knows" in app.speech_enroll_add("banana", str(wav), models)
+    no_word = "no word in the take"
     sf.write(tmp_path / "quiet.wav", np.zeros(16000, np.float32), 16000)
-    assert "silent" in app.speech_enroll_add("yes", str(tmp_path / "quiet.wav"), models)
+    assert no_word in app.speech_enroll_add("yes", str(tmp_path / "quiet.wav"), models)
+    # the take check is the gate enrollment keeps takes by (it was the mean level): a steady hum
+    # loud enough to pass the mean was kept, then skipped by the enrollment as no word
+    hum = 0.1 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000).astype(np.float32)
+    sf.write(tmp_path / "hum.wav", hum, 16000)
+    assert no_word in app.speech_enroll_add("yes", str(tmp_path / "hum.wav"), models)
     assert "no recording" in app.speech_enroll_add("yes", None, models)
     status = app.speech_enroll_run(models)
     assert status.startswith("**Enrolled**"), status

@@ -238,6 +238,29 @@ def test_record_prompts_word_by_word_and_keeps_the_recordings(ckpt, tmp_path, mo
     assert load_checkpoint(out, "speech")["enrollment"]["words"] == {"no": 2, "yes": 2}
 
 
+def test_record_says_when_a_take_holds_no_word(ckpt, tmp_path, monkeypatch, capsys):
+    """A take of silence or a steady hum is named at once (enrollment skips it later); the
+    check was the mean level, which a loud hum passed."""
+    import numpy as np
+
+    from speech import microphone
+
+    monkeypatch.setattr(microphone, "check_input", lambda: "fake microphone")
+    monkeypatch.setattr("builtins.input", lambda prompt="": "")
+    hum = 0.1 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000).astype(np.float32)
+    takes = iter([speaker_clip("yes", 0).numpy(), hum, speaker_clip("yes", 1).numpy()])
+    monkeypatch.setattr(microphone, "record", lambda seconds, rate: next(takes))
+    argv = ["--ckpt", str(ckpt), "--record", "--words", "yes", "--takes", "3"]
+    assert (
+        enroll.main([*argv, "--data-dir", str(tmp_path / "kept"), "-o", str(tmp_path / "m.ckpt")])
+        == 0
+    )
+    notes = [
+        line for line in capsys.readouterr().out.splitlines() if "no word in that take" in line
+    ]
+    assert len(notes) == 1  # the hum only
+
+
 def test_without_o_the_personal_checkpoint_becomes_the_newest_run(ckpt, tmp_path, monkeypatch):
     from common.checkpoints import find_checkpoint
 
