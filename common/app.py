@@ -59,9 +59,14 @@ class AppError(UserError, ValueError):
 
 
 @functools.cache
+def _temp_dir() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="mal2-app-")  # deleted when the process exits
+
+
 def _out_dir() -> Path:
-    """Where the app writes its figures, sounds and downloads (a fresh temp folder per process)."""
-    return Path(tempfile.mkdtemp(prefix="mal2-app-"))
+    """Where the app writes its figures, sounds, downloads and enrollment takes (a fresh temp
+    folder per process, deleted when the app stops: the takes are someone's voice)."""
+    return Path(_temp_dir().name)
 
 
 _COUNTER = iter(range(1, 1 << 62))
@@ -601,7 +606,10 @@ def build_app(models: Models = MODELS):
     def player(label: str, elem_id: str):
         return gr.Audio(label=label, type="filepath", interactive=False, elem_id=elem_id)
 
-    with gr.Blocks(title="MAL2 portfolio", analytics_enabled=False) as page:
+    # Gradio's copies of uploads and recordings: deleted after an hour and when the app stops
+    with gr.Blocks(
+        title="MAL2 portfolio", analytics_enabled=False, delete_cache=(3600, 3600)
+    ) as page:
         gr.Markdown(
             "# MAL2 deep-learning portfolio\nFour assignments on their latest checkpoints. "
             "A tab without a checkpoint trains a quick model on first use (about a minute)."

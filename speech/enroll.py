@@ -6,7 +6,8 @@
 
 `my_voice/<word>/*.wav` holds a few recordings of one person per word (3-5 each is the intended
 use; any sample rate, mono or stereo). `--record` records them from the microphone instead,
-prompting word by word (and keeps them in `--data-dir` when one is given).
+prompting word by word; it keeps them in `--data-dir` when one is given, else deletes them
+when the enrollment is done.
 
 How: the network's feature extractors stay as trained; its classifier parts (the CNN's last
 depthwise and pointwise convolutions, their normalisation's scale and shift, and the linear
@@ -336,7 +337,12 @@ def record_words(words: list[str], takes: int, folder: Path, seconds: float = 1.
 def main(argv: list[str] | None = None) -> int:
     parser = command_parser("speech.enroll", __doc__)
     parser.add_argument("--ckpt", type=Path, help="base checkpoint (default: latest speech run)")
-    parser.add_argument("--data-dir", type=Path, help="<dir>/<word>/*.wav recordings of one person")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="<dir>/<word>/*.wav recordings of one person (with --record: where to keep the "
+        "takes; without it they are deleted after the enrollment)",
+    )
     parser.add_argument(
         "-o",
         "--out",
@@ -355,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --data-dir DIR (recordings as <dir>/<word>/*.wav) or --record")
     if args.words is not None and not args.record:  # the folder names the words it holds
         parser.error("--words applies to --record; --data-dir's sub-folders name its words")
+    # --record without --data-dir: the takes live in a temporary folder, deleted when done
+    takes = None if args.data_dir else tempfile.TemporaryDirectory(prefix="enroll-")
     try:
         ckpt = args.ckpt or find_checkpoint("speech")
         data_dir = args.data_dir
@@ -367,18 +375,23 @@ def main(argv: list[str] | None = None) -> int:
             bad = [w for w in words if w not in names]
             if bad:
                 raise EnrollError(f"--words: the model does not know {bad}; it knows {names}")
-            data_dir = data_dir or Path(tempfile.mkdtemp(prefix="enroll-"))
+            data_dir = data_dir or Path(takes.name)
             record_words(words, args.takes, data_dir)
         report = enroll(ckpt, data_dir, args.out, args.steps)
     except KeyboardInterrupt:
         print("\ninterrupted: nothing written", file=sys.stderr)
         return 130
+    finally:
+        if takes is not None:
+            takes.cleanup()
     print(f"enrolled {sum(report['words'].values())} recordings of {len(report['words'])} words")
     print(f"  words: {', '.join(f'{w} ({n})' for w, n in report['words'].items())}")
     print(f"  adapted in {report['adaptation_s']:.1f} s; wrote {report['checkpoint']}")
     print(f"  try it: python -m speech.demo --ckpt {report['checkpoint']} FILE.wav")
     where = report["checkpoint"] if args.out else Path(report["checkpoint"]).parent.parent
     print(f"  to remove the enrollment, delete {where} (it holds no audio)")
+    if takes is not None:
+        print("  the recordings were deleted (give --data-dir DIR to keep them)")
     return 0
 
 

@@ -326,3 +326,22 @@ def test_enrollment_keeps_takes_and_adapts_the_model(tiny_root, tmp_path, monkey
     ckpt, module = models.get("speech")
     assert ckpt.parent.parent.name.startswith("enrolled-")  # the Speech tab now uses it
     assert app.speech_classify(str(wav), models)[1]
+
+
+def test_the_apps_files_and_takes_are_deleted_when_it_stops(tmp_path):
+    """The Enroll tab's takes (someone's voice) stayed in /tmp after the app stopped."""
+    import subprocess
+    import sys
+
+    code = (
+        "from common import app; take = app._enroll_dir() / 'yes' / 'take-0001.wav'; "
+        "take.parent.mkdir(parents=True); take.write_bytes(b'RIFF'); print(take)"
+    )
+    env = {**__import__("os").environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    take = Path(done.stdout.strip())
+    assert take.is_relative_to(tmp_path) and not take.exists()
+    assert list(tmp_path.iterdir()) == []
+    # and Gradio's own copies of uploads and recordings: after an hour, and when it stops
+    assert app.build_app(app.Models()).delete_cache == (3600, 3600)

@@ -271,3 +271,31 @@ def test_without_o_the_personal_checkpoint_becomes_the_newest_run(ckpt, tmp_path
     found = find_checkpoint("speech")  # what portfolio demo and portfolio exam use
     assert found.parent.parent.name.startswith("enrolled-")
     assert load_checkpoint(found, "speech")["enrollment"]["words"] == {"up": 2}
+
+
+def test_record_without_data_dir_deletes_the_recordings(ckpt, tmp_path, monkeypatch, capsys):
+    """The takes are someone's voice: without --data-dir they went into a temporary folder that
+    nothing removed (on error too); now it is deleted when the enrollment ends."""
+    import tempfile
+
+    from speech import microphone
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(microphone, "check_input", lambda: "fake microphone")
+    monkeypatch.setattr("builtins.input", lambda prompt="": "")
+    takes = iter(speaker_clip("yes", t).numpy() for t in range(2))
+    monkeypatch.setattr(microphone, "record", lambda seconds, rate: next(takes))
+    argv = ["--ckpt", str(ckpt), "--record", "--words", "yes", "--takes", "2"]
+    assert enroll.main([*argv, "-o", str(tmp_path / "me.ckpt")]) == 0
+    assert "the recordings were deleted" in capsys.readouterr().out
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert load_checkpoint(tmp_path / "me.ckpt", "speech")["enrollment"]["words"] == {"yes": 2}
+
+    def interrupt(prompt=""):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("builtins.input", interrupt)  # Ctrl-C at the first prompt
+    assert enroll.main([*argv, "-o", str(tmp_path / "other.ckpt")]) == 130
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert not (tmp_path / "other.ckpt").exists()
