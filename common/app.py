@@ -17,6 +17,7 @@ import functools
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -815,6 +816,12 @@ def launch(
                 train_quick(name, lambda f, desc="": print(f"  {f:4.0%} {desc}", flush=True))
     page = build_app(models)
     page.queue(default_concurrency_limit=2)
+    if block:
+        # stopped by `kill` or a closed terminal, close as on Ctrl-C: Gradio then deletes its
+        # copies of uploads and recordings, and the exit deletes the app's folder (the takes)
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):  # SIGHUP: not on Windows
+                signal.signal(getattr(signal, name), signal.default_int_handler)
     page.launch(
         server_name=host,
         server_port=port,

@@ -345,3 +345,32 @@ def test_the_apps_files_and_takes_are_deleted_when_it_stops(tmp_path):
     assert list(tmp_path.iterdir()) == []
     # and Gradio's own copies of uploads and recordings: after an hour, and when it stops
     assert app.build_app(app.Models()).delete_cache == (3600, 3600)
+
+
+def test_a_killed_app_deletes_uploads_and_its_folder(tmp_path):
+    """SIGTERM (`kill`, a service stop) ended the app without its clean-up: a recording the
+    browser had uploaded and the app's folder stayed behind; now it closes as on Ctrl-C."""
+    import json
+    import time
+    import urllib.request
+
+    from benchmarks.app import served
+
+    env = {"TMPDIR": str(tmp_path), "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
+    env["MAL2_RUNS"] = str(tmp_path / "runs")  # no checkpoints: the page serves without them
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="files"; filename="take.wav"\r\n'
+        b"Content-Type: audio/wav\r\n\r\nRIFF\r\n--b--\r\n"
+    )
+    headers = {"Content-Type": "multipart/form-data; boundary=b"}
+    with served(tmp_path / "app.log", env) as (url, _):  # leaving it sends SIGTERM
+        request = urllib.request.Request(url + "gradio_api/upload", body, headers)
+        with urllib.request.urlopen(request) as answer:
+            upload = Path(json.loads(answer.read())[0])
+        assert upload.is_file() and list(tmp_path.glob("mal2-app-*"))
+        log, start = tmp_path / "app.log", time.monotonic()
+        while log.read_text().count("not preloaded") < 4:  # up and serving, as a user finds it
+            assert time.monotonic() - start < 60, log.read_text()
+            time.sleep(0.1)
+    assert not upload.exists() and not list(tmp_path.glob("mal2-app-*"))
+    assert "closing server" in (tmp_path / "app.log").read_text()
