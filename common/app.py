@@ -355,8 +355,9 @@ def handwriting_write(
 ) -> Iterator[tuple]:
     """Text -> yields (status, drawing PNG, pen animation GIF, [PNG, SVG] downloads, attention).
 
-    The first line is shown as soon as it is written; the rest, the animation and the attention
-    plot follow.
+    Line breaks in the text are kept, as `python -m handwriting.write` keeps them: each starts a
+    new line (`writable_text`, `wrap`). The first line is shown as soon as it is written; the
+    rest, the animation and the attention plot follow.
     """
     from handwriting.plots import save_animation, save_attention, save_lines
     from handwriting.text import wrap
@@ -365,9 +366,9 @@ def handwriting_write(
     empty = (None, None, None)
     try:
         pen = check_request(text, style)
-        text = " ".join(text.split())
-        if len(text) > MAX_TEXT_CHARS:
-            raise AppError(f"{len(text)} characters; write at most {MAX_TEXT_CHARS} at a time")
+        chars = len(" ".join(text.split()))  # a line break counts as a space
+        if chars > MAX_TEXT_CHARS:
+            raise AppError(f"{chars} characters; write at most {MAX_TEXT_CHARS} at a time")
         try:
             bias, seed = float(bias), int(seed)
         except (TypeError, ValueError):
@@ -694,7 +695,9 @@ def build_app(models: Models = MODELS):
             with gr.Tab("Handwriting", id="handwriting", elem_id="tab-handwriting"):
                 with gr.Row():
                     with gr.Column(scale=1):
-                        hw_text = gr.Textbox("hello exam", label="Text", elem_id="hw-text")
+                        hw_text = gr.Textbox(  # rows: Enter starts a line (one row: Enter submits)
+                            "hello exam", label="Text", lines=3, elem_id="hw-text"
+                        )
                         styles = [*hershey.WRITERS, "none"]
                         hw_style = gr.Dropdown(styles, value="ada", label="Style")
                         hw_bias = gr.Slider(0, 5, value=1.5, step=0.1, label="Bias (neatness)")

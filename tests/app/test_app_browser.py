@@ -173,6 +173,10 @@ def test_the_page_loads_offline_and_every_tab_does_its_main_action(server, brows
     d.find_element("id", "hw-write").click()
     wait_for(d, lambda d: "cannot write" in text_of(d, "hw-status"), 20)
     d.save_screenshot(str(d.shots / "handwriting_unknown_character.png"))
+    text_box.clear()
+    text_box.send_keys("Dear Ada,\nhello")  # Enter starts a line (it submitted in one row)
+    d.find_element("id", "hw-write").click()
+    wait_for(d, lambda d: "Written: 2 line(s)" in text_of(d, "hw-status"), 30)
 
     open_tab(d, "Music")
 

@@ -160,6 +160,25 @@ def test_handwriting_shows_the_first_line_before_the_rest(models):
     assert Path(gif).read_bytes()[:6] in (b"GIF87a", b"GIF89a") and Path(attention).is_file()
 
 
+def test_handwriting_keeps_the_line_breaks_of_the_text_as_the_cli_does(models, monkeypatch):
+    """The app joined the lines of the text into one ('Dear Ada, see you at nine ...'), while
+    `python -m handwriting.write` starts a new line at each line break (its test writes these
+    four lines from the same text)."""
+    from handwriting.module import HandwritingModule
+
+    written = []
+    original = HandwritingModule.write
+    monkeypatch.setattr(
+        HandwritingModule,
+        "write",
+        lambda self, line, **kw: written.append(line) or original(self, line, **kw),
+    )
+    text = "Dear Ada,\n\nsee you at nine tomorrow morning in room 12."
+    steps = list(app.handwriting_write(text, "ada", 1.0, 0, models))
+    assert written == ["Dear Ada,", "see you at nine", "tomorrow morning in", "room 12."]
+    assert steps[-1][0].startswith("**Written:** 4 line(s)")
+
+
 @pytest.mark.parametrize(
     "text, style, bias, word",
     [("", "ada", 1.5, "no text"), ("   ", "ada", 1.5, "no text"),
