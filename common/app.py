@@ -416,8 +416,8 @@ def music_compose(
     """Bars, temperature, seed and an optional opening, a prime MIDI or a typed `melody` ('C D E
     C', as music.harmonize reads it) -> (status, piano roll, WAV, MIDI)."""
     from music import midi
-    from music.compose import compose_piece, load_prime
-    from music.melody import MelodyError, melody_roll, parse_melody
+    from music.compose import compose_piece, load_prime, melody_prime
+    from music.melody import MelodyError
 
     try:
         try:
@@ -429,7 +429,7 @@ def music_compose(
         if not 0 < temperature <= 5:
             raise AppError(f"temperature {temperature}; use a value above 0 (about 0.5 to 1.5)")
         _, module = models.get("music", progress)
-        roll_prime = None
+        roll_prime, notes = None, []
         melody = (melody or "").strip()
         if prime and melody:
             raise AppError("give one opening: a prime MIDI file or a typed melody, not both")
@@ -440,7 +440,7 @@ def music_compose(
             except midi.MidiError as err:
                 raise AppError(f"{path.name} cannot be used as a prime: {err}") from None
         if melody:
-            roll_prime = melody_roll(parse_melody(melody, module.steps_per_quarter))
+            roll_prime, notes = melody_prime(melody, module.steps_per_quarter)
     except (AppError, MelodyError) as err:
         return _fail(err), None, None, None
     out = _new_path("composition", ".mid")
@@ -455,6 +455,7 @@ def music_compose(
         f"**Composed:** {bars} bars{' after the prime' if prime else ''}"
         f"{' after your melody' if melody else ''}, {written['notes']} "
         f"notes in {written['seconds']:.1f} s. Audio rendered with {how}."
+        + "".join(f"\n\nNote: {n}" for n in notes)
     )
     return status, written["png"], written["wav"], written["midi"]
 

@@ -11,7 +11,8 @@
 Without --ckpt the best checkpoint of the latest music run is used. With --prime, the piece starts
 with the prime (on the model's grid) and continues it; --melody gives the opening as notes
 instead, written as `music.harmonize --melody` reads them (C4 is middle C, ':N' quarter notes, R
-a rest, a note without an octave the one nearest the note before). Runs offline, in about a
+a rest, a note without an octave the one nearest the note before); notes far from where the
+chorales' sopranos lie are named in a note, as harmonize names them. Runs offline, in about a
 second.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from common.checkpoints import load_trained
 from common.demo import command_parser, demo_dir, json_text, progress, writable
 from common.errors import UserError, command, entry_point
 from music import midi
-from music.melody import MAX_BARS, check_length, melody_roll, parse_melody
+from music.melody import MAX_BARS, check_length, check_range, melody_roll, parse_melody
 from music.model import Composer
 from music.plots import plot_roll
 
@@ -105,6 +107,14 @@ def load_prime(path: str | Path, spq: int) -> np.ndarray:
     return prime
 
 
+def melody_prime(text: str, spq: int) -> tuple[np.ndarray, list[str]]:
+    """A typed melody (`parse_melody`) as a (T, 88) prime roll to continue, and notes for the
+    user about it: rests, and pitches far from a chorale soprano's (`check_range`, as
+    music.harmonize gives them for the melody it harmonizes)."""
+    melody = parse_melody(text, spq)
+    return melody_roll(melody), check_range(melody, "continuation")
+
+
 def compose_piece(
     module, bars: int, temperature: float, seed: int, prime, out: Path, tempo: float = 100.0
 ) -> dict:
@@ -173,12 +183,15 @@ def main(argv: list[str] | None = None) -> dict:
     trained = load_trained("music", args.ckpt)
     spq = trained.module.steps_per_quarter
     prime = load_prime(args.prime, spq) if args.prime else None
+    said: list[str] = []
     if args.melody is not None:
-        prime = melody_roll(parse_melody(args.melody, spq))
+        prime, said = melody_prime(args.melody, spq)
+    for line in said:
+        print(f"note: {line}", file=sys.stderr)
     piece = compose_piece(
         trained.module, args.bars, args.temperature, args.seed, prime, out, args.tempo
     )
-    result = {"checkpoint": str(trained.path), **piece}
+    result = {"checkpoint": str(trained.path), **piece, "messages": said}
     print(json_text(result))
     return result
 

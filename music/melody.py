@@ -124,8 +124,10 @@ def melody_from_midi(path: str | Path, spq: int = 1) -> tuple[np.ndarray, list[s
     return _trimmed(top_line(roll)), said
 
 
-def check_range(keys: np.ndarray) -> list[str]:
-    """Notes for the user about the melody: rests, and pitches far from a chorale soprano's."""
+def check_range(keys: np.ndarray, what: str = "harmony") -> list[str]:
+    """Notes for the user about the melody: rests, and pitches far from a chorale soprano's,
+    for which `what` the model makes of it (the harmony under it, the continuation after it)
+    may be poor."""
     said = []
     rests = int((keys < 0).sum())
     if rests:
@@ -135,7 +137,7 @@ def check_range(keys: np.ndarray) -> list[str]:
     if pitches.min() < low or pitches.max() > high:
         said.append(
             f"the melody spans MIDI {pitches.min()}-{pitches.max()}; the chorales' sopranos lie "
-            f"within {low}-{high}, so the harmony may be poor (transpose it by octaves)"
+            f"within {low}-{high}, so the {what} may be poor (transpose it by octaves)"
         )
     return said
 

@@ -223,6 +223,9 @@ def test_music_continues_a_typed_melody_and_refuses_a_bad_one(models, tmp_path):
     assert "after your melody" in status
     notes = sorted(pretty_midi.PrettyMIDI(mid).instruments[0].notes, key=lambda n: n.start)
     assert [n.pitch for n in notes[:3]] == [60, 64, 67]  # the melody comes first
+    assert "Note:" not in status
+    status, *files = app.music_compose(1, 0.9, 0, None, models, None, "C7 D7 E7")
+    assert "Note: the melody spans MIDI 96-100; the chorales' sopranos lie within" in status
     status, *files = app.music_compose(1, 0.9, 0, None, models, None, "C Q")
     assert "'Q', is not a note" in status and files == [None, None, None]
     prime = tmp_path / "p.mid"

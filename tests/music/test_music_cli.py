@@ -84,6 +84,24 @@ def test_compose_continues_a_typed_melody_and_refuses_a_bad_one(trained, tmp_pat
     assert not bad.exists()
 
 
+def test_compose_notes_a_typed_melody_far_from_the_sopranos_as_harmonize_does(
+    trained, tmp_path, capsys
+):
+    """compose --melody 'C7 D7 E7 C7' (MIDI 96-100) went on without a word, while harmonize
+    notes a melody outside the chorales' soprano range (check_range); compose notes it too."""
+    root, _, _ = trained
+    ckpt = root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt"
+    args = ["--ckpt", str(ckpt), "--bars", "1", "-o", str(tmp_path / "high.mid")]
+    result = compose.main([*args, "--melody", "C7 D7 E7 C7"])
+    note = (
+        "the melody spans MIDI 96-100; the chorales' sopranos lie within 57-84, so the "
+        "continuation may be poor (transpose it by octaves)"
+    )
+    assert result["messages"] == [note] and f"note: {note}\n" in capsys.readouterr().err
+    assert compose.main([*args, "--melody", "C5 D5 E5 C5"])["messages"] == []
+    assert "note:" not in capsys.readouterr().err
+
+
 def test_exam_demo_args_run_offline(trained, tmp_path):
     root, _, _ = trained
     ckpt = root / "runs" / "music" / "tiny" / "checkpoints" / "best.ckpt"
