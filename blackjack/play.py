@@ -9,14 +9,15 @@ Keys: h = hit, s = stick, q = quit (Enter between hands). Input is read from std
 script can drive it: `printf 'h\\ns\\n\\nq\\n' | python -m blackjack.play`.
 
 --hand deals every hand from the given cards: yours, then 'vs' and the dealer's face-up card
-(A, 2-10, J, Q, K; e.g. 'A 7 vs 10'); the dealer's hidden card and every card drawn after come
-from the deck (infinite, as in Blackjack-v1), so each hand plays the situation out anew.
+(A, 2-10, J, Q, K; e.g. 'A 7 vs 10'), shown as typed (J, Q and K count 10); the dealer's hidden
+card and every card drawn after come from the deck (infinite, as in Blackjack-v1, which deals
+values: its ten-cards show as 10), so each hand plays the situation out anew.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -33,8 +34,18 @@ CARD_VALUES = {"A": 1, **{str(v): v for v in range(2, 11)}, "J": 10, "Q": 10, "K
 MAX_AUTO = 10_000  # hands the agent plays with commentary; evaluate scores millions
 
 
-def cards(hand: list[int]) -> str:
-    return " ".join(CARD_NAMES.get(c, str(c)) for c in hand)
+def cards(hand: list[int], typed: Sequence[str] = ()) -> str:
+    """Names of the cards in `hand` (their values): the first ones as the examiner typed them
+    (`typed`, from `typed_cards`: K stays K, though it counts 10), the deck's draws by value
+    (the deck deals values, Blackjack-v1's: a ten-card is 10)."""
+    drawn = [CARD_NAMES.get(c, str(c)) for c in hand[len(typed) :]]
+    return " ".join([*typed, *drawn])
+
+
+def typed_cards(hand: tuple[list[str], str] | None) -> tuple[list[str], list[str]]:
+    """The names of the cards `hand` (parse_hand's, or None) deals: the player's, and the
+    dealer's face-up one (as a list, for `cards`)."""
+    return (hand[0], [hand[1]]) if hand is not None else ([], [])
 
 
 def parse_hand(text: str, flag: str = "--hand ") -> tuple[list[str], str]:
@@ -71,10 +82,10 @@ def deal(env, hand: tuple[list[str], str]) -> tuple[int, int, int]:
     return sum_hand(game.player), game.dealer[0], int(usable_ace(game.player))
 
 
-def describe(obs: tuple[int, int, int]) -> str:
+def describe(obs: tuple[int, int, int], dealer_typed: Sequence[str] = ()) -> str:
     player_sum, dealer_card, usable_ace = obs
     kind = "soft" if usable_ace else "hard"
-    return f"dealer shows {CARD_NAMES.get(dealer_card, dealer_card)}, you have {kind} {player_sum}"
+    return f"dealer shows {cards([dealer_card], dealer_typed)}, you have {kind} {player_sum}"
 
 
 class Advisor:
@@ -118,9 +129,9 @@ def outcome(reward: float) -> str:
     return "win" if reward > 0 else "lose" if reward < 0 else "draw"
 
 
-def finish(env, reward: float, out: TextIO) -> None:
-    game = env.unwrapped
-    out.write(f"  dealer's hand: {cards(game.dealer)} = {hand_total(game.dealer)}\n")
+def finish(env, reward: float, out: TextIO, dealer_typed: Sequence[str] = ()) -> None:
+    dealer = env.unwrapped.dealer
+    out.write(f"  dealer's hand: {cards(dealer, dealer_typed)} = {hand_total(dealer)}\n")
     out.write(f"  you {outcome(reward)}: reward {reward:+g}\n")
 
 
@@ -137,25 +148,26 @@ def play_hand(
     obs, _ = env.reset()
     if hand is not None:
         obs = deal(env, hand)
+    mine, theirs = typed_cards(hand)  # shown as typed (K, not 10)
     while True:
         game = env.unwrapped
-        out.write(f"  your cards: {cards(game.player)}  ({describe(obs)})\n")
+        out.write(f"  your cards: {cards(game.player, mine)}  ({describe(obs, theirs)})\n")
         out.write(f"  {advisor.advice(obs)}\n")
         key = choose(obs)
         if key is None or key == "q":
             return None
         move = "HIT" if key == "h" else "STICK"
         if frames is not None:  # the table, the situation and the move taken
-            frames(env, f"{describe(obs)}: {move}\n{advisor.advice(obs).split('   ')[0]}")
+            frames(env, f"{describe(obs, theirs)}: {move}\n{advisor.advice(obs).split('   ')[0]}")
         obs, reward, terminated, truncated, _ = env.step(1 if key == "h" else 0)
         out.write(f"  -> {move.lower()}\n")
         if terminated or truncated:
             if key == "h":
-                out.write(f"  your cards: {cards(env.unwrapped.player)} = bust\n")
+                out.write(f"  your cards: {cards(env.unwrapped.player, mine)} = bust\n")
             if frames is not None:  # the final table and the outcome
                 dealer = hand_total(env.unwrapped.dealer)
                 frames(env, f"outcome: {outcome(reward).upper()} ({reward:+g}); dealer {dealer}")
-            finish(env, reward, out)
+            finish(env, reward, out, theirs)
             return float(reward)
 
 

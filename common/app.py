@@ -462,10 +462,11 @@ def music_compose(
 
 # --- blackjack ---------------------------------------------------------------------------------
 def _blackjack_view(state: dict, models: Models) -> tuple:
-    from blackjack.play import cards, describe, hand_total, outcome
+    from blackjack.play import cards, describe, hand_total, outcome, typed_cards
 
     agent, advisor, env, obs = state["agent"], state["advisor"], state["env"], state["obs"]
     game = env.unwrapped
+    mine, theirs = typed_cards(state["dealt"])  # the examiner's cards as typed (K, not 10)
     image = _new_path("table", ".png")
     from common.plots import plt
 
@@ -474,13 +475,15 @@ def _blackjack_view(state: dict, models: Models) -> tuple:
     if state["done"]:
         reward = state["rewards"][-1]
         status = (
-            f"**You {outcome(reward)}** ({reward:+g}). Dealer: {cards(game.dealer)} = "
-            f"{hand_total(game.dealer)}; you: {cards(game.player)} = {hand_total(game.player)}. "
+            f"**You {outcome(reward)}** ({reward:+g}). Dealer: {cards(game.dealer, theirs)} = "
+            f"{hand_total(game.dealer)}; you: {cards(game.player, mine)} = "
+            f"{hand_total(game.player)}. "
             f"Total over {len(state['rewards'])} hand(s): {sum(state['rewards']):+g}"
         )
         advice = "Deal a new hand."
     else:
-        status = f"Your cards: {cards(game.player)} ({describe(obs)}). Hit or stick?"
+        situation = describe(obs, theirs)
+        status = f"Your cards: {cards(game.player, mine)} ({situation}). Hit or stick?"
         advice = advisor.advice(obs)
     table = (
         "| action | agent's Q | exact Q* |\n|---|---|---|\n"
@@ -528,6 +531,7 @@ def blackjack_new_hand(
             "rewards": [],
         }
     state["obs"], _ = state["env"].reset()
+    state["dealt"] = dealt
     if dealt is not None:
         state["obs"] = deal(state["env"], dealt)
     state["done"] = False

@@ -265,6 +265,12 @@ def test_blackjack_deals_the_examiners_cards_and_refuses_a_bad_hand(models):
     state, status, table, advice, chart = app.blackjack_new_hand(None, models, None, "9 9 vs 6")
     assert status.startswith("Your cards: 9 9 (dealer shows 6, you have hard 18)")
     assert Path(table).is_file() and "| stick |" in advice
+    state, status, *_ = app.blackjack_new_hand(state, models, None, "K 6 vs Q")  # as typed
+    assert status.startswith("Your cards: K 6 (dealer shows Q, you have hard 16)")
+    state, status, *_ = app.blackjack_act("stick", state, models)
+    assert "Dealer: Q " in status and "; you: K 6 = 16." in status
+    state, status, *_ = app.blackjack_new_hand(state, models)  # the deck's cards: values
+    assert re.match(r"Your cards: (A|\d+) (A|\d+) \(dealer shows (A|\d+), ", status)
     state, status, *rest = app.blackjack_new_hand(state, models, None, "9 Z vs 6")
     assert status == "**Problem:** '9 Z vs 6': Z is not a card; cards are A, 2-10, J, Q, K"
     state, status, *rest = app.blackjack_new_hand(state, models, None, "9 9")  # no flag to name

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -128,15 +129,31 @@ def test_the_agent_plays_the_examiners_hand_every_time(tiny_run, tmp_path):
     argv = ["--ckpt", str(ckpt), "--auto", "4", "--seed", "3", "--hand", "a, 7 vs K"]
     rewards = play_main(argv, stdin=io.StringIO(""), out=out)
     firsts = [t.split("\n")[1] for t in out.getvalue().split("\nhand ")[1:]]
-    first = "  your cards: A 7  (dealer shows 10, you have soft 18)"
+    first = "  your cards: A 7  (dealer shows K, you have soft 18)"  # the K as typed
     assert len(rewards) == 4 and firsts == [first] * 4
     dealers = {line for line in out.getvalue().splitlines() if "dealer's hand" in line}
-    assert all(line.startswith("  dealer's hand: 10 ") for line in dealers) and len(dealers) > 1
+    assert all(line.startswith("  dealer's hand: K ") for line in dealers) and len(dealers) > 1
     args = ASSIGNMENT.exam_demo_args(ckpt, tmp_path, hand="10 6 vs 9")
     assert args[-1] == "--hand=10 6 vs 9"
     with pytest.raises(SystemExit) as stop:  # '--hand', '-h': 'argument --hand: expected one'
         play_main(ASSIGNMENT.exam_demo_args(ckpt, tmp_path, hand="-h"), out=io.StringIO())
     assert stop.value.code == 2 and "--hand '-h': give your cards, 'vs'" in str(stop.value)
+
+
+def test_the_examiners_face_cards_are_shown_as_typed_and_count_ten(tiny_run):
+    """--hand 'K 6 vs Q' was shown as 'your cards: 10 6  (dealer shows 10, ...)': the examiner's
+    J, Q and K are named as typed now, and still count 10 (hard 16; the dealer's Q)."""
+    from blackjack.play import hand_total
+
+    _, ckpt = tiny_run
+    out = io.StringIO()
+    argv = ["--ckpt", str(ckpt), "--auto", "1", "--seed", "0", "--hand", "k 6 vs Q"]
+    play_main(argv, stdin=io.StringIO(""), out=out)
+    assert "\n  your cards: K 6  (dealer shows Q, you have hard 16)\n" in out.getvalue()
+    dealer = next(line for line in out.getvalue().splitlines() if "dealer's hand" in line)
+    shown = re.fullmatch(r"  dealer's hand: Q ((?:A|\d+)(?: (?:A|\d+))*) = (\d+|bust)", dealer)
+    drawn = [1 if c == "A" else int(c) for c in shown[1].split()]
+    assert shown[2] == hand_total([10, *drawn])  # the Q counted 10
 
 
 @pytest.mark.parametrize(
