@@ -9,9 +9,10 @@ Keys: h = hit, s = stick, q = quit (Enter between hands). Input is read from std
 script can drive it: `printf 'h\\ns\\n\\nq\\n' | python -m blackjack.play`.
 
 --hand deals every hand from the given cards: yours, then 'vs' and the dealer's face-up card
-(A, 2-10, J, Q, K; e.g. 'A 7 vs 10'), shown as typed (J, Q and K count 10); the dealer's hidden
-card and every card drawn after come from the deck (infinite, as in Blackjack-v1, which deals
-values: its ten-cards show as 10), so each hand plays the situation out anew.
+(A, 2-10, J, Q, K; e.g. 'A 7 vs 10'), shown as typed (J, Q and K count 10); 1 is an ace too,
+as Blackjack-v1 writes one, and is shown as A. The dealer's hidden card and every card drawn
+after come from the deck (infinite, as in Blackjack-v1, which deals values: its ten-cards show
+as 10), so each hand plays the situation out anew.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from common.errors import UserError, command, entry_point
 
 CARD_NAMES = {1: "A", 10: "10"}
 CARD_VALUES = {"A": 1, **{str(v): v for v in range(2, 11)}, "J": 10, "Q": 10, "K": 10}
+CARD_ALIASES = {"1": "A"}  # Blackjack-v1 writes an ace as 1 (its observation), so users type it
+CARD_LIST = "A (or 1), 2-10, J, Q, K"  # the cards --hand reads
 MAX_AUTO = 10_000  # hands the agent plays with commentary; evaluate scores millions
 
 
@@ -55,13 +58,14 @@ def parse_hand(text: str, flag: str = "--hand ") -> tuple[list[str], str]:
     given = f"{flag}{text!r}"
     example = f"give your cards, 'vs' and the dealer's face-up card, e.g. {flag}'10 6 vs 9'"
     mine, sep, theirs = text.upper().replace(",", " ").partition("VS")
-    player, dealer = mine.split(), theirs.split()
+    player = [CARD_ALIASES.get(c, c) for c in mine.split()]  # '1' -> 'A'
+    dealer = [CARD_ALIASES.get(c, c) for c in theirs.split()]
     if not sep or len(dealer) != 1:
         raise UserError(f"{given}: {example}")
     unknown = [c for c in player + dealer if c not in CARD_VALUES]
     if unknown:  # 'ten six vs nine' read "TEN SIX NINE is not a card"
         what = "is not a card" if len(unknown) == 1 else "are not cards"
-        raise UserError(f"{given}: {', '.join(unknown)} {what}; cards are A, 2-10, J, Q, K")
+        raise UserError(f"{given}: {', '.join(unknown)} {what}; cards are {CARD_LIST}")
     if len(player) < 2:
         raise UserError(f"{given}: a hand starts with two cards; {example}")
     if is_bust([CARD_VALUES[c] for c in player]):
@@ -205,7 +209,9 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO
         "--seed", type=number(0, integer=True), help="seed of the deck (default: random)"
     )
     parser.add_argument(
-        "--hand", help="deal every hand from these cards: yours 'vs' the dealer's, e.g. '10 6 vs 9'"
+        "--hand",
+        help="deal every hand from these cards: yours 'vs' the dealer's, e.g. '10 6 vs 9' "
+        f"(cards {CARD_LIST}; 1 is shown as A)",
     )
     args = parser.parse_args(argv)
     stdin, out = stdin or sys.stdin, out or sys.stdout

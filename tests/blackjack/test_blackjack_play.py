@@ -161,7 +161,8 @@ def test_the_examiners_face_cards_are_shown_as_typed_and_count_ten(tiny_run):
     [("10 6", "give your cards, 'vs' and the dealer's face-up card"),
      ("10 6 vs 9 8", "give your cards, 'vs'"), ("10 X vs 9", "X is not a card"),
      ("10 vs 9", "a hand starts with two cards"), ("K Q 5 vs 2", "bust, over 21"),
-     ("ten six vs nine", "TEN, SIX, NINE are not cards; cards are A, 2-10, J, Q, K")],
+     ("ten six vs nine", "TEN, SIX, NINE are not cards; cards are A (or 1), 2-10, J, Q, K"),
+     ("11 6 vs 9", "11 is not a card")],
 )  # fmt: skip
 def test_a_hand_that_cannot_be_dealt_is_refused_by_name(tiny_run, hand, message, capsys):
     _, ckpt = tiny_run
@@ -182,6 +183,20 @@ def test_a_dealt_hand_is_the_observation_the_agent_sees():
     assert deal(env, parse_hand("J 2 3 vs a")) == (15, 1, 0)
     assert env.unwrapped._get_obs() == (15, 1, 0)  # Gymnasium's own view agrees
     assert env.unwrapped.dealer_top_card_value_str == "A"
+
+
+def test_one_is_read_as_an_ace_as_blackjack_v1_writes_it(tiny_run):
+    """--hand '1 6 vs 9' was refused ('1 is not a card'), though Gymnasium's Blackjack-v1 writes
+    an ace as 1 (its observation): 1 is an ace now, shown as A; 10 stays a ten."""
+    from blackjack.play import parse_hand
+
+    assert parse_hand("1 6 vs 1") == (["A", "6"], "A")
+    assert parse_hand("10 1 vs 10") == (["10", "A"], "10")
+    _, ckpt = tiny_run
+    out = io.StringIO()
+    argv = ["--ckpt", str(ckpt), "--auto", "1", "--seed", "0", "--hand", "1 6 vs 9"]
+    play_main(argv, stdin=io.StringIO(""), out=out)
+    assert "\n  your cards: A 6  (dealer shows 9, you have soft 17)\n" in out.getvalue()
 
 
 @pytest.mark.parametrize("auto", ["0", "10001"])
