@@ -3,8 +3,11 @@ so a truncated or altered cache file is named and rebuilt instead of failing in 
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import itertools
 import json
+import os
 import pickle
 import shutil
 import urllib.request
@@ -15,14 +18,33 @@ from typing import Any, BinaryIO
 
 from common.errors import DataError
 
+_WRITES = itertools.count()  # numbers this process's temporary files
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process
+        pass
+    return True
+
 
 @contextmanager
 def replacing(path: Path) -> Iterator[BinaryIO]:
-    """A binary file `<path>.tmp` to write, renamed to `path` when the block completes: an
-    interrupted or failed write leaves `path` as it was (absent or whole), and no partial file."""
+    """A binary file `<path>.<pid>-<n>.tmp` to write, renamed to `path` when the block completes:
+    an interrupted or failed write leaves `path` as it was (absent or whole), and no partial file.
+    Each write has a file of its own, so two trainings that build the same cache at once each
+    replace it whole (they once shared `<path>.tmp`, and the slower one's rename failed); one left
+    by a process that was killed (kill -9) is deleted by the next write of `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    for old in path.parent.glob(f"{glob.escape(path.name)}.*-*.tmp"):
+        pid = old.name.removeprefix(path.name + ".").partition("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            old.unlink(missing_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{next(_WRITES)}.tmp")
     try:
         with tmp.open("wb") as f:
             yield f

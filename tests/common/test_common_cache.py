@@ -1,5 +1,7 @@
 """Damaged data caches are named and rebuilt, not fed to numpy or torch."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -88,3 +90,33 @@ def test_download_fetches_once_and_names_what_failed(tmp_path):
     with pytest.raises(DataError, match=r"could not download the thing from file:.*; do X$"):
         download(source.as_uri(), missing, "the thing", "do X")
     assert sorted(p.name for p in missing.parent.iterdir()) == ["local.pickle"]
+
+
+def test_two_writers_of_one_cache_each_replace_it_whole(tmp_path):
+    """Two trainings building the same cache at once: the second writer no longer truncates the
+    first one's temporary file, and the first one's rename no longer fails (FileNotFoundError)."""
+    path = tmp_path / "cache.bin"
+    with replacing(path) as first:
+        first.write(b"first, half")
+        with replacing(path) as second:
+            second.write(b"second, whole")
+        assert path.read_bytes() == b"second, whole"
+        first.write(b" and the rest")
+    assert path.read_bytes() == b"first, half and the rest"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.bin"]
+
+
+def test_a_killed_writers_temporary_file_is_deleted_by_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    TEXT = {"text": True, "capture_output": True, "check": True}
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], **TEXT)
+    dead = gone.stdout.strip()  # the pid of a process that has ended
+    (tmp_path / f"cache.bin.{dead}-0.tmp").write_bytes(b"half")  # its writer was killed
+    (tmp_path / f"cache.bin.{os.getpid()}-99.tmp").write_bytes(b"busy")  # a live writer's
+    with replacing(tmp_path / "cache.bin") as f:
+        f.write(b"whole")
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["cache.bin", f"cache.bin.{os.getpid()}-99.tmp"]
