@@ -11,6 +11,7 @@ import os
 import pickle
 import shutil
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any, BinaryIO
 
 from common.errors import DataError
 
+# What numpy raises on a damaged .npz: a truncated zip, a flipped byte, a missing member.
+NPZ_DAMAGE = (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile)
 _WRITES = itertools.count()  # numbers this process's temporary files
 
 

@@ -17,7 +17,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset
 
 from common.batching import BucketSampler
-from common.cache import download, replacing
+from common.cache import NPZ_DAMAGE, download, replacing
 from common.errors import ConfigError, DataError
 from common.paths import data_root
 from music import midi
@@ -128,12 +128,15 @@ def _save_collection(path: Path, names: list[str], notes: list[np.ndarray]) -> N
 
 
 def _load_collection(path: Path) -> tuple[list[str], list[np.ndarray]] | None:
+    if not path.is_file():
+        return None
     try:
         with np.load(path, allow_pickle=False) as z:
             if int(z["version"]) != CACHE_VERSION:
                 return None
             names, flat, offsets = list(z["names"]), z["notes"], z["offsets"]
-    except (OSError, KeyError, ValueError):
+    except NPZ_DAMAGE as err:
+        print(f"music: the cache {path} is damaged ({err}); parsing again", flush=True)
         return None
     return [str(n) for n in names], [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
 

@@ -35,7 +35,7 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-from common.cache import replacing, save_atomic
+from common.cache import NPZ_DAMAGE, replacing, save_atomic
 from common.checkpoints import find_checkpoint, load_checkpoint, load_module, load_trained
 from common.demo import command_parser
 from common.errors import UserError, command, entry_point
@@ -120,7 +120,7 @@ def replay_clips(names: list[str], per_word: int = 4) -> tuple[torch.Tensor, tor
         try:
             with np.load(cache) as z:
                 return torch.from_numpy(z["wavs"]), torch.from_numpy(z["targets"])
-        except (OSError, ValueError, KeyError):
+        except NPZ_DAMAGE:
             pass  # a damaged cache: make it again
     wavs, targets = _synthesize_replay(names, per_word, voices)
     with replacing(cache) as f:

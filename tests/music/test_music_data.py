@@ -155,6 +155,23 @@ def test_midi_folder_skips_bad_files_with_a_warning(tmp_path, monkeypatch):
         data.load_midi_folder(tmp_path / "missing")
 
 
+@pytest.mark.parametrize("keep", [0, 40, 0.5])  # bytes (an empty file), or a fraction
+def test_a_damaged_note_cache_is_named_and_parsed_again(tmp_path, monkeypatch, capsys, keep):
+    """A truncated .npz raised zipfile.BadZipFile (a traceback in every music command that read
+    the chorales) instead of being parsed again."""
+    monkeypatch.setenv("MAL2_DATA", str(tmp_path / "cache"))
+    (tmp_path / "midi").mkdir()
+    write_midi(tmp_path / "midi" / "a.mid", [60, 62, 64])
+    first = data.load_midi_folder(tmp_path / "midi")
+    (cache,) = (tmp_path / "cache" / "music").glob("midi_*.npz")
+    size = cache.stat().st_size
+    cache.write_bytes(cache.read_bytes()[: int(keep * size) if keep < 1 else keep])
+    again = data.load_midi_folder(tmp_path / "midi")
+    assert f"the cache {cache} is damaged" in capsys.readouterr().out
+    assert again[0] == first[0] and np.array_equal(again[1][0], first[1][0])
+    assert cache.stat().st_size == size  # written whole again
+
+
 def test_split_by_piece_is_a_fixed_partition():
     split = data.split_by_piece(50, 0.1, 0.2, seed=3)
     everything = split["train"] + split["valid"] + split["test"]

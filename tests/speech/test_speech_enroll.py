@@ -299,3 +299,22 @@ def test_record_without_data_dir_deletes_the_recordings(ckpt, tmp_path, monkeypa
     assert enroll.main([*argv, "-o", str(tmp_path / "other.ckpt")]) == 130
     assert list((tmp_path / "tmp").iterdir()) == []
     assert not (tmp_path / "other.ckpt").exists()
+
+
+def test_a_damaged_replay_cache_is_made_again(tmp_path, monkeypatch):
+    """A truncated replay .npz raised zipfile.BadZipFile (a traceback) instead of being made
+    again; numpy's other errors already were."""
+    monkeypatch.setenv("MAL2_DATA", str(tmp_path))
+    made = []
+
+    def synthesize(names, per_word, voices):
+        made.append(names)
+        return torch.zeros(len(names), 16000), torch.arange(len(names))
+
+    monkeypatch.setattr(enroll, "_synthesize_replay", synthesize)
+    wavs, targets = enroll.replay_clips(["yes", "no"])
+    (cache,) = (tmp_path / "speech" / "enroll").glob("replay-*.npz")
+    cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])
+    again, _ = enroll.replay_clips(["yes", "no"])
+    assert len(made) == 2 and torch.equal(again, wavs)
+    assert enroll.replay_clips(["yes", "no"])[1].tolist() == [0, 1] and len(made) == 2
