@@ -10,11 +10,10 @@ import tarfile
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from common.cache import download, replacing
+from common.cache import download, load_tensors, save_tensors
 from common.errors import DataError
 from common.paths import data_root
 from speech import audio, wave
@@ -307,7 +306,8 @@ class KeywordDataModule(L.LightningDataModule):
     def attach_embeddings(self, net) -> None:
         """Give each embedded split the frozen speech embedding of its (unshifted) clips, so that
         training does not run the frozen network on every step. Computed once and cached beside
-        the clips (`embedding-v<N>.npy`); other sources compute it on the fly."""
+        the clips (`embedding-v<N>.pt`, stamped: a damaged one is computed again); other sources
+        compute it on the fly."""
         from speech import embedding
 
         self.setup()
@@ -315,19 +315,18 @@ class KeywordDataModule(L.LightningDataModule):
             return
         synth, words, split = self._espeak
         folder = cache_dir(synth, data_root(), words if words != WORDS_35 else None)
-        path = folder / f"embedding-v{embedding.VERSION}.npy"
+        path = folder / f"embedding-v{embedding.VERSION}.pt"
         names = ("train", "val", "test")
         clips = torch.cat([self.splits[n].clips[: split.count(n)] for n in names])
-        cached = np.load(path) if path.is_file() else None
+        cached = load_tensors(path, "speech embedding")
         if cached is None or cached.shape[0] != len(clips):
             print(f"speech: computing the speech embedding of {len(clips)} clips ...", flush=True)
-            cached = embedding.embed_clips(net, clips).numpy()
-            with replacing(path) as f:
-                np.save(f, cached)
+            cached = embedding.embed_clips(net, clips)
+            save_tensors(cached, path)
         start = 0
         for name in names:
             data, n = self.splits[name], split.count(name)
-            emb = torch.from_numpy(cached[start : start + n])
+            emb = cached[start : start + n]
             if len(data) > n:  # _silence_ clips of the 12-class task: not cached
                 emb = torch.cat([emb, embedding.embed_clips(net, data.clips[n:])])
             data.embeddings, start = emb, start + n

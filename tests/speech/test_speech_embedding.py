@@ -53,7 +53,8 @@ def test_embedding_is_frozen_and_not_saved():
     assert net.embedding_head.net[0].weight.grad is not None
 
 
-def test_cached_embeddings_are_the_network_s(tmp_path):
+def test_cached_embeddings_are_the_network_s(tmp_path, capsys):
+    from common.cache import save_tensors
     from speech.data import KeywordDataModule
 
     with roots_under(tmp_path) as root:
@@ -63,14 +64,17 @@ def test_cached_embeddings_are_the_network_s(tmp_path):
         dm.attach_embeddings(net)
         wav, target, emb = dm.splits["val"][0]
         assert torch.allclose(emb, net(wav[None])[0], atol=1e-4)
-        cache = list((root / "data").rglob("embedding-v*.npy"))
-        assert len(cache) == 1
-        np.save(cache[0], np.zeros((6, 96, 4), np.float32))  # a stale cache of other clips
-        again = KeywordDataModule(
-            labels="yes,no", train_per_word=2, val_per_word=1, test_per_word=1
-        )
+        (cache,) = (root / "data").rglob("embedding-v*.pt")
+        save_tensors(torch.zeros(6, 96, 4), cache)  # a stale cache of other clips
+        again = KeywordDataModule(**tiny)
         again.attach_embeddings(net)
         assert torch.allclose(again.splits["val"].embeddings, dm.splits["val"].embeddings)
+        # a truncated cache (a full disk, a copy cut short) was fed to numpy: a ValueError
+        cache.write_bytes(cache.read_bytes()[:1000])
+        third = KeywordDataModule(**tiny)
+        third.attach_embeddings(net)
+        assert f"speech embedding: the cache is damaged: {cache}" in capsys.readouterr().out
+        assert torch.allclose(third.splits["val"].embeddings, dm.splits["val"].embeddings)
         fresh = embed_clips(net, dm.splits["test"].clips)
         assert torch.allclose(fresh, dm.splits["test"].embeddings, atol=1e-4)
 
