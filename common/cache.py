@@ -52,6 +52,10 @@ def replacing(path: Path) -> Iterator[BinaryIO]:
         with tmp.open("wb") as f:
             yield f
         tmp.replace(path)
+    except OSError as err:  # a full disk: name the file (a write's error names none)
+        if err.filename is not None:
+            raise
+        raise OSError(err.errno, err.strerror, str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -130,10 +134,14 @@ def load_tensors(path: Path, what: str) -> Any | None:
 
 def save_atomic(obj: Any, path: Path) -> None:
     """torch.save through `replacing`: `path` is absent or whole, never half-written."""
+    import io
+
     import torch
 
+    buffer = io.BytesIO()  # torch's own writer turns a full disk into an unnamed RuntimeError
+    torch.save(obj, buffer)
     with replacing(path) as f:
-        torch.save(obj, f)
+        f.write(buffer.getbuffer())
 
 
 def save_tensors(obj: Any, path: Path) -> None:

@@ -1,11 +1,13 @@
 """One error type for what the person running a command got wrong, reported in one place.
 
 Code anywhere raises `UserError` (or a subclass) saying what was wrong and what to do; `entry_point`
-on every `main` turns it into `error: <message>` on stderr and exit code 2, never a traceback.
+on every `main` turns it into `error: <message>` on stderr and exit code 2, never a traceback. So
+does a place the command cannot write (a full disk, a read-only folder: `storage_error`).
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -40,6 +42,22 @@ class UsageExit(SystemExit):
         return self.message
 
 
+_ELSEWHERE = "MAL2_RUNS for runs, MAL2_DATA for data and caches, --out for outputs"
+
+
+def storage_error(err: OSError) -> UserError | None:
+    """A full disk, a read-only folder, a missing permission or a file where a folder should be, as
+    a UserError naming the file and what to do; None for other OSErrors (bugs keep their
+    traceback)."""
+    where = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+    what = f"{err.strerror or err}: {where or 'a file'}"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return UserError(f"{what}; free some space, or write elsewhere ({_ELSEWHERE})")
+    if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR):
+        return UserError(f"{what}; use a place you may write (and read): {_ELSEWHERE}")
+    return None
+
+
 def fail(err: UserError | str) -> NoReturn:
     """Print `error: <message>` on stderr and exit with code 2."""
     message = f"error: {err}"
@@ -59,6 +77,11 @@ def entry_point(main: F | None = None, *, also: tuple[type[Exception], ...] = ()
                 return func(*args, **kwargs)
             except (UserError, *also) as err:
                 fail(err)
+            except OSError as err:
+                problem = storage_error(err)
+                if problem is None:
+                    raise
+                fail(problem)
 
         return run  # type: ignore[return-value]
 

@@ -1,7 +1,14 @@
 """A run name is never reused by accident, and one run folder has one writer at a time."""
 
-import pytest
+import errno
+import os
+from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
+import torch
+
+from common.errors import entry_point
 from common.runs import RunLock
 from tests.common.tiny import main
 
@@ -78,3 +85,49 @@ def test_metrics_csv_replaces_a_fresh_runs_file_continues_a_resumed_one(tmp_path
     resumed = MetricsCSV(tmp_path, append=True)
     resumed.log_metrics({"epoch": 1, "train/loss": 0.4}, step=19)
     assert [r["step"] for r in rows()] == ["9", "9", "19"] and rows()[2]["train/loss"] == "0.4"
+
+
+def test_a_runs_root_that_cannot_be_written_is_an_error_not_a_traceback(runs, tmp_path, capsys):
+    """--run.root (or MAL2_RUNS) under a file, on a read-only disk or a full one ended in an
+    OSError traceback; it is `error: <what>: <file>; ...` and exit code 2."""
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(SystemExit) as stop:
+        main([*TWO, "--run.root", str(tmp_path / "notes.txt" / "runs")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "Traceback" not in err
+    assert f"error: Not a directory: {tmp_path / 'notes.txt'}" in err and "MAL2_RUNS" in err
+
+
+@pytest.mark.parametrize(
+    "code, words", [(errno.ENOSPC, "free some space"), (errno.EROFS, "use a place you may write")]
+)
+def test_a_full_or_read_only_disk_is_a_user_error_and_other_os_errors_are_not(code, words):
+    @entry_point
+    def writes(code):
+        raise OSError(code, os.strerror(code), "/runs/x/checkpoints/best.ckpt")
+
+    with pytest.raises(SystemExit, match=f"best.ckpt; {words}"):
+        writes(code)
+    with pytest.raises(ConnectionResetError):  # not the user's: a traceback, as before
+        writes(errno.ECONNRESET)
+
+
+def test_a_cache_write_on_a_full_disk_names_the_cache(tmp_path, monkeypatch):
+    """torch's writer turned a full disk into 'RuntimeError: unexpected pos 64 vs 0' (no file)."""
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full (Linux)")
+    from common import cache
+
+    named = pytest.raises(OSError, match=f"No space left on device: '{tmp_path / 'x.bin'}'")
+    with named, cache.replacing(tmp_path / "x.bin"):  # a write's ENOSPC names no file
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    @contextmanager
+    def full_disk(path):
+        with open("/dev/full", "wb", buffering=0) as f:  # every write: ENOSPC
+            yield f
+
+    monkeypatch.setattr(cache, "replacing", full_disk)
+    with pytest.raises(OSError) as raised:
+        cache.save_tensors({"x": torch.zeros(1000)}, tmp_path / "data.pt")
+    assert raised.value.errno == errno.ENOSPC
