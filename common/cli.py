@@ -39,11 +39,13 @@ from lightning.pytorch.callbacks import (
 )
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.plugins import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from common.budget import BudgetPlanner
+from common.cache import save_atomic
 from common.callbacks import EpochPrinter, PortfolioCallback
 from common.checkpoints import CheckpointError, latest_run, load_checkpoint
 from common.errors import entry_point
@@ -208,6 +210,21 @@ class MetricsCSV(Logger):
             if not exists:
                 writer.writeheader()
             writer.writerow(row)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written beside their final path and renamed into place (`save_atomic`).
+
+    Lightning writes one in the system's temporary folder and moves it; where that folder is on
+    another disk (a tmpfs /tmp), the move copies into the checkpoint itself, so a full disk or a
+    kill during the copy leaves it truncated, and a full /tmp stopped every run at its first
+    checkpoint. Here the new file needs room beside the old one until the rename.
+    """
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        if storage_options is not None:  # Lightning's own refusal
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        save_atomic(checkpoint, Path(path))
 
 
 class PortfolioCLI(LightningCLI):
@@ -382,6 +399,8 @@ class PortfolioCLI(LightningCLI):
             TensorBoardLogger(save_dir=self.run_dir, name="", version="tensorboard"),
         ]
         kwargs["default_root_dir"] = str(self.run_dir)
+        if not trainer_cfg.get("plugins"):  # the user's --trainer.plugins win
+            kwargs["plugins"] = [AtomicCheckpointIO()]
         kwargs["callbacks"] = (list(trainer_cfg.get("callbacks") or [])) + callbacks
         return super().instantiate_trainer(**kwargs)
 

@@ -41,6 +41,20 @@ def test_trainer_defaults(runs):
     assert cli.run_dir == runs / "tiny" / "x"
 
 
+def test_checkpoints_are_written_beside_their_path_not_in_the_temporary_folder(runs, monkeypatch):
+    """Lightning wrote each checkpoint in the system's temporary folder and moved it: on another
+    disk (a tmpfs /tmp) a copy that a full disk or a kill cut short, leaving a truncated
+    best.ckpt/last.ckpt where the good one had been. A temporary folder that cannot be used
+    shows where they are written now."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(runs / "no-such-folder"))
+    assert main(["--trainer.max_epochs", "2", "--run.name", "t"]).summary["epochs"] == 2
+    ckpts = runs / "tiny" / "t" / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert torch.load(ckpts / "last.ckpt", weights_only=True)["epoch"] == 1
+
+
 def test_early_stopping_from_config(runs):
     cli = _cli(
         [
