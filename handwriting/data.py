@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import lightning as L
@@ -23,6 +22,7 @@ from common.batching import BucketSampler
 from common.cache import load_tensors, save_tensors
 from common.errors import DataError
 from common.paths import data_root
+from common.workers import worker_pool
 from handwriting import hershey, iamondb
 from handwriting.text import (
     TextMixer,
@@ -75,7 +75,7 @@ def generate_hershey(
                 for a in range(0, n, CHUNK)]  # fmt: skip
         workers = min(len(os.sched_getaffinity(0)), 8, len(jobs)) if n >= PARALLEL_FROM else 1
         if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
+            with worker_pool(workers) as pool:
                 drawn = list(pool.map(hershey.draw_lines, jobs, [(seed, offset)] * len(jobs)))
         else:
             drawn = [hershey.draw_lines(job, (seed, offset)) for job in jobs]

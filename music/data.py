@@ -7,7 +7,6 @@ import hashlib
 import io
 import pickle
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import lightning as L
@@ -20,6 +19,7 @@ from common.batching import BucketSampler
 from common.cache import NPZ_DAMAGE, download, replacing
 from common.errors import ConfigError, DataError
 from common.paths import data_root
+from common.workers import worker_pool
 from music import midi
 
 CACHE_VERSION = 1
@@ -181,7 +181,7 @@ def load_chorales(max_pieces: int | None = None, processes: int = 2) -> tuple[li
         raise DataError("music21's corpus holds no Bach chorales; reinstall music21")
     subset = paths[:max_pieces] if max_pieces else paths
     if len(subset) > 20 and processes > 1:
-        with ProcessPoolExecutor(processes) as pool:
+        with worker_pool(processes) as pool:
             notes = list(pool.map(parse_chorale, subset, chunksize=8))
     else:
         notes = [parse_chorale(p) for p in subset]

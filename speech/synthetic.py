@@ -23,7 +23,6 @@ import math
 import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import torchaudio
 
 from common.cache import damage, file_stamp, replacing
 from common.threads import one_thread
+from common.workers import worker_pool
 from speech import audio, espeak
 from speech.config import WORDS_35
 
@@ -278,7 +278,7 @@ def generate(
     clips = np.zeros((len(rows), audio.SAMPLE_RATE), dtype=np.int16)
     if workers > 1:
         spawn = multiprocessing.get_context("spawn")  # no fork of a process running threads
-        with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_keep_freed_memory) as pool:
+        with worker_pool(workers, mp_context=spawn, initializer=_keep_freed_memory) as pool:
             done = pool.map(_finish, *zip(*jobs))
             for s, part in zip(starts, done):
                 clips[s : s + len(part)] = part
@@ -333,7 +333,7 @@ def _start_human(takes: list[tuple], seed: int) -> list:
     piper.voice_files()  # a missing voice package: its message here, not from a worker
     bounds = [round(i * len(takes) / HUMAN_JOBS) for i in range(HUMAN_JOBS + 1)]
     spawn = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(HUMAN_JOBS, mp_context=spawn)
+    pool = worker_pool(HUMAN_JOBS, mp_context=spawn)
     parts = [
         pool.submit(piper.synthesize_batch, takes[a:b], seed * 1_000 + k)
         for k, (a, b) in enumerate(zip(bounds, bounds[1:]))
