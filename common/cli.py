@@ -357,7 +357,15 @@ class PortfolioCLI(LightningCLI):
             path = run_dir / "checkpoints" / "last.ckpt"
         else:
             path = Path(resume)
-        load_checkpoint(path, self.assignment)  # clear error for missing/foreign/broken files
+        ckpt = load_checkpoint(path, self.assignment)  # a clear error for missing/broken files
+        epochs = (self.config.get("trainer") or {}).get("max_epochs")
+        done = ckpt.get("epoch")  # the index of its last complete epoch
+        if isinstance(done, int) and epochs not in (None, -1) and done > epochs:  # as Lightning
+            raise RunError(
+                f"--run.resume: {path} holds {done + 1} epochs, more than --trainer.max_epochs "
+                f"{epochs}; resume with the run's own config (--trainer.max_epochs {done + 1} or "
+                "more), or start a new run"
+            )
         if name is None:
             name = path.parent.parent.name if path.parent.name == "checkpoints" else None
         return path, name

@@ -50,6 +50,18 @@ def test_resume_and_overwrite_together_are_refused(runs):
         main([*TWO, "--run.name", "w", "--run.resume", "last", "--run.overwrite", "true"])
 
 
+def test_resuming_with_fewer_epochs_than_the_checkpoint_holds_is_refused(runs, capsys):
+    """It was Lightning's MisconfigurationException traceback, after the data was prepared."""
+    main(["--trainer.max_epochs", "3", "--run.name", "v"])
+    before = _files(runs / "tiny" / "v")
+    with pytest.raises(SystemExit) as stop:
+        main(["--trainer.max_epochs", "1", "--run.name", "v", "--run.resume", "last"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "last.ckpt holds 3 epochs, more than" in err
+    assert "--trainer.max_epochs 3 or more" in err
+    assert _files(runs / "tiny" / "v") == before
+
+
 def test_a_run_folder_being_written_is_refused(runs):
     run_dir = runs / "tiny" / "busy"
     with RunLock(run_dir):  # another writer holds the folder
