@@ -324,7 +324,7 @@ class PortfolioCLI(LightningCLI):
                 "number (e.g. --run.budget 5), or leave it out to train the config's epochs"
             )
         root = Path(run.root) if run.root else runs_root()
-        self.resume_path = None
+        self.resume_path, self.resume_shapes = None, {}
         name = run.name
         if run.resume:
             self.resume_path, name = self._resolve_resume(run.resume, root, name)
@@ -358,6 +358,9 @@ class PortfolioCLI(LightningCLI):
         else:
             path = Path(resume)
         ckpt = load_checkpoint(path, self.assignment)  # a clear error for missing/broken files
+        self.resume_shapes = {
+            k: v.shape for k, v in ckpt["state_dict"].items() if torch.is_tensor(v)
+        }
         epochs = (self.config.get("trainer") or {}).get("max_epochs")
         done = ckpt.get("epoch")  # the index of its last complete epoch
         if isinstance(done, int) and epochs not in (None, -1) and done > epochs:  # as Lightning
@@ -422,10 +425,27 @@ class PortfolioCLI(LightningCLI):
 
     def _fit(self) -> dict[str, Any]:
         trainer, model, dm = self.trainer, self.model, self.datamodule
+        self._refuse_other_settings(model)
         with RunLock(self.run_dir) if trainer.is_global_zero else nullcontext():
             if trainer.is_global_zero and self.config.run.overwrite:
                 empty_folder(self.run_dir)  # asked for: --run.overwrite
             return self._fit_locked(trainer, model, dm)
+
+    def _refuse_other_settings(self, model) -> None:
+        """A resume whose model settings give other weight shapes than the checkpoint's (a quick
+        run resumed without its --config) failed in load_state_dict with a traceback, after the
+        run's config.yaml had been replaced by the new settings; refused before anything is
+        written."""
+        own = model.state_dict()
+        other = [k for k, shape in self.resume_shapes.items() if k in own and own[k].shape != shape]
+        if other:
+            key, config = other[0], self.run_dir / "config.yaml"
+            raise RunError(
+                f"--run.resume: {self.resume_path} was trained with other model settings "
+                f"({len(other)} weights differ, e.g. {key}: {list(self.resume_shapes[key])} there, "
+                f"{list(own[key].shape)} here); resume it with its own: `python -m "
+                f"{self.assignment}.train --config {config} --run.resume last`"
+            )
 
     def _fit_locked(self, trainer, model, dm) -> dict[str, Any]:
         self._write_run_info()
@@ -438,8 +458,8 @@ class PortfolioCLI(LightningCLI):
                 if (self.run_dir / "checkpoints" / "last.ckpt").is_file():
                     hint = (
                         "last.ckpt holds the last complete epoch. Resume with `python -m "
-                        f"{self.assignment}.train --run.name {self.run_name} --run.resume last` "
-                        "(same config)"
+                        f"{self.assignment}.train --config {self.run_dir / 'config.yaml'} "
+                        "--run.resume last` (its own settings)"
                     )
                 else:
                     hint = (

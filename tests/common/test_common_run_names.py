@@ -62,6 +62,22 @@ def test_resuming_with_fewer_epochs_than_the_checkpoint_holds_is_refused(runs, c
     assert _files(runs / "tiny" / "v") == before
 
 
+def test_resuming_with_other_model_settings_is_refused_and_the_run_kept(runs, capsys):
+    """A quick run resumed without its --config (as the interrupted-run hint said) ended in
+    load_state_dict's size-mismatch traceback, after its config.yaml had been replaced."""
+    main([*TWO, "--run.name", "q", "--model.hidden", "8"])
+    (runs / "tiny" / "q" / "summary.json").unlink()  # as if interrupted
+    before = _files(runs / "tiny" / "q")
+    with pytest.raises(SystemExit) as stop:
+        main([*TWO, "--run.name", "q", "--run.resume", "last"])  # hidden 16, the default
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "was trained with other model settings" in err
+    config = runs / "tiny" / "q" / "config.yaml"
+    assert f"--config {config} --run.resume last" in err
+    assert _files(runs / "tiny" / "q") == before
+    assert main(["--config", str(config), "--run.resume", "last"]).summary["epochs"] == 2
+
+
 def test_a_run_folder_being_written_is_refused(runs):
     run_dir = runs / "tiny" / "busy"
     with RunLock(run_dir):  # another writer holds the folder
