@@ -215,7 +215,7 @@ class _Caught:
 
 
 @contextmanager
-def _stop_on_signals() -> Iterator[_Caught]:
+def stop_on_signals() -> Iterator[_Caught]:
     """SIGINT and SIGTERM raise KeyboardInterrupt and are remembered, whoever catches it."""
     caught = _Caught()
     if threading.current_thread() is not threading.main_thread():
@@ -261,7 +261,7 @@ def compare(
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = root / assignment / f"compare-{stamp}"
     rows: list[dict[str, Any]] = []
-    with _stop_on_signals() as caught:
+    with stop_on_signals() as caught:
         for name, config_args in runs:
             run_name = f"compare-{stamp}-{name}"
             argv = [*extra_args, *config_args, "--run.name", run_name, "--run.root", str(root)]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import math
+import signal
 import sys
 import time
 from datetime import datetime
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from common import app, export, registry
 from common.checkpoints import CheckpointError, find_checkpoint, latest_run
-from common.compare import format_value
+from common.compare import format_value, stop_on_signals
 from common.errors import UserError, command, entry_point, exit_code
 from common.exam import model_card_summary
 from common.paths import runs_root
@@ -71,22 +72,29 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"skipping {name}: {err}", file=sys.stderr)
             failed.append(name)
     queue = list(assignments.values())  # those still to train share what is left
-    while queue:
-        assignment = queue[0]
-        extra = list(args.extra)
-        profile = "quick" if args.quick else "default"
-        if args.budget is not None:
-            minutes = budget_share(args.budget, time.monotonic() - start, assignment, queue)
-            extra = ["--run.budget", f"{minutes:.3f}", *extra]
-            profile += f", {minutes:.1f} of the {args.budget:g} minutes"
-        queue.pop(0)
-        print(f"== training {assignment.name} ({profile})", flush=True)
-        try:
-            _train(assignment, args.quick, extra)
-        except SystemExit as err:
-            if err.code not in (0, None):
-                print(f"{assignment.name} failed: {err}", file=sys.stderr)
-                failed.append(assignment.name)
+    with stop_on_signals() as caught:  # Ctrl-C stops them all, not only the one training
+        while queue and caught.signum is None:
+            assignment = queue[0]
+            extra = list(args.extra)
+            profile = "quick" if args.quick else "default"
+            if args.budget is not None:
+                minutes = budget_share(args.budget, time.monotonic() - start, assignment, queue)
+                extra = ["--run.budget", f"{minutes:.3f}", *extra]
+                profile += f", {minutes:.1f} of the {args.budget:g} minutes"
+            queue.pop(0)
+            print(f"== training {assignment.name} ({profile})", flush=True)
+            try:
+                _train(assignment, args.quick, extra)
+            except KeyboardInterrupt:  # outside Lightning's own handling
+                caught.signum = caught.signum or signal.SIGINT
+            except SystemExit as err:
+                if err.code not in (0, None) and caught.signum is None:
+                    print(f"{assignment.name} failed: {err}", file=sys.stderr)
+                    failed.append(assignment.name)
+    if caught.signum is not None:
+        untrained = ", ".join([*failed, assignment.name, *(a.name for a in queue)])
+        print(f"interrupted; not trained: {untrained}", file=sys.stderr)
+        raise SystemExit(128 + caught.signum)
     if args.assignment == "all":
         cmd_report(args)
     if failed:

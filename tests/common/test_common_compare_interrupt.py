@@ -58,3 +58,35 @@ def test_signal_stops_the_whole_comparison(runs, tmp_path, signum):
     assert rows["b_long"]["status"] == "interrupted"
     assert not list((runs / "tiny").glob("compare-*-c"))
     assert (long_run / "checkpoints" / "last.ckpt").is_file()  # the interrupted run is kept
+
+
+TRAIN_TWO = """
+import dataclasses, sys
+from common import portfolio, registry
+from tests.common import tiny
+registry.NAMES = ("tiny", "tiny2")
+registry.get = lambda name: dataclasses.replace(tiny.assignment(), name=name)
+sys.exit(portfolio.main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_stops_portfolio_train_all(runs, tmp_path):
+    """Ctrl-C during one assignment of `portfolio train all` said '<name> failed: 1' and went on
+    to train the next one (a second Ctrl-C did the same)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("MAL2_RUN_NAME", None)
+    argv = ["train", "all", "--quick", "--trainer.max_epochs", "5"]
+    argv += ["--model.interrupt_at_step", "10"]  # a real SIGINT in the second epoch
+    proc = subprocess.run(
+        [sys.executable, "-c", TRAIN_TWO, *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.returncode == 130, proc.stderr[-3000:]
+    assert "== training tiny2" not in proc.stdout and "Traceback" not in proc.stderr
+    assert "interrupted; not trained: tiny, tiny2" in proc.stderr
+    assert "--run.resume last" in proc.stderr  # the interrupted run's own hint
