@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import logging
 import math
 import os
@@ -45,7 +46,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from common.budget import BudgetPlanner
-from common.cache import save_atomic
+from common.cache import replacing, save_atomic
 from common.callbacks import EpochPrinter, PortfolioCallback
 from common.checkpoints import CheckpointError, latest_run, load_checkpoint
 from common.errors import entry_point
@@ -196,10 +197,14 @@ class MetricsCSV(Logger):
         keys = self._open()
         exists = self.path.is_file()
         new = set(row) - set(keys)
-        if new:  # a new column: rewrite the file under the wider header
+        if new:  # a new column: rewrite the file under the wider header (whole, or not at all)
             keys[:] = sorted({*keys, *new})
-            old = list(csv.DictReader(self.path.open(newline=""))) if exists else []
-            with self.path.open("w", newline="") as f:
+            old = []
+            if exists:
+                with self.path.open(newline="") as f:
+                    old = list(csv.DictReader(f))
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            with replacing(self.path) as raw, io.TextIOWrapper(raw, newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=keys)
                 writer.writeheader()
                 writer.writerows(old)

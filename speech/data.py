@@ -323,6 +323,7 @@ class KeywordDataModule(L.LightningDataModule):
             print(f"speech: computing the speech embedding of {len(clips)} clips ...", flush=True)
             cached = embedding.embed_clips(net, clips)
             save_tensors(cached, path)
+            path.with_suffix(".npy").unlink(missing_ok=True)  # the cache before it (18 MB)
         start = 0
         for name in names:
             data, n = self.splits[name], split.count(name)

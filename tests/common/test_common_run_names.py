@@ -115,6 +115,27 @@ def test_metrics_csv_replaces_a_fresh_runs_file_continues_a_resumed_one(tmp_path
     assert [r["step"] for r in rows()] == ["9", "9", "19"] and rows()[2]["train/loss"] == "0.4"
 
 
+def test_metrics_csv_keeps_its_rows_when_a_new_column_s_rewrite_is_cut(tmp_path, monkeypatch):
+    """A new column rewrites the file under a wider header; it was rewritten in place, so a kill
+    during the rewrite lost every row before it."""
+    import csv
+
+    from common.cli import MetricsCSV
+
+    log = MetricsCSV(tmp_path, append=False)
+    log.log_metrics({"epoch": 0, "train/loss": 0.5}, step=9)
+    before = (tmp_path / "metrics.csv").read_text()
+
+    def killed(self, rows):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", killed)
+    with pytest.raises(KeyboardInterrupt):
+        log.log_metrics({"epoch": 0, "val/loss": 0.25}, step=9)
+    assert (tmp_path / "metrics.csv").read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]  # no temporary file left
+
+
 def test_a_runs_root_that_cannot_be_written_is_an_error_not_a_traceback(runs, tmp_path, capsys):
     """--run.root (or MAL2_RUNS) under a file, on a read-only disk or a full one ended in an
     OSError traceback; it is `error: <what>: <file>; ...` and exit code 2."""

@@ -71,10 +71,12 @@ def test_cached_embeddings_are_the_network_s(tmp_path, capsys):
         assert torch.allclose(again.splits["val"].embeddings, dm.splits["val"].embeddings)
         # a truncated cache (a full disk, a copy cut short) was fed to numpy: a ValueError
         cache.write_bytes(cache.read_bytes()[:1000])
+        cache.with_suffix(".npy").write_bytes(b"\x93NUMPY")  # the cache's old form: 18 MB
         third = KeywordDataModule(**tiny)
         third.attach_embeddings(net)
         assert f"speech embedding: the cache is damaged: {cache}" in capsys.readouterr().out
         assert torch.allclose(third.splits["val"].embeddings, dm.splits["val"].embeddings)
+        assert not cache.with_suffix(".npy").exists()  # removed with the new one written
         fresh = embed_clips(net, dm.splits["test"].clips)
         assert torch.allclose(fresh, dm.splits["test"].embeddings, atol=1e-4)
 
