@@ -140,6 +140,12 @@ class RunOptions:
     """Replace an earlier run of this name (its folder is emptied first); refused otherwise."""
 
 
+# TensorBoard's writer thread wakes at least this often (its default: 120 s). A Ctrl-C or SIGTERM
+# that lands inside the writer's queue hand-over loses that wake-up, and closing the logger then
+# waited until the thread's next flush: up to 2 minutes of "attempting graceful shutdown".
+TB_FLUSH_SECS = 5
+
+
 class MetricsCSV(Logger):
     """metrics.csv directly in the run folder, written at every logging step so that a killed run
     keeps it; a resumed run continues the file, a fresh run of the same name replaces it.
@@ -412,7 +418,9 @@ class PortfolioCLI(LightningCLI):
                 callbacks.append(EpochPrinter())
         kwargs["logger"] = [
             MetricsCSV(self.run_dir, append=self.resume_path is not None),
-            TensorBoardLogger(save_dir=self.run_dir, name="", version="tensorboard"),
+            TensorBoardLogger(
+                save_dir=self.run_dir, name="", version="tensorboard", flush_secs=TB_FLUSH_SECS
+            ),
         ]
         kwargs["default_root_dir"] = str(self.run_dir)
         if not trainer_cfg.get("plugins"):  # the user's --trainer.plugins win

@@ -256,3 +256,24 @@ def test_training_gives_onednn_room_for_every_batch_shape_unless_the_user_chose(
         with pytest.raises(SystemExit):
             main(["--help"])  # set before the run is built, so before any convolution
         assert os.environ[key] == expected
+
+
+def test_an_interrupted_tensorboard_hand_over_does_not_hold_up_the_exit(runs):
+    """A Ctrl-C or SIGTERM that lands inside TensorBoard's queue hand-over loses the writer
+    thread's wake-up; closing the logger then waited until the thread's next flush, 120 s by
+    default (portfolio compare's SIGTERM test timed out in CI at 60 s). Simulated here by taking
+    the waiting thread off the queue's wake-up list, as such an interrupted hand-over leaves it."""
+    import threading
+    import time
+
+    cli = _cli(["--run.name", "tb"])
+    (logger,) = [lg for lg in cli.trainer.loggers if isinstance(lg, TensorBoardLogger)]
+    logger.log_metrics({"train/loss": 1.0}, step=0)
+    byte_queue = logger.experiment.file_writer.event_writer._async_writer._byte_queue
+    time.sleep(0.5)  # the writer thread has written it and waits on the queue again
+    with byte_queue.mutex:
+        byte_queue.not_empty._waiters.clear()  # the lost wake-up
+    closing = threading.Thread(target=logger.finalize, args=("failed",), daemon=True)
+    closing.start()
+    closing.join(timeout=30)
+    assert not closing.is_alive()
