@@ -482,6 +482,8 @@ class PortfolioCLI(LightningCLI):
                 print(f"interrupted; {hint}", file=sys.stderr)
             if isinstance(stop, SIGTERMException):  # Lightning raises it with exit code 0
                 raise SystemExit(128 + signal.SIGTERM) from None
+            if trainer.interrupted:  # Ctrl-C: Lightning exits 1, a shell command 130
+                raise SystemExit(128 + signal.SIGINT) from None
             raise
         wall = time.perf_counter() - start
         best = trainer.checkpoint_callback.best_model_path or None

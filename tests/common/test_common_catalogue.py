@@ -144,7 +144,7 @@ def test_malicious_handwriting_cache_runs_no_code(tmp_path, monkeypatch, capsys)
 
 def test_ctrl_c_before_the_first_checkpoint_gives_no_resume_hint(runs):
     stopped = run_tiny("--trainer.max_epochs", "2", "--model.interrupt_at_step", "1")
-    assert stopped.returncode == 1
+    assert stopped.returncode == 130
     assert "no checkpoint to resume" in stopped.stderr and "--run.resume" not in stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert signal.SIGINT  # a real SIGINT (tiny sends it to itself)
