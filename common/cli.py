@@ -209,7 +209,6 @@ class MetricsCSV(Logger):
             if exists:
                 with self.path.open(newline="") as f:
                     old = list(csv.DictReader(f))
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             with replacing(self.path) as raw, io.TextIOWrapper(raw, newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=keys)
                 writer.writeheader()

@@ -1,6 +1,7 @@
 """Damaged data caches are named and rebuilt, not fed to numpy or torch."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -120,3 +121,18 @@ def test_a_killed_writers_temporary_file_is_deleted_by_the_next_write(tmp_path):
         f.write(b"whole")
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["cache.bin", f"cache.bin.{os.getpid()}-99.tmp"]
+
+
+def test_on_windows_no_writer_is_signalled(tmp_path, monkeypatch):
+    """There os.kill(pid, 0) does not ask whether the process runs: it ends it. A temporary
+    file's writer is then taken to be alive, and its file kept."""
+
+    def kill(pid, sig):
+        raise AssertionError(f"os.kill({pid}, {sig}) would end that process on Windows")
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(os, "kill", kill)
+    (tmp_path / "cache.bin.4242-0.tmp").write_bytes(b"half")
+    with replacing(tmp_path / "cache.bin") as f:
+        f.write(b"whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.bin", "cache.bin.4242-0.tmp"]
