@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from common.errors import DataError
+from common.errors import DataError, naming
 
 # What numpy raises on a damaged .npz: a truncated zip, a flipped byte, a missing member.
 NPZ_DAMAGE = (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile)
@@ -53,13 +53,9 @@ def replacing(path: Path) -> Iterator[BinaryIO]:
             old.unlink(missing_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{next(_WRITES)}.tmp")
     try:
-        with tmp.open("wb") as f:
+        with naming(path), tmp.open("wb") as f:  # a full disk: name the file, not the .tmp
             yield f
         tmp.replace(path)
-    except OSError as err:  # a full disk: name the file (a write's error names none)
-        if err.filename is not None:
-            raise
-        raise OSError(err.errno, err.strerror, str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -49,7 +49,7 @@ from common.budget import BudgetPlanner
 from common.cache import replacing, save_atomic
 from common.callbacks import EpochPrinter, PortfolioCallback
 from common.checkpoints import CheckpointError, latest_run, load_checkpoint
-from common.errors import entry_point
+from common.errors import entry_point, naming
 from common.media import MediaCallback
 from common.paths import runs_root
 from common.precision import cpu_has_bf16
@@ -215,7 +215,7 @@ class MetricsCSV(Logger):
                 writer.writerows(old)
             exists = True
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a" if exists else "w", newline="") as f:
+        with naming(self.path), self.path.open("a" if exists else "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=keys)
             if not exists:
                 writer.writeheader()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import errno
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,6 +58,18 @@ def storage_error(err: OSError) -> UserError | None:
     if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR):
         return UserError(f"{what}; use a place you may write (and read): {_ELSEWHERE}")
     return None
+
+
+@contextmanager
+def naming(path: Path | str) -> Iterator[None]:
+    """An OSError in the block that names no file is raised again naming `path`: a write or a
+    close on a full disk names none, and `storage_error` would say 'a file'."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        raise OSError(err.errno, err.strerror, str(path)) from None
 
 
 def fail(err: UserError | str) -> NoReturn:

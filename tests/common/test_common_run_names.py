@@ -136,6 +136,26 @@ def test_metrics_csv_keeps_its_rows_when_a_new_column_s_rewrite_is_cut(tmp_path,
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]  # no temporary file left
 
 
+def test_a_full_disk_while_appending_to_metrics_csv_names_the_file(tmp_path, monkeypatch):
+    """The append's buffered write fails on close, in an OSError that names no file: the
+    message said 'No space left on device: a file'."""
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full (Linux)")
+    from common.cli import MetricsCSV
+
+    log = MetricsCSV(tmp_path, append=False)
+    log.log_metrics({"epoch": 0, "train/loss": 0.5}, step=9)
+    real_open = Path.open
+
+    def full_disk(self, mode="r", *args, **kwargs):  # every write to metrics.csv: ENOSPC
+        return real_open(Path("/dev/full") if self == log.path else self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", full_disk)
+    logs = entry_point(lambda: log.log_metrics({"epoch": 1, "train/loss": 0.4}, step=19))
+    with pytest.raises(SystemExit, match=f"No space left on device: {log.path}; free some space"):
+        logs()
+
+
 def test_a_runs_root_that_cannot_be_written_is_an_error_not_a_traceback(runs, tmp_path, capsys):
     """--run.root (or MAL2_RUNS) under a file, on a read-only disk or a full one ended in an
     OSError traceback; it is `error: <what>: <file>; ...` and exit code 2."""
