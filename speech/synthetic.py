@@ -373,8 +373,8 @@ def load_or_generate(
         n = (cfg.train_per_word + cfg.val_per_word + cfg.test_per_word) * len(words or WORDS_35)
         print(f"speech: generating {n} eSpeak clips into {folder} ...", flush=True)
     data = generate(cfg, words)
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "clips.npy", data["clips"])
+    with replacing(folder / "clips.npy") as f:  # a kill or a full disk leaves no partial file
+        np.save(f, data["clips"])
     meta = {k: v for k, v in data.items() if k != "clips"}
     meta.update(version=VERSION, config=asdict(cfg), seconds=time.perf_counter() - t0)
     meta["clips_stamp"] = file_stamp(folder / "clips.npy")  # size and hash: damage is noticed

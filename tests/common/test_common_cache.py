@@ -40,6 +40,31 @@ def test_truncated_speech_clips_are_named_and_regenerated(tmp_path, capsys):
     assert damage(clips, again["clips_stamp"]) is None
 
 
+def test_speech_clips_cut_by_a_full_disk_leave_no_partial_file_and_name_it(tmp_path, monkeypatch):
+    """clips.npy was written in place: a full disk (or a kill) left a truncated file, and the
+    disk's OSError named no file."""
+    import errno
+
+    from speech import synthetic
+    from speech.synthetic import SynthConfig
+
+    tiny, words = SynthConfig(train_per_word=2, val_per_word=1, test_per_word=1), ["yes", "no"]
+    clips = synthetic.cache_dir(tiny, tmp_path, words) / "clips.npy"
+
+    def full_disk(f, array, **kwargs):  # the header and part of the data, then ENOSPC
+        f.write(b"\x93NUMPY" + bytes(1000))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np.lib.format, "write_array", full_disk)
+    with pytest.raises(OSError) as raised:
+        synthetic.load_or_generate(tiny, tmp_path, words, verbose=False)
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(clips)
+    assert list(clips.parent.iterdir()) == []
+    monkeypatch.undo()
+    again = synthetic.load_or_generate(tiny, tmp_path, words, verbose=False)
+    assert damage(clips, again["clips_stamp"]) is None
+
+
 @pytest.mark.parametrize("how", ["truncate", "no-stamp"])
 def test_damaged_handwriting_cache_is_named_and_regenerated(tmp_path, monkeypatch, capsys, how):
     from handwriting import data
