@@ -10,11 +10,13 @@ import json
 import os
 import pickle
 import shutil
+import socket
 import sys
+import time
 import urllib.request
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -23,6 +25,9 @@ from common.errors import DataError, naming
 # What numpy raises on a damaged .npz: a truncated zip, a flipped byte, a missing member.
 NPZ_DAMAGE = (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile)
 _WRITES = itertools.count()  # numbers this process's temporary files
+# Another host's temporary file (a shared NFS data folder) is deleted once this old: its pid means
+# nothing here, and no cache of this project takes a day to write.
+FOREIGN_TMP_S = 24 * 3600
 
 
 def _alive(pid: int) -> bool:
@@ -38,20 +43,30 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _stale(tmp: Path, name: str) -> bool:
+    """Whether `tmp` (`<name>.<host>-<pid>-<n>.tmp`) was left by a writer that is gone: on this
+    host, one whose process has ended; from another host, or unnamed (older versions), a day old."""
+    host, _, pid = tmp.name.removeprefix(name + ".").rpartition("-")[0].rpartition("-")
+    if host == socket.gethostname():
+        return pid.isdigit() and not _alive(int(pid))
+    return time.time() - tmp.stat().st_mtime > FOREIGN_TMP_S
+
+
 @contextmanager
 def replacing(path: Path) -> Iterator[BinaryIO]:
-    """A binary file `<path>.<pid>-<n>.tmp` to write, renamed to `path` when the block completes:
-    an interrupted or failed write leaves `path` as it was (absent or whole), and no partial file.
-    Each write has a file of its own, so two trainings that build the same cache at once each
-    replace it whole (they once shared `<path>.tmp`, and the slower one's rename failed); one left
-    by a process that was killed (kill -9) is deleted by the next write of `path`."""
+    """A binary file `<path>.<host>-<pid>-<n>.tmp` to write, renamed to `path` when the block
+    completes: an interrupted or failed write leaves `path` as it was (absent or whole), and no
+    partial file. Each write has a file of its own, so two trainings that build the same cache at
+    once each replace it whole (they once shared `<path>.tmp`, and the slower one's rename failed);
+    one left by a process of this host that was killed (kill -9) is deleted by the next write of
+    `path`, one of another host (a shared folder) once it is FOREIGN_TMP_S old."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for old in path.parent.glob(f"{glob.escape(path.name)}.*-*.tmp"):
-        pid = old.name.removeprefix(path.name + ".").partition("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            old.unlink(missing_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{next(_WRITES)}.tmp")
+        with suppress(OSError):  # renamed by its writer meanwhile, or not ours to delete
+            if _stale(old, path.name):
+                old.unlink()
+    tmp = path.with_name(f"{path.name}.{socket.gethostname()}-{os.getpid()}-{next(_WRITES)}.tmp")
     try:
         with naming(path), tmp.open("wb") as f:  # a full disk: name the file, not the .tmp
             yield f

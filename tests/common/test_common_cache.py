@@ -1,7 +1,9 @@
 """Damaged data caches are named and rebuilt, not fed to numpy or torch."""
 
 import os
+import socket
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -140,12 +142,50 @@ def test_a_killed_writers_temporary_file_is_deleted_by_the_next_write(tmp_path):
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], **TEXT)
     dead = gone.stdout.strip()  # the pid of a process that has ended
-    (tmp_path / f"cache.bin.{dead}-0.tmp").write_bytes(b"half")  # its writer was killed
-    (tmp_path / f"cache.bin.{os.getpid()}-99.tmp").write_bytes(b"busy")  # a live writer's
+    here = socket.gethostname()
+    (tmp_path / f"cache.bin.{here}-{dead}-0.tmp").write_bytes(b"half")  # its writer was killed
+    (tmp_path / f"cache.bin.{here}-{os.getpid()}-99.tmp").write_bytes(b"busy")  # a live one's
     with replacing(tmp_path / "cache.bin") as f:
         f.write(b"whole")
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["cache.bin", f"cache.bin.{os.getpid()}-99.tmp"]
+    assert names == ["cache.bin", f"cache.bin.{here}-{os.getpid()}-99.tmp"]
+
+
+def _ended_pid() -> int:
+    import subprocess
+
+    code = "import os; print(os.getpid())"
+    return int(subprocess.run([sys.executable, "-c", code], capture_output=True).stdout)
+
+
+def test_another_hosts_writer_keeps_its_temporary_file(tmp_path, monkeypatch):
+    """On a shared (NFS) data folder a writer on another host has a pid that does not run here:
+    its temporary file was deleted, and its rename failed (FileNotFoundError)."""
+    path = tmp_path / "cache.bin"
+    monkeypatch.setattr(socket, "gethostname", lambda: "elsewhere")
+    monkeypatch.setattr(os, "getpid", _ended_pid)
+    with replacing(path) as first:  # opened on host "elsewhere" by a pid that is no process here
+        monkeypatch.undo()
+        first.write(b"first, half")
+        with replacing(path) as second:
+            second.write(b"second, whole")
+        first.write(b" and the rest")
+    assert path.read_bytes() == b"first, half and the rest"
+
+
+def test_another_hosts_temporary_file_is_deleted_once_a_day_old(tmp_path):
+    dead = _ended_pid()
+    fresh, old = (tmp_path / f"cache.bin.elsewhere-{dead}-{n}.tmp" for n in (0, 1))
+    unnamed = tmp_path / f"cache.bin.{dead}-0.tmp"  # written before hosts were named
+    for tmp in (fresh, old, unnamed):
+        tmp.write_bytes(b"half")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    with replacing(tmp_path / "cache.bin") as f:
+        f.write(b"whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["cache.bin", fresh.name, unnamed.name]
+    )
 
 
 def test_on_windows_no_writer_is_signalled(tmp_path, monkeypatch):
@@ -157,7 +197,8 @@ def test_on_windows_no_writer_is_signalled(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setattr(os, "kill", kill)
-    (tmp_path / "cache.bin.4242-0.tmp").write_bytes(b"half")
+    half = tmp_path / f"cache.bin.{socket.gethostname()}-4242-0.tmp"
+    half.write_bytes(b"half")
     with replacing(tmp_path / "cache.bin") as f:
         f.write(b"whole")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.bin", "cache.bin.4242-0.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.bin", half.name]
