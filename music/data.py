@@ -170,24 +170,26 @@ def parse_chorale(path: Path) -> np.ndarray:
 
 
 def load_chorales(max_pieces: int | None = None, processes: int = 2) -> tuple[list, list]:
-    """Names and notes of music21's Bach chorales, parsed once and cached in data/music/."""
+    """Names and notes of the first `max_pieces` (or all) of music21's Bach chorales, parsed once
+    and cached in data/music/; a run that wants more than the cache holds parses only the rest."""
     cache = data_root() / "music" / f"chorales_v{CACHE_VERSION}.npz"
-    loaded = _load_collection(cache)
-    if loaded is not None:
-        names, notes = loaded
-        return names[:max_pieces], notes[:max_pieces]
+    names, notes = _load_collection(cache) or ([], [])
+    stop = max_pieces or None
+    if stop and len(names) >= stop:
+        return names[:stop], notes[:stop]
     paths = chorale_paths()
     if not paths:
         raise DataError("music21's corpus holds no Bach chorales; reinstall music21")
-    subset = paths[:max_pieces] if max_pieces else paths
+    subset = paths[len(names) : stop]
+    if not subset:
+        return names, notes
     if len(subset) > 20 and processes > 1:
         with worker_pool(processes) as pool:
-            notes = list(pool.map(parse_chorale, subset, chunksize=8))
+            notes += pool.map(parse_chorale, subset, chunksize=8)
     else:
-        notes = [parse_chorale(p) for p in subset]
-    names = [p.stem for p in subset]
-    if len(subset) == len(paths):  # only the whole corpus is cached
-        _save_collection(cache, names, notes)
+        notes += [parse_chorale(p) for p in subset]
+    names += [p.stem for p in subset]
+    _save_collection(cache, names, notes)  # a quick run's pieces too: parsed once, not each run
     return names, notes
 
 

@@ -172,6 +172,25 @@ def test_a_damaged_note_cache_is_named_and_parsed_again(tmp_path, monkeypatch, c
     assert cache.stat().st_size == size  # written whole again
 
 
+def test_a_damaged_chorale_cache_is_replaced_by_a_quick_runs_parse(tmp_path, monkeypatch, capsys):
+    """Only the whole corpus was cached: after damage, every quick run (the first 60 chorales)
+    named the damaged cache and parsed its chorales again, and the cache stayed damaged."""
+    monkeypatch.setenv("MAL2_DATA", str(tmp_path))
+    cache = tmp_path / "music" / f"chorales_v{data.CACHE_VERSION}.npz"
+    cache.parent.mkdir()
+    cache.write_bytes(b"PK\x03\x04 cut short")
+    parse, parsed = data.parse_chorale, []
+    monkeypatch.setattr(data, "parse_chorale", lambda path: parsed.append(path.stem) or parse(path))
+    first = data.load_chorales(max_pieces=3)
+    assert f"the cache {cache} is damaged" in capsys.readouterr().out and len(parsed) == 3
+    again = data.load_chorales(max_pieces=3)
+    assert "damaged" not in capsys.readouterr().out and len(parsed) == 3  # served by the cache
+    assert again[0] == first[0] and all(np.array_equal(a, b) for a, b in zip(again[1], first[1]))
+    more = data.load_chorales(max_pieces=5)  # a run that wants more parses only the rest
+    assert parsed[3:] == more[0][3:] and more[0] == [p.stem for p in data.chorale_paths()[:5]]
+    assert data.load_chorales(max_pieces=4)[0] == more[0][:4] and len(parsed) == 5
+
+
 def test_split_by_piece_is_a_fixed_partition():
     split = data.split_by_piece(50, 0.1, 0.2, seed=3)
     everything = split["train"] + split["valid"] + split["test"]
