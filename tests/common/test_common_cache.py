@@ -40,6 +40,12 @@ def test_truncated_speech_clips_are_named_and_regenerated(tmp_path, capsys):
     assert "damaged" in out and str(clips) in out
     assert np.array_equal(again["clips"], first["clips"])
     assert damage(clips, again["clips_stamp"]) is None
+    meta = clips.with_name("meta.json")  # its description cut short: named, not clips.npy
+    meta.write_text(meta.read_text()[:40])
+    third = synthetic.load_or_generate(tiny, tmp_path, words, verbose=False)
+    out = capsys.readouterr().out
+    assert f"damaged: {meta} is not the data set's description" in out
+    assert np.array_equal(third["clips"], first["clips"])
 
 
 def test_speech_clips_cut_by_a_full_disk_leave_no_partial_file_and_name_it(tmp_path, monkeypatch):

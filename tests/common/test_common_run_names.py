@@ -156,6 +156,23 @@ def test_a_full_disk_while_appending_to_metrics_csv_names_the_file(tmp_path, mon
         logs()
 
 
+def test_a_full_disk_while_writing_hparams_yaml_names_the_file(tmp_path, monkeypatch):
+    """Lightning's save_hparams_to_yaml on a full disk: an OSError that names no file."""
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full (Linux)")
+    from lightning.pytorch.core import saving
+
+    from common.cli import MetricsCSV
+
+    log = MetricsCSV(tmp_path, append=False)
+    real_save = saving.save_hparams_to_yaml
+    monkeypatch.setattr(saving, "save_hparams_to_yaml", lambda path, h: real_save("/dev/full", h))
+    logs = entry_point(lambda: log.log_hyperparams({"lr": 0.01}))
+    path = tmp_path / "hparams.yaml"
+    with pytest.raises(SystemExit, match=f"No space left on device: {path}; free some space"):
+        logs()
+
+
 def test_a_runs_root_that_cannot_be_written_is_an_error_not_a_traceback(runs, tmp_path, capsys):
     """--run.root (or MAL2_RUNS) under a file, on a read-only disk or a full one ended in an
     OSError traceback; it is `error: <what>: <file>; ...` and exit code 2."""
