@@ -464,7 +464,10 @@ class PortfolioCLI(LightningCLI):
         self._write_run_info()
         start = time.perf_counter()
         try:
-            trainer.fit(model, datamodule=dm, ckpt_path=self.resume_path, weights_only=True)
+            with warnings.catch_warnings():
+                if self.resume_path:  # a resumed run's folder holds its checkpoints, as it should
+                    warnings.filterwarnings("ignore", "Checkpoint directory .* is not empty")
+                trainer.fit(model, datamodule=dm, ckpt_path=self.resume_path, weights_only=True)
         except SystemExit as stop:
             if trainer.interrupted:  # Ctrl-C or SIGTERM: Lightning shut down cleanly
                 signal.signal(signal.SIGINT, signal.default_int_handler)

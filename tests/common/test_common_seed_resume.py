@@ -33,17 +33,20 @@ def test_same_seed_same_metrics_different_seed_differs(runs):
     assert a["final_val_loss"] != c["final_val_loss"]
 
 
-def test_killed_run_resumes_to_same_metrics(runs):
+def test_killed_run_resumes_to_same_metrics(runs, recwarn):
     full = main([*BASE, "--run.name", "full"]).summary
     # step 10 is in the third epoch (4 batches per epoch): the process dies without cleanup.
     killed = run_tiny(*BASE, "--run.name", "cut", "--model.kill_at_step", "10")
     assert killed.returncode == 137
     assert (runs / "tiny" / "cut" / "checkpoints" / "last.ckpt").exists()
     assert not (runs / "tiny" / "cut" / "summary.json").exists()
+    recwarn.clear()
     resumed = main([*BASE, "--run.name", "cut", "--run.resume", "last"]).summary
     assert resumed["final_val_loss"] == full["final_val_loss"]
     assert resumed["best_score"] == full["best_score"]
     assert resumed["epochs"] == full["epochs"] == 4
+    # Lightning warned on every resume that the run's checkpoint folder "is not empty"
+    assert not [w for w in recwarn if "is not empty" in str(w.message)]
 
 
 def test_ctrl_c_stops_cleanly_and_resumes(runs):
