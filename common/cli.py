@@ -194,8 +194,9 @@ class MetricsCSV(Logger):
             params = vars(params)
         self._hparams.update(params or {})
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        with naming(self.run_dir / "hparams.yaml"):  # a full disk: name the file
-            save_hparams_to_yaml(self.run_dir / "hparams.yaml", self._hparams)
+        path = self.run_dir / "hparams.yaml"
+        with naming(path):  # a full disk: name the file
+            save_hparams_to_yaml(path, self._hparams)
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:

@@ -360,8 +360,11 @@ def load_or_generate(
     if meta_path.is_file():
         try:
             meta = json.loads(meta_path.read_text())
+        except ValueError:
+            meta = None
+        if isinstance(meta, dict):
             broken = damage(folder / "clips.npy", meta.get("clips_stamp"))
-        except (ValueError, AttributeError):  # cut short, or JSON but not an object
+        else:  # cut short, or JSON but not an object
             meta, broken = {}, f"{meta_path} is not the data set's description"
         if meta.get("version") == VERSION and broken is None:
             meta["clips"] = np.load(folder / "clips.npy", mmap_mode=None)
